@@ -1,0 +1,218 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from swarm.api import types_pb2 as _types_pb2
+from swarm.api import specs_pb2 as _specs_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class VersionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VersionResponse(_message.Message):
+    __slots__ = ("version", "api_version", "python_version", "os", "arch", "kernel_version", "git_commit")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    GIT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    api_version: str
+    python_version: str
+    os: str
+    arch: str
+    kernel_version: str
+    git_commit: str
+    def __init__(self, version: _Optional[str] = ..., api_version: _Optional[str] = ..., python_version: _Optional[str] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., kernel_version: _Optional[str] = ..., git_commit: _Optional[str] = ...) -> None: ...
+
+class InfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InfoResponse(_message.Message):
+    __slots__ = ("local_node_state", "node_id", "node_addr", "cluster_id", "control_available", "managers", "nodes", "remote_managers", "error", "hostname", "data_root", "leader_addr", "manager_addr", "name", "ncpu", "mem_total", "version", "insecure_registries", "cgroup_version", "containers_running")
+    LOCAL_NODE_STATE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ADDR_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_ROOT_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NCPU_FIELD_NUMBER: _ClassVar[int]
+    MEM_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_REGISTRIES_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    local_node_state: str
+    node_id: str
+    node_addr: str
+    cluster_id: str
+    control_available: bool
+    managers: int
+    nodes: int
+    remote_managers: _containers.RepeatedScalarFieldContainer[str]
+    error: str
+    hostname: str
+    data_root: str
+    leader_addr: str
+    manager_addr: str
+    name: str
+    ncpu: int
+    mem_total: int
+    version: str
+    insecure_registries: _containers.RepeatedScalarFieldContainer[str]
+    cgroup_version: str
+    containers_running: int
+    def __init__(self, local_node_state: _Optional[str] = ..., node_id: _Optional[str] = ..., node_addr: _Optional[str] = ..., cluster_id: _Optional[str] = ..., control_available: _Optional[bool] = ..., managers: _Optional[int] = ..., nodes: _Optional[int] = ..., remote_managers: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., hostname: _Optional[str] = ..., data_root: _Optional[str] = ..., leader_addr: _Optional[str] = ..., manager_addr: _Optional[str] = ..., name: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., version: _Optional[str] = ..., insecure_registries: _Optional[_Iterable[str]] = ..., cgroup_version: _Optional[str] = ..., containers_running: _Optional[int] = ...) -> None: ...
+
+class InitRequest(_message.Message):
+    __slots__ = ("listen_addr", "advertise_addr", "data_path_addr", "data_path_port", "force_new_cluster", "availability", "spec", "default_addr_pool", "subnet_size")
+    LISTEN_ADDR_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDR_FIELD_NUMBER: _ClassVar[int]
+    DATA_PATH_ADDR_FIELD_NUMBER: _ClassVar[int]
+    DATA_PATH_PORT_FIELD_NUMBER: _ClassVar[int]
+    FORCE_NEW_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ADDR_POOL_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_SIZE_FIELD_NUMBER: _ClassVar[int]
+    listen_addr: str
+    advertise_addr: str
+    data_path_addr: str
+    data_path_port: int
+    force_new_cluster: bool
+    availability: _specs_pb2.NodeSpec.Availability
+    spec: _specs_pb2.ClusterSpec
+    default_addr_pool: _containers.RepeatedScalarFieldContainer[str]
+    subnet_size: int
+    def __init__(self, listen_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., data_path_addr: _Optional[str] = ..., data_path_port: _Optional[int] = ..., force_new_cluster: _Optional[bool] = ..., availability: _Optional[_Union[_specs_pb2.NodeSpec.Availability, str]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., default_addr_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ...) -> None: ...
+
+class InitResponse(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("listen_addr", "advertise_addr", "data_path_addr", "remote_addrs", "join_token", "availability")
+    LISTEN_ADDR_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDR_FIELD_NUMBER: _ClassVar[int]
+    DATA_PATH_ADDR_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRS_FIELD_NUMBER: _ClassVar[int]
+    JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    listen_addr: str
+    advertise_addr: str
+    data_path_addr: str
+    remote_addrs: _containers.RepeatedScalarFieldContainer[str]
+    join_token: str
+    availability: _specs_pb2.NodeSpec.Availability
+    def __init__(self, listen_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., data_path_addr: _Optional[str] = ..., remote_addrs: _Optional[_Iterable[str]] = ..., join_token: _Optional[str] = ..., availability: _Optional[_Union[_specs_pb2.NodeSpec.Availability, str]] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("node_id", "role")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    role: _types_pb2.NodeRole
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ...) -> None: ...
+
+class LeaveRequest(_message.Message):
+    __slots__ = ("force",)
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    force: bool
+    def __init__(self, force: _Optional[bool] = ...) -> None: ...
+
+class LeaveResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ImagePullRequest(_message.Message):
+    __slots__ = ("reference",)
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    def __init__(self, reference: _Optional[str] = ...) -> None: ...
+
+class ImagePullProgress(_message.Message):
+    __slots__ = ("id", "status", "current", "total", "digest")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: str
+    current: int
+    total: int
+    digest: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class ImageSummary(_message.Message):
+    __slots__ = ("id", "repo_tags", "repo_digests", "size", "created")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REPO_TAGS_FIELD_NUMBER: _ClassVar[int]
+    REPO_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    repo_tags: _containers.RepeatedScalarFieldContainer[str]
+    repo_digests: _containers.RepeatedScalarFieldContainer[str]
+    size: int
+    created: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ImageListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ImageListResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[ImageSummary]
+    def __init__(self, images: _Optional[_Iterable[_Union[ImageSummary, _Mapping]]] = ...) -> None: ...
+
+class ImageRemoveRequest(_message.Message):
+    __slots__ = ("reference", "force")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    force: bool
+    def __init__(self, reference: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class ImageRemoveResponse(_message.Message):
+    __slots__ = ("untagged", "deleted")
+    UNTAGGED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    untagged: _containers.RepeatedScalarFieldContainer[str]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, untagged: _Optional[_Iterable[str]] = ..., deleted: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ImageImportRequest(_message.Message):
+    __slots__ = ("path", "reference")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    reference: str
+    def __init__(self, path: _Optional[str] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class ImageImportResponse(_message.Message):
+    __slots__ = ("references",)
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    references: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, references: _Optional[_Iterable[str]] = ...) -> None: ...
