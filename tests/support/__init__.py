@@ -1,0 +1,1 @@
+"""Shared test helpers: offline images and a local registry."""
