@@ -1,0 +1,34 @@
+#!/bin/bash
+# Installs everything pyswarm needs on a fresh Debian 12 / Ubuntu 24.04 machine (as root):
+# the apt packages and a virtualenv at <repo>/.venv with the project and its dev tools.
+# Idempotent; used by deploy/demo.sh, deploy/test.sh and .ci/run.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "$(id -u)" != 0 ]; then echo "deploy/install.sh: run as root" >&2; exit 1; fi
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc
+  iproute2 nftables util-linux procps psmisc kmod curl ca-certificates
+  runc crun skopeo umoci docker-registry busybox-static
+  etcd-server vagrant
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing apt packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # etcd-server is only for the store benchmark's reference run; tolerate its absence.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || \
+    apt-get install -y -qq --no-install-recommends "${missing[@]/etcd-server}" >/dev/null
+fi
+
+py=/usr/bin/python3
+if [ ! -x "$repo/.venv/bin/python" ]; then
+  "$py" -m venv "$repo/.venv"
+fi
+"$repo/.venv/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
+"$repo/.venv/bin/pip" install -q --disable-pip-version-check -e "$repo[dev]"
+echo "pyswarm installed in $repo/.venv"

@@ -1,0 +1,95 @@
+"""The CLI's connection to the local daemon, and the translation of RPC errors to one line.
+
+The CLI imports only the generated stubs; it never reads the store or the data root.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import grpc
+
+from swarm.api import control_pb2_grpc, daemon_pb2_grpc, dispatcher_pb2_grpc
+
+DEFAULT_HOST = "unix:///run/swarm/swarmd.sock"
+DEFAULT_TIMEOUT = 30.0
+T = TypeVar("T")
+
+
+class CLIError(Exception):
+    """An error to print as one line on stderr, with an exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def resolve_host(host: str | None) -> str:
+    return host or os.environ.get("SWARM_HOST") or DEFAULT_HOST
+
+
+class Client:
+    def __init__(self, host: str | None) -> None:
+        self.host = resolve_host(host)
+        if not self.host.startswith("unix://"):
+            raise CLIError(f"invalid host {self.host!r}: only unix:///PATH sockets are supported")
+        self.path = self.host[len("unix://") :]
+        self._channel: grpc.Channel | None = None
+
+    def _not_running(self) -> CLIError:
+        return CLIError(f"Cannot connect to the swarm daemon at {self.host}. Is swarmd running?")
+
+    @property
+    def channel(self) -> grpc.Channel:
+        if self._channel is None:
+            # Probe first: gRPC would otherwise retry a missing socket until the deadline.
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.path)
+            except OSError:
+                raise self._not_running() from None
+            finally:
+                s.close()
+            self._channel = grpc.insecure_channel(
+                self.host, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            )
+        return self._channel
+
+    @property
+    def daemon(self) -> daemon_pb2_grpc.DaemonStub:
+        return daemon_pb2_grpc.DaemonStub(self.channel)
+
+    @property
+    def control(self) -> control_pb2_grpc.ControlStub:
+        return control_pb2_grpc.ControlStub(self.channel)
+
+    @property
+    def logs(self) -> dispatcher_pb2_grpc.LogsStub:
+        return dispatcher_pb2_grpc.LogsStub(self.channel)
+
+    def call(self, fn: Callable[..., T], request: Any, timeout: float = DEFAULT_TIMEOUT) -> T:
+        with self.translate():
+            return fn(request, timeout=timeout)
+
+    @contextmanager
+    def translate(self) -> Iterator[None]:
+        try:
+            yield
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else None
+            details = e.details() if hasattr(e, "details") else str(e)
+            if code == grpc.StatusCode.UNAVAILABLE and not os.path.exists(self.path):
+                raise self._not_running() from None
+            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
+                raise self._not_running() from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise CLIError("Error response from daemon: context deadline exceeded") from None
+            raise CLIError(f"Error response from daemon: {details}") from None
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()

@@ -1,0 +1,146 @@
+"""Output formatting shared by every command: tables, `--format json`, `-q`, durations.
+
+Tables follow Docker's Go tabwriter settings (min width 10, padding 3, space padding, headers
+upper case). `--format json` prints one JSON object per line with Docker's field names; `-q`
+prints IDs only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+MIN_WIDTH = 10
+PADDING = 3
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Render like text/tabwriter.NewWriter(out, 10, 1, 3, ' ', 0): every cell but the last
+    in a row is padded to max(column width + 3, 10)."""
+    rows = [list(map(str, r)) for r in rows]
+    cols = len(headers)
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r[:cols]):
+            widths[i] = max(widths[i], len(cell))
+    widths = [max(w + PADDING, MIN_WIDTH) for w in widths]
+    out = []
+    for r in [list(headers), *rows]:
+        r = r + [""] * (cols - len(r))
+        cells = [c.ljust(widths[i]) if i < cols - 1 else c for i, c in enumerate(r[:cols])]
+        out.append("".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def emit_listing(
+    fmt: str | None,
+    quiet: bool,
+    headers: Sequence[str],
+    keys: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    id_key: str = "ID",
+) -> None:
+    """Print records as a table (default), JSON lines (`--format json`) or IDs (`-q`).
+
+    `headers` are the table headers; `keys` the record keys shown in each column, in order.
+    Records may carry more keys than are shown (all of them go to JSON output).
+    """
+    if quiet:
+        for rec in records:
+            click.echo(rec[id_key])
+        return
+    if fmt == "json":
+        for rec in records:
+            click.echo(json.dumps({k: v for k, v in rec.items() if not k.startswith("_")}))
+        return
+    if fmt not in (None, "", "table"):
+        if fmt.startswith("table "):
+            fmt = fmt[len("table ") :]
+        for rec in records:
+            click.echo(render_template(fmt, rec))
+        return
+    rows = [[_cell(rec.get("_table_" + k, rec.get(k, ""))) for k in keys] for rec in records]
+    click.echo(table(headers, rows))
+
+
+def _cell(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return "" if v is None else str(v)
+
+
+_TEMPLATE_FIELD = re.compile(r"\{\{\s*(?:json\s+)?\.([A-Za-z0-9_.]+)\s*\}\}")
+
+
+def render_template(fmt: str, rec: Mapping[str, Any]) -> str:
+    """A small subset of Go templates: `{{.Field}}`, `{{.A.B}}`, `{{json .Field}}`, `\\t`."""
+
+    def lookup(m: re.Match[str]) -> str:
+        cur: Any = rec
+        for part in m.group(1).split("."):
+            cur = cur.get(part, "") if isinstance(cur, Mapping) else ""
+        if "json" in m.group(0):
+            return json.dumps(cur)
+        return _cell(cur)
+
+    return _TEMPLATE_FIELD.sub(lookup, fmt.replace("\\t", "\t").replace("\\n", "\n"))
+
+
+def truncate_id(i: str, no_trunc: bool = False) -> str:
+    return i if no_trunc else i[:12]
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def ago(ts: datetime | None, now: datetime | None = None) -> str:
+    if ts is None:
+        return ""
+    now = now or datetime.now(UTC)
+    return human_duration((now - ts).total_seconds()).lower() + " ago"
+
+
+def capitalize(s: str) -> str:
+    return s[:1].upper() + s[1:].lower() if s else s
+
+
+def bytes_human(n: float) -> str:
+    """go-units BytesSize (binary units, 3 significant digits)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"

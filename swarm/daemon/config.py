@@ -1,0 +1,75 @@
+"""Daemon configuration: what `swarmd` was started with.
+
+Everything a daemon keeps lives under its data root, so several daemons run side by side on one
+machine (the testbed). Validation happens here, before anything starts, so bad input becomes one
+clear error line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_ROOT = Path("/var/lib/swarm")
+DEFAULT_HOST = "unix:///run/swarm/swarmd.sock"
+
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class ConfigError(Exception):
+    """Invalid daemon configuration; the message is shown to the user as one line."""
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    data_root: Path = DEFAULT_DATA_ROOT
+    socket_path: Path = Path("/run/swarm/swarmd.sock")
+    log_level: str = "info"
+    insecure_registries: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def host_url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+
+def parse_host(host: str) -> Path:
+    """Turn `unix:///path.sock` into a path; only unix sockets serve the local API."""
+    if not host.startswith("unix://"):
+        raise ConfigError(f"invalid --host {host!r}: only unix:///PATH sockets are supported")
+    path = host[len("unix://") :]
+    if not path.startswith("/"):
+        raise ConfigError(f"invalid --host {host!r}: the socket path must be absolute")
+    return Path(path)
+
+
+def check_insecure_registry(value: str) -> str:
+    if not _HOSTPORT.match(value):
+        raise ConfigError(f"invalid --insecure-registry {value!r}: expected HOST:PORT")
+    port = int(value.rsplit(":", 1)[1])
+    if not 0 < port < 65536:
+        raise ConfigError(f"invalid --insecure-registry {value!r}: port out of range")
+    return value
+
+
+def prepare_data_root(path: Path) -> Path:
+    """Create the data root if needed and prove it is writable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"data root {path} is not writable: {e.strerror or e}") from None
+    return path
+
+
+def prepare_socket_dir(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the socket directory {path.parent}: {e.strerror or e}") from None
+    if len(str(path).encode()) > 107:
+        raise ConfigError(f"socket path {path} is too long for a unix socket (max 107 bytes)")

@@ -1,0 +1,101 @@
+"""`swarmd`: the per-host daemon.
+
+Runs in the foreground, logs to stderr, serves the local API on a unix socket and stops cleanly
+on SIGTERM/SIGINT. The node's roles (agent always, manager when the node is one) are wired in
+`swarm.daemon.daemon`, the composition root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+from swarm import __version__
+from swarm.daemon.config import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_HOST,
+    ConfigError,
+    DaemonConfig,
+    check_insecure_registry,
+    parse_host,
+    prepare_data_root,
+    prepare_socket_dir,
+)
+
+log = logging.getLogger("swarmd")
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # pysyncobj and grpc are chatty at debug level; keep them at our level or above info.
+    if level == "debug":
+        logging.getLogger("grpc").setLevel(logging.INFO)
+
+
+async def _serve(cfg: DaemonConfig) -> int:
+    from swarm.daemon.daemon import SwarmDaemon
+
+    daemon = SwarmDaemon(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await daemon.start()
+    log.info("swarmd %s listening on %s (data root %s)", __version__, cfg.host_url, cfg.data_root)
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await daemon.stop()
+    log.info("stopped")
+    return 0
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-root", default=str(DEFAULT_DATA_ROOT), show_default=True,
+              help="Directory holding all of this daemon's state.")
+@click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
+              help="Unix socket to serve the local API on (unix:///PATH.sock).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST:PORT",
+              help="Registry to reach over plain HTTP (repeatable).")
+@click.version_option(__version__, "-v", "--version", prog_name="swarmd")
+def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...]) -> None:
+    """The swarm daemon: runs the node agent and, on managers, the manager."""
+    from pathlib import Path
+
+    try:
+        socket_path = parse_host(host)
+        regs = tuple(check_insecure_registry(r) for r in insecure_registries)
+        root = prepare_data_root(Path(data_root))
+        prepare_socket_dir(socket_path)
+    except ConfigError as e:
+        click.echo(f"swarmd: {e}", err=True)
+        sys.exit(1)
+    _setup_logging(log_level)
+    cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
+                       insecure_registries=regs)
+    try:
+        code = asyncio.run(_serve(cfg))
+    except ConfigError as e:
+        click.echo(f"swarmd: {e}", err=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
+def main() -> None:
+    cli(prog_name="swarmd")
+
+
+if __name__ == "__main__":
+    main()

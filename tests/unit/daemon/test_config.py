@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pytest
+
+from swarm.daemon.config import ConfigError, check_insecure_registry, parse_host, prepare_data_root
+from swarm.daemon.state import NodeState, StateFile, raft_addr_for
+
+
+def test_parse_host():
+    assert parse_host("unix:///run/x.sock") == Path("/run/x.sock")
+    with pytest.raises(ConfigError, match="only unix"):
+        parse_host("tcp://1.2.3.4:2375")
+    with pytest.raises(ConfigError, match="absolute"):
+        parse_host("unix://rel.sock")
+
+
+def test_insecure_registry_validation():
+    assert check_insecure_registry("10.1.2.3:5000") == "10.1.2.3:5000"
+    for bad in ("nohost", "host:99999", "a b:1"):
+        with pytest.raises(ConfigError, match="insecure-registry"):
+            check_insecure_registry(bad)
+
+
+def test_data_root_not_writable(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="not writable"):
+        prepare_data_root(f / "sub")
+    assert prepare_data_root(tmp_path / "ok") == tmp_path / "ok"
+
+
+def test_state_file_roundtrip(tmp_path):
+    sf = StateFile(tmp_path)
+    assert sf.load() is None
+    st = NodeState(node_id="n", cluster_id="c", role="manager", advertise_addr="10.0.0.1:2377",
+                   listen_addr="0.0.0.0:2377", raft_members=["10.0.0.1:2378"])
+    sf.save(st)
+    assert sf.load() == st
+    assert st.raft_addr == "10.0.0.1:2378"
+    assert raft_addr_for("127.0.0.1:4001") == "127.0.0.1:4002"
+    sf.remove()
+    assert sf.load() is None
