@@ -1,0 +1,131 @@
+"""The node's certificate files under its state directory.
+
+Design notes
+------------
+Layout (swarmkit ``ca/config.go``)::
+
+    <state dir>/certificates/swarm-root-ca.crt   root CA bundle (PEM)
+    <state dir>/certificates/swarm-node.crt      this node's certificate (PEM)
+    <state dir>/certificates/swarm-node.key      this node's key (PEM, mode 0600)
+
+Each file is replaced atomically: written to a temporary file in the same directory with its
+final mode, fsynced, then ``os.replace``d over the old one, and the directory is fsynced. A crash
+leaves either the old or the new file, never a torn one. Renewal writes the key before the
+certificate; a reader that finds a certificate not matching the key (crash in between) treats the
+pair as unusable and renews again rather than serving a broken identity.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from swarm.ca.certs import Identity, load_certificate, parse_identity
+from swarm.ca.errors import CertificateStoreError
+
+CERT_DIR = "certificates"
+ROOT_CA_FILE = "swarm-root-ca.crt"
+NODE_CERT_FILE = "swarm-node.crt"
+NODE_KEY_FILE = "swarm-node.key"
+
+
+@dataclass(frozen=True)
+class NodeTLS:
+    """The three PEM blobs a node needs to speak mTLS."""
+
+    root_ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)
+
+    @property
+    def identity(self) -> Identity:
+        return parse_identity(self.cert_pem)
+
+
+def cert_dir(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / CERT_DIR
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically, the new file having ``mode``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_root_ca(state_dir: str | os.PathLike[str], root_ca_pem: bytes) -> None:
+    atomic_write(cert_dir(state_dir) / ROOT_CA_FILE, root_ca_pem, 0o644)
+
+
+def save_node_tls(state_dir: str | os.PathLike[str], tls: NodeTLS) -> None:
+    """Write root CA, key (0600) and certificate, in that order."""
+    d = cert_dir(state_dir)
+    save_root_ca(state_dir, tls.root_ca_pem)
+    atomic_write(d / NODE_KEY_FILE, tls.key_pem, 0o600)
+    atomic_write(d / NODE_CERT_FILE, tls.cert_pem, 0o644)
+
+
+def load_root_ca(state_dir: str | os.PathLike[str]) -> bytes:
+    path = cert_dir(state_dir) / ROOT_CA_FILE
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CertificateStoreError(f"cannot read {path}: {exc}") from exc
+
+
+def load_node_tls(state_dir: str | os.PathLike[str]) -> NodeTLS:
+    """Read the three files; raises :class:`CertificateStoreError` if any is missing or the
+    certificate does not belong to the key."""
+    d = cert_dir(state_dir)
+    try:
+        root = (d / ROOT_CA_FILE).read_bytes()
+        cert = (d / NODE_CERT_FILE).read_bytes()
+        key = (d / NODE_KEY_FILE).read_bytes()
+    except OSError as exc:
+        raise CertificateStoreError(f"cannot read node certificates in {d}: {exc}") from exc
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        cert_key = load_certificate(cert).public_key().public_bytes(*spki)
+        matches = private.public_key().public_bytes(*spki) == cert_key
+    except (ValueError, TypeError) as exc:
+        raise CertificateStoreError(f"cannot parse node key in {d}: {exc}") from exc
+    if not matches:
+        raise CertificateStoreError(f"node certificate in {d} does not match its key")
+    return NodeTLS(root, cert, key)
+
+
+def has_node_tls(state_dir: str | os.PathLike[str]) -> bool:
+    d = cert_dir(state_dir)
+    return all((d / f).is_file() for f in (ROOT_CA_FILE, NODE_CERT_FILE, NODE_KEY_FILE))
+
+
+def remove_node_tls(state_dir: str | os.PathLike[str]) -> None:
+    """Delete the node's certificate files (``swarm leave``)."""
+    d = cert_dir(state_dir)
+    for name in (NODE_CERT_FILE, NODE_KEY_FILE, ROOT_CA_FILE):
+        try:
+            (d / name).unlink()
+        except FileNotFoundError:
+            pass
