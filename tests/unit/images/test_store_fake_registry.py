@@ -1,0 +1,79 @@
+"""ImageStore against an in-process fake registry: index resolution, auth, corruption."""
+
+import pytest
+
+from node.images import (
+    AuthError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    ImageStore,
+    RegistryUnavailableError,
+)
+
+from .fake_registry import FakeRegistry
+
+
+def layers_and_tmp(store):
+    return sorted(p.name for p in (store.root / "layers").iterdir()), list((store.root / "tmp").iterdir())
+
+
+def test_index_resolves_host_platform(tmp_path):
+    with FakeRegistry() as reg:
+        store = ImageStore(tmp_path)
+        img = store.pull(f"{reg.address}/x/y:1")
+        assert img.config.cmd == ("/hello",)
+        assert (img.layers[0] / "hello.txt").read_bytes() == b"hello\n"
+        assert img.repo_tags == (f"{reg.address}/x/y:1",)
+        assert img.repo_digests[0].startswith(f"{reg.address}/x/y@sha256:")
+        accepts = [r for r in reg.requests if "/manifests/" in r[1]]
+        assert accepts
+        assert store.get(img.repo_digests[0]).id == img.id
+        assert store.get(img.id[:19]).id == img.id
+
+
+def test_basic_auth(tmp_path):
+    with FakeRegistry(auth="basic") as reg:
+        with pytest.raises(AuthError, match="authentication required"):
+            ImageStore(tmp_path / "a").pull(f"{reg.address}/x/y:1")
+        store = ImageStore(tmp_path / "b", credentials=lambda r: ("u", "p"))
+        assert store.pull(f"{reg.address}/x/y:1").config.cmd == ("/hello",)
+
+
+def test_bearer_auth(tmp_path):
+    with FakeRegistry(auth="bearer") as reg:
+        store = ImageStore(tmp_path / "b", credentials=lambda r: ("u", "p"))
+        store.pull(f"{reg.address}/x/y:1")
+        assert any(r[2] == "Bearer tok123" for r in reg.requests)
+        with pytest.raises(AuthError, match="token request failed"):
+            ImageStore(tmp_path / "c", credentials=lambda r: ("u", "wrong")).pull(f"{reg.address}/x/y:1")
+
+
+def test_corrupt_blob_keeps_nothing(tmp_path):
+    with FakeRegistry(corrupt=True) as reg:
+        store = ImageStore(tmp_path)
+        with pytest.raises(DigestMismatchError):
+            store.pull(f"{reg.address}/x/y:1")
+        assert layers_and_tmp(store) == ([], [])
+        assert store.list() == []
+
+
+def test_not_found_carries_registry_message(tmp_path):
+    with FakeRegistry() as reg, pytest.raises(ImageNotFoundError, match="manifest unknown"):
+        ImageStore(tmp_path).pull(f"{reg.address}/x/y:nope")
+
+
+def test_unreachable_is_temporary(tmp_path):
+    with pytest.raises(RegistryUnavailableError) as ei:
+        ImageStore(tmp_path).pull("127.0.0.1:9/x/y:1")
+    assert ei.value.temporary
+
+
+def test_remove_shared_layers(tmp_path):
+    with FakeRegistry() as reg:
+        store = ImageStore(tmp_path)
+        img = store.pull(f"{reg.address}/x/y:1")
+        out = store.remove(f"{reg.address}/x/y:1")
+        assert f"Deleted: {img.id}" in out
+        assert store.list() == [] and layers_and_tmp(store) == ([], [])
+        with pytest.raises(ImageNotFoundError):
+            store.remove(f"{reg.address}/x/y:1")
