@@ -263,13 +263,13 @@ class _Scheduler:
                 else:
                     stack.extend(b.children.values())
         else:
-            heap = root.heap
-            for info in eligible:
-                if dynamic and not req.dynamic_ok(info):
-                    continue
-                nid = info.id
-                heap.append((penalties.get(nid, 0), info.by_service.get(sid, 0), info.total, nid, info))
+            cands = [i for i in eligible if req.dynamic_ok(i)] if dynamic else eligible
+            if penalties:
+                heap = [(penalties.get(i.id, 0), i.by_service.get(sid, 0), i.total, i.id, i) for i in cands]
+            else:
+                heap = [(0, i.by_service.get(sid, 0), i.total, i.id, i) for i in cands]
             heapq.heapify(heap)
+            root.heap = heap
         return root
 
     def group(self, tasks: list[Task], req: TaskRequirements) -> None:
