@@ -1,1 +1,60 @@
-"""swarm/store."""
+"""swarm/store: the Raft-replicated object store (pysyncobj underneath).
+
+Versioned opaque objects in typed tables, atomic batches with optimistic concurrency, secondary and
+unique indexes, consistent views and a change stream. Modules:
+
+    types.py       StoredObject, Action, Event, Commit, Reset, the table set, the wire form
+    errors.py      the exception tree (retry decision in the type)
+    state.py       the deterministic state machine (pure; the replicated apply), views
+    events.py      the bounded commit ring and asyncio subscriptions
+    raft.py        the SyncObj subclass, its configuration, failure mapping
+    bridge.py      tick thread -> asyncio hand-off
+    store.py       Store: the public API
+    membership.py  add/remove member, leadership transfer
+    member_proc.py one member as a process with a control channel (tests and bench only)
+
+Domain code does not import grpc; callers serialize their protobufs to bytes themselves.
+"""
+
+from .errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    MembershipError,
+    NameConflictError,
+    NoLeaderError,
+    NotFoundError,
+    NotLeaderError,
+    QueueFullError,
+    StoreError,
+    TemporaryStoreError,
+    UnknownOutcomeError,
+)
+from .events import Subscription
+from .state import StoreView
+from .store import Store
+from .types import TABLES, Action, Commit, Event, Reset, StoredObject
+
+__all__ = [
+    "TABLES",
+    "Action",
+    "AlreadyExistsError",
+    "Commit",
+    "ConflictError",
+    "Event",
+    "InvalidArgumentError",
+    "MembershipError",
+    "NameConflictError",
+    "NoLeaderError",
+    "NotFoundError",
+    "NotLeaderError",
+    "QueueFullError",
+    "Reset",
+    "Store",
+    "StoreError",
+    "StoreView",
+    "StoredObject",
+    "Subscription",
+    "TemporaryStoreError",
+    "UnknownOutcomeError",
+]

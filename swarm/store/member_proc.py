@@ -1,0 +1,351 @@
+"""One store member as an OS process with a control channel - for integration tests and the bench.
+
+Not used by the daemon. ``python -m swarm.store.member_proc --self H:P --members A,B,C --data-dir D
+--ctrl PORT`` runs a ``Store`` on an asyncio loop in the main thread and serves
+``multiprocessing.connection`` requests ``(cmd, kwargs)`` on ``127.0.0.1:PORT`` (authkey and raft
+password from the environment: ``STORE_CTRL_KEY``, ``STORE_PASSWORD``). Replies are
+``{"ok": value}`` or ``{"error": class name, "message": str}``. Load loops (``seq``, ``tput``,
+``batches``, ``probe_*``) run inside the member, the way a manager's handlers call their own store.
+
+``Member`` is the parent-side handle: spawn, call, kill by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Any
+
+from .store import Store
+from .types import Action
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(vals: list[float], p: float) -> float | None:
+    if not vals:
+        return None
+    vals = sorted(vals)
+    k = (len(vals) - 1) * p / 100.0
+    f = int(k)
+    c = min(f + 1, len(vals) - 1)
+    return vals[f] + (vals[c] - vals[f]) * (k - f)
+
+
+class _Server:
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store, self.loop = store, loop
+        self.probe: list[tuple[float, float, bool]] = []
+        self.probe_task: asyncio.Task | None = None
+
+    # ---- commands (coroutines, run on the loop)
+    async def cmd_status(self) -> dict:
+        st = self.store.status()
+        st["pid"] = os.getpid()
+        return st
+
+    async def cmd_wait_ready(self, timeout: float = 30.0) -> bool:
+        await self.store.wait_ready(timeout)
+        return True
+
+    async def cmd_apply(self, actions: list[tuple], timeout: float = 5.0) -> int:
+        acts = [Action(op, table, oid, data, expected, idx or {}, uniq or {})
+                for op, table, oid, data, expected, idx, uniq in actions]
+        return await self.store.apply(acts, timeout)
+
+    async def cmd_get(self, table: str, id: str) -> tuple | None:
+        o = self.store.get(table, id)
+        return (o.id, o.version, o.data) if o else None
+
+    async def cmd_find(self, table: str, index: str, key: str) -> list[str]:
+        return [o.id for o in self.store.find(table, index, key)]
+
+    async def cmd_count(self, table: str) -> int:
+        return self.store.view().count(table)
+
+    async def cmd_digest(self) -> dict:
+        v = self.store.view()
+        h = hashlib.sha256()
+        n = 0
+        for t in ("cluster", "nodes", "services", "tasks", "networks"):
+            for o in v.list(t):
+                h.update(f"{t}/{o.id}/{o.version}/".encode() + o.data)
+                n += 1
+        return {"index": v.index, "objects": n, "sha": h.hexdigest()[:16]}
+
+    async def cmd_barrier(self) -> int:
+        return await self.store.barrier()
+
+    async def cmd_compact(self) -> bool:
+        node = self.store._require_node()
+        node.forceLogCompaction()
+        return True
+
+    async def cmd_members(self) -> dict:
+        return {"live": self.store.members(), "stored": self.store.stored_members(),
+                "saved": Store.saved_members(self.store.data_dir)}
+
+    async def cmd_add_member(self, addr: str) -> list[str]:
+        await self.store.add_member(addr)
+        return self.store.members()
+
+    async def cmd_remove_member(self, addr: str) -> list[str]:
+        await self.store.remove_member(addr)
+        return self.store.members()
+
+    async def cmd_transfer(self, to: str | None = None) -> str:
+        return await self.store.transfer_leadership(to)
+
+    async def cmd_seq(self, n: int, size: int, prefix: str = "seq") -> dict:
+        data, lat, t0 = os.urandom(size), [], time.perf_counter()
+        for i in range(n):
+            s = time.perf_counter()
+            await self.store.apply([Action.create("tasks", f"{prefix}{i}", data)])
+            lat.append(time.perf_counter() - s)
+        total = time.perf_counter() - t0
+        return {"n": n, "size": size, "ops_s": n / total, "p50_ms": _pct(lat, 50) * 1e3,  # type: ignore[operator]
+                "p99_ms": _pct(lat, 99) * 1e3}  # type: ignore[operator]
+
+    async def cmd_tput(self, n: int, size: int, inflight: int, batch: int = 1, prefix: str = "tp",
+                       max_s: float = 120.0) -> dict:
+        """``n`` batches of ``batch`` creates, at most ``inflight`` batches outstanding."""
+        data = os.urandom(size)
+        sem = asyncio.Semaphore(inflight)
+        lat: list[float] = []
+        errs: dict[str, int] = {}
+        deadline = time.monotonic() + max_s
+
+        async def one(i: int) -> None:
+            acts = [Action.create("tasks", f"{prefix}{i}-{j}", data, indexes={"service_id": f"s{i % 10}"})
+                    for j in range(batch)]
+            s = time.perf_counter()
+            try:
+                await self.store.apply(acts, timeout=30.0)
+                lat.append(time.perf_counter() - s)
+            except Exception as e:
+                errs[type(e).__name__] = errs.get(type(e).__name__, 0) + 1
+            finally:
+                sem.release()
+
+        tasks, t0 = [], time.perf_counter()
+        for i in range(n):
+            await sem.acquire()
+            if time.monotonic() > deadline:
+                sem.release()
+                break
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        total = time.perf_counter() - t0
+        ok = len(lat)
+        return {"batches": len(tasks), "batch": batch, "size": size, "inflight": inflight, "ok": ok,
+                "errors": errs, "total_s": total, "batches_s": ok / total, "objects_s": ok * batch / total,
+                "p50_ms": (_pct(lat, 50) or 0) * 1e3, "p99_ms": (_pct(lat, 99) or 0) * 1e3}
+
+    async def cmd_probe_start(self, period: float = 0.005, timeout: float = 0.25) -> bool:
+        self.probe = []
+
+        async def loop() -> None:
+            i = 0
+            while True:
+                s, ok = time.time(), True
+                try:
+                    await self.store.apply([Action.create("tasks", f"probe-{os.getpid()}-{i}", b"x")],
+                                           timeout=timeout)
+                except Exception:
+                    ok = False
+                self.probe.append((s, time.time(), ok))
+                i += 1
+                await asyncio.sleep(period)
+        self.probe_task = asyncio.create_task(loop())
+        return True
+
+    async def cmd_probe_stop(self) -> list:
+        if self.probe_task is not None:
+            self.probe_task.cancel()
+        return self.probe
+
+    # ---- plumbing
+    def handle(self, conn: Connection) -> None:
+        with conn:
+            while True:
+                try:
+                    cmd, kw = conn.recv()
+                except (EOFError, OSError):
+                    return
+                if cmd == "exit":
+                    conn.send({"ok": True})
+                    self.loop.call_soon_threadsafe(self.loop.stop)
+                    return
+                fut = asyncio.run_coroutine_threadsafe(getattr(self, "cmd_" + cmd)(**kw), self.loop)
+                try:
+                    reply = {"ok": fut.result(600)}
+                except Exception as e:
+                    reply = {"error": type(e).__name__, "message": str(e)}
+                conn.send(reply)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--self", required=True)
+    ap.add_argument("--members", required=True)
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--ctrl", type=int, required=True)
+    ap.add_argument("--compaction-min-entries", type=int, default=50_000)
+    a = ap.parse_args(argv)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    store = Store(a.self, a.members.split(","), Path(a.data_dir), os.environ.get("STORE_PASSWORD", ""),
+                  compaction_min_entries=a.compaction_min_entries)
+    store.start()
+    server = _Server(store, loop)
+    lst = Listener(("127.0.0.1", a.ctrl), authkey=os.environ["STORE_CTRL_KEY"].encode())
+
+    def accept() -> None:
+        while True:
+            try:
+                conn = lst.accept()
+            except OSError:
+                return
+            threading.Thread(target=server.handle, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(loop.stop))
+    try:
+        loop.run_forever()
+    finally:
+        store.close()
+        lst.close()
+
+
+class Member:
+    """Parent-side handle of one member process."""
+
+    def __init__(self, addr: str, members: list[str], data_dir: Path, password: str = "test-secret",
+                 extra: list[str] | None = None, log_path: Path | None = None) -> None:
+        self.addr, self.members, self.data_dir = addr, list(members), Path(data_dir)
+        self.password, self.extra = password, list(extra or [])
+        self.log_path = log_path or self.data_dir.with_suffix(".log")
+        self.ctrl = free_port()
+        self.key = os.urandom(16).hex()
+        self.proc: subprocess.Popen | None = None
+        self.conn: Connection | None = None
+
+    def start(self) -> Member:
+        self.ctrl = free_port()
+        env = dict(os.environ, STORE_PASSWORD=self.password, STORE_CTRL_KEY=self.key)
+        cmd = [sys.executable, "-m", "swarm.store.member_proc", "--self", self.addr,
+               "--members", ",".join(self.members), "--data-dir", str(self.data_dir),
+               "--ctrl", str(self.ctrl), *self.extra]
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                         cwd=Path(__file__).resolve().parents[2])
+        self.conn = None
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def call(self, cmd: str, timeout: float = 60.0, **kw: Any) -> Any:
+        if self.conn is None:
+            deadline = time.monotonic() + 20
+            while True:
+                if not self.alive():
+                    raise RuntimeError(f"member {self.addr} exited; see {self.log_path}")
+                try:
+                    self.conn = Client(("127.0.0.1", self.ctrl), authkey=self.key.encode())
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+        self.conn.send((cmd, kw))
+        if not self.conn.poll(timeout):
+            self.conn.close()
+            self.conn = None
+            raise TimeoutError(f"{cmd} on {self.addr} took more than {timeout} s")
+        reply = self.conn.recv()
+        if "error" in reply:
+            raise RemoteError(reply["error"], reply["message"])
+        return reply["ok"]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+class Cluster:
+    """N members on 127.0.0.1 with fresh ports under ``root``; kill/restart by index."""
+
+    def __init__(self, root: Path, n: int = 3, extra: list[str] | None = None) -> None:
+        self.root = Path(root)
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(n)]
+        self.members = [Member(a, addrs, self.root / f"m{i}", extra=extra) for i, a in enumerate(addrs)]
+
+    @property
+    def addrs(self) -> list[str]:
+        return [m.addr for m in self.members]
+
+    def start(self) -> Cluster:
+        for m in self.members:
+            m.start()
+        return self
+
+    def up(self) -> list[int]:
+        return [i for i, m in enumerate(self.members) if m.alive()]
+
+    def leader(self, timeout: float = 30.0, among: list[int] | None = None) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i in among if among is not None else self.up():
+                try:
+                    st = self.members[i].call("status", timeout=5)
+                except Exception:
+                    continue
+                if st["state"] == "leader" and st["has_quorum"]:
+                    return i
+            time.sleep(0.05)
+        raise TimeoutError("no leader")
+
+    def add(self, extra: list[str] | None = None) -> Member:
+        """A new member (not started) that knows the full current list plus itself."""
+        addr = f"127.0.0.1:{free_port()}"
+        members = [*self.addrs, addr]
+        m = Member(addr, members, self.root / f"m{len(self.members)}", extra=extra)
+        self.members.append(m)
+        return m
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.kill()
+
+
+class RemoteError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+if __name__ == "__main__":
+    main()

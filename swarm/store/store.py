@@ -1,0 +1,396 @@
+"""``Store``: the public, asyncio-friendly face of the replicated store.
+
+Threads. pysyncobj's tick thread applies entries and fires callbacks; callers live on an asyncio
+loop (gRPC handlers, the leader's reconcilers) or, for tests and tools, on plain threads
+(``apply_sync``). Results cross over through ``bridge.LoopBridge`` (asyncio) or a
+``threading.Event`` (sync); reads take the state lock briefly and never wait for Raft.
+
+Writes. ``apply`` validates and sizes the batch, gives it a fresh proposal id and proposes it. A
+failure that pysyncobj reports as "leader changed / discarded / unknown outcome / no leader" is
+re-proposed with the *same* proposal id until the deadline - the state machine remembers recent
+proposal ids, so a retry of a batch that did commit returns the original index instead of applying
+twice. Without quorum (fewer than half of the voters connected) ``apply`` fails fast with
+``NoLeaderError`` instead of waiting for the deadline. Reads are local (possibly stale on a follower
+or a partitioned leader for up to ``leader_fallback_timeout``); ``barrier()`` gives linearizable
+reads by pushing an empty batch through the log, one per group of concurrent callers.
+
+Membership (``add_member``, ``remove_member``, ``transfer_leadership``) lives in ``membership.py``.
+The member list is persisted twice: in the replicated ``_raft/members`` row (written by the leader on
+election and after every change) and in ``<data_dir>/members.json`` (this node's live config,
+written from the tick thread when it changes) - read it with ``Store.saved_members(data_dir)`` to
+restart a manager with the right list (raft-notes F6, pysyncobj #133).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pysyncobj import FAIL_REASON
+
+from . import raft
+from .bridge import Bridges, resolve
+from .errors import (
+    InvalidArgumentError,
+    NoLeaderError,
+    StoreError,
+    TemporaryStoreError,
+    UnknownOutcomeError,
+    error_from_result,
+)
+from .events import DEFAULT_CAPACITY, EventLog, Subscription
+from .membership import MembershipMixin
+from .state import StoreState, StoreView
+from .types import META_TABLE, Action, StoredObject
+
+log = logging.getLogger(__name__)
+
+MEMBERS_FILE = "members.json"
+MEMBERS_ID = "members"
+
+
+class Store(MembershipMixin):
+    def __init__(self, self_addr: str, members: builtins.list[str], data_dir: Path | str, password: str, *,
+                 bind_addr: str | None = None, leader_fallback_timeout: float = 3.0,
+                 connection_retry_time: float = 1.0, compaction_min_entries: int = 50_000,
+                 compaction_min_time: float = 300.0, use_fork: bool = True,
+                 event_ring_size: int = DEFAULT_CAPACITY,
+                 max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES) -> None:
+        if not password:
+            raise ValueError("refusing to start the raft store without a password: the raft port "
+                             "would accept unauthenticated pickle (remote code execution)")
+        if self_addr not in members:
+            raise ValueError(f"members must list every voter including self ({self_addr!r})")
+        self.self_addr = self_addr
+        self._initial_members = sorted(set(members))
+        self.data_dir = Path(data_dir)
+        self._password = password
+        self._bind_addr = bind_addr or self_addr
+        self._opts = dict(leader_fallback_timeout=leader_fallback_timeout,
+                          connection_retry_time=connection_retry_time,
+                          compaction_min_entries=compaction_min_entries,
+                          compaction_min_time=compaction_min_time, use_fork=use_fork)
+        self._max_bytes = min(max_proposal_bytes, raft.MAX_PROPOSAL_BYTES)
+        self._state = StoreState()
+        self._events = EventLog(self._state, event_ring_size)
+        self._bridges = Bridges()
+        self._node: raft.RaftNode | None = None
+        self._closed = False
+        self._leader_cbs: builtins.list[tuple[asyncio.AbstractEventLoop, Callable[[bool], Any]]] = []
+        self._was_leader = False
+        self._written_members: builtins.list[str] | None = None
+        self._barriers: dict[asyncio.AbstractEventLoop, _BarrierGroup] = {}
+        MembershipMixin.__init__(self)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Bind the raft port and start the tick thread. Call once, from a long-lived thread."""
+        if self._node is not None or self._closed:
+            raise StoreError("store already started or closed")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = raft.make_conf(data_dir=self.data_dir, password=self._password, bind_addr=self._bind_addr,
+                              on_state_changed=self._on_state_changed, on_ready=lambda: None,
+                              **self._opts)  # type: ignore[arg-type]
+        conf.maxBindRetries = 10
+        conf.bindRetryTime = 0.3
+        others = [m for m in self._initial_members if m != self.self_addr]
+        node = raft.RaftNode(self.self_addr, others, conf, self._state)
+        # pysyncobj stops its tick thread when the thread that built it exits; tie it to the
+        # process's main thread instead, so start() may be called from an executor thread.
+        node._SyncObj__mainThread = threading.main_thread()  # type: ignore[attr-defined]
+        self._node = node
+        try:
+            node.waitBinded()
+        except Exception as e:
+            self.close()
+            raise StoreError(f"cannot bind raft port {self._bind_addr}: {e}") from e
+        node.addOnTickCallback(self._on_tick)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until a leader is known and this member applied up to the leader's commit index."""
+        deadline = time.monotonic() + timeout
+        node = self._require_node()
+        while not (node.isReady() and self.leader() is not None):
+            if time.monotonic() > deadline:
+                raise NoLeaderError()
+            await asyncio.sleep(0.02)
+
+    def close(self) -> None:
+        """Stop Raft, free the port, end subscriptions. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        node, self._node = self._node, None
+        if node is not None:
+            with contextlib.suppress(Exception):
+                self._save_members(node)
+            node.destroy()
+            thread = node._SyncObj__thread  # type: ignore[attr-defined]
+            if thread is not None:
+                thread.join(10.0)
+            _reap_snapshot_child(node)
+        for sub in list(self._events.subs):
+            sub.close()
+
+    # ------------------------------------------------------------------ writes
+    async def apply(self, actions: Sequence[Action], timeout: float = 5.0) -> int:
+        """Apply ``actions`` atomically; return the new store index. Raises ``StoreError``s."""
+        return await self._propose(self._prepare(actions), timeout)
+
+    def apply_sync(self, actions: Sequence[Action], timeout: float = 5.0) -> int:
+        """Blocking ``apply`` for tests and tools. Never call it from the tick thread or a callback."""
+        node = self._require_node()
+        if threading.current_thread() is node._SyncObj__thread:  # type: ignore[attr-defined]
+            raise StoreError("apply_sync called on the raft tick thread (would deadlock)")
+        return self._propose_sync(self._prepare(actions), timeout)
+
+    async def barrier(self, timeout: float = 5.0) -> int:
+        """Linearizable read barrier: after it returns, local reads include every write committed
+        before the call. Concurrent callers share one no-op entry. Returns the store index."""
+        loop = asyncio.get_running_loop()
+        group = self._barriers.get(loop)
+        if group is None:
+            group = self._barriers[loop] = _BarrierGroup()
+        return await group.run(lambda: self._propose([], timeout))
+
+    def _prepare(self, actions: Sequence[Action], *, internal: bool = False) -> builtins.list[tuple]:
+        wire, size = [], 0
+        for a in actions:
+            if not isinstance(a, Action):
+                raise InvalidArgumentError(f"expected Action, got {type(a).__name__}")
+            if a.table == META_TABLE and not internal:
+                raise InvalidArgumentError(f"table {META_TABLE!r} is internal", table=a.table, id=a.id)
+            wire.append(a.to_wire())
+            size += a.wire_size()
+        if size > self._max_bytes:
+            raise InvalidArgumentError(f"batch of {len(wire)} actions is ~{size} bytes; the limit is "
+                                       f"{self._max_bytes} - split it")
+        return wire
+
+    def _outcome(self, res: Any, err: int) -> int | StoreError:
+        if err == FAIL_REASON.SUCCESS:
+            if isinstance(res, tuple) and len(res) == 2 and res[0] == "ok":
+                return int(res[1])
+            return error_from_result(res)
+        return raft.failure(err)
+
+    def _check_quorum(self, node: raft.RaftNode) -> None:
+        if not node.hasQuorum:
+            raise NoLeaderError()
+
+    async def _propose(self, wire: builtins.list[tuple], timeout: float) -> int:
+        node = self._require_node()
+        loop = asyncio.get_running_loop()
+        bridge = self._bridges.get(loop)
+        pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
+        while True:
+            self._check_quorum(node)
+            fut: asyncio.Future = loop.create_future()
+            node.fsm.apply_batch(pid, wire, callback=lambda r, e, f=fut: bridge.post(resolve, f, (r, e)))
+            try:
+                res, err = await asyncio.wait_for(fut, max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                raise UnknownOutcomeError(f"no result within {timeout} s; the write may or may not "
+                                          "have been applied") from None
+            out = self._outcome(res, err)
+            if isinstance(out, int):
+                return out
+            delay = _retry_delay(out, err, attempt, deadline)
+            if delay is None:
+                raise out
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _propose_sync(self, wire: builtins.list[tuple], timeout: float) -> int:
+        node = self._require_node()
+        pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
+        while True:
+            self._check_quorum(node)
+            done = threading.Event()
+            box: builtins.list[tuple[Any, int]] = []
+
+            def cb(r: Any, e: int, box: builtins.list = box, done: threading.Event = done) -> None:
+                box.append((r, e))
+                done.set()
+            node.fsm.apply_batch(pid, wire, callback=cb)
+            if not done.wait(max(deadline - time.monotonic(), 0.001)):
+                raise UnknownOutcomeError(f"no result within {timeout} s; the write may or may not "
+                                          "have been applied")
+            res, err = box[0]
+            out = self._outcome(res, err)
+            if isinstance(out, int):
+                return out
+            delay = _retry_delay(out, err, attempt, deadline)
+            if delay is None:
+                raise out
+            attempt += 1
+            time.sleep(delay)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, table: str, id: str) -> StoredObject | None:
+        return self._state.get(table, id)
+
+    def list(self, table: str) -> builtins.list[StoredObject]:
+        return self._state.list(table)
+
+    def find(self, table: str, index: str, key: str) -> builtins.list[StoredObject]:
+        return self._state.find(table, index, key)
+
+    def find_unique(self, table: str, index: str, key: str) -> StoredObject | None:
+        return self._state.find_unique(table, index, key)
+
+    def view(self) -> StoreView:
+        return self._state.view()
+
+    @property
+    def index(self) -> int:
+        return self._state.index
+
+    # ------------------------------------------------------------------ events
+    def subscribe(self, from_index: int | None = None) -> Subscription:
+        """Commits after ``from_index`` (default: now). Call from the loop that will iterate it."""
+        return self._events.subscribe(asyncio.get_running_loop(), from_index)[1]
+
+    def view_and_subscribe(self) -> tuple[StoreView, Subscription]:
+        """A view and a subscription starting exactly after it (atomically)."""
+        view, sub = self._events.subscribe(asyncio.get_running_loop(), None, with_view=True)
+        assert view is not None
+        return view, sub
+
+    # ------------------------------------------------------------------ raft status
+    def is_leader(self) -> bool:
+        return self._node is not None and self._node._isLeader()
+
+    def leader(self) -> str | None:
+        ld = self._node._getLeader() if self._node is not None else None
+        return ld.id if ld is not None else None
+
+    def has_quorum(self) -> bool:
+        return self._node is not None and self._node.hasQuorum
+
+    def members(self) -> builtins.list[str]:
+        """This node's current voter set (self included), as pysyncobj sees it."""
+        node = self._require_node()
+        return sorted({self.self_addr, *(n.id for n in node.otherNodes)})
+
+    def stored_members(self) -> builtins.list[str] | None:
+        """The member list last written to the replicated ``_raft/members`` row."""
+        obj = self._state.get(META_TABLE, MEMBERS_ID)
+        return json.loads(obj.data) if obj is not None else None
+
+    @staticmethod
+    def saved_members(data_dir: Path | str) -> builtins.list[str] | None:
+        """The member list this node saved in ``data_dir`` (None if it never ran there)."""
+        try:
+            return json.loads((Path(data_dir) / MEMBERS_FILE).read_text())["members"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def status(self) -> dict[str, Any]:
+        node = self._require_node()
+        for _ in range(5):  # getStatus iterates dicts the tick thread mutates
+            try:
+                st = node.getStatus()
+                break
+            except RuntimeError:
+                time.sleep(0.001)
+        else:
+            raise StoreError("could not read raft status")
+        leader = st.get("leader")
+        peers = {k[len("partner_node_status_server_"):]: v == 2 for k, v in st.items()
+                 if k.startswith("partner_node_status_server_")}
+        return {"self": self.self_addr, "state": raft.RAFT_STATES[st["state"]], "term": st["raft_term"],
+                "commit_index": st["commit_idx"], "last_applied": st["last_applied"],
+                "leader": leader.id if leader is not None else None, "has_quorum": st["has_quorum"],
+                "ready": node.isReady(), "store_index": self.index, "log_len": st["log_len"],
+                "members": {self.self_addr: True, **peers}}
+
+    def on_leadership_change(self, callback: Callable[[bool], Any]) -> None:
+        """Call ``callback(is_leader)`` on the caller's running loop whenever leadership flips."""
+        self._leader_cbs.append((asyncio.get_running_loop(), callback))
+
+    # ------------------------------------------------------------------ tick-thread hooks
+    def _on_state_changed(self, old: int, new: int) -> None:
+        is_leader = new == 2
+        if is_leader == self._was_leader:
+            return
+        self._was_leader = is_leader
+        log.info("raft %s: %s -> %s", self.self_addr, raft.RAFT_STATES[old], raft.RAFT_STATES[new])
+        for loop, cb in list(self._leader_cbs):
+            self._bridges.get(loop).post(cb, is_leader)
+        if is_leader:
+            self._propose_members_async()
+
+    def _on_tick(self) -> None:
+        node = self._node
+        if node is not None:
+            self._save_members(node)
+
+    def _save_members(self, node: raft.RaftNode) -> None:
+        members = sorted({self.self_addr, *(n.id for n in node.otherNodes)})
+        if members == self._written_members:
+            return
+        path = self.data_dir / MEMBERS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"members": members}))
+        os.replace(tmp, path)
+        self._written_members = members
+
+    def _require_node(self) -> raft.RaftNode:
+        if self._node is None:
+            raise StoreError("store is closed" if self._closed else "store not started")
+        return self._node
+
+
+def _retry_delay(out: StoreError, err: int, attempt: int, deadline: float) -> float | None:
+    """Seconds to wait before re-proposing, or None to give up and raise ``out``."""
+    if not isinstance(out, TemporaryStoreError) or not raft.retryable(err):
+        return None
+    delay = min(0.02 * 2**attempt, 0.25)
+    return delay if time.monotonic() + delay < deadline else None
+
+
+class _BarrierGroup:
+    """Coalesce concurrent barriers: a caller is covered by any barrier *started* after it arrived."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.arrived = 0
+        self.covered = 0
+        self.result = 0
+
+    async def run(self, propose: Callable[[], Any]) -> int:
+        self.arrived += 1
+        ticket = self.arrived
+        async with self.lock:
+            if self.covered >= ticket:
+                return self.result
+            upto = self.arrived
+            self.result = await propose()
+            self.covered = upto
+            return self.result
+
+
+def _reap_snapshot_child(node: raft.RaftNode) -> None:
+    """Wait (bounded) for a forked snapshot writer so it does not outlive us as a zombie."""
+    ser = getattr(node, "_SyncObj__serializer", None)
+    pid = getattr(ser, "_Serializer__pid", 0) if ser is not None else 0
+    if pid > 0:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
