@@ -1,0 +1,215 @@
+"""Lifecycle of a whole testbed: up, down (idempotent, state-free if need be), status.
+
+What `down` kills (the rule): a process is ours and may be signalled only if
+  1. its PID is recorded in our state dir (daemon, holder, infra) AND its start time still
+     matches the one recorded with it (so a reused PID is never hit), or
+  2. its network namespace (/proc/PID/ns/net) is one of our named netns (P-*), or
+  3. its mount namespace is that of a process found by rule 2, and that mount namespace is
+     neither PID 1's nor our own (i.e. one our `unshare` made, such as a host's holder ns).
+Our own process and its ancestors are never signalled. Nothing is ever matched by name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swtb import hosts, net, procs
+from swtb.config import INFRA, BedConfig, Paths
+from swtb.errors import TestbedError
+from swtb.sh import check_tools, run
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise TestbedError("the testbed needs root (network namespaces, mounts, routes)")
+
+
+def leftovers(paths: Paths) -> list[str]:
+    found = [f"netns {n}" for n in net.our_netns(paths)] + [f"link {n}" for n in net.our_links(paths)]
+    found += [f"route {r}" for r in net.our_routes(paths.route_metric)]
+    if paths.state_file.exists():
+        found.append(f"state {paths.state_file}")
+    return found
+
+
+def up(cfg: BedConfig, paths: Paths, timeout: float, keep_on_error: bool = False) -> None:
+    require_root()
+    check_tools()
+    left = leftovers(paths)
+    if left:
+        raise TestbedError(f"testbed {paths.prefix} is already up or left over ({', '.join(left[:4])}); "
+                           f"run `deploy/testbed --prefix {paths.prefix} down` first")
+    net.check_no_overlap(cfg.routes)
+    cfg.save(paths)  # first, so `down` knows everything even if `up` fails half-way
+    try:
+        net.add_routes(cfg.routes, cfg.route_metric)  # safety first: before any address exists
+        net.create_bridge(paths)
+        net.add_node(paths, INFRA, cfg.infra_address, cfg.prefixlen)
+        for h in cfg.hosts:
+            net.add_node(paths, h.name, h.address, cfg.prefixlen)
+        for h in cfg.hosts:
+            hosts.start_holder(paths, h.name)
+        started = [(h.name, hosts.start_daemon(cfg, paths, h.name)) for h in cfg.hosts]
+        for name, p in started:
+            hosts.wait_ready(paths, name, p, timeout)
+    except TestbedError:
+        if not keep_on_error:
+            down(paths, purge=True, timeout=5.0)
+        raise
+
+
+@dataclass
+class DownReport:
+    processes: list[int] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    netns: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.processes)} processes", f"{len(self.netns)} netns",
+                 f"{len(self.links)} links", f"{len(self.routes)} routes", f"{len(self.mounts)} mounts"]
+        text = "removed " + ", ".join(parts)
+        if self.dirs:
+            text += "; deleted " + ", ".join(self.dirs)
+        return text
+
+
+def _protected() -> set[int]:
+    """Our own process and its ancestors."""
+    out, pid = set(), os.getpid()
+    while pid > 1:
+        out.add(pid)
+        try:
+            st = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(st[st.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError):
+            break
+    return out
+
+
+def recorded_pids(paths: Paths) -> list[int]:
+    """Rule 1: live processes whose PID (and start time) we recorded."""
+    if not paths.run_dir.is_dir():
+        return []
+    out = []
+    for f in sorted(paths.run_dir.glob("*.pid")):
+        pid = procs.read_pidfile(f)
+        if pid is not None:
+            out.append(pid)
+    return out
+
+
+def netns_pids(paths: Paths) -> list[int]:
+    """Rules 2 and 3: processes in our netns, and in mount namespaces made for them."""
+    ids = {i for i in (net.netns_inode(n) for n in net.our_netns(paths)) if i}
+    if not ids:
+        return []
+    pids = list(procs.all_pids())
+    found = {p for p in pids if procs.ns_id(p, "net") in ids}
+    mnts = {procs.ns_id(p, "mnt") for p in found} - {procs.ns_id(1, "mnt"), procs.ns_id("self", "mnt"), None}
+    found |= {p for p in pids if procs.ns_id(p, "mnt") in mnts}
+    return sorted(p for p in found if procs.alive(p))
+
+
+def _mounts_under(dirs: list[Path]) -> list[str]:
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            mp = mp.encode().decode("unicode_escape")  # \040 etc.
+            for d in dirs:
+                if mp == str(d) or mp.startswith(str(d) + "/"):
+                    out.append(mp)
+    return sorted(set(out), key=lambda m: m.count("/"), reverse=True)
+
+
+def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
+    require_root()
+    rep = DownReport()
+    cfg = None
+    try:
+        cfg = BedConfig.load(paths)
+    except TestbedError:
+        pass  # a damaged state file must not stop the cleanup
+    protected = _protected()
+    # 1. daemons first, gently (SIGTERM, then SIGKILL after timeout)
+    names = [h.name for h in cfg.hosts] if cfg else []
+    daemons = [p for p in (hosts.daemon_pid(paths, n) for n in names) if p is not None]
+    procs.stop([p for p in daemons if p not in protected], timeout)
+    rep.processes += daemons
+    # 2. everything else we recorded, then whatever still lives in our namespaces
+    for _ in range(5):
+        victims = [p for p in set(recorded_pids(paths) + netns_pids(paths)) if p not in protected]
+        if not victims:
+            break
+        procs.stop(victims, 2.0)
+        rep.processes += victims
+    # 3. routes, links, netns
+    metric = cfg.route_metric if cfg else paths.route_metric
+    routes = list(dict.fromkeys((cfg.routes if cfg else []) + net.our_routes(metric)))
+    rep.routes = net.delete_routes(routes, metric)
+    links = net.our_links(paths)
+    for link in sorted(links, key=lambda n: n == paths.bridge):  # bridge last
+        net.delete_link(link)
+    rep.links = [n for n in links if n not in net.our_links(paths)]
+    names = net.our_netns(paths)
+    for n in names:
+        net.delete_netns(n)
+    rep.netns = [n for n in names if n not in net.our_netns(paths)]
+    # 4. mounts under our directories, then the directories
+    dirs = [paths.run_dir, paths.lib_dir]
+    for mp in _mounts_under(dirs):
+        if run("umount", "-l", mp, check=False).returncode == 0:
+            rep.mounts.append(mp)
+    still = _mounts_under(dirs)
+    if still:
+        raise TestbedError(f"cannot unmount {', '.join(still)}; not deleting {paths.run_dir}")
+    for d in [paths.run_dir] + ([paths.lib_dir] if purge else []):
+        if d.exists():
+            shutil.rmtree(d)
+            rep.dirs.append(str(d))
+    left = leftovers(paths)
+    if left:
+        raise TestbedError(f"down left these behind: {', '.join(left)}")
+    rep.processes = sorted(set(rep.processes))
+    return rep
+
+
+@dataclass
+class HostStatus:
+    host: str
+    address: str
+    pid: int | None
+    holder_pid: int | None
+    socket: str
+    status: str
+    data_root: str
+    log: str
+
+
+def status(cfg: BedConfig, paths: Paths) -> list[HostStatus]:
+    out = []
+    for h in cfg.hosts:
+        holder = procs.read_pidfile(paths.holder_pidfile(h.name))
+        pid = hosts.daemon_pid(paths, h.name)
+        sock = paths.socket(h.name)
+        if holder is None:
+            st = "down"
+        elif pid is None:
+            st = "stopped"
+        elif hosts.socket_answers(sock):
+            st = "running"
+        else:
+            st = "starting"
+        out.append(HostStatus(h.name, h.address, pid, holder, str(sock), st,
+                              str(paths.data_root(h.name)), str(paths.log(h.name))))
+    infra = hosts.infra_pids(paths)
+    out.append(HostStatus(INFRA, cfg.infra_address, infra[0] if infra else None, None, "-",
+                          f"{len(infra)} running" if infra else "idle", "-", "-"))
+    return out
+
