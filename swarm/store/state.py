@@ -200,7 +200,7 @@ class StoreState(_Reader):
     def apply_batch(self, proposal_id: object, actions: object) -> tuple:
         """Validate all actions, then apply all or nothing. Never raises."""
         try:
-            if not isinstance(proposal_id, str) or not isinstance(actions, list | tuple):
+            if type(proposal_id) is not str or type(actions) not in (list, tuple):
                 return _err("invalid", "apply_batch(proposal_id: str, actions: list)")
             with self.lock:
                 done = self._recent.get(proposal_id)

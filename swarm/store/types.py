@@ -112,8 +112,9 @@ class Reset(NamedTuple):
 
 
 def _str_map(m: object) -> bool:
-    return isinstance(m, dict) and all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in m.items())
+    # exact types: a str subclass could carry a hostile __hash__/__eq__ into the apply
+    return type(m) is dict and all(
+        type(k) is str and type(v) is str and k and v for k, v in m.items())
 
 
 def check_wire(action: object, *, allow_meta: bool = False) -> str | None:
@@ -122,19 +123,19 @@ def check_wire(action: object, *, allow_meta: bool = False) -> str | None:
     Pure and total: never raises, whatever ``action`` is (it runs inside the Raft apply).
     """
     try:
-        if not isinstance(action, tuple) or len(action) != 7:
+        if type(action) is not tuple or len(action) != 7:
             return f"action must be a 7-tuple, got {type(action).__name__}"
         op, table, oid, expected, data, indexes, unique = action
-        if op not in OPS:
+        if type(op) is not str or op not in OPS:
             return f"unknown op {op!r}"
-        if not isinstance(table, str) or table not in ALL_TABLES or (table == META_TABLE and not allow_meta):
+        if type(table) is not str or table not in ALL_TABLES or (table == META_TABLE and not allow_meta):
             return f"unknown table {table!r}"
-        if not isinstance(oid, str) or not oid:
+        if type(oid) is not str or not oid:
             return "object id must be a non-empty string"
-        if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)
+        if expected is not None and (type(expected) is not int
                                      or expected < 0):
             return f"expected_version must be None or an int >= 0, got {expected!r}"
-        if not isinstance(data, bytes):
+        if type(data) is not bytes:
             return f"data must be bytes, got {type(data).__name__}"
         if not _str_map(indexes) or not _str_map(unique):
             return "indexes and unique must map non-empty str to non-empty str"
