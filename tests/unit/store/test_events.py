@@ -13,9 +13,10 @@ from swarm.store.types import META_TABLE, Action, Commit, Reset
 
 def put(st: StoreState, i: int, oid: str | None = None) -> None:
     oid = oid or f"o{i % 7}"
-    res = st.apply_batch(f"p{i}", [Action.update("nodes", oid, str(i).encode(),
-                                                 expected_version=None).to_wire()]
-                         if st.get("nodes", oid) else [Action.create("nodes", oid, str(i).encode()).to_wire()])
+    data = str(i).encode()
+    act = (Action.update("nodes", oid, data, expected_version=None) if st.get("nodes", oid)
+           else Action.create("nodes", oid, data))
+    res = st.apply_batch(f"p{i}", [act.to_wire()])
     assert res[0] == "ok", res
 
 
