@@ -1,24 +1,28 @@
 """The composition root: the only place that wires manager and node code together.
 
 `SwarmDaemon` owns the local API server (unix socket), the node's swarm state, and the roles
-that run on this node: the agent always once the node is in a swarm, the manager role when the
-node is a manager. Roles are started and stopped here when the node inits, joins, leaves,
-is promoted or demoted.
+that run on this node: the agent always once the node is in a swarm, the manager role (Raft
+replica, control API, CA, leader components, the mTLS manager port) when the node is a manager.
+Roles are started and stopped here when the node inits, joins, leaves, is promoted or demoted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
-import grpc
 from grpc import aio
 
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
+from swarm.ca.storage import NodeTLS, load_node_tls, save_node_tls
 from swarm.daemon import sysinfo
 from swarm.daemon.config import ConfigError, DaemonConfig
-from swarm.daemon.errors import NotInSwarmError
+from swarm.daemon.errors import AlreadyInSwarmError, DaemonError, NotInSwarmError
 from swarm.daemon.state import NodeState, StateFile
 
 log = logging.getLogger(__name__)
@@ -29,35 +33,80 @@ class SwarmDaemon:
         self.cfg = cfg
         self.state_file = StateFile(cfg.data_root)
         self.state: NodeState | None = None
+        self.tls: NodeTLS | None = None
+        self.manager: Any = None          # swarm.daemon.manager.ManagerRole when a manager
+        self.agent: Any = None            # swarm.daemon.agent_role.AgentRole once in a swarm
         self._server: aio.Server | None = None
+        self._tcp_server: aio.Server | None = None
+        self._busy = asyncio.Lock()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.state = self.state_file.load()
+        if self.state is not None:
+            self.tls = load_node_tls(self.cfg.data_root)
+            await self._start_roles()
         await self._start_local_server()
 
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
-        try:
+        await self._stop_roles()
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.cfg.socket_path)
-        except FileNotFoundError:
-            pass
 
     async def _start_local_server(self) -> None:
         from swarm.daemon.servicers import ControlServicer, DaemonServicer
+        from swarm.rpc.server import local_server
 
         path = self.cfg.socket_path
         _claim_socket(path)
-        server = aio.server(options=[("grpc.so_reuseport", 0)])
+        server = local_server(str(path), is_manager=lambda: self.manager is not None)
         daemon_pb2_grpc.add_DaemonServicer_to_server(DaemonServicer(self), server)
         control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self), server)
-        server.add_insecure_port(f"unix://{path}")
         await server.start()
         os.chmod(path, 0o660)
         self._server = server
+
+    async def _start_roles(self, bootstrap: Any = None) -> None:
+        st = self.state
+        assert st is not None and self.tls is not None
+        if st.role == "manager":
+            from swarm.daemon.manager import ManagerRole, load_raft_secret
+
+            self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root))
+            await self.manager.start()
+            if bootstrap is not None:
+                from swarm.daemon.membership import write_bootstrap
+
+                await self.manager.wait_leader()
+                await write_bootstrap(self.manager.store, bootstrap)
+            await self._start_tcp_server()
+        from swarm.daemon.agent_role import AgentRole
+
+        self.agent = AgentRole(self)
+        await self.agent.start()
+
+    async def _stop_roles(self) -> None:
+        if self.agent is not None:
+            with contextlib.suppress(Exception):
+                await self.agent.stop()
+            self.agent = None
+        if self._tcp_server is not None:
+            await self._tcp_server.stop(grace=0.5)
+            self._tcp_server = None
+        if self.manager is not None:
+            with contextlib.suppress(Exception):
+                await self.manager.stop()
+            self.manager = None
+
+    async def _start_tcp_server(self) -> None:
+        from swarm.daemon.tcp_server import start_manager_server
+
+        assert self.state is not None
+        self._tcp_server = await start_manager_server(self, self.state.listen_addr)
 
     # ---- local API ---------------------------------------------------------------------------
 
@@ -77,18 +126,93 @@ class SwarmDaemon:
             insecure_registries=list(self.cfg.insecure_registries),
             cgroup_version=sysinfo.cgroup_version(),
         )
-        if st is not None:
-            resp.node_id = st.node_id
-            resp.cluster_id = st.cluster_id
-            resp.node_addr = st.advertise_addr.rsplit(":", 1)[0]
-            resp.control_available = st.role == "manager"
-            resp.remote_managers.extend(st.remote_managers)
+        if st is None:
+            return resp
+        resp.node_id = st.node_id
+        resp.cluster_id = st.cluster_id
+        resp.node_addr = st.advertise_addr.rsplit(":", 1)[0]
+        resp.control_available = st.role == "manager"
+        resp.remote_managers.extend(st.remote_managers)
+        if self.manager is not None:
+            from swarm.api.objects_pb2 import Node
+            from swarm.api.types_pb2 import MANAGER
+            from swarm.store.typed import Reader
+
+            resp.manager_addr = st.advertise_addr
+            try:
+                nodes = Reader(self.manager.store).list(Node)
+                resp.nodes = len(nodes)
+                resp.managers = sum(1 for n in nodes if n.role == MANAGER)
+                resp.leader_addr = self.manager.leader_api_addr() or ""
+            except Exception as e:  # info must answer even while the store is unwell
+                resp.error = str(e)
+        if self.agent is not None and self.agent.error:
+            resp.error = self.agent.error
         return resp
 
     def require_swarm(self) -> NodeState:
         if self.state is None:
             raise NotInSwarmError()
         return self.state
+
+    async def init(self, req: daemon_pb2.InitRequest) -> daemon_pb2.InitResponse:
+        from swarm.daemon.manager import save_raft_secret
+        from swarm.daemon.membership import plan_init
+
+        async with self._busy:
+            if self.state is not None:
+                raise AlreadyInSwarmError()
+            state, tls, secret, bootstrap = plan_init(req)
+            save_node_tls(self.cfg.data_root, tls)
+            save_raft_secret(self.cfg.data_root, secret)
+            self.state, self.tls = state, tls
+            try:
+                await self._start_roles(bootstrap)
+            except BaseException:
+                await self._stop_roles()
+                self._wipe()
+                raise
+            self.state_file.save(state)
+            log.info("swarm initialized: node %s is now a manager", state.node_id)
+            return daemon_pb2.InitResponse(node_id=state.node_id)
+
+    async def join(self, req: daemon_pb2.JoinRequest) -> daemon_pb2.JoinResponse:
+        from swarm.daemon.joining import join_swarm
+
+        async with self._busy:
+            if self.state is not None:
+                raise AlreadyInSwarmError()
+            try:
+                state, tls = await join_swarm(self.cfg.data_root, req)
+                self.state, self.tls = state, tls
+                await self._start_roles()
+            except BaseException:
+                await self._stop_roles()
+                self._wipe()
+                raise
+            self.state_file.save(state)
+            from swarm.api.types_pb2 import MANAGER, WORKER
+
+            return daemon_pb2.JoinResponse(node_id=state.node_id,
+                                           role=MANAGER if state.role == "manager" else WORKER)
+
+    async def leave(self, force: bool) -> None:
+        async with self._busy:
+            self.require_swarm()
+            if self.manager is not None and not force:
+                from swarm.daemon.leaving import check_manager_leave
+
+                check_manager_leave(self.manager)
+            await self._stop_roles()
+            self._wipe()
+            log.info("left the swarm")
+
+    def _wipe(self) -> None:
+        self.state = None
+        self.tls = None
+        self.state_file.remove()
+        for sub in ("raft", "certificates", "worker"):
+            shutil.rmtree(self.cfg.data_root / sub, ignore_errors=True)
 
 
 def _claim_socket(path: Path) -> None:
@@ -108,4 +232,4 @@ def _claim_socket(path: Path) -> None:
     raise ConfigError(f"another daemon is already listening on unix://{path}")
 
 
-__all__ = ["SwarmDaemon", "grpc"]
+__all__ = ["DaemonError", "SwarmDaemon"]

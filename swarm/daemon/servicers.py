@@ -21,20 +21,18 @@ T = TypeVar("T")
 
 
 def status_for(exc: BaseException) -> grpc.StatusCode:
-    code = getattr(exc, "code", None) or getattr(exc, "grpc_code", None)
-    if isinstance(code, str) and hasattr(grpc.StatusCode, code):
-        return getattr(grpc.StatusCode, code)  # type: ignore[no-any-return]
-    return grpc.StatusCode.UNKNOWN
+    from swarm.rpc.errors import code_name_for
+
+    name = code_name_for(exc)
+    return getattr(grpc.StatusCode, name) if name else grpc.StatusCode.UNKNOWN
 
 
 async def call(context: aio.ServicerContext, fn: Callable[[], Awaitable[T]]) -> T:
     """Run domain code; turn a domain error into a gRPC status with its message."""
     try:
         return await fn()
-    except DaemonError as e:
-        await context.abort(status_for(e), str(e))
-    except Exception as e:  # noqa: BLE001 - the edge: every domain error becomes a status
-        if getattr(e, "code", None) or getattr(e, "grpc_code", None):
+    except Exception as e:  # the edge: every domain error becomes a status, others re-raise
+        if status_for(e) != grpc.StatusCode.UNKNOWN or isinstance(e, DaemonError):
             await context.abort(status_for(e), str(e))
         raise
     raise AssertionError("unreachable")

@@ -1,0 +1,200 @@
+"""The agent: keeps a session with the leader's dispatcher and feeds assignments to the worker.
+
+Shape after swarmkit's agent/session.go: open `Session` (the first message carries the session
+id), then run three things until any fails — heartbeats at the period the dispatcher gives,
+the `Assignments` stream (COMPLETE, then INCREMENTAL) handed to the worker, and the session
+stream itself (manager list and our node object, e.g. a desired-role change). On failure it
+reconnects with backoff (100 ms doubling to 8 s) and fails over between managers: a follower
+answers UNAVAILABLE "not the leader; leader=<addr>" and the agent goes there next.
+
+Task status flows the other way through `report()`: updates are batched and sent with
+`UpdateTaskStatus` by one sender task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+from grpc import aio
+
+from swarm.api import dispatcher_pb2 as d
+from swarm.api import dispatcher_pb2_grpc
+from swarm.api.objects_pb2 import Node, NodeDescription
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN = 0.1
+BACKOFF_MAX = 8.0
+
+
+class Worker(Protocol):
+    async def assign(self, msg: d.AssignmentsMessage) -> None: ...
+
+
+class Agent:
+    def __init__(
+        self,
+        channel_for: Callable[[str], aio.Channel],
+        managers: list[str],
+        describe: Callable[[], NodeDescription],
+        advertise_addr: str,
+        data_path_addr: str = "",
+        worker: Worker | None = None,
+        on_node: Callable[[Node, list[str]], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.channel_for = channel_for
+        self.managers = list(dict.fromkeys(managers))
+        self.describe = describe
+        self.advertise_addr = advertise_addr
+        self.data_path_addr = data_path_addr
+        self.worker = worker
+        self.on_node = on_node
+        self.error = ""
+        self.session_id = ""
+        self.connected = asyncio.Event()
+        self._status: list[d.TaskStatusUpdate] = []
+        self._status_wake = asyncio.Event()
+        self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._next: str | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="agent")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def report(self, task_id: str, status: Any) -> None:
+        """Queue a task status update for the dispatcher (sent in batches)."""
+        self._status.append(d.TaskStatusUpdate(task_id=task_id, status=status))
+        self._status_wake.set()
+
+    # ---- session loop ----------------------------------------------------------------------
+
+    def _pick(self) -> str:
+        if self._next:
+            addr, self._next = self._next, None
+            return addr
+        return random.choice(self.managers)
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN
+        while True:
+            addr = self._pick()
+            try:
+                await self._session(addr)
+                backoff = BACKOFF_MIN
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as e:
+                details = e.details() or ""
+                if e.code() == grpc.StatusCode.UNAVAILABLE and "leader=" in details:
+                    leader = details.split("leader=", 1)[1].strip()
+                    if leader:
+                        self._next = leader
+                        if leader not in self.managers:
+                            self.managers.append(leader)
+                        backoff = BACKOFF_MIN
+                        self.error = ""
+                        continue
+                self.error = f"session with {addr} failed: {e.code().name}: {details}"
+                log.info("%s", self.error)
+            except Exception as e:
+                self.error = f"session with {addr} failed: {e!r}"
+                log.warning("%s", self.error)
+            self.connected.clear()
+            self.session_id = ""
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _session(self, addr: str) -> None:
+        channel = self.channel_for(addr)
+        try:
+            stub = dispatcher_pb2_grpc.DispatcherStub(channel)
+            stream = stub.Session(d.SessionRequest(
+                description=self.describe(), advertise_addr=self.advertise_addr,
+                data_path_addr=self.data_path_addr), timeout=None)
+            first = await stream.read()
+            if first is grpc.aio.EOF:
+                raise ConnectionError("session stream closed")
+            self.session_id = first.session_id
+            self._stub = stub
+            await self._on_session_message(first)
+            self.error = ""
+            self.connected.set()
+            log.info("session %s established with %s", self.session_id, addr)
+            tasks = [
+                asyncio.create_task(self._heartbeats(stub)),
+                asyncio.create_task(self._assignments(stub)),
+                asyncio.create_task(self._session_stream(stream)),
+                asyncio.create_task(self._status_sender(stub)),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for t in done:
+                    t.result()
+                raise ConnectionError("session ended")
+            finally:
+                for t in tasks:
+                    t.cancel()
+                for t in tasks:
+                    with contextlib.suppress(BaseException):
+                        await t
+                stream.cancel()
+        finally:
+            self._stub = None
+            await channel.close()
+
+    async def _on_session_message(self, msg: d.SessionMessage) -> None:
+        mgrs = [m.addr for m in msg.managers if m.addr]
+        if mgrs:
+            self.managers = list(dict.fromkeys(mgrs))
+        if self.on_node is not None and msg.HasField("node"):
+            r = self.on_node(msg.node, self.managers)
+            if asyncio.iscoroutine(r):
+                await r
+
+    async def _session_stream(self, stream: Any) -> None:
+        while True:
+            msg = await stream.read()
+            if msg is grpc.aio.EOF:
+                raise ConnectionError("session stream closed by the manager")
+            await self._on_session_message(msg)
+
+    async def _heartbeats(self, stub: dispatcher_pb2_grpc.DispatcherStub) -> None:
+        while True:
+            r = await stub.Heartbeat(d.HeartbeatRequest(session_id=self.session_id), timeout=5.0)
+            period = r.period.ToNanoseconds() / 1e9 or 5.0
+            await asyncio.sleep(period)
+
+    async def _assignments(self, stub: dispatcher_pb2_grpc.DispatcherStub) -> None:
+        stream = stub.Assignments(d.AssignmentsRequest(session_id=self.session_id), timeout=None)
+        async for msg in stream:
+            if self.worker is not None:
+                await self.worker.assign(msg)
+        raise ConnectionError("assignments stream closed")
+
+    async def _status_sender(self, stub: dispatcher_pb2_grpc.DispatcherStub) -> None:
+        while True:
+            await self._status_wake.wait()
+            await asyncio.sleep(0.05)  # gather a batch
+            self._status_wake.clear()
+            batch, self._status = self._status, []
+            if not batch:
+                continue
+            try:
+                await stub.UpdateTaskStatus(
+                    d.UpdateTaskStatusRequest(session_id=self.session_id, updates=batch), timeout=10.0)
+            except BaseException:
+                self._status[:0] = batch  # resend on the next session
+                raise

@@ -1,0 +1,61 @@
+"""The cluster object: inspect, update (spec fields the CLI may change), token rotation."""
+
+from __future__ import annotations
+
+from swarm.api import control_pb2 as c
+from swarm.api.objects_pb2 import Cluster
+from swarm.ca.tokens import generate_join_token
+from swarm.controlapi.common import Context
+from swarm.controlapi.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+
+
+def the_cluster(ctx: Context) -> Cluster:
+    cl = ctx.read.cluster()
+    if cl is None:
+        raise NotFoundError("cluster not found")
+    return cl
+
+
+def redacted(cl: Cluster) -> Cluster:
+    """The cluster as clients see it: never the CA key or the Raft secret."""
+    out = Cluster()
+    out.CopyFrom(cl)
+    out.root_ca.ca_key = b""
+    out.raft_secret = b""
+    return out
+
+
+def get_cluster(ctx: Context, req: c.GetClusterRequest) -> c.GetClusterResponse:
+    cl = the_cluster(ctx)
+    if req.cluster_id and req.cluster_id not in (cl.id, "default"):
+        raise NotFoundError(f"cluster {req.cluster_id} not found")
+    return c.GetClusterResponse(cluster=redacted(cl))
+
+
+def list_clusters(ctx: Context, req: c.ListClustersRequest) -> c.ListClustersResponse:
+    cl = ctx.read.cluster()
+    return c.ListClustersResponse(clusters=[redacted(cl)] if cl else [])
+
+
+async def update_cluster(ctx: Context, req: c.UpdateClusterRequest) -> c.UpdateClusterResponse:
+    from swarm.store import typed
+
+    cl = the_cluster(ctx)
+    if req.cluster_version.index and req.cluster_version.index != cl.meta.version.index:
+        raise FailedPreconditionError("update out of sequence")
+    if req.HasField("spec"):
+        spec = req.spec
+        if spec.ca_config.HasField("node_cert_expiry") and \
+                spec.ca_config.node_cert_expiry.ToSeconds() < 3600:
+            raise InvalidArgumentError("minimum certificate expiry time is 1h0m0s")
+        if spec.dispatcher.HasField("heartbeat_period") and \
+                spec.dispatcher.heartbeat_period.ToNanoseconds() <= 0:
+            raise InvalidArgumentError("heartbeat period must be positive")
+        cl.spec.CopyFrom(spec)
+    if req.rotation.worker_join_token:
+        cl.root_ca.join_tokens.worker = generate_join_token(cl.root_ca.ca_cert)
+    if req.rotation.manager_join_token:
+        cl.root_ca.join_tokens.manager = generate_join_token(cl.root_ca.ca_cert)
+    cl.meta.updated_at.CopyFrom(ctx.now())
+    await ctx.apply([typed.update(cl)])
+    return c.UpdateClusterResponse(cluster=redacted(the_cluster(ctx)))

@@ -1,0 +1,48 @@
+"""What every control API module shares: the store seam, the clock, and small helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from swarm.store.typed import Reader
+
+Clock = Callable[[], float]
+
+
+class RaftView(Protocol):
+    """What the control API needs to know about Raft membership (quorum checks)."""
+
+    def manager_reachable(self, node_id: str) -> bool: ...
+
+
+class _AllReachable:
+    def manager_reachable(self, node_id: str) -> bool:
+        return True
+
+
+@dataclass
+class Context:
+    store: Any                           # swarm.store.Store
+    clock: Clock = time.time
+    raft: RaftView = field(default_factory=_AllReachable)
+
+    @property
+    def read(self) -> Reader:
+        return Reader(self.store.view() if hasattr(self.store, "view") else self.store)
+
+    def now(self) -> Timestamp:
+        ts = Timestamp()
+        ts.FromNanoseconds(int(self.clock() * 1e9))
+        return ts
+
+    async def apply(self, actions: Sequence[Any]) -> int:
+        return int(await self.store.apply(list(actions)))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

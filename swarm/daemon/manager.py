@@ -1,0 +1,181 @@
+"""The manager role of a node: the Raft store replica, the control API, the CA server, and the
+leader-only components (started on election, stopped on losing it, each reconciling from the
+store when it starts — swarmkit's becomeLeader/becomeFollower shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from swarm.api.objects_pb2 import Node
+from swarm.controlapi.api import ControlAPI
+from swarm.controlapi.common import Context
+from swarm.daemon.ca_server import NodeCAServer
+from swarm.daemon.state import NodeState
+from swarm.dispatcher.dispatcher import Dispatcher
+from swarm.store import Store
+from swarm.store.typed import Reader
+
+log = logging.getLogger(__name__)
+
+LeaderComponent = Callable[["ManagerRole"], Any]
+
+
+def raft_secret_path(data_root: Path) -> Path:
+    return data_root / "raft" / "secret"
+
+
+def save_raft_secret(data_root: Path, secret: bytes) -> None:
+    p = raft_secret_path(data_root)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secret)
+
+
+def load_raft_secret(data_root: Path) -> bytes:
+    return raft_secret_path(data_root).read_bytes()
+
+
+class ManagerRole:
+    def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes) -> None:
+        self.data_root = data_root
+        self.state = state
+        members = state.raft_members or [state.raft_addr]
+        self.store = Store(
+            state.raft_addr, members, data_root / "raft", raft_secret.decode(),
+            bind_addr=state.raft_addr,
+        )
+        self.ctx = Context(self.store, raft=_RaftReachability(self))
+        self.control_api = ControlAPI(self.ctx)
+        self.ca_server = NodeCAServer(self.store)
+        self.dispatcher: Dispatcher | None = None
+        self.leader_components: list[LeaderComponent] = []
+        self._leader_tasks: list[asyncio.Task[Any]] = []
+        self._leader_stoppers: list[Callable[[], Any]] = []
+        self._leadership_q: asyncio.Queue[bool] = asyncio.Queue()
+        self._watcher: asyncio.Task[None] | None = None
+        self.membership_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, wait_ready: float = 60.0) -> None:
+        self.store.on_leadership_change(self._leadership_q.put_nowait)
+        self.store.start()
+        await self.store.wait_ready(wait_ready)
+        self._watcher = asyncio.create_task(self._watch_leadership())
+        if self.store.is_leader():
+            self._leadership_q.put_nowait(True)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._stop_leader_components()
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.to_thread(self.store.close)
+
+    async def wait_leader(self, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.store.leader() is None:
+            if loop.time() > deadline:
+                raise TimeoutError("no Raft leader elected")
+            await asyncio.sleep(0.05)
+
+    async def _watch_leadership(self) -> None:
+        leading = False
+        while True:
+            now_leader = await self._leadership_q.get()
+            now_leader = self.store.is_leader()
+            if now_leader and not leading:
+                leading = True
+                log.info("became leader: starting leader components")
+                await self._start_leader_components()
+            elif not now_leader and leading:
+                leading = False
+                log.info("lost leadership: stopping leader components")
+                await self._stop_leader_components()
+
+    async def _start_leader_components(self) -> None:
+        self.dispatcher = Dispatcher(self.store)
+        self._spawn(self.dispatcher.run(), self.dispatcher.stop)
+        for make in self.leader_components:
+            comp = make(self)
+            self._spawn(comp.run(), getattr(comp, "stop", lambda: None))
+
+    def _spawn(self, coro: Awaitable[Any], stopper: Callable[[], Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_crash)
+        self._leader_tasks.append(task)
+        self._leader_stoppers.append(stopper)
+
+    async def _stop_leader_components(self) -> None:
+        for stop in self._leader_stoppers:
+            with contextlib.suppress(Exception):
+                stop()
+        for t in self._leader_tasks:
+            t.cancel()
+        for t in self._leader_tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._leader_tasks.clear()
+        self._leader_stoppers.clear()
+        self.dispatcher = None
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def leader_node(self) -> Node | None:
+        leader = self.store.leader()
+        if leader is None:
+            return None
+        for n in Reader(self.store).list(Node):
+            if n.manager_status.raft_addr == leader:
+                return n
+        return None
+
+    def leader_api_addr(self) -> str | None:
+        n = self.leader_node()
+        return n.manager_status.addr if n is not None else None
+
+    def background(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run `coro` for the life of this role (cancelled on stop), logging a crash."""
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_crash)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def control(self, name: str, request: Any) -> Any:
+        return await self.control_api.call(name, request)
+
+
+class _RaftReachability:
+    def __init__(self, role: ManagerRole) -> None:
+        self.role = role
+
+    def manager_reachable(self, node_id: str) -> bool:
+        node = Reader(self.role.store).get(Node, node_id)
+        if node is None:
+            return False
+        addr = node.manager_status.raft_addr
+        if addr == self.role.state.raft_addr:
+            return True
+        return bool(self.role.store.status().get("members", {}).get(addr, False))
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("leader component crashed: %r", exc, exc_info=exc)

@@ -1,0 +1,143 @@
+"""`swarm init`, `swarm join` and `swarm leave` for this node: the steps, in order.
+
+init: ids, root CA, join tokens and Raft secret are made here; the node's manager certificate
+is signed locally; the store starts as a one-member Raft cluster and receives the cluster
+object and this node.
+
+join: the token's CA digest pins the remote CA before anything secret is sent (the remote's
+TLS chain is fetched without verification, the self-signed root in it is hashed and compared);
+then, verified against that root, the CSR and token go to NodeCA.IssueNodeCertificate. A manager
+then asks RaftMembership.Join (over mTLS, through the leader) for the full member list and the
+Raft secret, and starts its replica with them (raft-notes F6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from swarm.api import daemon_pb2
+from swarm.api.objects_pb2 import Cluster, ManagerStatus, Node, NodeStatus
+from swarm.api.specs_pb2 import ClusterSpec, NodeSpec
+from swarm.api.types_pb2 import MANAGER
+from swarm.ca import RootCA, make_key_and_csr
+from swarm.ca.ids import new_id
+from swarm.ca.storage import NodeTLS
+from swarm.ca.tokens import generate_join_token
+from swarm.daemon import sysinfo
+from swarm.daemon.netutil import detect_advertise_ip, split_addr
+from swarm.daemon.state import NodeState, raft_addr_for
+from swarm.store import typed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL = "10.0.0.0/8"
+
+
+def ts_now() -> Timestamp:
+    t = Timestamp()
+    t.FromNanoseconds(time.time_ns())
+    return t
+
+
+@dataclass
+class Bootstrap:
+    cluster: Cluster
+    node: Node
+
+
+def addresses(req_listen: str, req_advertise: str) -> tuple[str, str]:
+    """(advertise ip:port, listen ip:port).
+
+    Without --listen-addr a manager listens on its advertise address (the architecture's
+    contract: managers bind the address they advertise, never every interface by default);
+    the advertise port defaults to the listen port, as in Docker.
+    """
+    lhost, lport = split_addr(req_listen) if req_listen else ("", 2377)
+    if req_advertise:
+        ahost, aport = split_addr(req_advertise, default_port=lport)
+    elif lhost and lhost != "0.0.0.0":
+        ahost, aport = lhost, lport
+    else:
+        ahost, aport = detect_advertise_ip(), lport
+    if not lhost:
+        lhost, lport = ahost, aport
+    return f"{ahost}:{aport}", f"{lhost}:{lport}"
+
+
+def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, Bootstrap]:
+    advertise, listen = addresses(req.listen_addr, req.advertise_addr)
+    cluster_id, node_id = new_id(), new_id()
+    spec = ClusterSpec()
+    spec.CopyFrom(req.spec)
+    if not spec.annotations.name:
+        spec.annotations.name = "default"
+    if not spec.HasField("orchestration"):
+        spec.orchestration.task_history_retention_limit = 5
+    if not spec.dispatcher.HasField("heartbeat_period"):
+        spec.dispatcher.heartbeat_period.FromSeconds(5)
+    if not spec.ca_config.HasField("node_cert_expiry"):
+        spec.ca_config.node_cert_expiry.FromSeconds(90 * 24 * 3600)
+    root = RootCA.create()
+    key_pem, csr_pem = make_key_and_csr()
+    expiry = dt.timedelta(seconds=spec.ca_config.node_cert_expiry.ToSeconds())
+    cert_pem = root.issue(csr_pem, node_id, "swarm-manager", cluster_id, expiry)
+    raft_secret = secrets.token_urlsafe(32).encode()
+
+    now = ts_now()
+    cl = Cluster(id=cluster_id, spec=spec, raft_secret=raft_secret,
+                 subnet_size=req.subnet_size or 24, vxlan_udp_port=req.data_path_port or 4789)
+    cl.meta.created_at.CopyFrom(now)
+    cl.meta.updated_at.CopyFrom(now)
+    cl.default_address_pool.extend(list(req.default_addr_pool) or [DEFAULT_POOL])
+    cl.root_ca.ca_cert = root.cert_pem
+    cl.root_ca.ca_key = root.key_pem or b""
+    cl.root_ca.ca_cert_hash = root.digest
+    cl.root_ca.join_tokens.worker = generate_join_token(root.cert_pem)
+    cl.root_ca.join_tokens.manager = generate_join_token(root.cert_pem)
+    ip = advertise.rsplit(":", 1)[0]
+    data_path = req.data_path_addr or ip
+    if req.data_path_addr:
+        data_path = split_addr(req.data_path_addr)[0]
+
+    node = Node(id=node_id, role=MANAGER, data_path_addr=data_path)
+    node.meta.created_at.CopyFrom(now)
+    node.meta.updated_at.CopyFrom(now)
+    node.joined_at.CopyFrom(now)
+    node.spec.desired_role = MANAGER
+    node.spec.membership = NodeSpec.ACCEPTED
+    node.spec.availability = req.availability
+    node.description.CopyFrom(describe())
+    node.status.state = NodeStatus.READY
+    node.status.addr = ip
+    node.manager_status.CopyFrom(ManagerStatus(
+        raft_id=1, addr=advertise, leader=True, reachability=ManagerStatus.REACHABLE,
+        raft_addr=raft_addr_for(advertise)))
+
+    state = NodeState(node_id=node_id, cluster_id=cluster_id, role="manager",
+                      advertise_addr=advertise, listen_addr=listen, data_path_addr=data_path,
+                      remote_managers=[advertise], raft_members=[raft_addr_for(advertise)])
+    tls = NodeTLS(root_ca_pem=root.cert_pem, cert_pem=cert_pem, key_pem=key_pem)
+    return state, tls, raft_secret, Bootstrap(cluster=cl, node=node)
+
+
+async def write_bootstrap(store: Any, b: Bootstrap) -> None:
+    await store.apply([typed.create(b.cluster), typed.create(b.node)])
+
+
+def describe() -> Any:
+    from swarm import __version__
+    from swarm.api.objects_pb2 import NodeDescription
+
+    d = NodeDescription(hostname=sysinfo.hostname(), engine_version=__version__)
+    d.platform.os = "linux"
+    d.platform.architecture = sysinfo.arch()
+    d.resources.nano_cpus = sysinfo.ncpu() * 10**9
+    d.resources.memory_bytes = sysinfo.mem_total()
+    return d

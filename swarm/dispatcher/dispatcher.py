@@ -1,0 +1,320 @@
+"""The dispatcher: agent sessions, heartbeats and node liveness, task status intake, and the
+assignment streams. Leader only; no gRPC here (the servicer in the daemon is a thin shell).
+
+Liveness (reference §4.6): each heartbeat answer carries the period with ±10 % jitter; a node
+whose last heartbeat is older than period × 3 is marked Down ("heartbeat failure"). When this
+dispatcher starts (a new leader), nodes get period × 6 of grace before they can be declared Down,
+since their agents must first find the new leader.
+
+Status intake: agents' task status updates are queued and written in batches (every 100 ms or
+100 items), each update only moving a task's observed state forward (§3.1) and only for tasks
+the reporting node owns.
+
+Assignments: a node first receives the COMPLETE set of its tasks, then INCREMENTAL changes as the
+store's change stream shows tasks assigned to, changed on, or removed from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from swarm.api import dispatcher_pb2 as d
+from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
+from swarm.api.types_pb2 import ASSIGNED, TaskStatus
+from swarm.store import typed
+from swarm.store.typed import Reader
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PERIOD = 5.0
+GRACE_MULTIPLIER = 3
+LEADER_CHANGE_GRACE = 6
+STATUS_BATCH_ITEMS = 100
+STATUS_BATCH_DELAY = 0.1
+
+
+class DispatcherError(Exception):
+    code = "UNKNOWN"
+
+
+class SessionInvalidError(DispatcherError):
+    code = "NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("session invalid")
+
+
+class NodeNotFoundError(DispatcherError):
+    code = "NOT_FOUND"
+
+
+@dataclass
+class _Session:
+    node_id: str
+    session_id: str
+    last_seen: float
+    queues: list[asyncio.Queue[Any]] = field(default_factory=list)
+
+
+def _ts(now: float) -> Timestamp:
+    t = Timestamp()
+    t.FromNanoseconds(int(now * 1e9))
+    return t
+
+
+class Dispatcher:
+    def __init__(self, store: Any, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.sessions: dict[str, _Session] = {}
+        self.started_at = clock()
+        self._status_q: list[tuple[str, d.TaskStatusUpdate]] = []
+        self._status_event = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    # ---- configuration ---------------------------------------------------------------------
+
+    def period(self) -> float:
+        cl = Reader(self.store).cluster()
+        if cl is not None and cl.spec.dispatcher.HasField("heartbeat_period"):
+            p = cl.spec.dispatcher.heartbeat_period.ToNanoseconds() / 1e9
+            if p > 0:
+                return p
+        return DEFAULT_PERIOD
+
+    # ---- sessions ------------------------------------------------------------------------
+
+    async def register(self, node_id: str, description: NodeDescription, addr: str,
+                       data_path_addr: str = "") -> _Session:
+        """A node opened a session: record its description and mark it Ready."""
+        node = Reader(self.store).get(Node, node_id)
+        if node is None:
+            raise NodeNotFoundError(f"node {node_id} not found")
+        node.description.CopyFrom(_merge_description(node.description, description))
+        node.status.state = NodeStatus.READY
+        node.status.message = ""
+        if addr:
+            node.status.addr = addr
+        if data_path_addr:
+            node.data_path_addr = data_path_addr
+        await self.store.apply([typed.update(node, expected_version=None)])
+        old = self.sessions.get(node_id)
+        if old is not None:
+            self._close(old)
+        s = _Session(node_id, secrets.token_hex(12), self.clock())
+        self.sessions[node_id] = s
+        log.info("node %s: session %s opened from %s", node_id, s.session_id, addr)
+        return s
+
+    def _session(self, node_id: str, session_id: str) -> _Session:
+        s = self.sessions.get(node_id)
+        if s is None or s.session_id != session_id:
+            raise SessionInvalidError()
+        return s
+
+    def heartbeat(self, node_id: str, session_id: str) -> float:
+        """Returns the period the agent must beat at (with jitter)."""
+        s = self._session(node_id, session_id)
+        s.last_seen = self.clock()
+        p = self.period()
+        return p * random.uniform(0.9, 1.1)
+
+    def close_session(self, node_id: str, session_id: str) -> None:
+        s = self.sessions.get(node_id)
+        if s is not None and s.session_id == session_id:
+            self._close(s)
+            del self.sessions[node_id]
+
+    def _close(self, s: _Session) -> None:
+        for q in s.queues:
+            q.put_nowait(None)
+
+    # ---- liveness --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Leader loop: node liveness and the status batch writer."""
+        writer = asyncio.create_task(self._status_writer())
+        try:
+            while not self._stopped.is_set():
+                await self._check_liveness()
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass
+        finally:
+            writer.cancel()
+            for s in self.sessions.values():
+                self._close(s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _check_liveness(self) -> None:
+        now = self.clock()
+        period = self.period()
+        actions = []
+        for node in Reader(self.store).list(Node):
+            if node.status.state == NodeStatus.DOWN:
+                continue
+            s = self.sessions.get(node.id)
+            if s is not None:
+                dead = now - s.last_seen > period * GRACE_MULTIPLIER
+            else:
+                dead = now - self.started_at > period * LEADER_CHANGE_GRACE
+            if dead:
+                node.status.state = NodeStatus.DOWN
+                node.status.message = "heartbeat failure"
+                actions.append(typed.update(node))
+                if s is not None:
+                    self._close(s)
+                    del self.sessions[node.id]
+                log.warning("node %s: down (heartbeat failure)", node.id)
+        if actions:
+            try:
+                await self.store.apply(actions)
+            except Exception as e:  # conflict with a concurrent write: retried next round
+                log.info("marking nodes down: %s (will retry)", e)
+
+    # ---- task status -----------------------------------------------------------------------
+
+    def update_task_status(self, node_id: str, session_id: str,
+                           updates: list[d.TaskStatusUpdate]) -> None:
+        self._session(node_id, session_id)
+        for u in updates:
+            self._status_q.append((node_id, u))
+        if len(self._status_q) >= STATUS_BATCH_ITEMS:
+            self._status_event.set()
+        elif not self._status_event.is_set():
+            asyncio.get_running_loop().call_later(STATUS_BATCH_DELAY, self._status_event.set)
+
+    async def _status_writer(self) -> None:
+        while True:
+            await self._status_event.wait()
+            self._status_event.clear()
+            batch, self._status_q = self._status_q, []
+            if batch:
+                try:
+                    await self._write_statuses(batch)
+                except Exception as e:
+                    log.warning("writing %d task status updates failed: %s; retrying", len(batch), e)
+                    self._status_q[:0] = batch
+                    await asyncio.sleep(0.2)
+                    self._status_event.set()
+
+    async def _write_statuses(self, batch: list[tuple[str, d.TaskStatusUpdate]]) -> None:
+        latest: dict[str, tuple[str, TaskStatus]] = {}
+        for node_id, u in batch:
+            prev = latest.get(u.task_id)
+            if prev is None or u.status.state >= prev[1].state:
+                latest[u.task_id] = (node_id, u.status)
+        r = Reader(self.store)
+        actions = []
+        for task_id, (node_id, status) in latest.items():
+            t = r.get(Task, task_id)
+            if t is None or t.node_id != node_id:
+                continue
+            if status.state < t.status.state:
+                continue  # observed state only moves forward
+            if status.state == t.status.state and status.message == t.status.message \
+                    and status.err == t.status.err:
+                continue
+            t.status.CopyFrom(status)
+            if not t.status.HasField("timestamp"):
+                t.status.timestamp.CopyFrom(_ts(self.clock()))
+            actions.append(typed.update(t, expected_version=None))
+        if actions:
+            await self.store.apply(actions)
+
+    # ---- assignments -----------------------------------------------------------------------
+
+    async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[d.AssignmentsMessage]:
+        s = self._session(node_id, session_id)
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        s.queues.append(q)
+        sub = self.store.subscribe()
+        known: dict[str, int] = {}
+        try:
+            view = self.store.view()
+            yield self._complete(Reader(view), node_id, known)
+            pump = asyncio.create_task(_pump(sub, q))
+            try:
+                while True:
+                    item = await q.get()
+                    if item is None:
+                        return
+                    msg = self._incremental(item, node_id, known)
+                    if msg is not None:
+                        yield msg
+            finally:
+                pump.cancel()
+        finally:
+            sub.close()
+            if q in s.queues:
+                s.queues.remove(q)
+
+    def _complete(self, r: Reader, node_id: str, known: dict[str, int]) -> d.AssignmentsMessage:
+        msg = d.AssignmentsMessage(type=d.AssignmentsMessage.COMPLETE)
+        known.clear()
+        for t in r.tasks_on_node(node_id):
+            if t.status.state >= ASSIGNED or t.desired_state >= ASSIGNED:
+                known[t.id] = t.meta.version.index
+                msg.changes.add(assignment=d.Assignment(task=t))
+        return msg
+
+    def _incremental(self, item: Any, node_id: str, known: dict[str, int]) -> d.AssignmentsMessage | None:
+        from swarm.store import Reset
+
+        if isinstance(item, Reset):
+            return self._complete(Reader(item.view), node_id, known)
+        msg = d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL)
+        for ev in item.events:
+            if ev.table != "tasks":
+                continue
+            if ev.kind == "delete":
+                if ev.id in known:
+                    del known[ev.id]
+                    t = Task(id=ev.id)
+                    msg.changes.add(assignment=d.Assignment(task=t),
+                                    action=d.AssignmentChange.REMOVE)
+                continue
+            t = typed.decode("tasks", ev)
+            if t.node_id != node_id:
+                if ev.id in known:  # moved away (never happens in swarm, but be safe)
+                    del known[ev.id]
+                    msg.changes.add(assignment=d.Assignment(task=Task(id=ev.id)),
+                                    action=d.AssignmentChange.REMOVE)
+                continue
+            if t.status.state < ASSIGNED and t.desired_state < ASSIGNED:
+                continue
+            # Only desired-state or spec changes matter to the agent, but sending status echoes
+            # is harmless and keeps the agent's view exact.
+            known[t.id] = t.meta.version.index
+            msg.changes.add(assignment=d.Assignment(task=t))
+        return msg if msg.changes else None
+
+
+async def _pump(sub: Any, q: asyncio.Queue[Any]) -> None:
+    async for item in sub:
+        q.put_nowait(item)
+
+
+def _merge_description(old: NodeDescription, new: NodeDescription) -> NodeDescription:
+    out = NodeDescription()
+    out.CopyFrom(old)
+    out.MergeFrom(new)
+    if new.engine_labels:
+        out.ClearField("engine_labels")
+        out.engine_labels.update(new.engine_labels)
+    return out
+
+
+__all__ = ["Cluster", "Dispatcher"]
