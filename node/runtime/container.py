@@ -1,0 +1,230 @@
+"""The container's first process: namespaces, rootfs, hardening, then exec.
+
+Runs in a child forked by the shim *after* the shim did ``unshare(CLONE_NEWPID)``, so this
+process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
+
+1. join the container's cgroups (write ``0`` to every ``cgroup.procs``);
+2. ``setns`` into ``netns_path`` if given, then ``unshare`` mount, uts, ipc (+ net when not
+   joining) and cgroup namespaces; make ``/`` recursively slave so nothing leaks to the host;
+3. read everything needed later (seccomp BPF) -- after ``pivot_root`` host files are gone;
+4. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
+   the option string short for deep images), bind/tmpfs mounts, ``/proc``, a minimal ``/dev``
+   (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
+5. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
+6. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
+   ``/proc`` paths; optional read-only rootfs; hostname; workdir (created if missing);
+7. user from the container's own ``/etc/passwd``/``/etc/group``; capability bounding set,
+   then setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
+   other users end with none effective, as in Docker); ``no_new_privs``;
+8. tell the shim ``R`` (ready) and block until it writes ``G`` (``start``), load the seccomp
+   filter and ``execvpe``. Any failure is written to the ready pipe as ``E<message>`` and the
+   process exits 127; the pipe is close-on-exec, so EOF after ``G`` means exec succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+from typing import Any, NoReturn
+
+from node.runtime import linux as L
+
+MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+          "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
+           ("tty", 5, 0))
+
+
+def run(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> NoReturn:
+    try:
+        _setup(cfg, ready_w, go_r, out_w, err_w)
+    except BaseException as e:  # report anything to the shim, never return into its code
+        msg = f"{e.__class__.__name__}: {e}" if not isinstance(e, OSError) else str(e)
+        try:
+            os.write(ready_w, b"E" + msg.encode(errors="replace")[:4000])
+        except OSError:
+            pass
+    os._exit(127)
+
+
+def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> None:
+    proc = cfg["process"]
+    for path in cfg.get("cgroup_procs", ()):
+        with open(path, "w") as f:
+            f.write("0")
+    flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWCGROUP
+    if cfg.get("netns_path"):
+        fd = os.open(cfg["netns_path"], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            L.setns(fd, L.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+    else:
+        flags |= L.CLONE_NEWNET
+    L.unshare(flags)
+    bpf = b""
+    if cfg.get("seccomp_bpf"):
+        with open(cfg["seccomp_bpf"], "rb") as f:
+            bpf = f.read()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    keep = sorted({0, 1, 2, ready_w, go_r})
+    for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
+        os.closerange(lo + 1, hi)
+    L.mount(None, "/", None, L.MS_REC | L.MS_SLAVE)
+    rootfs = cfg["rootfs"]
+    _mount_rootfs(cfg, rootfs)
+    for m in cfg.get("mounts", ()):
+        _user_mount(rootfs, m)
+    _mount_dev_proc_sys(rootfs)
+    os.chdir(rootfs)
+    L.pivot_root(".", ".")
+    L.umount2(".", L.MNT_DETACH)
+    os.chdir("/")
+    _mask_and_protect()
+    if cfg.get("read_only"):
+        L.mount(None, "/", None, L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY)
+    socket.sethostname(proc["hostname"])
+    uid, gid, groups, home = resolve_user(proc["user"])
+    env = list(proc["env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    cwd = proc["cwd"]
+    if not os.path.isdir(cwd):
+        os.makedirs(cwd, 0o755)
+    os.chdir(cwd)
+    keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
+    L.drop_bounding(keep_caps)
+    L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
+    os.setgroups(groups)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if uid == 0:
+        L.capset(keep_caps, keep_caps, 0)
+    else:
+        L.capset(0, 0, 0)
+    L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    os.write(ready_w, b"R")
+    if os.read(go_r, 1) != b"G":
+        os._exit(1)
+    os.close(go_r)
+    if bpf:
+        L.load_seccomp_bpf(bpf)
+    argv = proc["argv"]
+    envd = dict(e.split("=", 1) for e in env)
+    try:
+        os.execvpe(argv[0], argv, envd)
+    except OSError as e:
+        raise OSError(e.errno, f'exec: "{argv[0]}": {e.strerror}') from None
+
+
+def _mount_rootfs(cfg: dict[str, Any], rootfs: str) -> None:
+    lowers = cfg["lowers"]                      # top -> bottom
+    base = os.path.dirname(lowers[0])
+    if all(os.path.dirname(p) == base for p in lowers):
+        os.chdir(base)                          # overlayfs resolves relative paths at mount time
+        lower = ":".join(os.path.basename(p) for p in lowers)
+    else:
+        lower = ":".join(lowers)
+    L.mount("overlay", rootfs, "overlay", 0,
+            f"lowerdir={lower},upperdir={cfg['upper']},workdir={cfg['work']}")
+
+
+def _target(rootfs: str, path: str, is_dir: bool) -> str:
+    t = os.path.join(rootfs, path.lstrip("/"))
+    real = os.path.realpath(os.path.dirname(t))
+    if not (real == rootfs or real.startswith(rootfs + "/")):
+        raise OSError(1, f"mount target {path} resolves outside the rootfs")
+    if is_dir:
+        os.makedirs(t, exist_ok=True)
+    elif not os.path.lexists(t):
+        os.makedirs(os.path.dirname(t), exist_ok=True)
+        open(t, "a").close()
+    return t
+
+
+def _user_mount(rootfs: str, m: dict[str, Any]) -> None:
+    ro = L.MS_RDONLY if m.get("read_only") else 0
+    if m["type"] == "tmpfs":
+        t = _target(rootfs, m["target"], True)
+        L.mount("tmpfs", t, "tmpfs", L.MS_NOSUID | L.MS_NODEV | ro, m.get("options") or "mode=1777")
+        return
+    src = m["source"]
+    t = _target(rootfs, m["target"], os.path.isdir(src))
+    L.mount(src, t, None, L.MS_BIND | L.MS_REC)
+    if ro:
+        L.mount(None, t, None, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC)
+
+
+def _mount_dev_proc_sys(rootfs: str) -> None:
+    proc = _target(rootfs, "/proc", True)
+    L.mount("proc", proc, "proc", L.MS_NOSUID | L.MS_NOEXEC | L.MS_NODEV)
+    dev = _target(rootfs, "/dev", True)
+    L.mount("tmpfs", dev, "tmpfs", L.MS_NOSUID | L.MS_STRICTATIME, "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        p = f"{dev}/{name}"
+        os.mknod(p, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(p, 0o666)
+    for i, n in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{i}", f"{dev}/{n}")
+    os.symlink("/proc/self/fd", f"{dev}/fd")
+    os.symlink("/proc/kcore", f"{dev}/core")
+    os.symlink("pts/ptmx", f"{dev}/ptmx")
+    for d in ("pts", "shm", "mqueue"):
+        os.mkdir(f"{dev}/{d}", 0o755)
+    L.mount("devpts", f"{dev}/pts", "devpts", L.MS_NOSUID | L.MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    L.mount("shm", f"{dev}/shm", "tmpfs", L.MS_NOSUID | L.MS_NOEXEC | L.MS_NODEV, "mode=1777,size=65536k")
+    L.mount("mqueue", f"{dev}/mqueue", "mqueue", L.MS_NOSUID | L.MS_NOEXEC | L.MS_NODEV)
+    sys_ = _target(rootfs, "/sys", True)
+    L.mount("sysfs", sys_, "sysfs", L.MS_NOSUID | L.MS_NOEXEC | L.MS_NODEV | L.MS_RDONLY)
+
+
+def _mask_and_protect() -> None:
+    for p in MASKED:
+        if os.path.isdir(p):
+            L.mount("tmpfs", p, "tmpfs", L.MS_RDONLY)
+        elif os.path.exists(p):
+            L.mount("/dev/null", p, None, L.MS_BIND)
+    for p in READONLY:
+        if os.path.exists(p):
+            L.mount(p, p, None, L.MS_BIND | L.MS_REC)
+            L.mount(p, p, None, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC)
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_user(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group") -> tuple[
+        int, int, list[int], str]:
+    """Docker's user resolution inside the rootfs: return (uid, gid, groups, home)."""
+    user, _, grp = spec.partition(":")
+    pw = _read_db(passwd)
+    gr = _read_db(group)
+    entry = next((e for e in pw if len(e) >= 6 and (e[0] == user or (user.isdigit() and e[2] == user))), None)
+    if entry is None and not user.isdigit():
+        raise OSError(2, f"unable to find user {user}: no matching entries in passwd file")
+    uid = int(entry[2]) if entry else int(user)
+    gid = int(entry[3]) if entry else 0
+    home = entry[5] if entry and entry[5] else "/"
+    if grp:
+        g = next((e for e in gr if len(e) >= 3 and (e[0] == grp or (grp.isdigit() and e[2] == grp))), None)
+        if g is None and not grp.isdigit():
+            raise OSError(2, f"unable to find group {grp}: no matching entries in group file")
+        gid = int(g[2]) if g else int(grp)
+    name = entry[0] if entry else None
+    groups = sorted({int(e[2]) for e in gr if len(e) >= 4 and name and name in e[3].split(",")} - {gid})
+    return uid, gid, [gid, *groups] if not grp else [gid], home

@@ -1,0 +1,327 @@
+"""The node runtime: create/start/wait/stop/kill/remove/state/list/logs of containers.
+
+Process model (see :mod:`node.runtime.zygote` and :mod:`node.runtime.shim`)::
+
+    daemon (threads) --socketpair--> zygote (single-threaded, spawned once via subprocess)
+                                        └─ fork ─ fork ─> shim (own session, per container)
+                                                            └─ fork ─> container pid 1
+
+The daemon never forks. Every container has a directory ``root/containers/<id>/`` holding
+``config.json`` (what the shim runs), ``state.json`` (written by the shim), ``shim.sock``,
+``container.log`` and the overlay ``upper/``, ``work/`` and ``rootfs/`` (mount point; the
+overlay is mounted only inside the container's mount namespace, so it disappears with it).
+After a daemon restart :meth:`Runtime.list` rediscovers everything from those directories and
+talks to the still-running shims through their sockets (re-attach).
+
+All methods are synchronous and thread-safe (the agent calls them from worker threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import signal as signal_mod
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from node.runtime import cgroups, seccomp
+from node.runtime.errors import (
+    ContainerExistsError,
+    ContainerNotFoundError,
+    ContainerStartError,
+    ContainerStateError,
+    InvalidConfigError,
+    RuntimeSetupError,
+    ShimUnavailableError,
+    WaitTimeout,
+)
+from node.runtime.logs import read_logs
+from node.runtime.spec import (
+    ContainerConfig,
+    ContainerState,
+    LogLine,
+    Status,
+    image_parts,
+    merge_process,
+    validate,
+)
+from node.runtime.zygote import BOOT
+
+log = logging.getLogger(__name__)
+PKG_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+
+
+def parse_signal(sig: str | int) -> int:
+    if isinstance(sig, int):
+        return sig
+    s = sig.strip().upper()
+    if s.isdigit():
+        return int(s)
+    try:
+        return int(signal_mod.Signals[s if s.startswith("SIG") else "SIG" + s])
+    except KeyError:
+        raise InvalidConfigError(f"unknown signal {sig!r}") from None
+
+
+class _Zygote:
+    """The daemon side of the zygote connection; restarts the zygote if it died."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair()
+        self.proc = subprocess.Popen([self.python, "-I", "-S", "-c", BOOT, PKG_ROOT], stdin=child,
+                                     stdout=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+        child.close()
+        self.sock = parent
+        self.rfile = parent.makefile("rb")
+
+    def request(self, req: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for attempt in range(2):
+                if self.proc is None or self.proc.poll() is not None:
+                    self._start()
+                assert self.sock is not None
+                try:
+                    self.sock.sendall(json.dumps(req).encode() + b"\n")
+                    line = self.rfile.readline()
+                except OSError:
+                    line = b""
+                if line:
+                    reply: dict[str, Any] = json.loads(line)
+                    return reply
+                self.close()
+                if attempt == 1:
+                    raise RuntimeSetupError("zygote died while handling a request")
+        raise RuntimeSetupError("unreachable")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(2)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+class Runtime:
+    """Runs containers from images; see the module docstring for the process model."""
+
+    def __init__(self, root: Path, cgroup_parent: str = "pyswarm", seccomp_enabled: bool = True,
+                 python: str | None = None) -> None:
+        self.root = Path(root)
+        self.cdir = self.root / "containers"
+        self.cdir.mkdir(parents=True, exist_ok=True)
+        self.cgroup_parent = cgroup_parent
+        self.bpf = seccomp.ensure_bpf(self.root / "seccomp") if seccomp_enabled else None
+        self._zygote = _Zygote(python or sys.executable)
+
+    def close(self) -> None:
+        """Stop the zygote (containers and their shims keep running)."""
+        self._zygote.close()
+
+    # ------------------------------------------------------------ lifecycle
+    def create(self, cfg: ContainerConfig) -> ContainerState:
+        """Prepare a container (rootfs, namespaces, cgroups ready; process not yet exec'd)."""
+        validate(cfg)
+        layers, image_cfg = image_parts(cfg.image)
+        process = merge_process(cfg, image_cfg)
+        d = self.cdir / cfg.id
+        try:
+            d.mkdir()
+        except FileExistsError:
+            raise ContainerExistsError(f"container {cfg.id} already exists") from None
+        cg: cgroups.Cgroup | None = None
+        try:
+            for sub in ("upper", "work", "rootfs"):
+                (d / sub).mkdir()
+            cg = cgroups.Cgroup(self.cgroup_parent, cfg.id)
+            cg.create(cfg.limits)
+            oom = cg.ctrl.get("memory", cg.dirs.get("unified", Path("/nonexistent")))
+            oom_file = oom / ("memory.oom_control" if cg.mode != "v2" else "memory.events")
+            spec = {
+                "id": cfg.id, "name": cfg.name, "labels": dict(cfg.labels), "process": process,
+                "rootfs": str(d / "rootfs"), "upper": str(d / "upper"), "work": str(d / "work"),
+                "lowers": [str(p) for p in reversed(layers)],
+                "cgroup_procs": cg.procs_files, "cgroup_dirs": [str(p) for p in cg.dirs.values()],
+                "oom_file": str(oom_file), "netns_path": cfg.netns_path,
+                "mounts": [vars(m) for m in cfg.mounts], "read_only": cfg.read_only,
+                "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
+                "seccomp_bpf": str(self.bpf) if (self.bpf and cfg.seccomp) else None,
+                "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",
+            }
+            (d / "config.json").write_text(json.dumps(spec))
+            reply = self._zygote.request({"op": "spawn", "dir": str(d)})
+            if not reply.get("ok"):
+                raise ContainerStartError(f"create {cfg.id}: {reply.get('error')}")
+        except BaseException:
+            if cg is not None:
+                cg.remove()
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+        log.info("container %s created (pid %s, shim %s)", cfg.id, reply.get("pid"), reply.get("shim_pid"))
+        return self.state(cfg.id)
+
+    def start(self, cid: str) -> None:
+        reply = self._shim(cid, {"op": "start"}, timeout=30)
+        if not reply.get("ok"):
+            raise ContainerStartError(f"start {cid}: {reply.get('error')}")
+        log.info("container %s started", cid)
+
+    def wait(self, cid: str, timeout: float | None = None) -> int:
+        """Block until the container exits; return its exit code (128+N if killed by N)."""
+        st = self.state(cid)
+        if st.status == Status.EXITED:
+            return int(st.exit_code if st.exit_code is not None else -1)
+        try:
+            reply = self._shim(cid, {"op": "wait"}, timeout=timeout)
+        except TimeoutError:
+            raise WaitTimeout(f"container {cid} still running after {timeout}s") from None
+        except ShimUnavailableError:
+            st = self.state(cid)
+            if st.status == Status.EXITED:
+                return int(st.exit_code if st.exit_code is not None else -1)
+            raise
+        return int(reply["state"]["exit_code"])
+
+    def kill(self, cid: str, sig: str | int = "SIGKILL") -> None:
+        num = parse_signal(sig)
+        if self.state(cid).status == Status.EXITED:
+            return
+        with contextlib.suppress(ShimUnavailableError):
+            self._shim(cid, {"op": "kill", "signal": num}, timeout=5)
+
+    def stop(self, cid: str, grace: float = 10.0, signal: str | int | None = None) -> int:
+        """Send the stop signal, wait ``grace`` seconds, then SIGKILL. Return the exit code."""
+        st = self.state(cid)
+        if st.status == Status.EXITED:
+            return int(st.exit_code if st.exit_code is not None else -1)
+        if signal is None:
+            spec = json.loads((self.cdir / cid / "config.json").read_text())
+            signal = spec.get("stop_signal") or "SIGTERM"
+        if st.status == Status.CREATED:
+            self.kill(cid, "SIGKILL")
+            return self.wait(cid, timeout=10)
+        self.kill(cid, signal)
+        try:
+            return self.wait(cid, timeout=grace)
+        except WaitTimeout:
+            log.info("container %s did not stop in %.1fs; SIGKILL", cid, grace)
+        self.kill(cid, "SIGKILL")
+        return self.wait(cid, timeout=30)
+
+    def remove(self, cid: str, force: bool = False) -> None:
+        """Free everything of an exited (or, with ``force``, a running) container."""
+        d = self._dir(cid)
+        st = self.state(cid)
+        if st.status == Status.RUNNING and not force:
+            raise ContainerStateError(f"container {cid} is running; stop it first or use force")
+        if st.status != Status.EXITED:
+            self.kill(cid, "SIGKILL")
+            with contextlib.suppress(WaitTimeout, ShimUnavailableError):
+                self.wait(cid, timeout=10)
+        self._write_removing(d)
+        cg = cgroups.Cgroup(self.cgroup_parent, cid)
+        cg.kill_all()
+        cg.remove()
+        shutil.rmtree(d, ignore_errors=True)
+        if d.exists():
+            raise ContainerStateError(f"container {cid}: directory could not be removed")
+        log.info("container %s removed", cid)
+
+    # ------------------------------------------------------------ queries
+    def state(self, cid: str) -> ContainerState:
+        d = self._dir(cid)
+        try:
+            data = json.loads((d / "state.json").read_text())
+        except FileNotFoundError:
+            return ContainerState(id=cid, status=Status.CREATED, error="shim not ready")
+        except ValueError:
+            return ContainerState(id=cid, status=Status.REMOVING)
+        st = ContainerState.from_json(data)
+        if st.status in (Status.CREATED, Status.RUNNING) and not self._shim_alive(d, st):
+            return ContainerState.from_json({**data, "status": "exited",
+                                             "error": data.get("error") or "shim lost (exit status unknown)"})
+        return st
+
+    def list(self) -> list[ContainerState]:
+        out = []
+        for d in sorted(self.cdir.iterdir()):
+            if (d / "state.json").exists():
+                with contextlib.suppress(ContainerNotFoundError):
+                    out.append(self.state(d.name))
+        return out
+
+    def logs(self, cid: str, follow: bool = False, tail: int = -1) -> Iterator[LogLine]:
+        d = self._dir(cid)
+        return read_logs(d / "container.log", follow, tail,
+                         exited=lambda: self.state(cid).status != Status.RUNNING)
+
+    # ------------------------------------------------------------ plumbing
+    def _dir(self, cid: str) -> Path:
+        d = self.cdir / cid
+        if not cid or "/" in cid or not d.is_dir():
+            raise ContainerNotFoundError(f"no such container: {cid}")
+        return d
+
+    @staticmethod
+    def _write_removing(d: Path) -> None:
+        p = d / "state.json"
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(p.read_text())
+            data["status"] = "removing"
+            p.write_text(json.dumps(data))
+
+    @staticmethod
+    def _shim_alive(d: Path, st: ContainerState) -> bool:
+        if not (d / "shim.sock").exists() or not st.shim_pid:
+            return False
+        try:
+            with open(f"/proc/{st.shim_pid}/cmdline", "rb") as f:
+                return bool(f.read(1))
+        except OSError:
+            return False
+
+    def _shim(self, cid: str, req: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        path = self._dir(cid) / "shim.sock"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(5)
+            try:
+                s.connect(str(path))
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                raise ShimUnavailableError(f"container {cid}: shim not reachable ({e})") from None
+            s.sendall(json.dumps(req).encode() + b"\n")
+            s.settimeout(timeout)
+            buf = b""
+            deadline = time.monotonic() + timeout if timeout is not None else None
+            while b"\n" not in buf:
+                try:
+                    chunk = s.recv(65536)
+                except TimeoutError:
+                    raise
+                if not chunk:
+                    raise ShimUnavailableError(f"container {cid}: shim closed the connection")
+                buf += chunk
+                if deadline is not None:
+                    s.settimeout(max(0.001, deadline - time.monotonic()))
+            reply: dict[str, Any] = json.loads(buf.split(b"\n", 1)[0])
+            return reply
+        finally:
+            s.close()

@@ -1,0 +1,295 @@
+"""Per-container supervisor ("shim"), forked from the zygote; outlives the daemon.
+
+One single-threaded process per container (like containerd-shim/conmon). It:
+
+* does ``unshare(CLONE_NEWPID)`` and forks the container's first process
+  (:mod:`node.runtime.container`), staying in the host namespaces itself;
+* waits for ``R``/``E…`` on the ready pipe, then writes ``state.json`` (``created``), binds
+  ``shim.sock`` and reports to the zygote (``{"ok": …}`` on ``report_fd``);
+* serves line-JSON requests on ``shim.sock``: ``start`` (release the process; answer after
+  exec succeeded or failed), ``kill`` (``pidfd_send_signal``, so a recycled pid can never be
+  hit), ``state``, ``wait`` (answered when the container has exited);
+* copies the container's stdout/stderr pipes into ``container.log`` as Docker json-file
+  lines ``{"log": …, "stream": …, "time": …}`` (lines split at 16 KiB like Docker);
+* on exit (``pidfd`` readable): reaps, drains the pipes, records the exit code
+  (128+signal when killed), ``oom_killed`` and ``finished_at`` atomically in ``state.json``,
+  removes the container's cgroup directories, answers waiters, removes its socket and exits.
+
+The daemon can die and come back at any time: everything it needs is in the container
+directory (``state.json``, ``shim.sock``, ``container.log``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+from typing import Any, NoReturn
+
+from node.runtime import container
+from node.runtime import linux as L
+
+MAX_LINE = 16 * 1024
+
+
+def now() -> str:
+    ns = time.time_ns()
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+class Shim:
+    def __init__(self, cdir: str, report_fd: int) -> None:
+        self.dir = cdir
+        self.report_fd = report_fd
+        with open(os.path.join(cdir, "config.json")) as f:
+            self.cfg: dict[str, Any] = json.load(f)
+        self.state: dict[str, Any] = {
+            "id": self.cfg["id"], "name": self.cfg.get("name", ""), "labels": self.cfg.get("labels", {}),
+            "status": "created", "pid": None, "shim_pid": os.getpid(), "exit_code": None,
+            "started_at": None, "finished_at": None, "oom_killed": False, "error": None,
+            "created_at": now()}
+        self.sel = selectors.DefaultSelector()
+        self.waiters: list[socket.socket] = []
+        self.bufs: dict[int, bytes] = {}
+        self.streams: dict[int, str] = {}
+        self.exited_at: float | None = None
+        self.log = open(os.path.join(cdir, "container.log"), "ab", buffering=0)  # noqa: SIM115
+
+    # ------------------------------------------------------------ lifecycle
+    def run(self) -> NoReturn:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        L.unshare(L.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            for fd in (out_r, err_r, ready_r, go_w, self.report_fd, self.log.fileno()):
+                os.close(fd)
+            container.run(self.cfg, ready_w, go_r, out_w, err_w)
+        for fd in (out_w, err_w, ready_w, go_r):
+            os.close(fd)
+        self.pid, self.ready_r, self.go_w = pid, ready_r, go_w
+        self.pidfd = os.pidfd_open(pid)
+        msg = _read_all(ready_r, stop_at=b"R")
+        if msg != b"R":
+            os.waitpid(pid, 0)
+            err = msg[1:].decode(errors="replace") if msg.startswith(b"E") else "container init died"
+            self._report({"ok": False, "error": err})
+            os._exit(0)
+        self.state["pid"] = pid
+        write_json(os.path.join(self.dir, "state.json"), self.state)
+        sock_path = os.path.join(self.dir, "shim.sock")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(sock_path)
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(sock_path)
+        self.lsock.listen(16)
+        self.lsock.setblocking(False)
+        self._report({"ok": True, "pid": pid, "shim_pid": os.getpid()})
+        for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
+            os.set_blocking(fd, False)
+            self.streams[fd] = name
+            self.bufs[fd] = b""
+            self.sel.register(fd, selectors.EVENT_READ, self._on_output)
+        self.sel.register(self.lsock, selectors.EVENT_READ, self._on_accept)
+        self.sel.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+        self.loop()
+
+    def _report(self, msg: dict[str, Any]) -> None:
+        os.write(self.report_fd, json.dumps(msg).encode() + b"\n")
+        os.close(self.report_fd)
+
+    def loop(self) -> NoReturn:
+        while True:
+            timeout = None
+            if self.exited_at is not None:
+                if not self.streams or time.monotonic() - self.exited_at > 2.0:
+                    self._finish()
+                timeout = 0.1
+            for key, _ in self.sel.select(timeout):
+                key.data(key.fileobj)
+
+    # ------------------------------------------------------------ events
+    def _on_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        stream = self.streams[fd]
+        if not data:
+            if self.bufs[fd]:
+                self._log(stream, self.bufs[fd])
+            self.sel.unregister(fd)
+            os.close(fd)
+            del self.streams[fd]
+            return
+        buf = self.bufs[fd] + data
+        *lines, rest = buf.split(b"\n")
+        for line in lines:
+            self._log(stream, line + b"\n")
+        while len(rest) >= MAX_LINE:
+            self._log(stream, rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        self.bufs[fd] = rest
+
+    def _log(self, stream: str, data: bytes) -> None:
+        rec = {"log": data.decode(errors="replace"), "stream": stream, "time": now()}
+        self.log.write(json.dumps(rec).encode() + b"\n")
+
+    def _on_accept(self, lsock: socket.socket) -> None:
+        try:
+            conn, _ = lsock.accept()
+        except BlockingIOError:
+            return
+        conn.settimeout(2.0)
+        try:
+            req = json.loads(_recv_line(conn) or b"{}")
+            reply = self._handle(conn, req)
+        except (OSError, ValueError) as e:
+            reply = {"ok": False, "error": f"bad request: {e}"}
+        if reply is not None:
+            _send(conn, reply)
+
+    def _handle(self, conn: socket.socket, req: dict[str, Any]) -> dict[str, Any] | None:
+        op = req.get("op")
+        if op == "state":
+            return {"ok": True, "state": self.state}
+        if op == "kill":
+            if self.state["status"] == "exited":
+                return {"ok": True}
+            try:
+                signal.pidfd_send_signal(self.pidfd, int(req.get("signal", 15)))
+            except ProcessLookupError:
+                pass
+            return {"ok": True}
+        if op == "wait":
+            if self.state["status"] == "exited":
+                return {"ok": True, "state": self.state}
+            self.waiters.append(conn)
+            return None
+        if op == "start":
+            return self._start()
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def _start(self) -> dict[str, Any]:
+        if self.state["status"] != "created" or self.go_w < 0:
+            return {"ok": False, "error": f"container is {self.state['status']}, not created"}
+        self.state["started_at"] = now()
+        os.write(self.go_w, b"G")
+        os.close(self.go_w)
+        self.go_w = -1
+        msg = _read_all(self.ready_r)
+        os.close(self.ready_r)
+        if msg.startswith(b"E"):
+            self.state["error"] = msg[1:].decode(errors="replace")
+            self.state["status"] = "running"      # until the exit is seen a moment later
+            return {"ok": False, "error": self.state["error"]}
+        self.state["status"] = "running"
+        write_json(os.path.join(self.dir, "state.json"), self.state)
+        return {"ok": True}
+
+    def _on_exit(self, pidfd: int) -> None:
+        _, status = os.waitpid(self.pid, 0)
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        self.state.update(exit_code=code, finished_at=now(), oom_killed=self._oom())
+        self.exited_at = time.monotonic()
+
+    def _oom(self) -> bool:
+        path = self.cfg.get("oom_file")
+        if not path:
+            return False
+        try:
+            with open(path) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill":
+                        return int(v) > 0
+        except (OSError, ValueError):
+            return False
+        return False
+
+    def _finish(self) -> NoReturn:
+        self.state["status"] = "exited"
+        write_json(os.path.join(self.dir, "state.json"), self.state)
+        for d in self.cfg.get("cgroup_dirs", ()):
+            _rmdir_retry(d)
+        for conn in self.waiters:
+            with contextlib.suppress(OSError):
+                _send(conn, {"ok": True, "state": self.state})
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(self.dir, "shim.sock"))
+        os._exit(0)
+
+
+def _rmdir_retry(d: str) -> None:
+    for _ in range(100):
+        try:
+            os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
+
+
+def _read_all(fd: int, stop_at: bytes | None = None) -> bytes:
+    buf = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return buf
+        buf += chunk
+        if stop_at is not None and buf == stop_at:
+            return buf
+
+
+def _recv_line(conn: socket.socket) -> bytes:
+    buf = b""
+    while b"\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
+def _send(conn: socket.socket, msg: dict[str, Any]) -> None:
+    try:
+        conn.sendall(json.dumps(msg).encode() + b"\n")
+    finally:
+        conn.close()
+
+
+def main(cdir: str, report_fd: int) -> NoReturn:
+    """Entry from the zygote's grandchild (already in its own session)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    fd = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    try:
+        Shim(cdir, report_fd).run()
+    except BaseException as e:  # the shim must never fall back into zygote code
+        with contextlib.suppress(OSError):
+            os.write(2, f"shim {cdir}: {e!r}\n".encode())
+            os.write(report_fd, json.dumps({"ok": False, "error": f"shim: {e}"}).encode() + b"\n")
+        os._exit(1)

@@ -1,0 +1,173 @@
+"""Container configuration and state types, and Docker's rules for merging them with an image.
+
+Merge rules (moby ``daemon/create.go`` + swarmkit's container adapter):
+* ``command`` (swarm ``--entrypoint``/ContainerSpec.Command) replaces the image entrypoint
+  and then the image ``Cmd`` is **not** used; ``args`` replaces ``Cmd``. With neither, the
+  image's entrypoint + cmd run. Empty result -> :class:`InvalidConfigError` ("no command").
+* env: image env, then the task's ``KEY=VALUE`` entries override by key; ``PATH`` defaults to
+  Docker's; ``HOSTNAME`` is set; ``HOME`` is added inside the container from ``/etc/passwd``.
+* workdir: task, else image, else ``/`` (created if missing, like Docker).
+* user: task, else image, else root; resolved inside the container against its own
+  ``/etc/passwd``/``/etc/group`` (``name``, ``uid``, ``uid:gid``, ``name:group``).
+* limits: memory >= 6 MiB (Docker's minimum), nano_cpus >= 0.01 CPU, pids >= 1; 0/None means
+  unlimited; anything else is an :class:`InvalidConfigError` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.runtime.errors import InvalidConfigError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MIN_MEMORY = 6 * 1024 * 1024
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
+
+
+class Status(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    REMOVING = "removing"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int | None = None
+    nano_cpus: int | None = None
+    pids: int | None = None
+
+    def validate(self) -> None:
+        m, c, p = self.memory_bytes, self.nano_cpus, self.pids
+        if m is not None and m != 0 and (not isinstance(m, int) or m < MIN_MEMORY):
+            raise InvalidConfigError(f"invalid memory limit {m!r}: minimum is 6 MiB ({MIN_MEMORY} bytes)")
+        if c is not None and c != 0 and (not isinstance(c, int) or c < 10_000_000):
+            raise InvalidConfigError(f"invalid nano_cpus {c!r}: minimum is 0.01 CPU (10000000)")
+        if p is not None and p != 0 and (not isinstance(p, int) or p < 1):
+            raise InvalidConfigError(f"invalid pids limit {p!r}: must be >= 1")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount (``type="bind"``, ``source`` on the host) or a ``tmpfs`` at ``target``."""
+
+    target: str
+    source: str = ""
+    type: str = "bind"
+    read_only: bool = False
+    options: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """What to run. ``image`` is an ``node.images.Image`` or a ``(layer_dirs, ImageConfig)``
+    pair (layer dirs bottom -> top)."""
+
+    id: str
+    image: Any
+    name: str = ""
+    command: Sequence[str] | None = None
+    args: Sequence[str] | None = None
+    env: Sequence[str] = ()
+    workdir: str = ""
+    user: str = ""
+    hostname: str = ""
+    limits: Limits = field(default_factory=Limits)
+    netns_path: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = ""
+    mounts: Sequence[Mount] = ()
+    read_only: bool = False
+    capabilities: Sequence[str] | None = None      # None = Docker's default set
+    seccomp: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    status: Status
+    pid: int | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    oom_killed: bool = False
+    error: str | None = None
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    shim_pid: int | None = None
+    created_at: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ContainerState:
+        return cls(id=d["id"], status=Status(d["status"]), pid=d.get("pid"), exit_code=d.get("exit_code"),
+                   started_at=d.get("started_at"), finished_at=d.get("finished_at"),
+                   oom_killed=bool(d.get("oom_killed")), error=d.get("error"), name=d.get("name", ""),
+                   labels=dict(d.get("labels") or {}), shim_pid=d.get("shim_pid"),
+                   created_at=d.get("created_at"))
+
+
+@dataclass(frozen=True)
+class LogLine:
+    ts: str           # RFC 3339 with nanoseconds, UTC
+    stream: str       # "stdout" | "stderr"
+    data: str         # the line including its trailing newline (if it had one)
+
+
+def image_parts(image: Any) -> tuple[list[Path], Any]:
+    """Return (layer dirs bottom->top, image config) from an Image or a (layers, config) pair."""
+    if isinstance(image, tuple | list) and len(image) == 2:
+        layers, cfg = image
+    else:
+        layers, cfg = getattr(image, "layers", None), getattr(image, "config", None)
+    if not layers:
+        raise InvalidConfigError("image has no layers")
+    return [Path(p) for p in layers], cfg
+
+
+def merge_process(cfg: ContainerConfig, image_cfg: Any) -> dict[str, Any]:
+    """Docker's entrypoint/cmd/env/workdir/user merge; returns the shim's ``process`` dict."""
+    img_ep = list(getattr(image_cfg, "entrypoint", ()) or ())
+    img_cmd = list(getattr(image_cfg, "cmd", ()) or ())
+    if cfg.command:
+        argv = list(cfg.command) + list(cfg.args or ())
+    else:
+        argv = img_ep + (list(cfg.args) if cfg.args else img_cmd)
+    if not argv:
+        raise InvalidConfigError("no command specified (image has no entrypoint or cmd)")
+    hostname = cfg.hostname or cfg.id[:12]
+    if not _HOSTNAME.match(hostname):
+        raise InvalidConfigError(f"invalid hostname {hostname!r}")
+    env: dict[str, str] = {"HOSTNAME": hostname}
+    for item in [*(getattr(image_cfg, "env", ()) or ()), *cfg.env]:
+        k, sep, v = item.partition("=")
+        if not k or not sep:
+            raise InvalidConfigError(f"invalid environment entry {item!r} (want KEY=VALUE)")
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    workdir = cfg.workdir or getattr(image_cfg, "workdir", "") or "/"
+    if not workdir.startswith("/"):
+        raise InvalidConfigError(f"workdir {workdir!r} must be absolute")
+    user = cfg.user or getattr(image_cfg, "user", "") or "0"
+    return {"argv": argv, "env": [f"{k}={v}" for k, v in env.items()], "cwd": workdir,
+            "user": user, "hostname": hostname}
+
+
+def validate(cfg: ContainerConfig) -> None:
+    if not _ID.match(cfg.id or ""):
+        raise InvalidConfigError(f"invalid container id {cfg.id!r}")
+    cfg.limits.validate()
+    for m in cfg.mounts:
+        if not m.target.startswith("/") or ".." in m.target.split("/"):
+            raise InvalidConfigError(f"mount target {m.target!r} must be an absolute path without '..'")
+        if m.type == "bind" and not Path(m.source).exists():
+            raise InvalidConfigError(f"bind source {m.source!r} does not exist")
+        if m.type not in ("bind", "tmpfs"):
+            raise InvalidConfigError(f"mount type {m.type!r} not supported (bind, tmpfs)")
+    if cfg.netns_path is not None and not Path(cfg.netns_path).exists():
+        raise InvalidConfigError(f"netns path {cfg.netns_path!r} does not exist")
