@@ -55,7 +55,7 @@ def up(cfg: BedConfig, paths: Paths, timeout: float, keep_on_error: bool = False
         started = [(h.name, hosts.start_daemon(cfg, paths, h.name)) for h in cfg.hosts]
         for name, p in started:
             hosts.wait_ready(paths, name, p, timeout)
-    except TestbedError:
+    except BaseException:  # also Ctrl-C: never leave half a testbed behind
         if not keep_on_error:
             down(paths, purge=True, timeout=5.0)
         raise

@@ -49,6 +49,7 @@ def ours(tb: Testbed) -> list[str]:
     return [tb.prefix, f"metric {tb.route_metric}"]
 
 
+@pytest.mark.root
 def test_hosts_have_own_addresses_names_and_interfaces(testbed: Factory) -> None:
     tb = testbed(managers=2, workers=1)
     hosts = tb.ls()
@@ -72,6 +73,7 @@ def test_hosts_have_own_addresses_names_and_interfaces(testbed: Factory) -> None
     assert socket.gethostname() not in {h.name for h in hosts}
 
 
+@pytest.mark.root
 def test_hosts_reach_each_other_and_root_namespace_cannot(testbed: Factory) -> None:
     tb = testbed(managers=2, workers=1)
     addrs = [h.address for h in tb.ls()]
@@ -97,6 +99,7 @@ def test_hosts_reach_each_other_and_root_namespace_cannot(testbed: Factory) -> N
         assert subprocess.run(["ip", "route", "get", word_gw], capture_output=True).returncode == 0
 
 
+@pytest.mark.root
 def test_every_daemon_answers_swarm_info(testbed: Factory) -> None:
     tb = testbed(managers=2, workers=1)
     for h in tb.hosts:
@@ -104,6 +107,7 @@ def test_every_daemon_answers_swarm_info(testbed: Factory) -> None:
         assert h in cp.stdout, cp.stdout  # Name: <its own hostname>
 
 
+@pytest.mark.root
 def test_kill_start_restart_keep_namespaces_and_data(testbed: Factory) -> None:
     tb = testbed(managers=1, workers=1)
     before = tb.host("mgr1")
@@ -131,6 +135,7 @@ def test_kill_start_restart_keep_namespaces_and_data(testbed: Factory) -> None:
     Path("/run/in-host-mount-ns").unlink(missing_ok=True)
 
 
+@pytest.mark.root
 def test_infra_namespace_serves_the_hosts(testbed: Factory, tmp_path: Path) -> None:
     tb = testbed(managers=1, workers=0)
     (tmp_path / "hello").write_text("from infra\n")
@@ -163,6 +168,7 @@ def _background_in(tb: Testbed, host: str) -> int:
     return int(cp.stdout.strip())
 
 
+@pytest.mark.root
 def test_down_leaves_nothing_behind(testbed_factory: Callable[[], Testbed]) -> None:
     tb = testbed_factory()
     before = system_snapshot()
@@ -179,6 +185,7 @@ def test_down_leaves_nothing_behind(testbed_factory: Callable[[], Testbed]) -> N
     assert tb.run("down").returncode == 0  # idempotent
 
 
+@pytest.mark.root
 def test_down_after_a_crash_without_state(testbed_factory: Callable[[], Testbed]) -> None:
     tb = testbed_factory()
     before = system_snapshot()
@@ -195,6 +202,7 @@ def test_down_after_a_crash_without_state(testbed_factory: Callable[[], Testbed]
     _leak_check(tb, before, [*pids, stray])
 
 
+@pytest.mark.root
 def test_two_testbeds_side_by_side(testbed: Factory) -> None:
     a = testbed(managers=1)
     b = testbed(managers=1)
@@ -213,6 +221,7 @@ def _one_line_error(cp: subprocess.CompletedProcess[str], rc: int, text: str) ->
     assert cp.stderr.strip().splitlines()[-1].startswith("testbed")
 
 
+@pytest.mark.root
 def test_bad_input_gives_one_line_errors(testbed_factory: Callable[[], Testbed]) -> None:
     tb = testbed_factory()
     before = mentions(system_snapshot(), ours(tb))

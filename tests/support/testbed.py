@@ -107,9 +107,12 @@ class Testbed:
     def up(self, managers: int = 1, workers: int = 0, *, insecure_registries: Iterable[str] = (),
            daemon_args: Iterable[str] = (), overlay_pools: Iterable[str] = (),
            subnet: str | None = None, env_file: str | None = None, log_level: str = "info",
-           timeout: float = 60) -> Testbed:
+           form_swarm: bool = False, timeout: float = 60) -> Testbed:
+        """`deploy/testbed up`; form_swarm=True also runs swarm init/join (once implemented)."""
         args = ["up", "--managers", str(managers), "--workers", str(workers),
                 "--log-level", log_level, "--timeout", str(timeout)]
+        if form_swarm:
+            args.append("--form-swarm")
         args += [f"--insecure-registry={r}" for r in insecure_registries]
         args += [f"--daemon-arg={a}" for a in daemon_args]
         args += [f"--overlay-pool={p}" for p in overlay_pools]
@@ -126,6 +129,13 @@ class Testbed:
         if cp.returncode == 0:
             self.is_up = False
         return cp
+
+    def __enter__(self) -> Testbed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.is_up:
+            self.down(check=False)
 
     # ---- looking ------------------------------------------------------------------------------
 
