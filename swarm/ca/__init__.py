@@ -8,9 +8,11 @@ calls into this package; the TLS transport that uses these PEM blobs is ``swarm.
 
 Modules: ``ids`` (object IDs), ``tokens`` (join tokens and CA digests), ``certs`` (keys, CSRs,
 identities, chain checks, renewal time), ``rootca`` (create/load a root, sign node certs),
-``storage`` (the node's certificate files), ``errors`` (the exception tree).
+``storage`` (the node's certificate files), ``anonymous`` (the client certificate used before a
+node has one: why it exists is explained there), ``errors`` (the exception tree).
 """
 
+from swarm.ca.anonymous import anonymous_ca_pem, anonymous_client_cert, is_anonymous
 from swarm.ca.certs import (
     Identity,
     Role,
@@ -21,6 +23,7 @@ from swarm.ca.certs import (
     make_key_and_csr,
     parse_identity,
     renew_at,
+    signed_by,
     verify_chain,
 )
 from swarm.ca.errors import (
@@ -71,11 +74,14 @@ __all__ = [
     "ParsedToken",
     "Role",
     "RootCA",
+    "anonymous_ca_pem",
+    "anonymous_client_cert",
     "ca_digest",
     "ca_digest_hex",
     "cert_to_pem",
     "generate_join_token",
     "has_node_tls",
+    "is_anonymous",
     "is_self_signed",
     "is_valid_id",
     "load_certificate",
@@ -90,6 +96,7 @@ __all__ = [
     "renew_at",
     "save_node_tls",
     "save_root_ca",
+    "signed_by",
     "token_matches_ca",
     "tokens_match",
     "verify_chain",

@@ -162,12 +162,15 @@ def verify_chain(
     roots: bytes | str | x509.Certificate | list[x509.Certificate],
     intermediates: list[x509.Certificate] | bytes | None = None,
     now: dt.datetime | None = None,
+    *,
+    check_time: bool = True,
 ) -> x509.Certificate:
     """Check ``cert`` chains to one of ``roots`` (a PEM bundle, cert or list) at ``now``.
 
     Returns the root that anchored the chain; raises :class:`InvalidCertificateError` (or its
     subclass :class:`CertificateExpiredError`) otherwise. ``intermediates`` may be given for a
-    root rotation (at most a few; the walk is bounded).
+    root rotation (at most a few; the walk is bounded). ``check_time=False`` checks signatures
+    only, for callers that cache the result and check the validity window themselves.
     """
     leaf = load_certificate(cert)
     if isinstance(roots, list):
@@ -177,24 +180,28 @@ def verify_chain(
     else:
         anchors = load_certificates(roots)
     pool = load_certificates(intermediates) if isinstance(intermediates, bytes) else list(intermediates or [])
-    check_validity(leaf, now)
+    if check_time:
+        check_validity(leaf, now)
     current = leaf
     for _ in range(len(pool) + 1):
         for root in anchors:
-            if _signed_by(current, root):
-                check_validity(root, now)
+            if signed_by(current, root):
+                if check_time:
+                    check_validity(root, now)
                 return root
-        step = next((i for i in pool if i is not current and _signed_by(current, i)), None)
+        step = next((i for i in pool if i is not current and signed_by(current, i)), None)
         if step is None:
             break
-        check_validity(step, now)
+        if check_time:
+            check_validity(step, now)
         current = step
     raise InvalidCertificateError(
         f"certificate {leaf.subject.rfc4514_string()} is not signed by the swarm root CA"
     )
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer`` signed ``cert`` (name and signature; no validity check)."""
     if cert.issuer != issuer.subject:
         return False
     try:

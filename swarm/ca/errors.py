@@ -15,7 +15,7 @@ One tree, drawn here, raised by everything in ``swarm.ca``::
     └── CertificateStoreError        node certificate files missing or unreadable on disk
 
 ``swarm.ca`` never imports grpc. Each class names the canonical status code (the google.rpc.Code
-name, which is protocol neutral) in ``status_code``; ``swarm.rpc.errors`` is the one place that
+name, which is protocol neutral) in ``code``; ``swarm.rpc.errors`` is the one place that
 turns that name into a ``grpc.StatusCode`` at the transport edge.
 
 The retry decision is in the type: ``temporary = False`` means retrying the same request cannot
@@ -30,7 +30,7 @@ from typing import ClassVar
 class CAError(Exception):
     """Base of every PKI error."""
 
-    status_code: ClassVar[str] = "INTERNAL"
+    code: ClassVar[str] = "INTERNAL"
     temporary: ClassVar[bool] = False
 
 
@@ -41,7 +41,7 @@ class InvalidTokenError(CAError):
     so logs can say why without telling a caller which part of a guess was right.
     """
 
-    status_code = "INVALID_ARGUMENT"
+    code = "INVALID_ARGUMENT"
     MESSAGE: ClassVar[str] = "A valid join token is necessary to join this cluster"
 
     def __init__(self, reason: str = "") -> None:
@@ -52,7 +52,7 @@ class InvalidTokenError(CAError):
 class CAMismatchError(CAError):
     """The root CA a remote manager presents does not hash to the digest in the join token."""
 
-    status_code = "FAILED_PRECONDITION"
+    code = "FAILED_PRECONDITION"
 
     def __init__(self, expected_hex: str) -> None:
         super().__init__(f"remote CA does not match fingerprint. Expected: {expected_hex}")
@@ -62,19 +62,19 @@ class CAMismatchError(CAError):
 class InvalidCSRError(CAError):
     """A certificate signing request that cannot be signed."""
 
-    status_code = "INVALID_ARGUMENT"
+    code = "INVALID_ARGUMENT"
 
 
 class InvalidExpiryError(CAError):
     """Requested certificate validity below the minimum (1 h, §6.1)."""
 
-    status_code = "INVALID_ARGUMENT"
+    code = "INVALID_ARGUMENT"
 
 
 class InvalidCertificateError(CAError):
     """A certificate that does not chain to the swarm root or has no swarm identity."""
 
-    status_code = "PERMISSION_DENIED"
+    code = "PERMISSION_DENIED"
 
 
 class CertificateExpiredError(InvalidCertificateError):
@@ -84,5 +84,5 @@ class CertificateExpiredError(InvalidCertificateError):
 class CertificateStoreError(CAError):
     """Node certificate files are missing or unreadable."""
 
-    status_code = "FAILED_PRECONDITION"
+    code = "FAILED_PRECONDITION"
     temporary = True

@@ -1,0 +1,116 @@
+"""The one place where domain exceptions become gRPC status codes.
+
+Design notes
+------------
+Domain packages must not import grpc, so they cannot name a ``grpc.StatusCode``. They name the
+canonical code instead, as a string: the google.rpc.Code names (``"NOT_FOUND"``,
+``"INVALID_ARGUMENT"`` ...), which are protocol neutral and are also the member names of
+``grpc.StatusCode``. Two ways to attach one, looked up along the exception's MRO (most specific
+class first, so a subclass can refine its base):
+
+1. a class attribute ``code = "NOT_FOUND"`` on the exception class (the convention of
+   ``swarm.ca.errors``, ``swarm.controlapi.errors``, ``swarm.daemon.errors``);
+2. an entry in :data:`REGISTRY`, keyed by the class's ``"module.QualName"`` string, for classes
+   that carry no code (``swarm.store.errors`` today). A string key means this module never
+   imports the domain packages; ``register()`` adds or overrides entries at start-up, and a unit
+   test checks every default key still names a real class, so a rename cannot drift silently.
+
+An exception with neither is a bug, not a domain error: it is re-raised and grpc reports it as
+``UNKNOWN`` with the traceback logged, never swallowed. Aborts done by a servicer itself
+(``grpc.aio.AbortError``) pass through untouched.
+
+Defaults for the store follow the house list: not found → ``NOT_FOUND``, exists →
+``ALREADY_EXISTS``, bad input → ``INVALID_ARGUMENT``, optimistic-concurrency conflict ("update out
+of sequence") → ``ABORTED`` (the canonical code for "re-read and retry the read-modify-write"),
+refused membership or not-the-leader → ``FAILED_PRECONDITION``, no leader / unknown outcome /
+queue full → ``UNAVAILABLE`` (the message for no leader is the §1.1 text the store puts in it).
+
+:func:`format_rpc_error` renders a client-side ``grpc.RpcError`` the way Docker shows gRPC
+errors: ``rpc error: code = InvalidArgument desc = <message>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import grpc
+from grpc import aio
+
+from swarm.rpc.handlers import wrap_handler
+
+log = logging.getLogger(__name__)
+
+REGISTRY: dict[str, str] = {
+    "swarm.store.errors.NotFoundError": "NOT_FOUND",
+    "swarm.store.errors.AlreadyExistsError": "ALREADY_EXISTS",
+    "swarm.store.errors.NameConflictError": "ALREADY_EXISTS",
+    "swarm.store.errors.ConflictError": "ABORTED",
+    "swarm.store.errors.InvalidArgumentError": "INVALID_ARGUMENT",
+    "swarm.store.errors.NotLeaderError": "FAILED_PRECONDITION",
+    "swarm.store.errors.MembershipError": "FAILED_PRECONDITION",
+    "swarm.store.errors.TemporaryStoreError": "UNAVAILABLE",
+    "swarm.store.errors.StoreError": "INTERNAL",
+}
+
+
+def _key(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(exc_class: type[BaseException] | str, code: str) -> None:
+    """Map ``exc_class`` (or its ``"module.QualName"``) and its subclasses to ``code``."""
+    if not hasattr(grpc.StatusCode, code):
+        raise ValueError(f"unknown status code name {code!r}")
+    REGISTRY[exc_class if isinstance(exc_class, str) else _key(exc_class)] = code
+
+
+def code_name_for(exc: BaseException, registry: Mapping[str, str] | None = None) -> str | None:
+    """The status code name for ``exc``, or None when it is not a mapped domain error."""
+    reg = REGISTRY if registry is None else registry
+    for cls in type(exc).__mro__:
+        if cls is Exception or cls is BaseException:
+            break
+        name = reg.get(_key(cls))
+        if name is None:
+            own = cls.__dict__.get("code")
+            name = own if isinstance(own, str) and own.isupper() else None
+        if name is not None and hasattr(grpc.StatusCode, name):
+            return name
+    return None
+
+
+def status_for(exc: BaseException) -> grpc.StatusCode | None:
+    """``grpc.StatusCode`` for a domain error, or None when ``exc`` is not one."""
+    name = code_name_for(exc)
+    return None if name is None else getattr(grpc.StatusCode, name)
+
+
+async def abort_with(exc: Exception, context: aio.ServicerContext) -> None:
+    """If ``exc`` is a mapped domain error, abort the call with its code and message."""
+    if isinstance(exc, aio.AbortError):
+        return
+    code = status_for(exc)
+    if code is None:
+        log.exception("unmapped exception in RPC handler", exc_info=exc)
+        return
+    await context.abort(code, str(exc))
+
+
+class ErrorInterceptor(aio.ServerInterceptor):
+    """Server interceptor: domain exceptions raised by servicers become status codes."""
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        return wrap_handler(await continuation(handler_call_details), on_error=abort_with)
+
+
+def go_code_name(code: grpc.StatusCode) -> str:
+    """``INVALID_ARGUMENT`` → ``InvalidArgument`` (the spelling Go's status package prints)."""
+    return "".join(part.capitalize() for part in code.name.split("_")).replace("Ok", "OK")
+
+
+def format_rpc_error(err: grpc.RpcError) -> str:
+    """``rpc error: code = <Name> desc = <details>`` for a failed call."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    return f"rpc error: code = {go_code_name(code)} desc = {details}"
