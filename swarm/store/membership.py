@@ -136,8 +136,11 @@ class MembershipMixin:
         await self._propose(self._prepare([self._members_action()], internal=True), 5.0)
 
     def _propose_members_async(self: Store) -> None:  # type: ignore[misc]
-        """Tick thread, on becoming leader: record the member list without waiting for it."""
+        """Tick thread, on becoming leader: record the member list (if it differs from the stored
+        one) without waiting for it."""
         try:
+            if self.stored_members() == self.members():
+                return
             wire = self._prepare([self._members_action()], internal=True)
             node = self._require_node()
             node.fsm.apply_batch(f"members-{time.monotonic_ns()}", wire, callback=_log_result)

@@ -1,0 +1,200 @@
+"""Three store members as separate processes on 127.0.0.1: replication, failover, restarts, F1,
+quorum loss, membership. Timings are only generous liveness bounds; speed lives in bench/."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarm.store import Store
+from swarm.store.member_proc import Cluster, Member, RemoteError
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def create(oid: str, table: str = "tasks", data: bytes | None = None, **kw: object) -> tuple:
+    return ("create", table, oid, data if data is not None else oid.encode(), None,
+            kw.get("indexes") or {}, kw.get("unique") or {})
+
+
+def write(m: Member, n: int, prefix: str, batch: int = 10) -> int:
+    idx = 0
+    for i in range(0, n, batch):
+        idx = m.call("apply", actions=[create(f"{prefix}{j}", indexes={"service_id": prefix})
+                                       for j in range(i, min(i + batch, n))])
+    return idx
+
+
+def converge(c: Cluster, members: list[int], min_index: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    digests: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            digests = [c.members[i].call("digest", timeout=5) for i in members]
+        except Exception:
+            time.sleep(0.1)
+            continue
+        if all(d == digests[0] for d in digests) and digests[0]["index"] >= min_index:
+            return digests[0]
+        time.sleep(0.05)
+    raise AssertionError(f"members {members} did not converge to index >= {min_index}: {digests}")
+
+
+def first_write_after(m: Member, prefix: str, bound: float) -> float:
+    """Seconds until ``m`` accepts a write, retrying; fails after ``bound``."""
+    t0 = time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < bound:
+        i += 1
+        try:
+            m.call("apply", actions=[create(f"{prefix}{i}")], timeout=10)
+            return time.monotonic() - t0
+        except RemoteError:
+            time.sleep(0.02)
+    raise AssertionError(f"no write accepted within {bound} s")
+
+
+def test_replicate_failover_restart_one_and_all(cluster: Cluster) -> None:
+    c = cluster
+    L = c.leader()
+    F = [i for i in range(3) if i != L]
+    leader, follower = c.members[L], c.members[F[0]]
+    # writes on the leader and forwarded from a follower replicate everywhere
+    leader.call("apply", actions=[create("s1", "services", b"web-v1", unique={"name": "web"})])
+    idx = write(follower, 200, "a")
+    base = converge(c, [0, 1, 2], idx)
+    assert base["objects"] == 201
+    assert follower.call("find", table="tasks", index="service_id", key="a")[:2] == ["a0", "a1"]
+    # stale version through a follower: "update out of sequence", nothing applied
+    v = follower.call("get", table="services", id="s1")[1]
+    follower.call("apply", actions=[("update", "services", "s1", b"web-v2", v, {}, {"name": "web"})])
+    with pytest.raises(RemoteError, match="update out of sequence") as ei:
+        follower.call("apply", actions=[("update", "services", "s1", b"web-v3", v, {}, {"name": "web"})])
+    assert ei.value.kind == "ConflictError"
+    assert leader.call("get", table="services", id="s1")[2] == b"web-v2"
+
+    # SIGKILL the leader: a survivor accepts writes again within a generous bound
+    leader.kill(signal.SIGKILL)
+    took = first_write_after(follower, "after-kill", bound=15.0)
+    assert took < 15.0
+    idx = write(c.members[F[1]], 100, "b")
+    converge(c, F, idx)
+
+    # the killed member restarts alone (with the member list it saved) and catches up
+    assert Store.saved_members(leader.data_dir) == sorted(c.addrs)
+    leader.start()
+    final = converge(c, [0, 1, 2], idx)
+    assert final["objects"] == 201 + 100 + 1
+
+    # kill -9 everything, restart at once: all state intact, writes work
+    for m in c.members:
+        m.kill(signal.SIGKILL)
+    for m in c.members:
+        m.start()
+    L2 = c.leader(timeout=30)
+    assert converge(c, [0, 1, 2], final["index"]) == final
+    c.members[L2].call("apply", actions=[create("after-restart")])
+
+
+def test_f1_compaction_then_full_restart_keeps_state(cluster: Cluster) -> None:
+    c = cluster
+    L = c.leader()
+    idx = write(c.members[L], 600, "c", batch=20)
+    converge(c, [0, 1, 2], idx)
+    before_len = [m.call("status")["log_len"] for m in c.members]
+    for m in c.members:
+        m.call("compact")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sts = [m.call("status") for m in c.members]
+        if all((m.data_dir / "raft.dump").exists() for m in c.members) and \
+                all(s["log_len"] < b for s, b in zip(sts, before_len, strict=True)):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("log compaction did not happen")
+    idx = write(c.members[c.leader()], 50, "d")   # entries after the snapshot, in the journal only
+    expect = converge(c, [0, 1, 2], idx)
+    for m in c.members:
+        m.kill(signal.SIGKILL)
+    for m in c.members:
+        m.start()
+    c.leader(timeout=30)
+    got = converge(c, [0, 1, 2], expect["index"])
+    assert got == expect and got["objects"] == 650
+
+
+def test_no_quorum_fails_fast_with_no_leader(cluster: Cluster) -> None:
+    c = cluster
+    L = c.leader()
+    c.members[L].call("apply", actions=[create("x")])
+    survivor = (L + 1) % 3
+    for i in range(3):
+        if i != survivor:
+            c.members[i].kill(signal.SIGKILL)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    with pytest.raises(RemoteError) as ei:
+        c.members[survivor].call("apply", actions=[create("y")], timeout=30)
+    assert ei.value.kind == "NoLeaderError"
+    assert "does not have a leader" in ei.value.message
+    assert time.monotonic() - t0 < 8.0
+
+
+def test_refuses_to_run_without_password(tmp_path: Path) -> None:
+    from swarm.store.member_proc import free_port
+    addr = f"127.0.0.1:{free_port()}"
+    m = Member(addr, [addr], tmp_path / "nopw", password="")
+    m.start()
+    assert m.proc is not None
+    assert m.proc.wait(30) != 0
+    assert "password" in m.log_path.read_text()
+
+
+def test_add_then_remove_a_fourth_member(cluster: Cluster) -> None:
+    c = cluster
+    L = c.leader()
+    idx = write(c.members[L], 100, "m")
+    new = c.add()
+    members = c.members[L].call("add_member", addr=new.addr)
+    assert sorted(members) == sorted(c.addrs)
+    new.start()                          # started with the full list, after the add committed
+    got = converge(c, [0, 1, 2, 3], idx)
+    assert got["objects"] == 100
+    L = c.leader()
+    for m in c.members:
+        deadline = time.monotonic() + 20
+        while m.call("members")["live"] != sorted(c.addrs):
+            assert time.monotonic() < deadline, m.call("members")
+            time.sleep(0.1)
+    deadline = time.monotonic() + 20
+    while c.members[L].call("members")["stored"] != sorted(c.addrs):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    idx = c.members[3].call("apply", actions=[create("from-new")])
+    converge(c, [0, 1, 2, 3], idx)
+    # quorum is now 3 of 4; remove the new member again
+    remaining = c.members[L].call("remove_member", addr=new.addr)
+    assert new.addr not in remaining and len(remaining) == 3
+    new.kill()
+    idx = c.members[L].call("apply", actions=[create("after-remove")])
+    converge(c, [i for i in range(3)], idx)
+    # a follower is not allowed to change membership
+    F = next(i for i in range(3) if i != L)
+    with pytest.raises(RemoteError) as ei:
+        c.members[F].call("add_member", addr="127.0.0.1:1")
+    assert ei.value.kind == "NotLeaderError"
