@@ -208,7 +208,7 @@ class StoreState(_Reader):
                     return ("ok", done)
                 if not actions:
                     return ("ok", self.index)
-                plan = self._validate(actions)
+                plan = self._validate(actions)  # type: ignore[arg-type]  # checked above
                 if plan[0] == "error":
                     return plan
                 return self._commit(proposal_id, plan[1])

@@ -184,17 +184,15 @@ class Store(MembershipMixin):
             return error_from_result(res)
         return raft.failure(err)
 
-    def _check_quorum(self, node: raft.RaftNode) -> None:
-        if not node.hasQuorum:
-            raise NoLeaderError()
-
     async def _propose(self, wire: builtins.list[tuple], timeout: float) -> int:
         node = self._require_node()
         loop = asyncio.get_running_loop()
         bridge = self._bridges.get(loop)
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
+        uncertain = False   # an earlier attempt may have applied: never report "not applied" then
         while True:
-            self._check_quorum(node)
+            if not node.hasQuorum:
+                raise _final(NoLeaderError(), uncertain)
             fut: asyncio.Future = loop.create_future()
             node.fsm.apply_batch(pid, wire, callback=lambda r, e, f=fut: bridge.post(resolve, f, (r, e)))
             try:
@@ -205,17 +203,20 @@ class Store(MembershipMixin):
             out = self._outcome(res, err)
             if isinstance(out, int):
                 return out
+            uncertain = uncertain or isinstance(out, UnknownOutcomeError)
             delay = _retry_delay(out, err, attempt, deadline)
             if delay is None:
-                raise out
+                raise _final(out, uncertain)
             attempt += 1
             await asyncio.sleep(delay)
 
     def _propose_sync(self, wire: builtins.list[tuple], timeout: float) -> int:
         node = self._require_node()
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
+        uncertain = False   # an earlier attempt may have applied: never report "not applied" then
         while True:
-            self._check_quorum(node)
+            if not node.hasQuorum:
+                raise _final(NoLeaderError(), uncertain)
             done = threading.Event()
             box: builtins.list[tuple[Any, int]] = []
 
@@ -230,9 +231,10 @@ class Store(MembershipMixin):
             out = self._outcome(res, err)
             if isinstance(out, int):
                 return out
+            uncertain = uncertain or isinstance(out, UnknownOutcomeError)
             delay = _retry_delay(out, err, attempt, deadline)
             if delay is None:
-                raise out
+                raise _final(out, uncertain)
             attempt += 1
             time.sleep(delay)
 
@@ -358,6 +360,14 @@ def _retry_delay(out: StoreError, err: int, attempt: int, deadline: float) -> fl
         return None
     delay = min(0.02 * 2**attempt, 0.25)
     return delay if time.monotonic() + delay < deadline else None
+
+
+def _final(err: StoreError, uncertain: bool) -> StoreError:
+    """The error to raise after the last attempt: once any attempt had an unknown outcome, a later
+    "no leader" must not claim the write was not applied."""
+    if uncertain and not isinstance(err, UnknownOutcomeError) and isinstance(err, TemporaryStoreError):
+        return UnknownOutcomeError(f"write outcome unknown (then: {err})", retry_after=err.retry_after)
+    return err
 
 
 class _BarrierGroup:
