@@ -5,7 +5,9 @@ What `down` kills (the rule): a process is ours and may be signalled only if
      matches the one recorded with it (so a reused PID is never hit), or
   2. its network namespace (/proc/PID/ns/net) is one of our named netns (P-*), or
   3. its mount namespace is that of a process found by rule 2, and that mount namespace is
-     neither PID 1's nor our own (i.e. one our `unshare` made, such as a host's holder ns).
+     neither PID 1's nor our own (i.e. one our `unshare` made, such as a host's holder ns), or
+  4. it descends from a process found by rules 1-3 (a container in its own namespaces, whose
+     shim lives in the host's netns; collected before anything is signalled).
 Our own process and its ancestors are never signalled. Nothing is ever matched by name.
 """
 
@@ -116,6 +118,12 @@ def netns_pids(paths: Paths) -> list[int]:
     return sorted(p for p in found if procs.alive(p))
 
 
+def our_pids(paths: Paths) -> set[int]:
+    """Rules 1-4 (see the module docstring)."""
+    found = set(recorded_pids(paths)) | set(netns_pids(paths))
+    return {p for p in found | procs.descendants(found) if procs.alive(p)}
+
+
 def _mounts_under(dirs: list[Path]) -> list[str]:
     out = []
     with open("/proc/self/mountinfo") as f:
@@ -137,14 +145,18 @@ def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
     except TestbedError:
         pass  # a damaged state file must not stop the cleanup
     protected = _protected()
-    # 1. daemons first, gently (SIGTERM, then SIGKILL after timeout)
+    # 1. daemons first, gently (SIGTERM, then SIGKILL after timeout); note everything that
+    #    descends from ours before, since killing a shim orphans its container
+    before = {p: procs.start_time(p) for p in our_pids(paths)}  # start times guard PID reuse
     names = [h.name for h in cfg.hosts] if cfg else []
     daemons = [p for p in (hosts.daemon_pid(paths, n) for n in names) if p is not None]
     procs.stop([p for p in daemons if p not in protected], timeout)
     rep.processes += daemons
-    # 2. everything else we recorded, then whatever still lives in our namespaces
+    # 2. everything else: what we saw before, and whatever is ours now
     for _ in range(5):
-        victims = [p for p in set(recorded_pids(paths) + netns_pids(paths)) if p not in protected]
+        seen = {p for p, st in before.items() if procs.start_time(p) == st}
+        victims = [p for p in seen | our_pids(paths) if p not in protected and procs.alive(p)]
+        before = {}
         if not victims:
             break
         procs.stop(victims, 2.0)

@@ -33,6 +33,28 @@ def alive(pid: int) -> bool:
     return f is not None and f[0] not in ("Z", "X")
 
 
+def ppid(pid: int) -> int | None:
+    f = _stat_fields(pid)
+    return int(f[1]) if f else None
+
+
+def descendants(roots: set[int]) -> set[int]:
+    """Every live process whose parent chain leads to one of roots (roots excluded)."""
+    children: dict[int, list[int]] = {}
+    for pid in all_pids():
+        parent = ppid(pid)
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    out: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out and child not in roots:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
 def ns_id(pid: int | str, kind: str) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/{kind}")

@@ -168,6 +168,29 @@ def _background_in(tb: Testbed, host: str) -> int:
     return int(cp.stdout.strip())
 
 
+def _container_like_in(tb: Testbed, host: str) -> int:
+    """A process in its own net/mount/pid namespaces whose parent (like a container shim) runs
+    in the host and leaves it behind when killed; returns the contained process's PID."""
+    cp = tb.exec(host, "sh", "-c", "setsid sh -c 'unshare --net --mount sleep 600 & wait' "
+                 ">/dev/null 2>&1 & echo $!", check=True)
+    parent = int(cp.stdout.strip())
+
+    def child() -> int | None:
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == parent and (d / "cmdline").read_bytes().startswith(b"sleep"):
+                    return int(d.name)
+        return None
+
+    pid = Testbed.wait_for(child, 5, 0.05, "the contained process")
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink(f"/proc/{parent}/ns/net")
+    return pid
+
+
 @pytest.mark.root
 def test_down_leaves_nothing_behind(testbed_factory: Callable[[], Testbed]) -> None:
     tb = testbed_factory()
@@ -178,8 +201,8 @@ def test_down_leaves_nothing_behind(testbed_factory: Callable[[], Testbed]) -> N
     assert len(during["netns"]) == 4 and len(during["links"]) == 5 and len(during["routes"]) == 2
     assert any(f"/run/netns/{tb.prefix}-mgr1" in m for m in during["mounts"])
     tb.infra("sleep", "600")
-    pids = [*tb.recorded_pids(), _background_in(tb, "wkr1")]
-    assert len(pids) == 3 * 2 + 1 + 1 and all(pid_alive(p) for p in pids)
+    pids = [*tb.recorded_pids(), _background_in(tb, "wkr1"), _container_like_in(tb, "mgr2")]
+    assert len(pids) == 3 * 2 + 1 + 2 and all(pid_alive(p) for p in pids)
     tb.down()
     _leak_check(tb, before, pids)
     assert tb.run("down").returncode == 0  # idempotent
@@ -192,14 +215,15 @@ def test_down_after_a_crash_without_state(testbed_factory: Callable[[], Testbed]
     tb.up(managers=1, workers=1)
     tb.infra("sleep", "600")
     stray = _background_in(tb, "mgr1")
+    contained = _container_like_in(tb, "wkr1")
     pids = tb.recorded_pids()
     for p in pids:  # the crash: everything recorded dies at once, the state dir is lost
         os.kill(p, signal.SIGKILL)
     shutil.rmtree(tb.run_dir)
-    assert pid_alive(stray)
+    assert pid_alive(stray) and pid_alive(contained)
     cp = tb.down()
     assert "removed" in cp.stdout
-    _leak_check(tb, before, [*pids, stray])
+    _leak_check(tb, before, [*pids, stray, contained])
 
 
 @pytest.mark.root
