@@ -1,0 +1,277 @@
+"""Runtime integration tests: real containers from images pulled from a real local registry.
+
+Root only (namespaces, mounts, cgroups). Containers live under a per-test-run cgroup parent
+``pyswarm-test-<pid>``; every container, cgroup and netns made here is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from node.images import ImageStore
+from node.runtime import ContainerConfig, Limits, Mount, Runtime, Status
+from node.runtime import cgroups as cg
+from node.runtime.errors import (
+    ContainerNotFoundError,
+    ContainerStartError,
+    ContainerStateError,
+    InvalidConfigError,
+    WaitTimeout,
+)
+from tests.support.registry import registry_fixture
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not all(shutil.which(t) for t in ("umoci", "skopeo", "docker-registry")),
+                       reason="umoci/skopeo/docker-registry not installed"),
+]
+
+registry = registry_fixture()
+PARENT = f"pyswarm-test-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def images(registry, tmp_path_factory):
+    store = ImageStore(tmp_path_factory.mktemp("images"))
+    return {name: store.pull(ref) for name, ref in registry.refs.items() if not name.endswith("v2s2")}
+
+
+@pytest.fixture
+def rt(tmp_path):
+    runtime = Runtime(tmp_path / "rt", cgroup_parent=PARENT)
+    yield runtime
+    for c in runtime.list():
+        runtime.remove(c.id, force=True)
+    runtime.close()
+    cg.remove_parent(PARENT)
+    assert not list((tmp_path / "rt/containers").iterdir())
+
+
+def cid() -> str:
+    return "t" + uuid.uuid4().hex[:11]
+
+
+def run(rt, image, cmd=None, timeout=30, **kw):
+    c = rt.create(ContainerConfig(id=kw.pop("id", cid()), image=image, command=cmd, **kw))
+    rt.start(c.id)
+    code = rt.wait(c.id, timeout=timeout)
+    out = "".join(line.data for line in rt.logs(c.id) if line.stream == "stdout")
+    err = "".join(line.data for line in rt.logs(c.id) if line.stream == "stderr")
+    return code, out, err, rt.state(c.id)
+
+
+def sh(script: str) -> list[str]:
+    return ["/bin/sh", "-c", textwrap.dedent(script)]
+
+
+def test_run_exit_code_logs_and_identity(rt, images):
+    code, out, err, st = run(rt, images["demo/web:1"], sh("""
+        echo "host=$(hostname) pid=$$ env=$HOSTNAME home=$HOME"; cat /proc/1/cmdline | tr '\\0' ' '; echo
+        echo oops >&2; exit 7"""), hostname="web-a")
+    assert code == 7 and st.status == Status.EXITED and st.exit_code == 7
+    assert "host=web-a pid=1 env=web-a home=/root" in out
+    assert out.splitlines()[1].startswith("/bin/sh -c")
+    assert err == "oops\n"
+    assert st.started_at and st.finished_at and not st.oom_killed
+    lines = list(rt.logs(st.id, tail=1))
+    assert len(lines) == 1 and lines[0].stream == "stderr" and lines[0].ts.endswith("Z")
+
+
+def test_image_entrypoint_env_and_user(rt, images):
+    code, out, _, _ = run(rt, images["demo/web:2"], sh("id -u; id -g; pwd; echo $PATH $FOO"),
+                          user="nobody", workdir="/tmp", env=["FOO=bar"])
+    assert code == 0
+    assert out.split() == ["65534", "65534", "/tmp", "/usr/sbin:/usr/bin:/sbin:/bin", "bar"]
+
+
+def test_caps_nnp_seccomp_masks(rt, images):
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("""
+        grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t'
+        (echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo procsys=rw || echo procsys=ro
+        echo timer_list=$(wc -c < /proc/timer_list)
+        grep -q ' /proc/timer_list ' /proc/mounts && echo timer_list=masked
+        touch /sys/x 2>/dev/null && echo sys=rw || echo sys=ro
+        (hostname other) 2>/dev/null && echo sethostname=ok || echo sethostname=denied
+        """))
+    assert code == 0
+    assert "CapEff:00000000a80425fb" in out and "CapBnd:00000000a80425fb" in out
+    assert "NoNewPrivs:1" in out and "Seccomp:2" in out
+    assert "procsys=ro" in out and "timer_list=0" in out and "timer_list=masked" in out and "sys=ro" in out
+    assert "sethostname=denied" in out
+
+
+def test_non_root_user_has_no_effective_caps(rt, images):
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("grep CapEff /proc/self/status"), user="33:33")
+    assert code == 0 and out.split()[-1] == "0000000000000000"
+
+
+def test_host_devices_denied(rt, images):
+    st = os.stat("/dev/cpu_dma_latency") if os.path.exists("/dev/cpu_dma_latency") else None
+    major, minor = (os.major(st.st_rdev), os.minor(st.st_rdev)) if st else (10, 259)
+    _, out, _, _ = run(rt, images["demo/web:1"], sh(f"""
+        mknod /tmp/d c {major} {minor} && echo mknod=ok
+        dd if=/tmp/d of=/dev/null bs=4 count=1 2>/dev/null && echo open=ALLOWED || echo open=denied"""))
+    assert "open=denied" in out
+
+
+def test_memory_hog_is_oom_killed(rt, images):
+    code, _, _, st = run(rt, images["demo/web:1"], sh("dd if=/dev/zero of=/dev/null bs=64M count=1"),
+                         limits=Limits(memory_bytes=16 << 20))
+    assert code == 137 and st.oom_killed
+
+
+def test_pids_limit(rt, images):
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("""
+        ( for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 3 & done ) 2>/dev/null
+        set -- /proc/[0-9]*; echo procs=$#"""), limits=Limits(pids=5))
+    assert code == 0
+    procs = int(out.strip().split("=")[1])
+    assert 2 <= procs <= 5
+
+
+def test_cpu_and_pids_files_written(rt, images):
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/bin/true"],
+                                  limits=Limits(memory_bytes=32 << 20, nano_cpus=500_000_000, pids=64)))
+    grp = cg.Cgroup(PARENT, c.id)
+    if grp.mode == "v2":
+        d = grp.dirs["unified"]
+        assert (d / "cpu.max").read_text().split() == ["50000", "100000"]
+        assert (d / "pids.max").read_text().strip() == "64"
+    else:
+        assert (grp.ctrl["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        assert (grp.ctrl["pids"] / "pids.max").read_text().strip() == "64"
+        assert (grp.ctrl["memory"] / "memory.limit_in_bytes").read_text().strip() == str(32 << 20)
+        assert "a *:* rwm" not in (grp.ctrl["devices"] / "devices.list").read_text()
+    assert rt.state(c.id).status == Status.CREATED
+    rt.remove(c.id)
+    assert not any(d.exists() for d in grp.dirs.values())
+
+
+def test_invalid_memory_limit(rt, images):
+    with pytest.raises(ValueError, match="memory"):
+        rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], limits=Limits(memory_bytes=1024)))
+    with pytest.raises(InvalidConfigError):
+        rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], limits=Limits(memory_bytes=-5)))
+
+
+def test_exec_failure_and_bad_user(rt, images):
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/nonexistent"]))
+    with pytest.raises(ContainerStartError, match='exec: "/nonexistent"'):
+        rt.start(c.id)
+    assert rt.wait(c.id, timeout=10) == 127
+    with pytest.raises(ContainerStartError, match="unable to find user nosuch"):
+        rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["true"], user="nosuch"))
+
+
+def test_failing_image_exits_nonzero(rt, images):
+    code, _, err, _ = run(rt, images["demo/fail:1"])
+    assert code == 3 and "refusing to start" in err
+
+
+def test_stop_graceful_and_forced(rt, images):
+    loop = "while :; do sleep 0.1; done"
+    graceful = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"],
+                                         command=sh(f"trap 'echo bye; exit 0' TERM; {loop}")))
+    stubborn = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"],
+                                         command=sh(f"trap '' TERM; {loop}")))
+    for c in (graceful, stubborn):
+        rt.start(c.id)
+    time.sleep(0.3)
+    with pytest.raises(WaitTimeout):
+        rt.wait(graceful.id, timeout=0.2)
+    with pytest.raises(ContainerStateError):
+        rt.remove(graceful.id)
+    assert rt.stop(graceful.id, grace=10) == 0
+    assert "bye\n" in [line.data for line in rt.logs(graceful.id)]
+    t = time.monotonic()
+    assert rt.stop(stubborn.id, grace=0.5) == 137
+    assert 0.4 < time.monotonic() - t < 10
+
+
+def test_mounts_and_read_only_rootfs(rt, images, tmp_path):
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "in.txt").write_text("from host\n")
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("""
+        cat /data/in.txt; touch /data/x 2>/dev/null && echo data=rw || echo data=ro
+        touch /etc/y 2>/dev/null && echo root=rw || echo root=ro
+        echo t > /scratch/t && echo scratch=rw"""),
+        mounts=[Mount(target="/data", source=str(src), read_only=True),
+                Mount(target="/scratch", type="tmpfs")],
+        read_only=True)
+    assert code == 0
+    assert out.split() == ["from", "host", "data=ro", "root=ro", "scratch=rw"]
+
+
+def test_join_netns_and_serve_http(rt, images):
+    ns = f"rt4-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        path = f"/run/netns/{ns}"
+        web = rt.create(ContainerConfig(id=cid(), image=images["demo/web:2"], hostname="web-two",
+                                        netns_path=path))
+        rt.start(web.id)
+        code, out, _, _ = run(rt, images["demo/web:1"], sh("""
+            readlink /proc/self/ns/net
+            for i in $(seq 50); do
+              r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 80 2>/dev/null) && [ -n "$r" ] && break
+              sleep 0.1
+            done; echo "$r" | tail -1"""), netns_path=path)
+        assert code == 0
+        assert f"net:[{os.stat(path).st_ino}]" in out
+        assert "demo/web version 2 on web-two" in out
+        rt.remove(web.id, force=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_shim_outlives_the_calling_process_and_reattach(rt, images, tmp_path):
+    """A separate 'daemon' process creates and starts a container and exits; we re-attach."""
+    root = rt.root
+    layers = [str(p) for p in images["demo/web:1"].layers]
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from pathlib import Path
+        from node.images.model import ImageConfig
+        from node.runtime import Runtime, ContainerConfig
+        rt = Runtime(Path({str(root)!r}), cgroup_parent={PARENT!r})
+        c = rt.create(ContainerConfig(id="survivor", image=({layers!r}, ImageConfig()),
+                      command=["/bin/sh", "-c",
+                               "echo up; trap 'echo term; exit 5' TERM; while :; do sleep 0.1; done"]))
+        rt.start(c.id)
+        print(c.pid)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    states = {s.id: s for s in rt.list()}
+    assert states["survivor"].status == Status.RUNNING
+    assert os.path.exists(f"/proc/{states['survivor'].shim_pid}")
+    assert rt.stop("survivor", grace=10) == 5
+    assert [line.data for line in rt.logs("survivor")] == ["up\n", "term\n"]
+    rt.remove("survivor")
+    with pytest.raises(ContainerNotFoundError):
+        rt.state("survivor")
+
+
+def test_remove_frees_everything(rt, images):
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=sh("sleep 30"),
+                                  limits=Limits(memory_bytes=32 << 20)))
+    rt.start(c.id)
+    grp = cg.Cgroup(PARENT, c.id)
+    assert all(d.exists() for d in grp.dirs.values())
+    pid = rt.state(c.id).pid
+    rt.remove(c.id, force=True)
+    assert not any(d.exists() for d in grp.dirs.values())
+    assert not (rt.root / "containers" / c.id).exists()
+    assert not os.path.exists(f"/proc/{pid}/ns")
+    assert c.id not in Path("/proc/self/mountinfo").read_text()
