@@ -1,0 +1,1 @@
+"""Unit tests of node.runtime (no root needed)."""
