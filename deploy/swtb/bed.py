@@ -37,6 +37,20 @@ def leftovers(paths: Paths) -> list[str]:
     return found
 
 
+def warnings(paths: Paths) -> list[str]:
+    """Things that do not stop `up` but may surprise: reused data, a firewall on the bridge."""
+    out = []
+    if paths.lib_dir.is_dir() and any(paths.lib_dir.iterdir()):
+        out.append(f"reusing the data roots in {paths.lib_dir} (`down --purge` deletes them)")
+    nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    if nf.exists() and nf.read_text().strip() == "1" and shutil.which("nft"):
+        ruleset = run("nft", "list", "ruleset", check=False).stdout
+        if any("hook forward" in c and "policy drop" in c for c in ruleset.split("chain ")[1:]):
+            out.append("br_netfilter is on and a forward chain drops by default: traffic between "
+                       "the hosts on the bridge may be dropped by the machine's firewall")
+    return out
+
+
 def up(cfg: BedConfig, paths: Paths, timeout: float, keep_on_error: bool = False) -> None:
     require_root()
     check_tools()
@@ -53,7 +67,7 @@ def up(cfg: BedConfig, paths: Paths, timeout: float, keep_on_error: bool = False
         for h in cfg.hosts:
             net.add_node(paths, h.name, h.address, cfg.prefixlen)
         for h in cfg.hosts:
-            hosts.start_holder(paths, h.name)
+            hosts.start_holder(cfg, paths, h.name)
         started = [(h.name, hosts.start_daemon(cfg, paths, h.name)) for h in cfg.hosts]
         for name, p in started:
             hosts.wait_ready(paths, name, p, timeout)

@@ -79,6 +79,8 @@ def cmd_up(a: argparse.Namespace, paths: Paths) -> int:
     cfg = BedConfig.plan(paths, a.managers, a.workers, a.subnet,
                          a.overlay_pool or list(DEFAULT_OVERLAY_POOLS), find_swarmd(a.swarmd),
                          daemon_args, read_env_file(a.env_file), a.log_level)
+    for w in bed.warnings(paths):
+        print(f"testbed: warning: {w}", file=sys.stderr)
     bed.up(cfg, paths, a.timeout, keep_on_error=a.keep_on_error)
     if a.form_swarm:
         formswarm.form_swarm(cfg, paths, a.timeout)
@@ -150,7 +152,7 @@ def _start(cfg: BedConfig, paths: Paths, host: str, timeout: float) -> None:
     from swtb import procs
 
     if procs.read_pidfile(paths.holder_pidfile(host)) is None:
-        hosts.start_holder(paths, host)  # host namespaces gone (crash test): make new ones
+        hosts.start_holder(cfg, paths, host)  # host namespaces gone (crash test): make new ones
     p = hosts.start_daemon(cfg, paths, host)
     hosts.wait_ready(paths, host, p, timeout)
     print(f"{host}: swarmd running, pid {p.pid}")

@@ -5,7 +5,8 @@ hierarchy, so (as the docker-swarm lab's node.sh) the holder is started as
 
     nsenter --net=/run/netns/P-HOST unshare --mount --uts --propagation slave sh -c '
         mount --rbind /sys/fs/cgroup KEEP; mount -t sysfs sysfs /sys   # /sys/class/net = ours
-        mount --rbind KEEP /sys/fs/cgroup; umount -l KEEP; hostname HOST; exec sleep infinity'
+        mount --rbind KEEP /sys/fs/cgroup; umount -l KEEP; mount --bind P/HOST.hosts /etc/hosts
+        hostname HOST; exec sleep infinity'
 
 and swarmd (and every `exec`) runs with `nsenter -t HOLDER -m -u -n`, so killing and restarting
 the daemon keeps the same namespaces, and anything it mounts stays visible to later commands.
@@ -41,16 +42,28 @@ def tail(path: Path, n: int = 15) -> str:
     return "\n".join("    " + ln for ln in lines[-n:])
 
 
-def start_holder(paths: Paths, host: str) -> int:
+def write_hosts_file(cfg: BedConfig, paths: Paths, host: str) -> Path:
+    """The host's /etc/hosts: localhost, then every testbed host (and infra) by name."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             f"{cfg.infra_address}\t{INFRA}"]
+    lines += [f"{h.address}\t{h.name}" for h in cfg.hosts]
+    path = paths.run_dir / f"{host}.hosts"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_holder(cfg: BedConfig, paths: Paths, host: str) -> int:
     ns, keep = paths.netns(host), paths.cgroup_keep(host)
     keep.mkdir(parents=True, exist_ok=True)
     k = shlex.quote(str(keep))
+    etc_hosts = shlex.quote(str(write_hosts_file(cfg, paths, host)))
     script = "; ".join([
         "set -e",
         f"mount --rbind /sys/fs/cgroup {k}",
         f"mount -t sysfs sysfs-{ns} /sys",
         f"mount --rbind {k} /sys/fs/cgroup",
         f"umount -l {k}",
+        f"mount --bind {etc_hosts} /etc/hosts",
         f"hostname {host}",
         "exec sleep infinity",
     ])

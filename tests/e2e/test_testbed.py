@@ -71,6 +71,11 @@ def test_hosts_have_own_addresses_names_and_interfaces(testbed: Factory) -> None
         env = tb.exec(h.name, "sh", "-c", "echo $SWARM_HOST", check=True).stdout.strip()
         assert env == f"unix://{h.socket}"
     assert socket.gethostname() not in {h.name for h in hosts}
+    # names of the other hosts resolve inside a host (its own /etc/hosts)
+    cp = tb.exec("wkr1", sys.executable, "-c",
+                 "import socket; print(*(socket.gethostbyname(n) for n in ('mgr1', 'mgr2', 'infra')))")
+    assert cp.stdout.split() == ["10.231.0.11", "10.231.0.12", "10.231.0.1"], cp.stderr
+    assert "mgr1" not in Path("/etc/hosts").read_text().split()
 
 
 @pytest.mark.root
