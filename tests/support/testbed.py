@@ -81,9 +81,14 @@ class Testbed:
     __test__ = False
 
     def __init__(self, prefix: str | None = None, *, python: str = sys.executable,
-                 script: Path = SCRIPT) -> None:
+                 script: Path = SCRIPT, run_dir: Path | None = None, lib_dir: Path | None = None,
+                 ) -> None:
         self.prefix = prefix or unique_prefix()
-        self._base = [python, str(script), "--prefix", self.prefix]
+        # explicit, so SWTB_RUN / SWTB_LIB in the environment cannot make two testbeds collide
+        self.run_dir = run_dir or Path(f"/run/{self.prefix}")
+        self.lib_dir = lib_dir or Path(f"/var/lib/{self.prefix}")
+        self._base = [python, str(script), "--prefix", self.prefix,
+                      "--run-dir", str(self.run_dir), "--lib-dir", str(self.lib_dir)]
         self.is_up = False
 
     def __repr__(self) -> str:
@@ -166,14 +171,6 @@ class Testbed:
     def route_metric(self) -> int:
         """The metric of this testbed's unreachable routes (same rule as deploy/swtb/config.py)."""
         return 10000 + zlib.crc32(self.prefix.encode()) % 50000
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(f"/run/{self.prefix}")
-
-    @property
-    def lib_dir(self) -> Path:
-        return Path(f"/var/lib/{self.prefix}")
 
     def address(self, name: str) -> str:
         return self.host(name).address
