@@ -37,7 +37,7 @@ def to_docker(msg: Message, *, include_defaults: bool = False) -> dict[str, Any]
 
     out: dict[str, Any] = {}
     for fd in msg.DESCRIPTOR.fields:
-        if fd.label == FieldDescriptor.LABEL_REPEATED:
+        if fd.is_repeated:
             value = getattr(msg, fd.name)
             if not value and not include_defaults:
                 continue
@@ -59,7 +59,7 @@ def _value(fd: FieldDescriptor, value: Any, include_defaults: bool) -> Any:
     if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
         vfd = fd.message_type.fields_by_name["value"]
         return {k: _scalar_or_msg(vfd, v, include_defaults) for k, v in value.items()}
-    if fd.label == FieldDescriptor.LABEL_REPEATED:
+    if fd.is_repeated:
         return [_scalar_or_msg(fd, v, include_defaults) for v in value]
     return _scalar_or_msg(fd, value, include_defaults)
 

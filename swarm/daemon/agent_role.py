@@ -46,3 +46,4 @@ class AgentRole:
         if st is not None and managers and managers != st.remote_managers:
             st.remote_managers = managers
             self.daemon.state_file.save(st)
+        self.daemon.on_node_update(node)

@@ -39,17 +39,37 @@ class SwarmDaemon:
         self._server: aio.Server | None = None
         self._tcp_server: aio.Server | None = None
         self._busy = asyncio.Lock()
+        self._role_switch: asyncio.Task[Any] | None = None
+        self._restart: asyncio.Task[None] | None = None
+        self.start_error = ""
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Serve the local socket at once; a node already in a swarm restarts its roles in the
+        background (a manager may wait for a quorum: after a full restart the others come up
+        one by one, and `swarm info` must answer meanwhile)."""
         self.state = self.state_file.load()
+        await self._start_local_server()
         if self.state is not None:
             self.tls = load_node_tls(self.cfg.data_root)
-            await self._start_roles()
-        await self._start_local_server()
+            self._restart = asyncio.create_task(self._restart_roles())
+
+    async def _restart_roles(self) -> None:
+        async with self._busy:
+            try:
+                await self._start_roles()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("could not restart this node's swarm roles: %r", e)
+                self.start_error = f"could not start swarm roles: {e}"
 
     async def stop(self) -> None:
+        if self._restart is not None:
+            self._restart.cancel()
+            with contextlib.suppress(BaseException):
+                await self._restart
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
@@ -77,7 +97,7 @@ class SwarmDaemon:
             from swarm.daemon.manager import ManagerRole, load_raft_secret
 
             self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root))
-            await self.manager.start()
+            await self.manager.start(wait_ready=None if bootstrap is None else 60.0)
             if bootstrap is not None:
                 from swarm.daemon.membership import write_bootstrap
 
@@ -148,6 +168,8 @@ class SwarmDaemon:
                 resp.error = str(e)
         if self.agent is not None and self.agent.error:
             resp.error = self.agent.error
+        if self.start_error:
+            resp.error = self.start_error
         return resp
 
     def require_swarm(self) -> NodeState:
@@ -206,6 +228,54 @@ class SwarmDaemon:
             await self._stop_roles()
             self._wipe()
             log.info("left the swarm")
+
+    # ---- role changes (promotion / demotion) -------------------------------------------------
+
+    def on_node_update(self, node: Any) -> None:
+        """Called with our Node object from the session: switch roles when asked to."""
+        from swarm.api.types_pb2 import MANAGER, WORKER
+
+        st = self.state
+        if st is None or self._role_switch is not None:
+            return
+        if st.role == "worker" and node.spec.desired_role == MANAGER:
+            self._role_switch = asyncio.create_task(self._switch_role("manager"))
+        elif st.role == "manager" and node.role == WORKER and node.spec.desired_role == WORKER:
+            self._role_switch = asyncio.create_task(self._switch_role("worker"))
+        if self._role_switch is not None:
+            self._role_switch.add_done_callback(self._role_switched)
+
+    def _role_switched(self, task: asyncio.Task[Any]) -> None:
+        self._role_switch = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("role change failed (will retry): %r", task.exception())
+
+    async def _switch_role(self, role: str) -> None:
+        from swarm.daemon.joining import raft_join, renew_certificate
+        from swarm.daemon.manager import save_raft_secret
+
+        async with self._busy:
+            st = self.state
+            if st is None or st.role == role:
+                return
+            log.info("node %s: switching role %s -> %s", st.node_id, st.role, role)
+            tls = await renew_certificate(st, self.tls)
+            await self._stop_roles()
+            self.tls = tls
+            from swarm.ca.storage import save_node_tls
+
+            save_node_tls(self.cfg.data_root, tls)
+            if role == "manager":
+                members, secret = await raft_join(st.remote_managers[0], tls, st.advertise_addr)
+                save_raft_secret(self.cfg.data_root, secret)
+                st.raft_members = members
+            else:
+                shutil.rmtree(self.cfg.data_root / "raft", ignore_errors=True)
+                st.raft_members = []
+            st.role = role
+            self.state_file.save(st)
+            await self._start_roles()
+            log.info("node %s: now a %s", st.node_id, role)
 
     def _wipe(self) -> None:
         self.state = None

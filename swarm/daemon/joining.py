@@ -110,3 +110,20 @@ async def raft_join(remote: str, tls: NodeTLS, advertise: str) -> tuple[list[str
                     continue
                 raise JoinError(details or str(e)) from None
     raise JoinUnavailableError("could not reach the swarm leader to join Raft")
+
+
+async def renew_certificate(state: NodeState, tls: NodeTLS) -> NodeTLS:
+    """A new certificate over mTLS (no token): the CA gives the role our spec asks for."""
+    from swarm.rpc.tls import manager_channel
+
+    key_pem, csr_pem = make_key_and_csr()
+    last: Exception | None = None
+    for addr in state.remote_managers or [state.advertise_addr]:
+        try:
+            async with manager_channel(addr, tls) as ch:
+                r = await ca_pb2_grpc.NodeCAStub(ch).IssueNodeCertificate(
+                    ca_pb2.IssueNodeCertificateRequest(csr=csr_pem), timeout=JOIN_TIMEOUT)
+            return NodeTLS(root_ca_pem=tls.root_ca_pem, cert_pem=r.certificate, key_pem=key_pem)
+        except grpc.aio.AioRpcError as e:
+            last = e
+    raise JoinUnavailableError(f"could not renew the node certificate: {last}")

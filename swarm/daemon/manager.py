@@ -47,7 +47,9 @@ class ManagerRole:
     def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes) -> None:
         self.data_root = data_root
         self.state = state
-        members = state.raft_members or [state.raft_addr]
+        members = Store.saved_members(data_root / "raft") or state.raft_members or [state.raft_addr]
+        if state.raft_addr not in members:
+            members = [*members, state.raft_addr]
         self.store = Store(
             state.raft_addr, members, data_root / "raft", raft_secret.decode(),
             bind_addr=state.raft_addr,
@@ -66,10 +68,13 @@ class ManagerRole:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, wait_ready: float = 60.0) -> None:
+    async def start(self, wait_ready: float | None = 60.0) -> None:
+        """Start the replica. With `wait_ready` None, do not wait for it to catch up (a restart
+        after a full-cluster stop has no quorum until enough members are back)."""
         self.store.on_leadership_change(self._leadership_q.put_nowait)
-        self.store.start()
-        await self.store.wait_ready(wait_ready)
+        await asyncio.to_thread(self.store.start)
+        if wait_ready is not None:
+            await self.store.wait_ready(wait_ready)
         self._watcher = asyncio.create_task(self._watch_leadership())
         if self.store.is_leader():
             self._leadership_q.put_nowait(True)
@@ -107,8 +112,12 @@ class ManagerRole:
                 await self._stop_leader_components()
 
     async def _start_leader_components(self) -> None:
+        from swarm.daemon.rolemanager import RoleManager
+
         self.dispatcher = Dispatcher(self.store)
         self._spawn(self.dispatcher.run(), self.dispatcher.stop)
+        roles = RoleManager(self)
+        self._spawn(roles.run(), roles.stop)
         for make in self.leader_components:
             comp = make(self)
             self._spawn(comp.run(), getattr(comp, "stop", lambda: None))

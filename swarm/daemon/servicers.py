@@ -42,19 +42,19 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
     def __init__(self, daemon: Any) -> None:
         self.d = daemon
 
-    async def Version(self, request, context):  # noqa: N802
+    async def Version(self, request, context):
         return self.d.version()
 
-    async def Info(self, request, context):  # noqa: N802
+    async def Info(self, request, context):
         return self.d.info()
 
-    async def Init(self, request, context):  # noqa: N802
+    async def Init(self, request, context):
         return await call(context, lambda: self.d.init(request))
 
-    async def Join(self, request, context):  # noqa: N802
+    async def Join(self, request, context):
         return await call(context, lambda: self.d.join(request))
 
-    async def Leave(self, request, context):  # noqa: N802
+    async def Leave(self, request, context):
         async def leave() -> daemon_pb2.LeaveResponse:
             await self.d.leave(request.force)
             return daemon_pb2.LeaveResponse()

@@ -54,7 +54,7 @@ class CAServicer(ca_pb2_grpc.CAServicer):
     def __init__(self, manager: Any) -> None:
         self.m = manager
 
-    async def GetRootCACertificate(self, request, context):  # noqa: N802
+    async def GetRootCACertificate(self, request, context):
         return ca_pb2.GetRootCACertificateResponse(certificate=self.m.ca_server.root_ca_pem())
 
 
@@ -62,7 +62,7 @@ class NodeCAServicer(ca_pb2_grpc.NodeCAServicer):
     def __init__(self, manager: Any) -> None:
         self.m = manager
 
-    async def IssueNodeCertificate(self, request, context):  # noqa: N802
+    async def IssueNodeCertificate(self, request, context):
         ident = current_identity()
         renewing = ident.node_id if (ident is not None and not request.token) else None
         try:
@@ -70,7 +70,7 @@ class NodeCAServicer(ca_pb2_grpc.NodeCAServicer):
         except Exception as e:
             await _abort_for(e, context)
 
-    async def NodeCertificateStatus(self, request, context):  # noqa: N802
+    async def NodeCertificateStatus(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "certificates are issued synchronously")
 
 
@@ -90,7 +90,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         assert ident is not None, "the auth layer guarantees an identity on Dispatcher calls"
         return ident.node_id
 
-    async def Session(self, request, context):  # noqa: N802
+    async def Session(self, request, context):
         d = await self._dispatcher(context)
         node_id = self._node_id()
         addr = request.advertise_addr.rsplit(":", 1)[0] if request.advertise_addr else _peer_ip(context)
@@ -104,7 +104,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             yield self._session_message(s.session_id, node_id)
             while True:
                 try:
-                    item = await asyncio.wait_for(q.get(), timeout=10.0)
+                    item = await asyncio.wait_for(q.get(), timeout=2.0)
                 except TimeoutError:
                     yield self._session_message(s.session_id, node_id)
                     continue
@@ -128,7 +128,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             msg.root_ca = cl.root_ca.ca_cert
         return msg
 
-    async def Heartbeat(self, request, context):  # noqa: N802
+    async def Heartbeat(self, request, context):
         d = await self._dispatcher(context)
         try:
             period = d.heartbeat(self._node_id(), request.session_id)
@@ -138,7 +138,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         resp.period.FromNanoseconds(int(period * 1e9))
         return resp
 
-    async def UpdateTaskStatus(self, request, context):  # noqa: N802
+    async def UpdateTaskStatus(self, request, context):
         d = await self._dispatcher(context)
         try:
             d.update_task_status(self._node_id(), request.session_id, list(request.updates))
@@ -146,7 +146,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             await _abort_for(e, context)
         return dispatcher_pb2.UpdateTaskStatusResponse()
 
-    async def Assignments(self, request, context):  # noqa: N802
+    async def Assignments(self, request, context):
         d = await self._dispatcher(context)
         try:
             async for msg in d.assignments(self._node_id(), request.session_id):
@@ -163,7 +163,7 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
     def __init__(self, manager: Any) -> None:
         self.m = manager
 
-    async def Join(self, request, context):  # noqa: N802
+    async def Join(self, request, context):
         ident = current_identity()
         assert ident is not None
         store = self.m.store
@@ -210,10 +210,10 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
             reachability=ManagerStatus.REACHABLE, raft_id=raft_id))
         await store.apply([typed.update(node, expected_version=None)])
 
-    async def Leave(self, request, context):  # noqa: N802
+    async def Leave(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "use node demote")
 
-    async def Status(self, request, context):  # noqa: N802
+    async def Status(self, request, context):
         st = self.m.store.status()
         leader = self.m.leader_node()
         return raft_pb2.RaftStatusResponse(
