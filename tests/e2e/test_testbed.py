@@ -98,6 +98,14 @@ def test_hosts_reach_each_other_and_root_namespace_cannot(testbed: Factory) -> N
             s.connect((addr, 9))
         s.close()
         assert exc.value.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH), exc.value
+    # the bridge and the root-side veths carry no address at all (not even IPv6 link-local)
+    for link in [f"{tb.prefix}0", *(f"{tb.prefix}-{h}" for h in [*tb.hosts, "infra"])]:
+        out = subprocess.run(["ip", "-o", "addr", "show", "dev", link], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.strip() == "", out
+    infra = tb.exec("infra", "ip", "-o", "-4", "addr", "show", "dev", "eth0", check=True).stdout
+    assert "10.231.0.1/24" in infra
+    assert tb.exec("infra", "ip", "route", "show", "default", check=True).stdout.strip() == ""
     # and the machine's own connectivity is untouched
     gw = subprocess.run(["ip", "-4", "route", "show", "default"], capture_output=True, text=True).stdout
     for word_gw in [gw.split()[2]] if gw.startswith("default via") else []:
