@@ -309,3 +309,31 @@ def test_provision_script_parses() -> None:
     assert subprocess.run(["bash", "-n", str(REPO / "deploy/provision.sh")]).returncode == 0
     unit = (REPO / "deploy/swarmd.service").read_text()
     assert "ExecStart=/opt/pyswarm/bin/swarmd" in unit and "[Install]" in unit
+
+
+def test_plan_names_addresses_and_routes() -> None:
+    """The pure planning part of the script (no root needed)."""
+    sys.path.insert(0, str(REPO / "deploy"))
+    try:
+        from swtb.config import BedConfig, Paths, check_prefix
+        from swtb.errors import UsageError
+        from swtb.net import mac_for
+    finally:
+        sys.path.remove(str(REPO / "deploy"))
+    paths = Paths.make("swtbx1", "/run/swtbx1", "/var/lib/swtbx1")
+    assert paths.bridge == "swtbx10" and paths.veth("mgr12") == "swtbx1-mgr12"
+    cfg = BedConfig.plan(paths, 3, 2, "10.231.0.0/24", ["10.0.0.0/8", "10.0.0.0/8"], "/x/swarmd",
+                         [], {}, "info")
+    assert [(h.name, h.address) for h in cfg.hosts] == [
+        ("mgr1", "10.231.0.11"), ("mgr2", "10.231.0.12"), ("mgr3", "10.231.0.13"),
+        ("wkr1", "10.231.0.14"), ("wkr2", "10.231.0.15")]
+    assert cfg.infra_address == "10.231.0.1" and cfg.routes == ["10.231.0.0/24", "10.0.0.0/8"]
+    assert max(len(paths.veth(f"wkr{n}")) for n in (99,)) <= 15  # IFNAMSIZ
+    assert mac_for("10.231.0.11") == "02:42:0a:e7:00:0b"
+    for bad in ("swtb-x", "docker", "swtbtoolong", "SWTB"):
+        with pytest.raises(UsageError):
+            check_prefix(bad)
+    with pytest.raises(UsageError):
+        BedConfig.plan(paths, 0, 0, "10.231.0.0/24", [], "/x", [], {}, "info")
+    with pytest.raises(UsageError):
+        Paths.make("swtb", "/run", None)  # too shallow to be deleted by down
