@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarm.controlapi import cluster, nodes
+from swarm.controlapi import cluster, nodes, services
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import ControlError
 
@@ -31,6 +31,7 @@ class ControlAPI:
             "GetCluster": cluster.get_cluster,
             "ListClusters": cluster.list_clusters,
             "UpdateCluster": cluster.update_cluster,
+            **services.HANDLERS,
         }
 
     def register(self, handlers: dict[str, Handler]) -> None:

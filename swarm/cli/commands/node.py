@@ -233,3 +233,22 @@ def rm(obj, force: bool, refs) -> None:  # type: ignore[no-untyped-def]
 
 
 node.add_command(rm, "remove")
+
+
+@node.command("ps")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-trunc", is_flag=True)
+@click.option("--no-resolve", is_flag=True)
+@click.option("--format", "fmt", default=None)
+@click.option("-f", "--filter", "filters", multiple=True)
+@click.argument("refs", nargs=-1)
+@click.pass_obj
+def ps(obj, quiet, no_trunc, no_resolve, fmt, filters, refs) -> None:  # type: ignore[no-untyped-def]
+    """List tasks running on one or more nodes (defaults to the current node)."""
+    from swarm.cli.commands.service import print_filtered_tasks
+
+    c = obj.client
+    ids = [_get(c, r).id for r in (refs or ("self",))]
+    tasks = c.call(c.control.ListTasks, control_pb2.ListTasksRequest(
+        filters=control_pb2.ListTasksRequest.Filters(node_ids=ids))).tasks
+    print_filtered_tasks(c, tasks, {}, filters, fmt, quiet, no_trunc, no_resolve)

@@ -1,0 +1,518 @@
+"""`swarm service create|ls|ps|inspect|scale|update|rollback|rm|logs`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import click
+
+from swarm.api import control_pb2, specs_pb2
+from swarm.api.objects_pb2 import Service
+from swarm.api.types_pb2 import RUNNING, PortConfig
+from swarm.cli import servicespec as ss
+from swarm.cli.client import CLIError
+from swarm.cli.dockerjson import to_docker
+from swarm.cli.format import emit_listing, render_template, truncate_id
+
+LS_HEADERS = ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
+LS_KEYS = ["ID", "Name", "Mode", "Replicas", "Image", "Ports"]
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(service)
+
+
+@click.group()
+def service() -> None:
+    """Manage swarm services."""
+
+
+def spec_options(create: bool):  # type: ignore[no-untyped-def]
+    """Flags shared by create and update."""
+    def deco(f):  # type: ignore[no-untyped-def]
+        opts = [
+            click.option("--replicas", type=int, default=None, help="Number of tasks"),
+            click.option("--workdir", "-w", default=None, help="Working directory inside the container"),
+            click.option("--user", "-u", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])"),
+            click.option("--hostname", default=None, help="Container hostname"),
+            click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
+            click.option("--restart-condition", default=None, help='Restart when condition is met ("none", "on-failure", "any")'),
+            click.option("--restart-delay", default=None, help="Delay between restart attempts"),
+            click.option("--restart-max-attempts", type=int, default=None, help="Maximum number of restarts before giving up"),
+            click.option("--restart-window", default=None, help="Window used to evaluate the restart policy"),
+            click.option("--limit-cpu", default=None, help="Limit CPUs"),
+            click.option("--limit-memory", default=None, help="Limit Memory"),
+            click.option("--limit-pids", type=int, default=None, help="Limit maximum number of processes"),
+            click.option("--reserve-cpu", default=None, help="Reserve CPUs"),
+            click.option("--reserve-memory", default=None, help="Reserve Memory"),
+            click.option("--stop-grace-period", default=None, help="Time to wait before force killing a container"),
+            click.option("--stop-signal", default=None, help="Signal to stop the container"),
+            click.option("--endpoint-mode", default=None, help="Endpoint mode (vip or dnsrr)"),
+            click.option("--replicas-max-per-node", type=int, default=None, help="Maximum number of tasks per node"),
+            click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
+            click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
+            click.option("--no-resolve-image", is_flag=True, help="Do not query the registry to resolve image digest"),
+        ]
+        for kind in ("update", "rollback"):
+            opts += [
+                click.option(f"--{kind}-parallelism", type=int, default=None),
+                click.option(f"--{kind}-delay", default=None),
+                click.option(f"--{kind}-failure-action", default=None),
+                click.option(f"--{kind}-monitor", default=None),
+                click.option(f"--{kind}-max-failure-ratio", type=float, default=None),
+                click.option(f"--{kind}-order", default=None),
+            ]
+        if create:
+            opts += [
+                click.option("--name", default=None, help="Service name"),
+                click.option("--mode", default="replicated", help='Service mode ("replicated", "global")'),
+                click.option("-e", "--env", multiple=True, help="Set environment variables"),
+                click.option("--constraint", multiple=True, help="Placement constraints"),
+                click.option("--placement-pref", multiple=True, help="Add a placement preference"),
+                click.option("-p", "--publish", multiple=True, help="Publish a port as a node port"),
+                click.option("--network", multiple=True, help="Network attachments"),
+                click.option("-l", "--label", multiple=True, help="Service labels"),
+                click.option("--container-label", multiple=True, help="Container labels"),
+            ]
+        else:
+            opts += [
+                click.option("--image", default=None, help="Service image tag"),
+                click.option("--args", "args_", default=None, help="Service command args"),
+                click.option("--env-add", multiple=True), click.option("--env-rm", multiple=True),
+                click.option("--constraint-add", multiple=True), click.option("--constraint-rm", multiple=True),
+                click.option("--placement-pref-add", multiple=True), click.option("--placement-pref-rm", multiple=True),
+                click.option("--publish-add", multiple=True), click.option("--publish-rm", multiple=True),
+                click.option("--network-add", multiple=True), click.option("--network-rm", multiple=True),
+                click.option("--label-add", multiple=True), click.option("--label-rm", multiple=True),
+                click.option("--container-label-add", multiple=True), click.option("--container-label-rm", multiple=True),
+                click.option("--force", is_flag=True, help="Force update even if no changes require it"),
+                click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
+            ]
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+def _apply_common(spec: specs_pb2.ServiceSpec, o: dict[str, Any]) -> None:
+    c = spec.task.container
+    if o.get("replicas") is not None:
+        if o["replicas"] < 0:
+            raise CLIError(f'invalid argument "{o["replicas"]}" for "--replicas" flag: replicas must not be negative')
+        if not spec.HasField("replicated"):
+            raise CLIError("replicas can only be used with replicated or replicated-job mode")
+        spec.replicated.replicas = o["replicas"]
+    if o.get("workdir") is not None:
+        c.dir = o["workdir"]
+    if o.get("user") is not None:
+        c.user = o["user"]
+    if o.get("hostname") is not None:
+        c.hostname = o["hostname"]
+    if o.get("entrypoint") is not None:
+        del c.command[:]
+        c.command.extend(o["entrypoint"].split() if o["entrypoint"] else [])
+    rp = spec.task.restart
+    if o.get("restart_condition") is not None:
+        if o["restart_condition"] not in ss.RESTART:
+            raise CLIError(f'invalid restart condition "{o["restart_condition"]}"')
+        rp.condition = ss.RESTART[o["restart_condition"]]
+    if o.get("restart_delay") is not None:
+        rp.delay.CopyFrom(ss.duration("--restart-delay", o["restart_delay"]))
+    if o.get("restart_max_attempts") is not None:
+        if o["restart_max_attempts"] < 0:
+            raise CLIError("--restart-max-attempts must not be negative")
+        rp.max_attempts = o["restart_max_attempts"]
+    if o.get("restart_window") is not None:
+        rp.window.CopyFrom(ss.duration("--restart-window", o["restart_window"]))
+    r = spec.task.resources
+    if o.get("limit_cpu") is not None:
+        r.limits.nano_cpus = ss.parse_cpus("--limit-cpu", o["limit_cpu"])
+    if o.get("limit_memory") is not None:
+        r.limits.memory_bytes = ss.parse_bytes("--limit-memory", o["limit_memory"])
+    if o.get("limit_pids") is not None:
+        r.limits.pids = o["limit_pids"]
+    if o.get("reserve_cpu") is not None:
+        r.reservations.nano_cpus = ss.parse_cpus("--reserve-cpu", o["reserve_cpu"])
+    if o.get("reserve_memory") is not None:
+        r.reservations.memory_bytes = ss.parse_bytes("--reserve-memory", o["reserve_memory"])
+    if o.get("stop_grace_period") is not None:
+        c.stop_grace_period.CopyFrom(ss.duration("--stop-grace-period", o["stop_grace_period"]))
+    if o.get("stop_signal") is not None:
+        c.stop_signal = o["stop_signal"]
+    if o.get("endpoint_mode") is not None:
+        if o["endpoint_mode"] not in ("vip", "dnsrr"):
+            raise CLIError(f'invalid endpoint mode "{o["endpoint_mode"]}"')
+        spec.endpoint.mode = specs_pb2.EndpointSpec.DNSRR if o["endpoint_mode"] == "dnsrr" else specs_pb2.EndpointSpec.VIP
+    if o.get("replicas_max_per_node") is not None:
+        spec.task.placement.max_replicas = o["replicas_max_per_node"]
+    for kind in ("update", "rollback"):
+        cfg = spec.update if kind == "update" else spec.rollback
+        ss.apply_update_config(cfg, kind, {k[len(kind) + 1:]: v for k, v in o.items() if k.startswith(kind + "_")},
+                               rollback=kind == "rollback")
+
+
+def _labels(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for kv in items:
+        k, _, v = kv.partition("=")
+        out[k] = v
+    return out
+
+
+@service.command("create", context_settings={"ignore_unknown_options": False})
+@spec_options(create=True)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type: ignore[no-untyped-def]
+    """Create a new service: IMAGE [COMMAND] [ARG...]."""
+    spec = ss.default_spec()
+    mode = o["mode"]
+    if mode == "replicated":
+        spec.replicated.replicas = 1
+    elif mode == "global":
+        if o.get("replicas") is not None:
+            raise CLIError("replicas can only be used with replicated or replicated-job mode")
+        spec.SetInParent()
+        getattr(spec, "global").SetInParent()
+    else:
+        raise CLIError(f"unknown mode: {mode}, only replicated and global supported")
+    spec.annotations.name = o["name"] or _random_name()
+    spec.annotations.labels.update(_labels(o["label"]))
+    c = spec.task.container
+    c.image = image
+    c.labels.update(_labels(o["container_label"]))
+    if command:
+        c.args.extend(command)
+    c.env.extend(ss.set_env([], o["env"]))
+    spec.task.placement.constraints.extend(o["constraint"])
+    spec.task.placement.preferences.extend(ss.placement_pref(p) for p in o["placement_pref"])
+    spec.endpoint.ports.extend(ss.parse_port(p) for p in o["publish"])
+    spec.task.networks.extend(ss.networks(o["network"]))
+    _apply_common(spec, o)
+    cl = obj.client
+    r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
+    for w in r.warnings:
+        click.echo(w, err=True)
+    click.echo(r.service.id)
+    if not o["detach"]:
+        from swarm.cli.progress import watch
+
+        watch(cl, r.service.id, r.service.id, quiet=o["quiet"])
+
+
+def _random_name() -> str:
+    import random
+
+    adjectives = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry"]
+    names = ["babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "lovelace", "noether", "turing"]
+    return f"{random.choice(adjectives)}_{random.choice(names)}"
+
+
+def _get(cl, ref: str) -> Service:  # type: ignore[no-untyped-def]
+    return cl.call(cl.control.GetService, control_pb2.GetServiceRequest(service_id=ref)).service
+
+
+def _tasks(cl, service_ids: list[str] | None = None, node_ids: list[str] | None = None):  # type: ignore[no-untyped-def]
+    f = control_pb2.ListTasksRequest.Filters(service_ids=service_ids or [], node_ids=node_ids or [])
+    return cl.call(cl.control.ListTasks, control_pb2.ListTasksRequest(filters=f)).tasks
+
+
+def ports_column(svc: Service) -> str:
+    ports = sorted((p.protocol, p.published_port, p.target_port) for p in svc.endpoint.ports
+                   if p.publish_mode == PortConfig.INGRESS)
+    out, i = [], 0
+    while i < len(ports):
+        proto, pub, tgt = ports[i]
+        j = i
+        while j + 1 < len(ports) and ports[j + 1] == (proto, ports[j][1] + 1, ports[j][2] + 1):
+            j += 1
+        name = PortConfig.Protocol.Name(proto).lower()
+        if j > i:
+            out.append(f"*:{pub}-{ports[j][1]}->{tgt}-{ports[j][2]}/{name}")
+        else:
+            out.append(f"*:{pub}->{tgt}/{name}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def ls_image(image: str) -> str:
+    if "@" in image:
+        base = image.split("@", 1)[0]
+        if ":" in base.rsplit("/", 1)[-1]:
+            return base
+    return image
+
+
+@service.command("ls")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--format", "fmt", default=None)
+@click.option("-f", "--filter", "filters", multiple=True)
+@click.pass_obj
+def ls(obj, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """List services."""
+    cl = obj.client
+    f = control_pb2.ListServicesRequest.Filters()
+    for flt in filters:
+        k, _, v = flt.partition("=")
+        if k == "name":
+            f.name_prefixes.append(v)
+        elif k == "id":
+            f.id_prefixes.append(v)
+        elif k == "mode":
+            f.modes.append(v)
+        elif k == "label":
+            lk, _, lv = v.partition("=")
+            f.labels[lk] = lv
+        else:
+            raise CLIError(f"Invalid filter '{k}'")
+    svcs = cl.call(cl.control.ListServices, control_pb2.ListServicesRequest(filters=f)).services
+    tasks = _tasks(cl) if svcs and not quiet else []
+    running: dict[str, int] = {}
+    desired_global: dict[str, int] = {}
+    from swarm.api.objects_pb2 import NodeStatus
+
+    nodes = {n.id: n for n in cl.call(cl.control.ListNodes, control_pb2.ListNodesRequest()).nodes} if tasks else {}
+    for t in tasks:
+        if t.status.state == RUNNING and t.desired_state <= RUNNING:
+            n = nodes.get(t.node_id)
+            if n is None or n.status.state != NodeStatus.DOWN:
+                running[t.service_id] = running.get(t.service_id, 0) + 1
+        if t.desired_state == RUNNING:
+            desired_global[t.service_id] = desired_global.get(t.service_id, 0) + 1
+    recs = []
+    for s in sorted(svcs, key=lambda s: s.spec.annotations.name):
+        mode = "replicated" if s.spec.HasField("replicated") else "global"
+        desired = s.spec.replicated.replicas if mode == "replicated" else desired_global.get(s.id, 0)
+        replicas = f"{running.get(s.id, 0)}/{desired}"
+        if s.spec.task.placement.max_replicas:
+            replicas += f" (max {s.spec.task.placement.max_replicas} per node)"
+        recs.append({"ID": truncate_id(s.id), "Name": s.spec.annotations.name, "Mode": mode,
+                     "Replicas": replicas, "Image": ls_image(s.spec.task.container.image),
+                     "Ports": ports_column(s)})
+        if quiet:
+            recs[-1]["ID"] = s.id
+    emit_listing(fmt, quiet, LS_HEADERS, LS_KEYS, recs)
+
+
+@service.command("ps")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-trunc", is_flag=True)
+@click.option("--no-resolve", is_flag=True)
+@click.option("--format", "fmt", default=None)
+@click.option("-f", "--filter", "filters", multiple=True)
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def ps(obj, quiet, no_trunc, no_resolve, fmt, filters, refs) -> None:  # type: ignore[no-untyped-def]
+    """List the tasks of one or more services."""
+    cl = obj.client
+    svcs = [_get(cl, r) for r in refs]
+    tasks = _tasks(cl, [s.id for s in svcs])
+    print_filtered_tasks(cl, tasks, {s.id: s for s in svcs}, filters, fmt, quiet, no_trunc, no_resolve)
+
+
+def print_filtered_tasks(cl, tasks, services, filters, fmt, quiet, no_trunc, no_resolve) -> None:  # type: ignore[no-untyped-def]
+    from swarm.api.types_pb2 import TaskState
+    from swarm.cli.tasks import print_tasks, task_name
+
+    nodes = {n.id: n for n in cl.call(cl.control.ListNodes, control_pb2.ListNodesRequest()).nodes}
+    for flt in filters:
+        k, _, v = flt.partition("=")
+        if k == "desired-state":
+            if v not in ("running", "shutdown", "accepted", "ready", "remove", "complete"):
+                raise CLIError(f"Invalid desired state '{v}'")
+            want = TaskState.Value(v.upper())
+            tasks = [t for t in tasks if t.desired_state == want]
+        elif k == "id":
+            tasks = [t for t in tasks if t.id.startswith(v)]
+        elif k == "name":
+            tasks = [t for t in tasks if task_name(t, services).startswith(v)]
+        elif k == "node":
+            tasks = [t for t in tasks if t.node_id == v or (t.node_id in nodes and nodes[t.node_id].description.hostname == v)]
+        else:
+            raise CLIError(f"Invalid filter '{k}'")
+    if not services:
+        ids = {t.service_id for t in tasks}
+        services = {s.id: s for s in cl.call(cl.control.ListServices, control_pb2.ListServicesRequest()).services
+                    if s.id in ids}
+    print_tasks(tasks, services, nodes, fmt=fmt, quiet=quiet, no_trunc=no_trunc, no_resolve=no_resolve)
+
+
+@service.command("inspect")
+@click.option("--pretty", is_flag=True)
+@click.option("-f", "--format", "fmt", default=None)
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, pretty: bool, fmt: str | None, refs) -> None:  # type: ignore[no-untyped-def]
+    """Display detailed information on one or more services."""
+    if pretty and fmt:
+        raise CLIError("--format is incompatible with human friendly format")
+    cl = obj.client
+    svcs = [_get(cl, r) for r in refs]
+    if pretty or fmt == "pretty":
+        from swarm.cli.pretty import pretty_service
+
+        click.echo("\n\n".join(pretty_service(s) for s in svcs))
+        return
+    docs = [to_docker(s) for s in svcs]
+    if fmt:
+        for d in docs:
+            click.echo(render_template(fmt, d))
+        return
+    click.echo(json.dumps(docs, indent=4))
+
+
+@service.command("scale")
+@click.option("-d", "--detach", is_flag=True)
+@click.argument("specs", nargs=-1, required=True)
+@click.pass_obj
+def scale(obj, detach: bool, specs) -> None:  # type: ignore[no-untyped-def]
+    """Scale one or multiple replicated services: SERVICE=REPLICAS..."""
+    cl = obj.client
+    parsed = []
+    for arg in specs:
+        m = re.fullmatch(r"([^=]+)=(\d+)", arg)
+        if not m:
+            raise CLIError(f"invalid scale specifier '{arg}'.\nSee 'swarm service scale --help'.")
+        parsed.append((m.group(1), int(m.group(2))))
+    done = []
+    errors = []
+    for name, n in parsed:
+        try:
+            svc = _get(cl, name)
+            if not svc.spec.HasField("replicated"):
+                raise CLIError(f"{name}: scale can only be used with replicated or replicated-job mode")
+            spec = specs_pb2.ServiceSpec()
+            spec.CopyFrom(svc.spec)
+            spec.replicated.replicas = n
+            cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
+                service_id=svc.id, service_version=svc.meta.version, spec=spec))
+            click.echo(f"{name} scaled to {n}")
+            done.append((svc.id, name))
+        except CLIError as e:
+            errors.append(str(e))
+    if not detach:
+        from swarm.cli.progress import watch
+
+        for sid, name in done:
+            watch(cl, sid, name)
+    if errors:
+        raise CLIError("\n".join(errors))
+
+
+@service.command("update")
+@spec_options(create=False)
+@click.argument("ref")
+@click.pass_obj
+def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
+    """Update a service."""
+    cl = obj.client
+    svc = _get(cl, ref)
+    if o["rollback"]:
+        given = [k for k, v in o.items() if k not in ("rollback", "detach", "quiet") and v not in (None, False, ())]
+        if given:
+            raise CLIError("other flags may not be combined with --rollback")
+        return _rollback(cl, svc, ref, o["detach"], o["quiet"])
+    spec = specs_pb2.ServiceSpec()
+    spec.CopyFrom(svc.spec)
+    c = spec.task.container
+    if o["image"] is not None:
+        c.image = o["image"]
+    if o["args_"] is not None:
+        del c.args[:]
+        c.args.extend(o["args_"].split())
+    if o["env_add"] or o["env_rm"]:
+        env = ss.set_env(list(c.env), o["env_add"], o["env_rm"])
+        del c.env[:]
+        c.env.extend(env)
+    cons = [x for x in spec.task.placement.constraints if x not in o["constraint_rm"]]
+    cons += [x for x in o["constraint_add"] if x not in cons]
+    del spec.task.placement.constraints[:]
+    spec.task.placement.constraints.extend(cons)
+    if o["placement_pref_rm"] or o["placement_pref_add"]:
+        rm = {ss.placement_pref(p).spread_descriptor for p in o["placement_pref_rm"]}
+        prefs = [p for p in spec.task.placement.preferences if p.spread_descriptor not in rm]
+        prefs += [ss.placement_pref(p) for p in o["placement_pref_add"]]
+        del spec.task.placement.preferences[:]
+        spec.task.placement.preferences.extend(prefs)
+    if o["publish_rm"] or o["publish_add"]:
+        rm_targets = set()
+        for p in o["publish_rm"]:
+            t, _, proto = p.partition("/")
+            rm_targets.add((int(t) if t.isdigit() else -1, proto or "tcp"))
+        ports = [p for p in spec.endpoint.ports
+                 if (p.target_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets
+                 and (p.published_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets]
+        ports += [ss.parse_port(p) for p in o["publish_add"]]
+        del spec.endpoint.ports[:]
+        spec.endpoint.ports.extend(ports)
+    if o["network_rm"] or o["network_add"]:
+        nets = [n for n in spec.task.networks if n.target not in o["network_rm"]]
+        nets += ss.networks(o["network_add"])
+        del spec.task.networks[:]
+        spec.task.networks.extend(nets)
+    for k, v in _labels(o["label_add"]).items():
+        spec.annotations.labels[k] = v
+    for k in o["label_rm"]:
+        spec.annotations.labels.pop(k, None)
+    for k, v in _labels(o["container_label_add"]).items():
+        c.labels[k] = v
+    for k in o["container_label_rm"]:
+        c.labels.pop(k, None)
+    _apply_common(spec, o)
+    if o["force"]:
+        spec.task.force_update += 1
+    r = cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
+        service_id=svc.id, service_version=svc.meta.version, spec=spec))
+    for w in r.warnings:
+        click.echo(w, err=True)
+    click.echo(ref)
+    if not o["detach"]:
+        from swarm.cli.progress import watch
+
+        watch(cl, svc.id, ref, quiet=o["quiet"])
+
+
+def _rollback(cl, svc: Service, ref: str, detach: bool, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
+        service_id=svc.id, service_version=svc.meta.version,
+        rollback=control_pb2.UpdateServiceRequest.PREVIOUS))
+    click.echo(ref)
+    if not detach:
+        from swarm.cli.progress import watch
+
+        watch(cl, svc.id, ref, quiet=quiet, is_rollback=True)
+
+
+@service.command("rollback")
+@click.option("-d", "--detach", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.argument("ref")
+@click.pass_obj
+def rollback(obj, detach: bool, quiet: bool, ref: str) -> None:  # type: ignore[no-untyped-def]
+    """Revert changes to a service's configuration."""
+    cl = obj.client
+    _rollback(cl, _get(cl, ref), ref, detach, quiet)
+
+
+@service.command("rm")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def rm(obj, refs) -> None:  # type: ignore[no-untyped-def]
+    """Remove one or more services."""
+    cl = obj.client
+    errors = []
+    for ref in refs:
+        try:
+            svc = _get(cl, ref)
+            cl.call(cl.control.RemoveService, control_pb2.RemoveServiceRequest(service_id=svc.id))
+            click.echo(ref)
+        except CLIError as e:
+            errors.append(str(e))
+    if errors:
+        raise CLIError("\n".join(errors))
+
+
+service.add_command(rm, "remove")

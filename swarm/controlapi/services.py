@@ -1,0 +1,192 @@
+"""Services for the CLI: create, inspect, update (incl. rollback), remove, list; and tasks.
+
+Spec versions: every spec change bumps `spec_version.index` (a per-service counter; the store
+index of the write cannot be known before proposing). Tasks copy it; the updater compares the
+two to find out-of-date tasks. `update` keeps the previous spec for `rollback`, which swaps the
+current and previous specs with their versions (reference §5.4). Removal deletes the service
+and marks all its tasks desired REMOVE in one atomic batch; the agents stop them and the task
+reaper deletes them.
+"""
+
+from __future__ import annotations
+
+from swarm.api import control_pb2 as c
+from swarm.api.objects_pb2 import Service, Task
+from swarm.api.specs_pb2 import ServiceSpec
+from swarm.api.types_pb2 import REMOVE, PortConfig, UpdateStatus
+from swarm.ca.ids import new_id
+from swarm.controlapi.common import Context
+from swarm.controlapi.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
+from swarm.controlapi.resolve import resolve
+from swarm.controlapi.validate import validate_spec
+from swarm.store import NameConflictError, typed
+
+DYNAMIC_PORTS = range(30000, 32768)
+
+
+def find_service(ctx: Context, ref: str) -> Service:
+    return resolve(ref, ctx.read.list(Service), "service", lambda s: s.spec.annotations.name)
+
+
+def _allocate_ports(ctx: Context, svc: Service) -> None:
+    """Fill `endpoint` from the spec; pick dynamic ingress ports; refuse taken ones."""
+    taken: dict[tuple[int, int], Service] = {}
+    for other in ctx.read.list(Service):
+        if other.id == svc.id:
+            continue
+        for p in other.endpoint.ports:
+            if p.publish_mode == PortConfig.INGRESS and p.published_port:
+                taken[(p.published_port, p.protocol)] = other
+    svc.endpoint.spec.CopyFrom(svc.spec.endpoint)
+    previous = {(p.target_port, p.protocol): p.published_port for p in svc.endpoint.ports}
+    del svc.endpoint.ports[:]
+    for p in svc.spec.endpoint.ports:
+        port = PortConfig()
+        port.CopyFrom(p)
+        if port.publish_mode == PortConfig.INGRESS:
+            if not port.published_port:
+                port.published_port = previous.get((p.target_port, p.protocol), 0)
+            if not port.published_port:
+                used = {k[0] for k in taken} | {q.published_port for q in svc.endpoint.ports}
+                free = next((x for x in DYNAMIC_PORTS if x not in used), 0)
+                if not free:
+                    raise FailedPreconditionError("no free dynamic port in 30000-32767")
+                port.published_port = free
+            other = taken.get((port.published_port, port.protocol))
+            if other is not None:
+                raise InvalidArgumentError(
+                    f"port '{port.published_port}' is already in use by service "
+                    f"'{other.spec.annotations.name}' ({other.id}) as an ingress port")
+        svc.endpoint.ports.append(port)
+
+
+async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateServiceResponse:
+    spec = ServiceSpec()
+    spec.CopyFrom(req.spec)
+    validate_spec(spec)
+    name = spec.annotations.name
+    if ctx.read.find_unique(Service, "name", name.lower()) is not None:
+        raise AlreadyExistsError(f"rpc error: service {name} already exists")
+    svc = Service(id=new_id(), spec=spec)
+    svc.spec_version.index = 1
+    now = ctx.now()
+    svc.meta.created_at.CopyFrom(now)
+    svc.meta.updated_at.CopyFrom(now)
+    _allocate_ports(ctx, svc)
+    try:
+        await ctx.apply([typed.create(svc)])
+    except NameConflictError:
+        raise AlreadyExistsError(f"service {name} already exists") from None
+    return c.CreateServiceResponse(service=ctx.read.get(Service, svc.id))
+
+
+def get_service(ctx: Context, req: c.GetServiceRequest) -> c.GetServiceResponse:
+    return c.GetServiceResponse(service=find_service(ctx, req.service_id))
+
+
+async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateServiceResponse:
+    svc = find_service(ctx, req.service_id)
+    if req.service_version.index and req.service_version.index != svc.meta.version.index:
+        raise FailedPreconditionError("update out of sequence")
+    now = ctx.now()
+    if req.rollback == c.UpdateServiceRequest.PREVIOUS:
+        if not svc.HasField("previous_spec"):
+            raise FailedPreconditionError(f"service {svc.id} does not have a previous spec")
+        cur, cur_v = ServiceSpec(), svc.spec_version.index
+        cur.CopyFrom(svc.spec)
+        svc.spec.CopyFrom(svc.previous_spec)
+        svc.previous_spec.CopyFrom(cur)
+        svc.spec_version.index, svc.previous_spec_version.index = (
+            svc.previous_spec_version.index, cur_v)
+        svc.update_status.CopyFrom(UpdateStatus(state=UpdateStatus.ROLLBACK_STARTED,
+                                                message="manually requested rollback"))
+        svc.update_status.started_at.CopyFrom(now)
+    else:
+        spec = ServiceSpec()
+        spec.CopyFrom(req.spec)
+        validate_spec(spec)
+        if spec.annotations.name != svc.spec.annotations.name:
+            raise InvalidArgumentError("renaming services is not supported")
+        if spec.WhichOneof("mode") != svc.spec.WhichOneof("mode"):
+            raise InvalidArgumentError("service mode change is not allowed")
+        new_version = max(svc.spec_version.index, svc.previous_spec_version.index) + 1
+        svc.previous_spec.CopyFrom(svc.spec)
+        svc.previous_spec_version.index = svc.spec_version.index
+        svc.spec.CopyFrom(spec)
+        svc.spec_version.index = new_version
+        svc.ClearField("update_status")
+    svc.meta.updated_at.CopyFrom(now)
+    _allocate_ports(ctx, svc)
+    await ctx.apply([typed.update(svc)])
+    return c.UpdateServiceResponse(service=ctx.read.get(Service, svc.id))
+
+
+async def remove_service(ctx: Context, req: c.RemoveServiceRequest) -> c.RemoveServiceResponse:
+    svc = find_service(ctx, req.service_id)
+    actions = [typed.delete(svc)]
+    for t in ctx.read.tasks_of_service(svc.id):
+        if t.desired_state != REMOVE:
+            t.desired_state = REMOVE
+            actions.append(typed.update(t, expected_version=None))
+    await ctx.apply(actions)
+    return c.RemoveServiceResponse()
+
+
+def list_services(ctx: Context, req: c.ListServicesRequest) -> c.ListServicesResponse:
+    svcs = ctx.read.list(Service)
+    f = req.filters
+    if f.names:
+        svcs = [s for s in svcs if s.spec.annotations.name in f.names]
+    if f.name_prefixes:
+        svcs = [s for s in svcs if any(s.spec.annotations.name.startswith(p) for p in f.name_prefixes)]
+    if f.id_prefixes:
+        svcs = [s for s in svcs if any(s.id.startswith(p) for p in f.id_prefixes)]
+    if f.modes:
+        svcs = [s for s in svcs if s.spec.WhichOneof("mode") in f.modes]
+    for k, v in f.labels.items():
+        svcs = [s for s in svcs if k in s.spec.annotations.labels
+                and (not v or s.spec.annotations.labels[k] == v)]
+    return c.ListServicesResponse(services=svcs)
+
+
+def get_task(ctx: Context, req: c.GetTaskRequest) -> c.GetTaskResponse:
+    return c.GetTaskResponse(task=resolve(req.task_id, ctx.read.list(Task), "task",
+                                          lambda t: t.annotations.name))
+
+
+def list_tasks(ctx: Context, req: c.ListTasksRequest) -> c.ListTasksResponse:
+    f = req.filters
+    r = ctx.read
+    if f.service_ids:
+        tasks = [t for sid in f.service_ids for t in r.tasks_of_service(sid)]
+    elif f.node_ids:
+        tasks = [t for nid in f.node_ids for t in r.tasks_on_node(nid)]
+    else:
+        tasks = r.list(Task)
+    if f.node_ids:
+        tasks = [t for t in tasks if t.node_id in f.node_ids]
+    if f.id_prefixes:
+        tasks = [t for t in tasks if any(t.id.startswith(p) for p in f.id_prefixes)]
+    if f.names:
+        tasks = [t for t in tasks if t.annotations.name in f.names]
+    if f.desired_states:
+        tasks = [t for t in tasks if t.desired_state in f.desired_states]
+    if f.up_to_date:
+        versions = {s.id: s.spec_version.index for s in r.list(Service)}
+        tasks = [t for t in tasks if versions.get(t.service_id) == t.spec_version.index]
+    return c.ListTasksResponse(tasks=tasks)
+
+
+HANDLERS = {
+    "CreateService": create_service,
+    "GetService": get_service,
+    "UpdateService": update_service,
+    "RemoveService": remove_service,
+    "ListServices": list_services,
+    "GetTask": get_task,
+    "ListTasks": list_tasks,
+}
