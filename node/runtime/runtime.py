@@ -95,8 +95,12 @@ class _Zygote:
                     self._start()
                 assert self.sock is not None
                 try:
+                    self.sock.settimeout(60)
                     self.sock.sendall(json.dumps(req).encode() + b"\n")
                     line = self.rfile.readline()
+                except TimeoutError:
+                    self.close(kill=True)   # a shim never answered: the stream is out of step
+                    raise RuntimeSetupError("no answer from the zygote/shim within 60 s") from None
                 except OSError:
                     line = b""
                 if line:
@@ -107,11 +111,13 @@ class _Zygote:
                     raise RuntimeSetupError("zygote died while handling a request")
         raise RuntimeSetupError("unreachable")
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
         if self.proc is not None:
+            if kill:
+                self.proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(2)
             if self.proc.poll() is None:
@@ -305,17 +311,17 @@ class Runtime:
             s.settimeout(5)
             try:
                 s.connect(str(path))
-            except (FileNotFoundError, ConnectionRefusedError) as e:
+                s.sendall(json.dumps(req).encode() + b"\n")
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError) as e:
                 raise ShimUnavailableError(f"container {cid}: shim not reachable ({e})") from None
-            s.sendall(json.dumps(req).encode() + b"\n")
             s.settimeout(timeout)
             buf = b""
             deadline = time.monotonic() + timeout if timeout is not None else None
             while b"\n" not in buf:
                 try:
                     chunk = s.recv(65536)
-                except TimeoutError:
-                    raise
+                except ConnectionResetError:
+                    chunk = b""
                 if not chunk:
                     raise ShimUnavailableError(f"container {cid}: shim closed the connection")
                 buf += chunk

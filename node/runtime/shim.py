@@ -5,7 +5,8 @@ One single-threaded process per container (like containerd-shim/conmon). It:
 * does ``unshare(CLONE_NEWPID)`` and forks the container's first process
   (:mod:`node.runtime.container`), staying in the host namespaces itself;
 * waits for ``R``/``E…`` on the ready pipe, then writes ``state.json`` (``created``), binds
-  ``shim.sock`` and reports to the zygote (``{"ok": …}`` on ``report_fd``);
+  ``shim.sock`` and answers the daemon's ``spawn`` request (``{"ok": …}`` on ``report_fd``,
+  its copy of the zygote's control socket);
 * serves line-JSON requests on ``shim.sock``: ``start`` (release the process; answer after
   exec succeeded or failed), ``kill`` (``pidfd_send_signal``, so a recycled pid can never be
   hit), ``state``, ``wait`` (answered when the container has exited);
@@ -109,8 +110,9 @@ class Shim:
         self.loop()
 
     def _report(self, msg: dict[str, Any]) -> None:
-        os.write(self.report_fd, json.dumps(msg).encode() + b"\n")
-        os.close(self.report_fd)
+        fd, self.report_fd = self.report_fd, -1
+        os.write(fd, json.dumps(msg).encode() + b"\n")
+        os.close(fd)
 
     def loop(self) -> NoReturn:
         while True:
@@ -226,13 +228,23 @@ class Shim:
     def _finish(self) -> NoReturn:
         self.state["status"] = "exited"
         write_json(os.path.join(self.dir, "state.json"), self.state)
-        for d in self.cfg.get("cgroup_dirs", ()):
-            _rmdir_retry(d)
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(self.dir, "shim.sock"))
+        while True:                 # answer connections still in the backlog, then waiters
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                break
+            conn.settimeout(1.0)
+            with contextlib.suppress(OSError, ValueError):
+                req = json.loads(_recv_line(conn) or b"{}")
+                _send(conn, {"ok": req.get("op") in ("wait", "state", "kill"), "state": self.state,
+                             "error": "container has exited"})
         for conn in self.waiters:
             with contextlib.suppress(OSError):
                 _send(conn, {"ok": True, "state": self.state})
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self.dir, "shim.sock"))
+        for d in self.cfg.get("cgroup_dirs", ()):
+            _rmdir_retry(d)
         os._exit(0)
 
 
@@ -286,10 +298,13 @@ def main(cdir: str, report_fd: int) -> NoReturn:
     os.dup2(fd, 2)
     os.close(fd)
     os.close(null)
+    shim: Shim | None = None
     try:
-        Shim(cdir, report_fd).run()
+        shim = Shim(cdir, report_fd)
+        shim.run()
     except BaseException as e:  # the shim must never fall back into zygote code
         with contextlib.suppress(OSError):
             os.write(2, f"shim {cdir}: {e!r}\n".encode())
-            os.write(report_fd, json.dumps({"ok": False, "error": f"shim: {e}"}).encode() + b"\n")
+            if shim is None or shim.report_fd >= 0:
+                os.write(report_fd, json.dumps({"ok": False, "error": f"shim: {e}"}).encode() + b"\n")
         os._exit(1)

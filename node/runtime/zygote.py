@@ -9,12 +9,14 @@ socketpair on its stdin with line-JSON:
     -> {"op": "spawn", "dir": "<container dir>"}
     <- {"ok": true, "pid": <container pid>, "shim_pid": <pid>} | {"ok": false, "error": "..."}
 
-For each request the zygote forks an intermediate child that calls ``setsid()`` and forks
-the shim, then exits at once: the shim is re-parented to init, sits in its own session and
-survives the daemon and the zygote. The zygote reaps the intermediate and relays the shim's
-readiness report (sent on a pipe once the container's rootfs, namespaces and cgroups are
-ready, or on failure). Because the zygote imported everything beforehand, a forked shim
-shares those pages copy-on-write (small USS) and starts in about a millisecond.
+For each request the zygote forks the shim and goes straight back to reading: the shim
+calls ``setsid()`` and answers the ``spawn`` request itself, on its copy of the control
+socket, once the container's rootfs, namespaces and cgroups are ready (or on failure). The
+daemon holds its lock until that answer, so replies never interleave; every process hand-off
+saved matters on a loaded 2-CPU host. ``SIGCHLD`` is ignored in the zygote, so the kernel
+reaps exited shims; when the zygote goes away the shims are re-parented to init and live on.
+Because the zygote imported everything beforehand, a forked shim shares those pages
+copy-on-write (small USS) and starts in about a millisecond.
 
 When its stdin reaches EOF (the daemon died or closed it), the zygote exits; shims live on.
 """
@@ -31,35 +33,23 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
         "from node.runtime.zygote import main; main()")
 
 
-def _spawn(cdir: str) -> dict[str, object]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                               # intermediate
+def _spawn(cdir: str, ctl_fd: int) -> None:
+    """Fork the shim; it answers the daemon itself on ``ctl_fd`` (the zygote does not wait)."""
+    if os.fork() == 0:
         try:
-            os.closerange(3, w)                # the daemon socket dup, the read end, ...
-            os.closerange(w + 1, 65536)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the shim reaps its container
             os.setsid()
-            if os.fork() == 0:
-                shim.main(cdir, w)             # never returns
-            os._exit(0)
-        except BaseException:  # never return into the zygote loop in a child
+            report = os.dup(ctl_fd)
+            os.closerange(3, report)
+            os.closerange(report + 1, 65536)
+            shim.main(cdir, report)                        # never returns
+        finally:
             os._exit(1)
-    os.close(w)
-    os.waitpid(pid, 0)
-    buf = b""
-    while chunk := os.read(r, 65536):
-        buf += chunk
-        if b"\n" in buf:
-            break
-    os.close(r)
-    if not buf:
-        return {"ok": False, "error": "shim exited without a report (see shim.log)"}
-    reply: dict[str, object] = json.loads(buf.split(b"\n", 1)[0])
-    return reply
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)           # shims are reaped by the kernel
     ctl = os.fdopen(0, "rb", buffering=0)
     out = os.fdopen(os.dup(0), "wb", buffering=0)
     buf = b""
@@ -73,8 +63,9 @@ def main() -> None:
             try:
                 req = json.loads(line)
                 if req.get("op") == "spawn":
-                    reply = _spawn(str(req["dir"]))
-                elif req.get("op") == "ping":
+                    _spawn(str(req["dir"]), ctl.fileno())
+                    continue
+                if req.get("op") == "ping":
                     reply = {"ok": True, "pid": os.getpid()}
                 else:
                     reply = {"ok": False, "error": f"unknown op {req.get('op')!r}"}
