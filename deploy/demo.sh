@@ -17,14 +17,13 @@ while [ $# -gt 0 ]; do
 done
 bash deploy/install.sh
 deploy/testbed down >/dev/null 2>&1 || true
-deploy/testbed up --managers "$managers" --workers "$workers"
-if deploy/testbed up --help 2>/dev/null | grep -q -- --form-swarm; then :; fi
-python_form="$repo/deploy/form_swarm.sh"
-[ -x "$python_form" ] && "$python_form" "$managers" "$workers"
+deploy/testbed up --managers "$managers" --workers "$workers" --form-swarm
 echo
-for h in $(deploy/testbed ls --names); do
+echo "== mgr1: swarm node ls"
+deploy/testbed exec mgr1 -- swarm node ls
+for h in $(deploy/testbed ls | awk 'NR>1 && $1 != "infra" {print $1}'); do
   echo "== $h: swarm info"
-  deploy/testbed exec "$h" -- swarm info | sed -n '1,12p'
+  deploy/testbed exec "$h" -- swarm info | sed -n '2,6p'
 done
 echo
 echo "The cluster keeps running. Try: deploy/testbed exec mgr1 -- swarm node ls"

@@ -1,10 +1,10 @@
-"""Hook for `deploy/testbed up --form-swarm`: turn the started daemons into one swarm.
+"""`deploy/testbed up --form-swarm`: turn the started daemons into one swarm.
 
-Not implemented yet (issue #2 only starts the daemons). The intended shape, for whoever fills
-it in: on mgr1 `swarm init --advertise-addr <mgr1 address>`; read `swarm join-token -q
-manager|worker`; then `swarm join --token T --advertise-addr <addr> <mgr1 address>:2377` on the
-other managers and on the workers; finally wait until `swarm node ls` on mgr1 shows every host
-Ready. `swarm_cli(cfg, paths, host, *args)` below runs the CLI inside a host.
+On the first manager `swarm init --advertise-addr <its address>`; read `swarm join-token -q
+manager|worker`; then `swarm join --token T --advertise-addr <addr> <first manager>:2377` on the
+other managers (one at a time: Raft membership changes are serialized) and on the workers;
+finally wait until `swarm node ls` on the first manager shows every host Ready and every
+manager Leader or Reachable.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from swtb import hosts
 from swtb.config import BedConfig, Paths
 from swtb.errors import TestbedError
 
-IMPLEMENTED = False
+IMPLEMENTED = True
 
 
 class NotImplementedYet(TestbedError):
@@ -35,7 +35,39 @@ def swarm_cli(cfg: BedConfig, paths: Paths, host: str, *args: str,
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def _ok(cfg: BedConfig, paths: Paths, host: str, *args: str) -> str:
+    r = swarm_cli(cfg, paths, host, *args)
+    if r.returncode != 0:
+        raise TestbedError(f"{host}: swarm {' '.join(args)} failed: {(r.stderr or r.stdout).strip()}")
+    return r.stdout
+
+
 def form_swarm(cfg: BedConfig, paths: Paths, timeout: float) -> None:
     """Init on the first manager, join the rest; raise TestbedError on failure."""
+    import json
+    import time
+
     check_available()
-    raise NotImplementedYet("up --form-swarm: not implemented yet")
+    managers = [h for h in cfg.hosts if h.name.startswith("mgr")]
+    workers = [h for h in cfg.hosts if not h.name.startswith("mgr")]
+    if not managers:
+        raise TestbedError("up --form-swarm needs at least one manager")
+    first = managers[0]
+    _ok(cfg, paths, first.name, "init", "--advertise-addr", first.address)
+    remote = f"{first.address}:2377"
+    tokens = {role: _ok(cfg, paths, first.name, "join-token", "-q", role).strip()
+              for role in ("manager", "worker")}
+    for role, group in (("manager", managers[1:]), ("worker", workers)):
+        for h in group:
+            _ok(cfg, paths, h.name, "join", "--token", tokens[role], "--advertise-addr", h.address, remote)
+    deadline = time.monotonic() + timeout
+    while True:
+        r = swarm_cli(cfg, paths, first.name, "node", "ls", "--format", "json")
+        nodes = [json.loads(x) for x in r.stdout.splitlines() if x.strip()] if r.returncode == 0 else []
+        managers_ok = sum(1 for n in nodes if n["ManagerStatus"] in ("Leader", "Reachable"))
+        if len(nodes) == len(cfg.hosts) and all(n["Status"] == "Ready" for n in nodes) \
+                and managers_ok == len(managers):
+            return
+        if time.monotonic() > deadline:
+            raise TestbedError(f"the swarm did not form in {timeout:.0f}s: {r.stdout or r.stderr}")
+        time.sleep(0.3)
