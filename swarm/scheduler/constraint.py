@@ -58,6 +58,9 @@ _KEY_RE = re.compile(rf"[{_LETTERS}_][{_LETTERS}0-9\-_.]+")
 _VALUE_RE = re.compile(rf"[{_LETTERS}0-9:\-_\t\n\f\r .*()?+\[\]\\^$|/]+")
 
 _OPERATORS = ("==", "!=")
+# Kinds of label keys (cannot collide with a folded key: those never contain a space).
+_NODE_LABEL = "node label"
+_ENGINE_LABEL = "engine label"
 
 
 class ConstraintError(ValueError):
@@ -115,9 +118,18 @@ class Constraint:
     operator: Operator
     value: str
     _folded: str = field(init=False, repr=False, compare=False)
+    _kind: str = field(init=False, repr=False, compare=False)
+    _label: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_folded", _fold(self.value))
+        key = _fold(self.key)
+        kind, label = key, ""
+        for prefix, marker in ((NODE_LABEL_PREFIX, _NODE_LABEL), (ENGINE_LABEL_PREFIX, _ENGINE_LABEL)):
+            if len(key) > len(prefix) and key.startswith(prefix):
+                kind, label = marker, self.key[len(prefix) :]  # the label key keeps its case
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_label", label)
 
     def __str__(self) -> str:
         return f"{self.key}{self.operator.value}{self.value}"
@@ -129,25 +141,23 @@ class Constraint:
 
     def matches(self, node: objects_pb2.Node) -> bool:
         """True if ``node`` satisfies this constraint."""
-        key = self.key.lower() if self.key.isascii() else _fold(self.key)
-        if key == "node.id":
+        kind = self._kind
+        if kind == _NODE_LABEL:
+            return self.match_value(node.spec.annotations.labels.get(self._label, ""))
+        if kind == _ENGINE_LABEL:
+            return self.match_value(node.description.engine_labels.get(self._label, ""))
+        if kind == "node.id":
             return self.match_value(node.id)
-        if key == "node.hostname":
+        if kind == "node.hostname":
             return self.match_value(node.description.hostname)
-        if key == "node.ip":
+        if kind == "node.ip":
             return self._match_ip(node.status.addr)
-        if key == "node.role":
+        if kind == "node.role":
             return self.match_value(types_pb2.NodeRole.Name(node.role).lower())
-        if key == "node.platform.os":
+        if kind == "node.platform.os":
             return self.match_value(node.description.platform.os)
-        if key == "node.platform.arch":
+        if kind == "node.platform.arch":
             return self.match_value(node.description.platform.architecture)
-        if len(key) > len(NODE_LABEL_PREFIX) and key.startswith(NODE_LABEL_PREFIX):
-            label = self.key[len(NODE_LABEL_PREFIX) :]
-            return self.match_value(node.spec.annotations.labels.get(label, ""))
-        if len(key) > len(ENGINE_LABEL_PREFIX) and key.startswith(ENGINE_LABEL_PREFIX):
-            label = self.key[len(ENGINE_LABEL_PREFIX) :]
-            return self.match_value(node.description.engine_labels.get(label, ""))
         return False  # unknown key never matches
 
     def _match_ip(self, addr: str) -> bool:
@@ -160,7 +170,7 @@ class Constraint:
                 net = ipaddress.ip_network(self.value, strict=False)
             except ValueError:
                 return False  # malformed address: never matches
-            hit = node_ip is not None and node_ip.version == net.version and node_ip in net
+            hit = node_ip is not None and node_ip in net  # False across IP versions
         return hit if self.operator is Operator.EQ else not hit
 
 

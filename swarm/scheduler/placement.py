@@ -329,14 +329,15 @@ def check_node(
     node: Node,
     tasks_on_node: Sequence[Task],
     task: Task,
-    service: Service | None = None,
+    services: Mapping[str, Service] | None = None,
 ) -> str | None:
     """Explanation if ``task`` cannot go on ``node`` now (e.g. ``1 node not available for new
-    tasks``), else None. For single checks such as the global orchestrator's."""
+    tasks``), else None. For one-off checks such as the global orchestrator's; ``services``
+    (by ID) supplies published ports for tasks that carry no endpoint of their own."""
+    services = services or {}
     info = NodeInfo(node)
-    services = {service.id: service} if service is not None else {}
     info.add_existing(tasks_on_node, services, {})
-    failed = first_failing_filter(TaskRequirements(task, service), info)
+    failed = first_failing_filter(TaskRequirements(task, services.get(task.service_id)), info)
     return None if failed is None else explain({failed: 1})
 
 

@@ -75,6 +75,11 @@ def test_go_regexp_corner_cases() -> None:
     with pytest.raises(ConstraintError) as err:
         parse_constraint("\x1cnode.role==worker")
     assert str(err.value) == "key '\x1cnode.role' is invalid"
+    with pytest.raises(ConstraintError) as err:
+        parse_constraint("node.role==worker\x1c")
+    assert str(err.value) == "value 'worker\x1c' is invalid"
+    # ... while Go's Unicode spaces (NBSP, ideographic space) are trimmed.
+    assert parse_constraint("\u3000node.role\xa0==\xa0worker\u3000").value == "worker"
 
 
 def _m(expr: str, **kw: object) -> bool:

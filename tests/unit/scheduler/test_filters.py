@@ -15,6 +15,7 @@ from .factories import (
     UDP,
     node,
     per_node,
+    ports,
     running,
     service,
     task,
@@ -140,6 +141,16 @@ def test_host_ports_from_service_map() -> None:
     assert plan.unschedulable == {"api-00001": "no suitable node (host-mode port already in use on 2 nodes)"}
     # Without the service map nothing is known about ports.
     assert len(schedule(nodes, existing, tasks(2, "api")).assignments) == 2
+
+
+def test_allocated_service_ports_win_over_spec() -> None:
+    # The spec asks for a dynamic host port; the allocator filled in 30000 on the service endpoint.
+    svc = service("web", published=[(0, HOST, TCP)])
+    svc.endpoint.ports.extend(ports((30000, HOST, TCP)))
+    existing = {"n1": [running(task("o", "other", host_ports=[(30000, HOST, TCP)]), "n1")]}
+    plan = schedule([node("n1"), node("n2")], existing, tasks(2, "web"), services={"web": svc})
+    assert plan.assignments == {"web-00000": "n2"}
+    assert plan.unschedulable == {"web-00001": "no suitable node (host-mode port already in use on 2 nodes)"}
 
 
 def test_dynamic_published_port_never_conflicts() -> None:

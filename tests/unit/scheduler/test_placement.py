@@ -10,7 +10,7 @@ from swarm.api import types_pb2
 from swarm.scheduler import FailureTracker, check_node, recheck, schedule
 from swarm.scheduler.placement import water_fill
 
-from .factories import DRAIN, HOST, TCP, node, per_node, running, task, tasks
+from .factories import DRAIN, HOST, TCP, UDP, node, per_node, running, service, task, tasks
 
 CPU = 1_000_000_000
 
@@ -244,6 +244,14 @@ def test_spec_versions_are_separate_groups_but_share_counts() -> None:
     assert per_node(plan.assignments) == {"n1": 1, "n2": 1, "n3": 1, "n4": 1}
 
 
+def test_later_group_of_same_service_sees_counts_from_earlier_group() -> None:
+    nodes = [node("n1"), node("n2"), node("n3"), node("n4")]
+    existing = {nid: [running(task(f"o{nid}{i}", "other"), nid) for i in range(2)] for nid in ("n3", "n4")}
+    pending = tasks(2, version=1, prefix="v1") + tasks(2, version=2, prefix="v2")
+    plan = schedule(nodes, existing, pending)
+    assert [plan.assignments[t.id] for t in pending] == ["n1", "n2", "n3", "n4"]
+
+
 def test_determinism_independent_of_input_order() -> None:
     nodes = zoned_nodes() + [node(f"w{i}", cpu=3 * CPU) for i in range(5)]
     pending = (
@@ -279,6 +287,11 @@ def test_check_node() -> None:
         "scheduling constraints not satisfied on 1 node"
     )
     assert check_node(node("n2", availability=DRAIN), [], task("t")) == "1 node not available for new tasks"
+    # Ports of tasks without their own endpoint come from the services map.
+    svcs = {"dns": service("dns", published=[(53, HOST, UDP)])}
+    on_node = [running(task("d0", "dns"), "n1")]
+    assert check_node(n, on_node, task("t", "dns"), svcs) == "host-mode port already in use on 1 node"
+    assert check_node(n, on_node, task("t", "dns")) is None
 
 
 def test_recheck_catches_changes_since_the_snapshot() -> None:
