@@ -1,0 +1,182 @@
+"""The scheduler loop: the leader-side shell around the pure :func:`swarm.scheduler.schedule`.
+
+Design notes
+------------
+swarmkit's scheduler is one goroutine that both decides and writes; here the decision is a pure
+function over a snapshot (``swarm/scheduler``, Nomad style) and this module is the loop around
+it (it lives under ``orchestrator/`` so the scheduler package stays free of I/O):
+
+* **What is pending.** Every task whose observed state is PENDING (the allocator moved it there).
+  Replicated tasks have no node yet; global tasks carry the node the orchestrator chose and are
+  only checked against the filters for that node.
+* **Batching** (reference §4.3). Each newly pending task pushes the pass back by 50 ms, but a
+  pass runs at most 1 s after the first task of the batch arrived, so ``--replicas 1000`` is
+  placed in one pass with one spread.
+* **Snapshot.** One consistent store view: nodes, the tasks occupying each node (observed
+  ASSIGNED..RUNNING: reservations, host ports and spread counts), services (published ports), and
+  the recent failures per (service, node) this loop has seen (:class:`FailureTracker`; leader
+  memory, lost on failover as in swarmkit).
+* **Commit.** Assignments (node set, ASSIGNED, ``scheduler assigned task to node``) go through
+  :func:`~swarm.orchestrator.writes.commit`: each write re-reads the task and the node and is
+  dropped if the task is no longer PENDING, or its node is gone or no longer Ready and Active;
+  writes are conditional on the version read and rebuilt on conflicts. Unschedulable tasks stay
+  PENDING with ``Status.err`` set to the explanation, written only when it changed. Pending tasks
+  whose desired state is already SHUTDOWN or beyond are ended (observed SHUTDOWN) without
+  placement.
+* **Retry.** Tasks left pending (unschedulable, or naming a node not in the store) are retried
+  when something could change the answer: a node changed, a service changed, a task was deleted or
+  left its node (observed state past RUNNING), or the pending task itself was written. There is
+  no timer-driven polling.
+
+Cost: a pass lists every task to count what occupies each node -- O(tasks in the store).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from swarm.api.objects_pb2 import Node, Service, Task
+from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
+from swarm.orchestrator.base import Reconciler, decode_event
+from swarm.orchestrator.tasks import describe, node_active, set_status, state_name
+from swarm.orchestrator.writes import Built, Change, commit
+from swarm.scheduler import FailureTracker, schedule
+from swarm.store import Event, typed
+from swarm.store.typed import Reader
+
+DEBOUNCE = 0.05
+MAX_WAIT = 1.0
+ASSIGNED_MESSAGE = "scheduler assigned task to node"
+SHUTDOWN_MESSAGE = "task shut down before it was scheduled"
+
+
+class SchedulerLoop(Reconciler):
+    name = "scheduler"
+
+    def __init__(self, store: object, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(store, clock)
+        self.pending: set[str] = set()
+        self.failures = FailureTracker()
+        self._first: float | None = None
+        self._last = 0.0
+        self.passes = 0
+
+    # ---- events -------------------------------------------------------------------------------
+
+    async def reconcile_all(self) -> None:
+        self.pending = {t.id for t in Reader(self.store).list(Task) if t.status.state == PENDING}
+        if self.pending:
+            self._arrived(self.clock())
+
+    async def handle(self, events: Sequence[Event]) -> None:
+        now = self.clock()
+        arrived = retry = False
+        for ev in events:
+            if ev.table in ("nodes", "services"):
+                retry = True
+                continue
+            if ev.table != "tasks":
+                continue
+            new, old = decode_event(ev)
+            if new is None:
+                self.pending.discard(ev.id)
+                retry = True
+                continue
+            if new.status.state == PENDING:
+                self.pending.add(new.id)
+                arrived = True
+            elif old is not None and old.status.state != new.status.state:
+                self.pending.discard(new.id)
+                if new.status.state > RUNNING >= old.status.state:
+                    retry = True
+                if new.status.state in (FAILED, REJECTED) and new.node_id:
+                    self.failures.record(new.service_id, new.node_id, now)
+        if arrived:
+            self._arrived(now)
+        elif retry and self.pending:
+            self.wake_at(now + DEBOUNCE)
+
+    def _arrived(self, now: float) -> None:
+        if self._first is None:
+            self._first = now
+        self._last = now
+        self.wake_at(min(self._last + DEBOUNCE, self._first + MAX_WAIT))
+
+    async def tick(self, now: float) -> None:
+        if self._first is not None:
+            due = min(self._last + DEBOUNCE, self._first + MAX_WAIT)
+            if now < due:
+                self.wake_at(due)
+                return
+        self._first = None
+        if self.pending:
+            await self.run_pass(now)
+
+    # ---- one pass -----------------------------------------------------------------------------
+
+    async def run_pass(self, now: float) -> None:
+        r = Reader(self.store.view())
+        pending = [t for tid in sorted(self.pending) if (t := r.get(Task, tid)) is not None
+                   and t.status.state == PENDING]
+        self.pending = {t.id for t in pending}
+        if not pending:
+            return
+        nodes = r.list(Node)
+        by_node: dict[str, list[Task]] = {}
+        for t in r.list(Task):
+            if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
+                by_node.setdefault(t.node_id, []).append(t)
+        services = {s.id: s for s in r.list(Service)}
+        plan = schedule(nodes, by_node, pending, services=services, failures=self.failures.counts(now))
+        self.passes += 1
+        changes = [Change(_assign(tid, nid, now), key=tid) for tid, nid in plan.assignments.items()]
+        changes += [Change(_unschedulable(tid, err), key=tid) for tid, err in plan.unschedulable.items()]
+        changes += [Change(_end(tid, now), key=tid) for tid in plan.shutdown]
+        self.log.info("scheduler: pass over %d pending tasks: %d assigned, %d unschedulable, %d ended",
+                      len(pending), len(plan.assignments), len(plan.unschedulable), len(plan.shutdown))
+        if changes:
+            await commit(self.store, changes, logger=self.log)
+        latest = Reader(self.store)
+        self.pending = {tid for tid in self.pending
+                        if (t := latest.get(Task, tid)) is not None and t.status.state == PENDING}
+
+
+def _assign(task_id: str, node_id: str, now: float) -> Callable[[Reader], Built | None]:
+    def build(r: Reader) -> Built | None:
+        t = r.get(Task, task_id)
+        if t is None or t.status.state != PENDING or t.desired_state >= SHUTDOWN:
+            return None
+        if t.node_id and t.node_id != node_id:
+            return None
+        if not node_active(r.get(Node, node_id)):
+            return None
+        t.node_id = node_id
+        old, new = set_status(t, ASSIGNED, ASSIGNED_MESSAGE, now)
+        return [typed.update(t)], [f"{describe(t)}: state {state_name(old)} -> {state_name(new)} "
+                                   f"(scheduled on node {node_id})"]
+    return build
+
+
+def _unschedulable(task_id: str, err: str) -> Callable[[Reader], Built | None]:
+    def build(r: Reader) -> Built | None:
+        t = r.get(Task, task_id)
+        if t is None or t.status.state != PENDING or t.status.err == err:
+            return None
+        t.status.err = err
+        return [typed.update(t)], [f"{describe(t)}: stays PENDING: {err}"]
+    return build
+
+
+def _end(task_id: str, now: float) -> Callable[[Reader], Built | None]:
+    def build(r: Reader) -> Built | None:
+        t = r.get(Task, task_id)
+        if t is None or t.status.state != PENDING or t.desired_state < SHUTDOWN:
+            return None
+        old, new = set_status(t, SHUTDOWN, SHUTDOWN_MESSAGE, now)
+        return [typed.update(t)], [f"{describe(t)}: state {state_name(old)} -> {state_name(new)} "
+                                   f"(desired {state_name(t.desired_state)} before placement)"]
+    return build
+
+
+__all__ = ["ASSIGNED_MESSAGE", "DEBOUNCE", "MAX_WAIT", "SchedulerLoop"]
