@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import grpc
@@ -37,6 +37,14 @@ class Worker(Protocol):
     async def assign(self, msg: d.AssignmentsMessage) -> None: ...
 
 
+class LogSource(Protocol):
+    """What the agent needs to serve `service logs`: which tasks are here, and their lines."""
+
+    def has_task(self, task_id: str) -> bool: ...
+
+    def logs(self, task_id: str, follow: bool, tail: int) -> AsyncIterator[tuple[float, str, bytes]]: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -47,6 +55,7 @@ class Agent:
         data_path_addr: str = "",
         worker: Worker | None = None,
         on_node: Callable[[Node, list[str]], Awaitable[None] | None] | None = None,
+        log_source: LogSource | None = None,
     ) -> None:
         self.channel_for = channel_for
         self.managers = list(dict.fromkeys(managers))
@@ -55,6 +64,8 @@ class Agent:
         self.data_path_addr = data_path_addr
         self.worker = worker
         self.on_node = on_node
+        self.log_source = log_source
+        self._log_pubs: dict[str, asyncio.Task[None]] = {}
         self.error = ""
         self.session_id = ""
         self.connected = asyncio.Event()
@@ -138,6 +149,7 @@ class Agent:
                 asyncio.create_task(self._assignments(stub)),
                 asyncio.create_task(self._session_stream(stream)),
                 asyncio.create_task(self._status_sender(stub)),
+                asyncio.create_task(self._log_subscriptions(stub, channel)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -183,6 +195,63 @@ class Agent:
             if self.worker is not None:
                 await self.worker.assign(msg)
         raise ConnectionError("assignments stream closed")
+
+    async def _log_subscriptions(self, _stub: Any, channel: aio.Channel) -> None:
+        """Serve `service logs`: publish our tasks' lines for each subscription from the leader."""
+        if self.log_source is None:
+            await asyncio.Event().wait()
+            return
+        broker = dispatcher_pb2_grpc.LogBrokerStub(channel)
+        stream = broker.ListenSubscriptions(d.ListenSubscriptionsRequest(), timeout=None)
+        try:
+            async for sub in stream:
+                if sub.close:
+                    t = self._log_pubs.pop(sub.id, None)
+                    if t is not None:
+                        t.cancel()
+                    continue
+                if sub.id not in self._log_pubs:
+                    task = asyncio.create_task(self._publish_logs(broker, sub))
+                    self._log_pubs[sub.id] = task
+                    task.add_done_callback(lambda _t, i=sub.id: self._log_pubs.pop(i, None))
+        finally:
+            for t in self._log_pubs.values():
+                t.cancel()
+        raise ConnectionError("log subscription stream closed")
+
+    async def _publish_logs(self, broker: Any, sub: d.SubscriptionMessage) -> None:
+        src = self.log_source
+        assert src is not None
+        ids = [t for t in sub.selector.task_ids if src.has_task(t)]
+        q: asyncio.Queue[d.PublishLogsMessage | None] = asyncio.Queue()
+
+        async def read(task_id: str) -> None:
+            tail = sub.options.tail if sub.options.tail else -1
+            try:
+                async for ts, stream_name, data in src.logs(task_id, sub.options.follow, tail):
+                    m = d.LogMessage(stream=stream_name, data=data)
+                    m.context.task_id = task_id
+                    m.timestamp.FromNanoseconds(int(ts * 1e9))
+                    q.put_nowait(d.PublishLogsMessage(subscription_id=sub.id, messages=[m]))
+            except Exception as e:
+                log.info("logs of task %s: %s", task_id, e)
+
+        async def requests() -> AsyncIterator[d.PublishLogsMessage]:
+            readers = [asyncio.create_task(read(t)) for t in ids]
+            done = asyncio.ensure_future(asyncio.gather(*readers))
+            done.add_done_callback(lambda _f: q.put_nowait(None))
+            try:
+                while True:
+                    item = await q.get()
+                    if item is None:
+                        break
+                    yield item
+                yield d.PublishLogsMessage(subscription_id=sub.id, close=True)
+            finally:
+                for r in readers:
+                    r.cancel()
+
+        await broker.PublishLogs(requests(), timeout=None)
 
     async def _status_sender(self, stub: dispatcher_pb2_grpc.DispatcherStub) -> None:
         while True:

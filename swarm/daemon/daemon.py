@@ -86,6 +86,10 @@ class SwarmDaemon:
         server = local_server(str(path), is_manager=lambda: self.manager is not None)
         daemon_pb2_grpc.add_DaemonServicer_to_server(DaemonServicer(self), server)
         control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self), server)
+        from swarm.api import dispatcher_pb2_grpc
+        from swarm.daemon.tcp_servicers import LogsServicer
+
+        dispatcher_pb2_grpc.add_LogsServicer_to_server(LogsServicer(self), server)
         await server.start()
         os.chmod(path, 0o660)
         self._server = server

@@ -58,6 +58,7 @@ class ManagerRole:
         self.control_api = ControlAPI(self.ctx)
         self.ca_server = NodeCAServer(self.store)
         self.dispatcher: Dispatcher | None = None
+        self.logbroker: Any = None
         self.leader_components: list[LeaderComponent] = []
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._leader_stoppers: list[Callable[[], Any]] = []
@@ -113,8 +114,10 @@ class ManagerRole:
 
     async def _start_leader_components(self) -> None:
         from swarm.daemon.rolemanager import RoleManager
+        from swarm.dispatcher.logbroker import LogBroker
 
         self.dispatcher = Dispatcher(self.store)
+        self.logbroker = LogBroker(self.store)
         self._spawn(self.dispatcher.run(), self.dispatcher.stop)
         roles = RoleManager(self)
         self._spawn(roles.run(), roles.stop)
@@ -140,6 +143,7 @@ class ManagerRole:
         self._leader_tasks.clear()
         self._leader_stoppers.clear()
         self.dispatcher = None
+        self.logbroker = None
 
     # ---- queries -----------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from swarm.api import ca_pb2_grpc, dispatcher_pb2_grpc, raft_pb2_grpc
 from swarm.daemon.tcp_servicers import (
     CAServicer,
     DispatcherServicer,
+    LogBrokerServicer,
+    LogsServicer,
     NodeCAServicer,
     RaftMembershipServicer,
 )
@@ -31,6 +33,8 @@ async def start_manager_server(daemon: Any, listen_addr: str) -> aio.Server:
     ca_pb2_grpc.add_NodeCAServicer_to_server(NodeCAServicer(manager), server)
     dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(manager), server)
     raft_pb2_grpc.add_RaftMembershipServicer_to_server(RaftMembershipServicer(manager), server)
+    dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(LogBrokerServicer(manager), server)
+    dispatcher_pb2_grpc.add_LogsServicer_to_server(LogsServicer(daemon), server)
     await server.start()
     return server
 

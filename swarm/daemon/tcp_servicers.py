@@ -220,3 +220,60 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
             leader_node_id=leader.id if leader else "",
             leader_api_addr=leader.manager_status.addr if leader else "",
             term=int(st.get("term", 0) or 0), commit_index=int(st.get("commit_index", 0) or 0))
+
+
+class LogBrokerServicer(dispatcher_pb2_grpc.LogBrokerServicer):
+    """Agents listen for log subscriptions and publish matching lines (leader only)."""
+
+    def __init__(self, manager: Any) -> None:
+        self.m = manager
+
+    async def _broker(self, context: aio.ServicerContext) -> Any:
+        b = self.m.logbroker
+        if b is None:
+            addr = self.m.leader_api_addr() or ""
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_LEADER}; leader={addr}")
+        return b
+
+    async def ListenSubscriptions(self, request, context):  # noqa: N802
+        b = await self._broker(context)
+        ident = current_identity()
+        assert ident is not None
+        async for msg in b.listen(ident.node_id):
+            yield msg
+
+    async def PublishLogs(self, request_iterator, context):  # noqa: N802
+        b = await self._broker(context)
+        ident = current_identity()
+        assert ident is not None
+        async for msg in request_iterator:
+            b.publish(ident.node_id, msg)
+        return dispatcher_pb2.PublishLogsResponse()
+
+
+class LogsServicer(dispatcher_pb2_grpc.LogsServicer):
+    """`service logs` for clients: served by the leader's broker; a follower relays to it."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.d = daemon
+
+    async def SubscribeLogs(self, request, context):  # noqa: N802
+        from swarm.daemon.errors import NotAManagerError
+        from swarm.rpc.tls import manager_channel
+
+        m = self.d.manager
+        if m is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(NotAManagerError()))
+        if m.logbroker is not None:
+            async for msg in m.logbroker.subscribe(request):
+                yield msg
+            return
+        leader = m.leader_api_addr()
+        if not leader:
+            from swarm.store import NoLeaderError
+
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(NoLeaderError()))
+        async with manager_channel(leader, self.d.tls, stream_timeout=None) as ch:
+            stream = dispatcher_pb2_grpc.LogsStub(ch).SubscribeLogs(request)
+            async for msg in stream:
+                yield msg

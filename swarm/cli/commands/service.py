@@ -516,3 +516,63 @@ def rm(obj, refs) -> None:  # type: ignore[no-untyped-def]
 
 
 service.add_command(rm, "remove")
+
+
+@service.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.option("--no-task-ids", is_flag=True, help="Do not include task IDs in output")
+@click.option("--raw", is_flag=True, help="Do not neatly format logs")
+@click.argument("ref")
+@click.pass_obj
+def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, ref) -> None:  # type: ignore[no-untyped-def]
+    """Fetch the logs of a service or task."""
+    import sys
+    from datetime import UTC
+
+    from swarm.api import dispatcher_pb2
+
+    if tail != "all" and not (tail.isdigit()):
+        raise CLIError(f'invalid argument "{tail}" for "-n, --tail" flag: must be a number or "all"')
+    cl = obj.client
+    sel = dispatcher_pb2.LogSelector()
+    services: dict[str, Service] = {}
+    try:
+        svc = _get(cl, ref)
+        sel.service_ids.append(svc.id)
+        services[svc.id] = svc
+    except CLIError:
+        t = cl.call(cl.control.GetTask, control_pb2.GetTaskRequest(task_id=ref)).task
+        sel.task_ids.append(t.id)
+        services[t.service_id] = _get(cl, t.service_id)
+    tasks = {t.id: t for sid in services for t in _tasks(cl, [sid])}
+    nodes = {n.id: n for n in cl.call(cl.control.ListNodes, control_pb2.ListNodesRequest()).nodes}
+    opts = dispatcher_pb2.LogSubscriptionOptions(follow=follow, tail=-1 if tail == "all" else int(tail))
+    req = dispatcher_pb2.SubscribeLogsRequest(selector=sel, options=opts)
+    out = sys.stdout.buffer
+    with cl.translate():
+        try:
+            for msg in cl.logs.SubscribeLogs(req, timeout=None if follow else 60):
+                if msg.warning:
+                    click.echo(f"warning: {msg.warning}", err=True)
+                for m in msg.messages:
+                    prefix = b""
+                    if timestamps:
+                        prefix += m.timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode()
+                    if not raw:
+                        t = tasks.get(m.context.task_id)
+                        if t is not None:
+                            s = services.get(t.service_id)
+                            sname = s.spec.annotations.name if s else t.service_id
+                            slot = t.slot if t.slot else t.node_id
+                            tid = t.id if no_trunc else t.id[:12]
+                            host = nodes[t.node_id].description.hostname if t.node_id in nodes else t.node_id
+                            name = f"{sname}.{slot}" if no_task_ids else f"{sname}.{slot}.{tid}"
+                            prefix = f"{name}@{host}    | ".encode() + prefix
+                    data = m.data if m.data.endswith(b"\n") else m.data + b"\n"
+                    out.write(prefix + data)
+                out.flush()
+        except KeyboardInterrupt:
+            return

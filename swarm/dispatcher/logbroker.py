@@ -1,0 +1,111 @@
+"""The log broker (leader only): `service logs` fan-out, after swarmkit's manager/logbroker.
+
+A client subscribes with a selector (service / task ids) and options (follow, tail). The broker
+works out which nodes hold matching tasks, sends the subscription to the agents of those nodes
+(each agent keeps a `ListenSubscriptions` stream open), and relays what they publish to the
+client. Without `follow`, the subscription ends once every node has closed its part; a node
+that is not connected is reported in the closing warning instead of hanging the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarm.api import dispatcher_pb2 as d
+from swarm.api.objects_pb2 import Task
+from swarm.store.typed import Reader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Subscription:
+    id: str
+    msg: d.SubscriptionMessage
+    nodes: set[str]
+    queue: asyncio.Queue[d.PublishLogsMessage | None] = field(default_factory=asyncio.Queue)
+    open_nodes: set[str] = field(default_factory=set)
+
+
+class LogBroker:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.listeners: dict[str, asyncio.Queue[d.SubscriptionMessage]] = {}
+        self.subs: dict[str, _Subscription] = {}
+
+    # ---- agents ------------------------------------------------------------------------------
+
+    async def listen(self, node_id: str) -> AsyncIterator[d.SubscriptionMessage]:
+        q: asyncio.Queue[d.SubscriptionMessage] = asyncio.Queue()
+        self.listeners[node_id] = q
+        try:
+            for s in self.subs.values():  # active follow subscriptions this node joins late
+                if node_id in s.nodes:
+                    s.open_nodes.add(node_id)
+                    q.put_nowait(s.msg)
+            while True:
+                yield await q.get()
+        finally:
+            if self.listeners.get(node_id) is q:
+                del self.listeners[node_id]
+
+    def publish(self, node_id: str, msg: d.PublishLogsMessage) -> None:
+        s = self.subs.get(msg.subscription_id)
+        if s is None or node_id not in s.nodes:
+            return
+        if msg.messages:
+            s.queue.put_nowait(d.PublishLogsMessage(messages=msg.messages))
+        if msg.close:
+            s.open_nodes.discard(node_id)
+            if not s.open_nodes and not s.msg.options.follow:
+                s.queue.put_nowait(None)
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    async def subscribe(self, req: d.SubscribeLogsRequest) -> AsyncIterator[d.SubscribeLogsMessage]:
+        r = Reader(self.store)
+        sel = req.selector
+        tasks: list[Task] = []
+        for sid in sel.service_ids:
+            tasks += r.tasks_of_service(sid)
+        for tid in sel.task_ids:
+            t = r.get(Task, tid)
+            if t is not None:
+                tasks.append(t)
+        nodes = {t.node_id for t in tasks if t.node_id}
+        if sel.node_ids:
+            nodes &= set(sel.node_ids)
+        sub_id = secrets.token_hex(8)
+        msg = d.SubscriptionMessage(id=sub_id, options=req.options)
+        msg.selector.CopyFrom(sel)
+        msg.selector.task_ids.extend(t.id for t in tasks if t.id not in sel.task_ids)
+        s = _Subscription(sub_id, msg, nodes)
+        missing = sorted(n for n in nodes if n not in self.listeners)
+        s.open_nodes = {n for n in nodes if n in self.listeners}
+        self.subs[sub_id] = s
+        try:
+            for n in s.open_nodes:
+                self.listeners[n].put_nowait(msg)
+            if not s.open_nodes and not req.options.follow:
+                s.queue.put_nowait(None)
+            while True:
+                item = await s.queue.get()
+                if item is None:
+                    break
+                yield d.SubscribeLogsMessage(messages=item.messages)
+            if missing:
+                yield d.SubscribeLogsMessage(warning=(
+                    "incomplete log stream. some logs could not be retrieved for the following "
+                    "reasons: " + ", ".join(f"node {n} is not available" for n in missing)))
+        finally:
+            del self.subs[sub_id]
+            close = d.SubscriptionMessage(id=sub_id, close=True)
+            for n in nodes:
+                q = self.listeners.get(n)
+                if q is not None:
+                    q.put_nowait(close)
