@@ -3,16 +3,20 @@
 Runs in a child forked by the shim *after* the shim did ``unshare(CLONE_NEWPID)``, so this
 process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 
-1. join the container's cgroups (write ``0`` to every ``cgroup.procs``);
+1. meanwhile the shim moves this process into the container's cgroups (writing its pid to
+   every ``cgroup.procs``). On cgroup v1 the first migration after a quiet period waits for
+   an RCU grace period (~8-15 ms, REPORT §2), so it runs in parallel with steps 2-6;
 2. ``setns`` into ``netns_path`` if given, then ``unshare`` mount, uts, ipc (+ net when not
-   joining) and cgroup namespaces; make ``/`` recursively slave so nothing leaks to the host;
+   joining) namespaces; make ``/`` recursively slave so nothing leaks to the host;
 3. read everything needed later (seccomp BPF) -- after ``pivot_root`` host files are gone;
 4. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
    the option string short for deep images), bind/tmpfs mounts, ``/proc``, a minimal ``/dev``
    (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
 5. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
 6. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
-   ``/proc`` paths; optional read-only rootfs; hostname; workdir (created if missing);
+   ``/proc`` paths; optional read-only rootfs; hostname; then wait for the shim's ``J``
+   (cgroups joined) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup namespace is rooted at
+   the container's own cgroup; workdir (created if missing);
 7. user from the container's own ``/etc/passwd``/``/etc/group``; capability bounding set,
    then setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
    other users end with none effective, as in Docker); ``no_new_privs``;
@@ -53,10 +57,7 @@ def run(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) ->
 
 def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> None:
     proc = cfg["process"]
-    for path in cfg.get("cgroup_procs", ()):
-        with open(path, "w") as f:
-            f.write("0")
-    flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWCGROUP
+    flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if cfg.get("netns_path"):
         fd = os.open(cfg["netns_path"], os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -91,6 +92,9 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if cfg.get("read_only"):
         L.mount(None, "/", None, L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY)
     socket.sethostname(proc["hostname"])
+    if os.read(go_r, 1) != b"J":                # the shim has moved us into our cgroups
+        os._exit(1)
+    L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     uid, gid, groups, home = resolve_user(proc["user"])
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):

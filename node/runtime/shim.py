@@ -3,7 +3,8 @@
 One single-threaded process per container (like containerd-shim/conmon). It:
 
 * does ``unshare(CLONE_NEWPID)`` and forks the container's first process
-  (:mod:`node.runtime.container`), staying in the host namespaces itself;
+  (:mod:`node.runtime.container`), staying in the host namespaces itself; moves that process
+  into the container's cgroups while it sets itself up, then tells it ``J``;
 * waits for ``R``/``E…`` on the ready pipe, then writes ``state.json`` (``created``), binds
   ``shim.sock`` and answers the daemon's ``spawn`` request (``{"ok": …}`` on ``report_fd``,
   its copy of the zygote's control socket);
@@ -84,7 +85,15 @@ class Shim:
             os.close(fd)
         self.pid, self.ready_r, self.go_w = pid, ready_r, go_w
         self.pidfd = os.pidfd_open(pid)
-        msg = _read_all(ready_r, stop_at=b"R")
+        try:
+            for path in self.cfg.get("cgroup_procs", ()):   # in parallel with the child's setup
+                with open(path, "w") as f:
+                    f.write(str(pid))
+            os.write(go_w, b"J")
+            msg = _read_all(ready_r, stop_at=b"R")
+        except OSError as e:
+            os.kill(pid, signal.SIGKILL)
+            msg = f"Ejoining cgroups: {e}".encode()
         if msg != b"R":
             os.waitpid(pid, 0)
             err = msg[1:].decode(errors="replace") if msg.startswith(b"E") else "container init died"
