@@ -20,6 +20,7 @@ it unshares. Nothing here ever remounts or rearranges a hierarchy (REPORT §4).
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import time
@@ -39,8 +40,12 @@ CFS_PERIOD = 100_000
 _warned_v2_devices = False
 
 
+@functools.cache
 def mode() -> str:
-    """``v2`` (unified), ``hybrid`` (v1 controllers + cgroup2 at unified/) or ``v1``."""
+    """``v2`` (unified), ``hybrid`` (v1 controllers + cgroup2 at unified/) or ``v1``.
+
+    Cached: the layout is chosen at node setup and never rearranged at run time.
+    """
     if _fstype(ROOT) == "cgroup2":
         return "v2"
     return "hybrid" if (ROOT / "unified").is_dir() and _fstype(ROOT / "unified") == "cgroup2" else "v1"
@@ -66,7 +71,12 @@ def _fstype(path: Path) -> str:
 
 
 def v1_mountpoints() -> dict[str, Path]:
-    """controller -> mount point of its v1 hierarchy."""
+    """controller -> mount point of its v1 hierarchy (cached, see :func:`mode`)."""
+    return dict(_v1_mountpoints())
+
+
+@functools.cache
+def _v1_mountpoints() -> dict[str, Path]:
     out: dict[str, Path] = {}
     for mp, fstype, opts in _mounts():
         if fstype != "cgroup":

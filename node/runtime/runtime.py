@@ -254,17 +254,19 @@ class Runtime:
     # ------------------------------------------------------------ queries
     def state(self, cid: str) -> ContainerState:
         d = self._dir(cid)
-        try:
-            data = json.loads((d / "state.json").read_text())
-        except FileNotFoundError:
-            return ContainerState(id=cid, status=Status.CREATED, error="shim not ready")
-        except ValueError:
-            return ContainerState(id=cid, status=Status.REMOVING)
-        st = ContainerState.from_json(data)
-        if st.status in (Status.CREATED, Status.RUNNING) and not self._shim_alive(d, st):
-            return ContainerState.from_json({**data, "status": "exited",
-                                             "error": data.get("error") or "shim lost (exit status unknown)"})
-        return st
+        for _ in range(2):
+            try:
+                data = json.loads((d / "state.json").read_text())
+            except FileNotFoundError:
+                return ContainerState(id=cid, status=Status.CREATED, error="shim not ready")
+            except ValueError:
+                return ContainerState(id=cid, status=Status.REMOVING)
+            st = ContainerState.from_json(data)
+            if st.status not in (Status.CREATED, Status.RUNNING) or self._shim_alive(d, st):
+                return st
+            # the shim may have finished between the read and the check: read once more
+        return ContainerState.from_json({**data, "status": "exited",
+                                         "error": data.get("error") or "shim lost (exit status unknown)"})
 
     def list(self) -> list[ContainerState]:
         out = []
