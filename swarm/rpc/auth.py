@@ -213,6 +213,11 @@ def _classify(cert_pem: bytes, roots_pem: bytes) -> tuple[Identity | None, str]:
         return None, "" if anon else str(exc)
 
 
+@functools.lru_cache(maxsize=16)
+def _own_cluster_id(cert_pem: bytes) -> str:
+    return parse_identity(cert_pem).cluster_id
+
+
 class Authorizer:
     """Decides, for one call, whether it may proceed and who the caller is."""
 
@@ -253,7 +258,7 @@ class TCPAuthorizer(Authorizer):
 
     def cluster_id(self) -> str:
         if self._cluster_id is None:
-            return self._current_tls().identity.cluster_id
+            return _own_cluster_id(self._current_tls().cert_pem)
         return self._cluster_id if isinstance(self._cluster_id, str) else self._cluster_id()
 
     def peer_for(self, cert_pem: bytes | None) -> tuple[Peer, str]:
@@ -330,7 +335,8 @@ class AuthInterceptor(aio.ServerInterceptor):
             try:
                 peer = self.authorizer.authorize(method, context)
             except Denied as denied:
-                log.info("refused %s: %s", method, denied.message)
+                log.info("refused %s from %s: %s %s", method, context.peer(), denied.code.name,
+                         denied.message)
                 await context.abort(denied.code, denied.message)
             _current_peer.set(peer)
 

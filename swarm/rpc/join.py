@@ -19,6 +19,11 @@ anything secret first:
    contains the candidate. Either way, on failure: :class:`~swarm.ca.CAMismatchError`
    ("remote CA does not match fingerprint. Expected: <hex>").
 
+The pin establishes only the trust anchor, not the server: a man in the middle can replay the
+real (public) root certificate in its chain, and step 2 would then return that real root. That is
+harmless, because the server is authenticated in the next step: every later call is gRPC
+verified against the pinned root, which the impostor cannot pass, so the token never reaches it.
+
 Only then does :func:`request_node_certificate` send the token and a CSR to
 ``NodeCA.IssueNodeCertificate`` over gRPC verified against the pinned root, and poll
 ``NodeCertificateStatus`` every 2 s until the certificate is issued. gRPC errors from the

@@ -125,8 +125,10 @@ class NodeCA(ca_pb2_grpc.NodeCAServicer):
         self.pending = pending
         self.issued: dict[str, bytes] = {}
         self.polls = 0
+        self.calls = 0
 
     async def IssueNodeCertificate(self, request, context):  # noqa: N802
+        self.calls += 1
         if request.token:
             parse_join_token(request.token)
             if tokens_match(request.token, self.c.manager_token):

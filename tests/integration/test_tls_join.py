@@ -132,7 +132,7 @@ def test_join_with_a_token_of_another_cluster_sends_nothing(cluster: Cluster, ot
         async with serving(cluster) as s:
             with pytest.raises(CAMismatchError):
                 await request_node_certificate(s.addr, other_cluster.worker_token, timeout=10)
-            assert s.node_ca.issued == {} and s.node_ca.polls == 0
+            assert s.node_ca.calls == 0 and s.node_ca.polls == 0
 
     run(body())
 
@@ -144,5 +144,24 @@ def test_renewal_keeps_node_id_and_needs_no_token(cluster: Cluster) -> None:
             assert renewed.identity.node_id == cluster.worker.identity.node_id
             assert renewed.cert_pem != cluster.worker.cert_pem
             assert renewed.key_pem != cluster.worker.key_pem
+
+    run(body())
+
+
+def test_impostor_replaying_the_real_root_never_gets_the_token(
+    cluster: Cluster, other_cluster: Cluster
+) -> None:
+    """An impostor (certificates of another CA) that appends the real, public root to its chain
+    passes the pin, but not the verified gRPC call that would carry the token."""
+    mitm = other_cluster.manager
+    tls = NodeTLS(other_cluster.root.cert_pem + cluster.root.cert_pem, mitm.cert_pem, mitm.key_pem)
+
+    async def body() -> None:
+        async with serving(other_cluster, tls=tls) as s:
+            assert await fetch_root_ca(s.addr, cluster.root.digest_hex, 5) == cluster.root.cert_pem
+            with pytest.raises(grpc.RpcError) as ei:
+                await request_node_certificate(s.addr, cluster.worker_token, timeout=5)
+            assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert s.node_ca.calls == 0
 
     run(body())
