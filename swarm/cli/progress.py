@@ -65,9 +65,7 @@ def bar(state: str, err: str) -> str:
         e = err.replace("\n", " ")
         return e if len(e) <= 75 else e[:74] + "…"
     n = STEPS.get(state, 0)
-    width = 50
-    filled = int(width * n / 9)
-    inner = ("=" * (filled - 1) + ">" if filled else ">").ljust(width)
+    inner = ("=" * int(50 * n / 9) + ">").ljust(51)
     return f"{state:<9} [{inner}]"
 
 
@@ -125,8 +123,9 @@ def watch(client: Any, service_id: str, shown_id: str, *, quiet: bool = False,
                 for k, t in picked.items():
                     label = f"{slot_index[k]}/{want}" if replicated else str(k)[:12]
                     state = TaskState.Name(t.status.state).lower()
-                    text = bar(state, t.status.err) if not rollback else bar(state, t.status.err).replace(
-                        "=" * 49 + ">", ">" + " " * 49)
+                    text = bar(state, t.status.err)
+                    if rollback and not t.status.err:  # Docker's rollback bars stay at ">"
+                        text = f"{state:<9} [{'>'.ljust(51)}]"
                     if slot_index[k] <= want:
                         screen.set(label, text)
                 # slots without any task yet: unschedulable services still show their reason

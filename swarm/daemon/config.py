@@ -29,6 +29,8 @@ class DaemonConfig:
     socket_path: Path = Path("/run/swarm/swarmd.sock")
     log_level: str = "info"
     insecure_registries: tuple[str, ...] = field(default_factory=tuple)
+    executor: str = "runtime"       # "runtime" (real containers) or "fake" (tests, benchmarks)
+    cgroup_parent: str = ""         # default: pyswarm-<hash of the data root>
 
     @property
     def host_url(self) -> str:

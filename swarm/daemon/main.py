@@ -69,8 +69,13 @@ async def _serve(cfg: DaemonConfig) -> int:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST:PORT",
               help="Registry to reach over plain HTTP (repeatable).")
+@click.option("--executor", type=click.Choice(("runtime", "fake")), default="runtime", show_default=True,
+              help="Task executor: real containers, or an instant fake (tests, benchmarks).")
+@click.option("--cgroup-parent", default="", help="Parent cgroup for containers "
+              "(default: pyswarm-<hash of the data root>, so daemons side by side never share one).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarmd")
-def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...]) -> None:
+def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...],
+        executor: str, cgroup_parent: str) -> None:
     """The swarm daemon: runs the node agent and, on managers, the manager."""
     from pathlib import Path
 
@@ -83,8 +88,11 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         click.echo(f"swarmd: {e}", err=True)
         sys.exit(1)
     _setup_logging(log_level)
+    if cgroup_parent and not all(c.isalnum() or c in "-_./" for c in cgroup_parent):
+        click.echo(f"swarmd: invalid --cgroup-parent {cgroup_parent!r}", err=True)
+        sys.exit(1)
     cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
-                       insecure_registries=regs)
+                       insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent)
     try:
         code = asyncio.run(_serve(cfg))
     except ConfigError as e:

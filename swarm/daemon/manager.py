@@ -59,7 +59,10 @@ class ManagerRole:
         self.ca_server = NodeCAServer(self.store)
         self.dispatcher: Dispatcher | None = None
         self.logbroker: Any = None
-        self.leader_components: list[LeaderComponent] = []
+        from swarm.orchestrator import leader_components
+
+        self.leader_components: list[LeaderComponent] = [
+            (lambda m, f=f: f(m.store)) for f in leader_components()]
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._leader_stoppers: list[Callable[[], Any]] = []
         self._leadership_q: asyncio.Queue[bool] = asyncio.Queue()
