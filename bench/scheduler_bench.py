@@ -174,6 +174,8 @@ def scenarios(quick: bool) -> list[Scenario]:
             with_filters(10_000, 1000),
             with_spread(10_000, 1000),
             many_services(1000, 10, 1000),
+            plain(10_000, 10_000),
+            plain(100_000, 10_000),
         ]
     return out
 
@@ -210,6 +212,7 @@ def main() -> None:
             "python": sys.version.split()[0],
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # shared host: other work adds noise
             "reference": "swarmkit (Go): 189 ms for 1k tasks/1k nodes, 1.8 s for 10k/1k",
             "results": rows,
         }
