@@ -1,0 +1,342 @@
+"""The real executor: tasks as containers of ``node.runtime``, images from ``node.images``.
+
+Design notes:
+* ``Runtime`` and ``ImageStore`` are synchronous; every call runs in this executor's own
+  thread pool (so long stops and pulls never starve the loop's default pool). A call that is
+  cancelled by the task manager keeps running in its thread; the next call for the same
+  container first waits for it (``_serial``), so a cancelled ``prepare`` never races the
+  ``shutdown`` that follows it.
+* ``wait()`` does not park a thread per container: one watcher task polls the state of every
+  awaited container in a single thread call every ``poll`` seconds (the runtime keeps exit
+  codes in each container's ``state.json``, written by its shim, so nothing is lost while
+  ``swarmd`` is down).
+* Live restore: the container id is a function of the task id (see
+  :mod:`node.exec.containerspec`), so ``adopt()`` is a ``state()`` call; the shims own the
+  containers and outlive the daemon.
+* Pulls: a reference with a digest that is already in the store is not pulled again; for
+  tags the registry is asked every time (so ``:latest`` moves), and if it cannot be reached
+  but the image is on the node, the local copy is used (Docker does the same). Registry
+  errors become :class:`~node.exec.errors.ImagePullError` with the registry's message
+  ("manifest unknown"), so the task is REJECTED with it.
+* Errors of both layers are translated at this edge, by their ``temporary`` flag and type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from node.exec import errors as xe
+from node.exec.containerspec import container_config, container_id
+from node.exec.executor import LABEL_TASK_ID, ContainerInfo, Controller, Executor, LogRecord, stop_grace
+from node.images import ImageError, ImageStore
+from node.images import RegistryUnavailableError as ImagesUnavailable
+from node.runtime import Runtime
+from node.runtime.errors import (
+    ContainerNotFoundError,
+    ContainerRuntimeError,
+    InvalidConfigError,
+    ShimUnavailableError,
+)
+from node.runtime.errors import ContainerStartError as RtStartError
+from swarm.api.objects_pb2 import NodeDescription, Task
+from swarm.api.types_pb2 import Platform, Resources
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+def translate(e: Exception) -> xe.ExecError:
+    """Map an image or runtime error onto the executor's tree."""
+    msg = str(e) or type(e).__name__
+    if isinstance(e, ImagesUnavailable):
+        return xe.RegistryUnavailableError(msg)
+    if isinstance(e, ImageError):
+        return xe.ImagePullError(msg)
+    if isinstance(e, InvalidConfigError):
+        return xe.InvalidSpecError(msg)
+    if isinstance(e, RtStartError):
+        return xe.ContainerStartError(msg)
+    if isinstance(e, ContainerNotFoundError):
+        return xe.ContainerGoneError(msg)
+    if isinstance(e, ShimUnavailableError) or getattr(e, "temporary", False):
+        return xe.RuntimeUnavailableError(msg)
+    return xe.PermanentError(msg)
+
+
+def _info(st: Any) -> ContainerInfo:
+    return ContainerInfo(container_id=st.id, state=str(st.status), pid=st.pid or 0,
+                         exit_code=st.exit_code, error=st.error or "")
+
+
+class RuntimeExecutor(Executor):
+    """Runs tasks with ``node.runtime``; see the module docstring."""
+
+    def __init__(self, runtime: Runtime, images: ImageStore, hostname: str | None = None,
+                 poll: float = 0.25, max_threads: int = 64) -> None:
+        self.rt = runtime
+        self.images = images
+        self.hostname = hostname or socket.gethostname()
+        self.poll = poll
+        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="exec")
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        from node.runtime.linux import DOCKER_DEFAULT_CAPS
+
+        self.default_caps = tuple(DOCKER_DEFAULT_CAPS)
+
+    # ---- Executor ----------------------------------------------------------------------------
+    def describe(self) -> NodeDescription:
+        mem = 0
+        with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+        machine = platform.machine()
+        return NodeDescription(
+            hostname=self.hostname,
+            platform=Platform(os="linux", architecture=_ARCH.get(machine, machine)),
+            resources=Resources(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000, memory_bytes=mem),
+            engine_version="pyswarm")
+
+    def controller(self, task: Task) -> RuntimeController:
+        return RuntimeController(self, task)
+
+    async def task_ids(self) -> set[str]:
+        states = await self.call(self.rt.list)
+        return {s.labels[LABEL_TASK_ID] for s in states if s.labels.get(LABEL_TASK_ID)}
+
+    async def logs(self, task_id: str, follow: bool = False, tail: int = -1) -> AsyncIterator[LogRecord]:
+        from node.runtime.logs import read_logs
+        from node.runtime.spec import Status
+
+        cid = container_id(task_id)
+        try:
+            await self.call(self.rt.state, cid)
+        except xe.ContainerGoneError:
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+        stop = threading.Event()
+        end = object()
+
+        def exited() -> bool:
+            if stop.is_set():
+                return True
+            try:
+                return self.rt.state(cid).status != Status.RUNNING
+            except ContainerRuntimeError:
+                return True
+
+        def pump() -> None:
+            try:
+                for line in read_logs(self.rt.cdir / cid / "container.log", follow, tail, exited):
+                    if stop.is_set():
+                        break
+                    asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, end)
+
+        fut = loop.run_in_executor(self._pool, pump)
+        try:
+            while (item := await queue.get()) is not end:
+                ts = Timestamp()
+                ts.FromJsonString(item.ts)
+                yield LogRecord(ts, item.stream, item.data.encode())
+        finally:
+            stop.set()
+            while not queue.empty():   # unblock a pump waiting on a full queue
+                queue.get_nowait()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(fut), 2)
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        self._pool.shutdown(wait=False)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking runtime/image call in our pool, translating its errors."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except (ContainerRuntimeError, ImageError) as e:
+            raise translate(e) from e
+
+    async def serial(self, cid: str, fn: Callable[[], T]) -> T:
+        """Like :meth:`call`, but one at a time per container, even across cancellation."""
+        while (prev := self._inflight.get(cid)) is not None and not prev.done():
+            await asyncio.wait([prev])
+        fut = asyncio.ensure_future(self.call(fn))
+        self._inflight[cid] = fut
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if self._inflight.get(cid) is f:
+                del self._inflight[cid]
+            if not f.cancelled():
+                f.exception()   # retrieved: no "exception was never retrieved" if nobody awaits
+
+        fut.add_done_callback(done)
+        return await asyncio.shield(fut)
+
+    async def wait_exit(self, cid: str) -> int:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(cid, []).append(fut)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="exec-exit-watcher")
+        try:
+            return await fut
+        finally:
+            waiters = self._waiters.get(cid, [])
+            if fut in waiters:
+                waiters.remove(fut)
+            if not waiters:
+                self._waiters.pop(cid, None)
+
+    async def _watch(self) -> None:
+        def poll_all(cids: list[str]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for cid in cids:
+                try:
+                    out[cid] = self.rt.state(cid)
+                except ContainerRuntimeError as e:
+                    out[cid] = e
+            return out
+
+        while self._waiters:
+            loop = asyncio.get_running_loop()
+            states = await loop.run_in_executor(self._pool, poll_all, list(self._waiters))
+            for cid, st in states.items():
+                if isinstance(st, Exception):
+                    result: Any = translate(st)
+                elif str(st.status) == "exited":
+                    result = st.exit_code if st.exit_code is not None else xe.ContainerGoneError(
+                        f"container {cid}: exit status unknown ({st.error or 'shim lost'})")
+                else:
+                    continue
+                for fut in self._waiters.pop(cid, []):
+                    if not fut.done():
+                        (fut.set_exception if isinstance(result, Exception) else fut.set_result)(result)
+            await asyncio.sleep(self.poll)
+
+
+class RuntimeController(Controller):
+    def __init__(self, executor: RuntimeExecutor, task: Task) -> None:
+        super().__init__(task)
+        self.x = executor
+        self.cid = container_id(task.id)
+
+    async def _state(self) -> Any | None:
+        try:
+            return await self.x.serial(self.cid, lambda: self.x.rt.state(self.cid))
+        except xe.ContainerGoneError:
+            return None
+
+    async def adopt(self) -> ContainerInfo | None:
+        st = await self._state()
+        if st is not None:
+            log.info("task %s: re-attached to container %s (%s)", self.task.id, self.cid[:12], st.status)
+        return _info(st) if st is not None else None
+
+    async def inspect(self) -> ContainerInfo | None:
+        st = await self._state()
+        return _info(st) if st is not None else None
+
+    async def prepare(self) -> None:
+        if await self._state() is not None:
+            return
+        ref = self.task.spec.container.image
+        if not ref:
+            raise xe.InvalidSpecError("ContainerSpec: image reference must be provided")
+        image = await self.x.serial(self.cid, lambda: self._pull(ref))
+        if await self._state() is not None:
+            return
+
+        def create() -> None:
+            cfg = container_config(self.task, image, self.x.hostname, self.x.default_caps)
+            self.x.rt.create(cfg)
+
+        await self.x.serial(self.cid, create)
+        log.info("task %s: container %s created from %s", self.task.id, self.cid[:12], ref)
+
+    def _pull(self, ref: str) -> Any:
+        if "@" in ref:
+            local = self.x.images.get(ref)
+            if local is not None:
+                return local
+        try:
+            img = self.x.images.pull(ref)
+            log.info("task %s: pulled %s", self.task.id, ref)
+            return img
+        except ImageError as e:
+            local = self.x.images.get(ref)
+            if local is None:
+                raise
+            log.warning("task %s: pull of %s failed (%s); using the image on the node", self.task.id, ref, e)
+            return local
+
+    async def start(self) -> None:
+        st = await self._state()
+        if st is None:
+            raise xe.ContainerStartError(f"task {self.task.id}: no container to start")
+        if str(st.status) != "created":
+            return   # already started (e.g. before an agent restart)
+        await self.x.serial(self.cid, lambda: self.x.rt.start(self.cid))
+
+    async def wait(self) -> int:
+        if await self._state() is None:
+            raise xe.ContainerGoneError(f"task {self.task.id}: container {self.cid[:12]} is gone")
+        return await self.x.wait_exit(self.cid)
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        g = stop_grace(self.task) if grace is None else grace
+        sig = self.task.spec.container.stop_signal or None
+
+        def stop() -> None:
+            try:
+                self.x.rt.stop(self.cid, g, sig)
+            except ContainerNotFoundError:
+                pass
+
+        await self.x.serial(self.cid, stop)
+
+    async def terminate(self) -> None:
+        def kill() -> None:
+            try:
+                self.x.rt.kill(self.cid, "SIGKILL")
+            except ContainerNotFoundError:
+                pass
+
+        await self.x.serial(self.cid, kill)
+
+    async def remove(self) -> None:
+        st = await self._state()
+        if st is None:
+            return
+        if str(st.status) == "running":
+            await self.shutdown()
+
+        def rm() -> None:
+            try:
+                self.x.rt.remove(self.cid, force=True)
+            except ContainerNotFoundError:
+                pass
+
+        await self.x.serial(self.cid, rm)
+        log.info("task %s: container %s removed", self.task.id, self.cid[:12])
