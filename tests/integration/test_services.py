@@ -30,11 +30,13 @@ def tasks(d: Swarmd, svc: str, *flags: str) -> list[dict]:
 
 
 def running(d: Swarmd, svc: str) -> list[dict]:
-    return [t for t in tasks(d, svc) if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")]
+    return [t for t in tasks(d, svc)
+            if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")]
 
 
 def ls(d: Swarmd) -> dict[str, dict]:
-    return {s["Name"]: s for s in (json.loads(x) for x in d.ok("service", "ls", "--format", "json").splitlines())}
+    out = d.ok("service", "ls", "--format", "json")
+    return {s["Name"]: s for s in (json.loads(x) for x in out.splitlines())}
 
 
 def test_create_spread_scale_rm(swarm3):
