@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
-from grpc import aio
 
 from swarm.api import (
     ca_pb2,
@@ -426,35 +425,3 @@ def test_server_serves_a_renewed_certificate_without_restart(cluster: Cluster) -
             assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     run(body())
-
-
-# ---- what grpcio does, pinned so a change in grpcio shows up here ----------------------------------------
-
-
-def test_grpc_without_required_client_auth_never_sees_client_certificates(cluster: Cluster) -> None:
-    """Why swarm.ca.anonymous exists: with require_client_auth=False grpcio does not even request
-    a client certificate, so a server could authorize nobody. If this starts failing, grpcio has
-    learned "request but don't require" and the anonymous certificate could go."""
-    seen: list[dict] = []
-
-    class Probe(ca_pb2_grpc.CAServicer):
-        async def GetRootCACertificate(self, request, context):  # noqa: N802
-            seen.append(context.auth_context())
-            return ca_pb2.GetRootCACertificateResponse()
-
-    async def body() -> None:
-        server = aio.server()
-        ca_pb2_grpc.add_CAServicer_to_server(Probe(), server)
-        m = cluster.manager
-        creds = grpc.ssl_server_credentials(
-            [(m.key_pem, m.cert_pem)], root_certificates=cluster.root.cert_pem, require_client_auth=False
-        )
-        port = server.add_secure_port("127.0.0.1:0", creds)
-        await server.start()
-        try:
-            await root_ca(f"127.0.0.1:{port}", node_client_credentials(cluster.worker))
-        finally:
-            await server.stop(None)
-
-    run(body())
-    assert seen and "x509_pem_cert" not in seen[0]
