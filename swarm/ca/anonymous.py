@@ -4,7 +4,7 @@ Design notes
 ------------
 Swarmkit serves the join endpoints (``CA.GetRootCACertificate``, ``NodeCA.*``) on the same port as
 everything else with Go's ``tls.VerifyClientCertIfGiven``: a client certificate is requested but
-optional. Python gRPC (checked with grpcio 1.85, see ``tests/integration/test_tls.py``) offers
+optional. Python gRPC (checked with grpcio 1.85, see ``tests/integration/test_tls_transport.py``) offers
 only two server modes: ``require_client_auth=True`` (request, require and verify) or ``False``
 (**never request** a client certificate, so even nodes that have one cannot present it and the
 server could authorize nobody). "Request but don't require" is not exposed.

@@ -284,7 +284,7 @@ def test_anonymous_client_may_get_root_ca_but_not_control(cluster: Cluster) -> N
 
 
 def test_client_without_any_certificate_fails_the_handshake(cluster: Cluster) -> None:
-    """grpcio cannot make client certificates optional (see test_grpc_... below), so a client
+    """grpcio cannot make client certificates optional (test_tls_transport.py pins that), so a client
     that presents none is refused by TLS; joining nodes present the anonymous certificate."""
 
     async def body() -> None:
