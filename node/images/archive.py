@@ -81,9 +81,9 @@ def import_archive(store: ImageStore, path: Path, ref: str | None) -> list[Image
         if name is not None and len(entries) != 1:
             raise InvalidReferenceError(f"{path}: holds {len(entries)} images; cannot tag them all {ref}")
         out = []
-        for e in entries:
-            names = [name] if name is not None else e["names"]
-            out.append(_import_one(store, arc, e, names))
+        for entry in entries:
+            names = [name] if name is not None else entry["names"]
+            out.append(_import_one(store, arc, entry, names))
     return out
 
 

@@ -23,6 +23,7 @@ Design notes:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import json
@@ -85,7 +86,7 @@ class ImageStore:
                     out.append(img)
             return out
 
-    def remove(self, ref: str, force: bool = False) -> list[str]:
+    def remove(self, ref: str, force: bool = False) -> builtins.list[str]:
         """Untag ``ref``; delete the image (and unshared layers) when no tag is left.
 
         Removing by id an image that has several tags needs ``force``. Returns Docker-style
@@ -238,7 +239,7 @@ class ImageStore:
             size=int(m.get("size", 0)), created=m.get("created", ""),
             architecture=m.get("architecture", ""), os=m.get("os", "linux"))
 
-    def _delete_image(self, iid: str, repos: dict[str, str]) -> list[str]:
+    def _delete_image(self, iid: str, repos: dict[str, str]) -> builtins.list[str]:
         img = self._load(iid)
         if img is None:
             return []

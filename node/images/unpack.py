@@ -107,7 +107,7 @@ def unpack_layer(raw: IO[bytes], dest: Path, *, digest: str | None = None,
     outer = _HashReader(raw)
     peek = _Peek(outer)
     if peek.head.startswith(b"\x1f\x8b"):
-        inner_src: IO[bytes] = gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[arg-type]
+        inner_src: IO[bytes] = gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[call-overload]
     elif peek.head.startswith(b"\x28\xb5\x2f\xfd"):
         raise UnsupportedImageError("zstd-compressed layers are not supported")
     else:

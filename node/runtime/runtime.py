@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal as signal_mod
 import socket
@@ -71,6 +72,19 @@ def parse_signal(sig: str | int) -> int:
         raise InvalidConfigError(f"unknown signal {sig!r}") from None
 
 
+def _connect(s: socket.socket, path: Path) -> None:
+    """Connect to a unix socket even when its path is longer than AF_UNIX allows (107 bytes):
+    go through ``/proc/self/fd/<dir fd>/name`` (chdir is process-wide, so not an option)."""
+    if len(str(path)) < 100:
+        s.connect(str(path))
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s.connect(f"/proc/self/fd/{fd}/{path.name}")
+    finally:
+        os.close(fd)
+
+
 class _Zygote:
     """The daemon side of the zygote connection; restarts the zygote if it died."""
 
@@ -82,7 +96,7 @@ class _Zygote:
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
-        self.proc = subprocess.Popen([self.python, "-I", "-S", "-c", BOOT, PKG_ROOT], stdin=child,
+        self.proc = subprocess.Popen([self.python, "-I", "-S", "-c", BOOT, PKG_ROOT], stdin=child.fileno(),
                                      stdout=subprocess.DEVNULL, close_fds=True, start_new_session=True)
         child.close()
         self.sock = parent
@@ -312,7 +326,7 @@ class Runtime:
         try:
             s.settimeout(5)
             try:
-                s.connect(str(path))
+                _connect(s, path)
                 s.sendall(json.dumps(req).encode() + b"\n")
             except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError) as e:
                 raise ShimUnavailableError(f"container {cid}: shim not reachable ({e})") from None

@@ -105,7 +105,8 @@ class Shim:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(sock_path)
         self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.lsock.bind(sock_path)
+        os.chdir(self.dir)                 # bind relative: AF_UNIX paths are limited to 107 bytes
+        self.lsock.bind("shim.sock")
         self.lsock.listen(16)
         self.lsock.setblocking(False)
         self._report({"ok": True, "pid": pid, "shim_pid": os.getpid()})

@@ -60,6 +60,7 @@ def main() -> None:
         buf += chunk
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
+            reply: dict[str, object]
             try:
                 req = json.loads(line)
                 if req.get("op") == "spawn":

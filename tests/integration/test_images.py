@@ -92,3 +92,15 @@ def test_import_archives(tmp_path_factory, tmp_path, kind):
     assert store.get(imgs[0].repo_tags[0]).id == imgs[0].id
     meta = json.loads((tmp_path / "store/repositories.json").read_text())
     assert list(meta.values()) == [imgs[0].id]
+
+
+def test_registry_on_another_address(tmp_path_factory, tmp_path):
+    """The registry can bind to a given address (e.g. a testbed bridge), not only 127.0.0.1."""
+    from tests.support.registry import Registry
+
+    layout = build_test_images(tmp_path_factory.getbasetemp() / "imgbuild")
+    with Registry(tmp_path / "reg", host="127.0.0.2") as reg:
+        refs = reg.push_all(layout, {"demo/web:2": TEST_IMAGES["demo/web:2"]})
+        assert refs == {"demo/web:2": f"127.0.0.2:{reg.port}/demo/web:2"}
+        img = ImageStore(tmp_path / "s", insecure_registries=[reg.address]).pull(refs["demo/web:2"])
+        assert (img.layers[-1] / "etc/version").read_text() == "2\n"

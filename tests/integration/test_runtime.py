@@ -275,3 +275,28 @@ def test_remove_frees_everything(rt, images):
     assert not (rt.root / "containers" / c.id).exists()
     assert not os.path.exists(f"/proc/{pid}/ns")
     assert c.id not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_long_root_path_and_cgroup_namespace(tmp_path, images):
+    """Socket paths beyond AF_UNIX's 107 bytes still work; /proc/self/cgroup shows '/'."""
+    root = tmp_path / ("r" * 100)
+    rt2 = Runtime(root, cgroup_parent=PARENT)
+    c = "c" * 64
+    try:
+        code, out, _, _ = run(rt2, images["demo/web:1"], ["cat", "/proc/self/cgroup"], id=c,
+                              limits=Limits(memory_bytes=32 << 20))
+        assert code == 0 and len(str(root / "containers" / c / "shim.sock")) > 107
+        assert out and all(line.endswith(":/") for line in out.splitlines())
+    finally:
+        for s in rt2.list():
+            rt2.remove(s.id, force=True)
+        rt2.close()
+
+
+def test_logs_follow_running_container(rt, images):
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"],
+                                  command=sh("for i in 1 2 3; do echo line$i; sleep 0.2; done")))
+    rt.start(c.id)
+    got = [line.data for line in rt.logs(c.id, follow=True)]
+    assert got == ["line1\n", "line2\n", "line3\n"]
+    assert rt.state(c.id).status == Status.EXITED
