@@ -12,6 +12,7 @@ PKI):
 ``errors``     the one mapping of domain exceptions to status codes, and its interceptor
 ``deadlines``  default deadlines on every client call
 ``join``       the joining side: pin the remote root CA, request a node certificate
+``server``     tcp_server (manager port, mTLS) and local_server (unix socket), interceptors wired
 ``handlers``   wrapping a grpc.aio method handler (shared by the interceptors)
 
 Use from a daemon::
