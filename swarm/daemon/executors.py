@@ -19,7 +19,10 @@ def make_executor(cfg: DaemonConfig) -> Any:
         from node.exec.fake import FakeExecutor
 
         return FakeExecutor()
-    from node.exec.runtime import RuntimeExecutor  # type: ignore[import-not-found]
+    from node.exec.runtime import RuntimeExecutor
+    from node.images import ImageStore
+    from node.runtime import Runtime
 
-    return RuntimeExecutor(root=cfg.data_root, insecure_registries=cfg.insecure_registries,
-                           cgroup_parent=cgroup_parent(cfg))
+    runtime = Runtime(cfg.data_root / "runtime", cgroup_parent=cgroup_parent(cfg))
+    images = ImageStore(cfg.data_root / "images", cfg.insecure_registries)
+    return RuntimeExecutor(runtime, images)

@@ -56,3 +56,85 @@ def _teardown(made: list[Testbed]) -> None:
             failures.append(f"{tb.prefix}: {cp.stderr.strip()}")
     if failures:
         pytest.fail("testbed teardown failed: " + "; ".join(failures))
+
+
+# ---- a swarm with a real registry ---------------------------------------------------------------
+
+REGISTRY_PORT = 5000
+
+
+@pytest.fixture(scope="session")
+def test_image_layout(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The offline OCI layout with demo/web:1, demo/web:2 and demo/fail:1 (built once)."""
+    import shutil
+
+    from tests.support.images import build_test_images
+
+    if not shutil.which("umoci") or not shutil.which("skopeo"):
+        pytest.skip("umoci and skopeo are needed to build and push test images")
+    return build_test_images(tmp_path_factory.mktemp("images"))
+
+
+class SwarmBed:
+    """A formed swarm on the testbed with a real registry in its infra namespace."""
+
+    def __init__(self, tb: Testbed, registry: str) -> None:
+        self.tb = tb
+        self.registry = registry
+
+    def image(self, name: str) -> str:
+        return f"{self.registry}/{name}"
+
+    def cli(self, *args: str, host: str = "mgr1", timeout: float = 120) -> Any:
+        return self.tb.cli(host, *args, timeout=timeout)
+
+    def ok(self, *args: str, host: str = "mgr1", timeout: float = 120) -> str:
+        cp = self.tb.cli(host, *args, timeout=timeout)
+        if cp.returncode != 0:
+            raise AssertionError(f"swarm {' '.join(args)} on {host}: {cp.returncode}\n{cp.stdout}{cp.stderr}")
+        return str(cp.stdout)
+
+    def tasks(self, svc: str, *flags: str) -> list[dict[str, str]]:
+        import json
+
+        out = self.ok("service", "ps", svc, "--format", "json", *flags)
+        return [json.loads(x) for x in out.splitlines() if x.strip()]
+
+    def http(self, host: str, addr: str, port: int = 80, timeout: float = 5) -> str:
+        """GET / from inside host's namespaces (curl in the testbed host)."""
+        cp = self.tb.exec(host, "curl", "-s", "--max-time", str(timeout), f"http://{addr}:{port}/",
+                          timeout=timeout + 10)
+        return str(cp.stdout) if cp.returncode == 0 else ""
+
+
+@pytest.fixture
+def swarm_bed(testbed: Callable[..., Testbed], test_image_layout: Any,
+              tmp_path: Any) -> Callable[..., SwarmBed]:
+    """Factory: swarm_bed(managers=1, workers=3) -> SwarmBed with images pushed."""
+
+    def make(managers: int = 1, workers: int = 2, **kw: Any) -> SwarmBed:
+        from tests.support.images import TEST_IMAGES
+
+        # the registry answers on the infra address; every daemon may pull from it over HTTP
+        tb = testbed(managers, workers, form_swarm=True,
+                     insecure_registries=[f"10.231.0.1:{REGISTRY_PORT}"], **kw)
+        infra = "10.231.0.1"
+        regdir = tmp_path / "registry"
+        (regdir / "data").mkdir(parents=True)
+        cfg = regdir / "config.yml"
+        cfg.write_text(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {regdir / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {infra}:{REGISTRY_PORT}\n")
+        tb.infra("docker-registry", "serve", str(cfg))
+        Testbed.wait_for(
+            lambda: tb.exec("infra", "curl", "-sf", f"http://{infra}:{REGISTRY_PORT}/v2/").returncode == 0,
+            timeout=20, what="the registry")
+        for name, ref in TEST_IMAGES.items():
+            cp = tb.exec("infra", "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                         f"oci:{test_image_layout}:{ref}", f"docker://{infra}:{REGISTRY_PORT}/{name}",
+                         timeout=120)
+            assert cp.returncode == 0, cp.stderr
+        return SwarmBed(tb, f"{infra}:{REGISTRY_PORT}")
+
+    return make
