@@ -21,6 +21,7 @@ from node.images.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
     RegistryUnavailableError,
+    TLSVerificationError,
     UnsupportedImageError,
 )
 from node.images.model import Image, ImageConfig
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidReferenceError",
     "Reference",
     "RegistryUnavailableError",
+    "TLSVerificationError",
     "UnsupportedImageError",
     "parse_reference",
 ]

@@ -7,6 +7,7 @@
     ├── ImageNotFoundError          registry or local store has no such image/tag (permanent)
     ├── DigestMismatchError         a blob or manifest does not hash to its digest (permanent)
     ├── AuthError                   401/403 after trying the credentials we have (permanent)
+    ├── TLSVerificationError        the registry's certificate does not verify (permanent)
     ├── UnsupportedImageError       media type / platform / compression we cannot use
     └── RegistryUnavailableError    connection refused, timeout, 5xx, 429 (temporary)
 
@@ -37,6 +38,10 @@ class DigestMismatchError(ImageError):
 
 class AuthError(ImageError):
     """Authentication or authorization failed."""
+
+
+class TLSVerificationError(ImageError):
+    """The registry's TLS certificate did not verify against the system CAs."""
 
 
 class UnsupportedImageError(ImageError):

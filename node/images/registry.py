@@ -43,6 +43,7 @@ from node.images.errors import (
     ImageError,
     ImageNotFoundError,
     RegistryUnavailableError,
+    TLSVerificationError,
 )
 from node.images.reference import Reference
 
@@ -214,7 +215,8 @@ class RegistryClient:
                 last = e
                 break
         if isinstance(last, urllib.error.URLError) and isinstance(last.reason, ssl.SSLCertVerificationError):
-            raise AuthError(f"{ref.registry}: TLS certificate verification failed: {last.reason}") from last
+            raise TLSVerificationError(f"{ref.registry}: TLS certificate verification failed: {last.reason} "
+                                       f"(add it to the insecure registries to skip verification)") from last
         raise RegistryUnavailableError(f"registry {ref.registry} unreachable: {last}") from last
 
     def _with_auth(self, opener: urllib.request.OpenerDirector, url: str, headers: dict[str, str],

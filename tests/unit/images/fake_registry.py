@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,7 @@ class FakeRegistry:
     """auth: None | "basic" | "bearer"; corrupt: serve the layer with one byte flipped."""
 
     def __init__(self, auth: str | None = None, user: str = "u", password: str = "p",
-                 corrupt: bool = False) -> None:
+                 corrupt: bool = False, tls: tuple[str, str] | None = None) -> None:
         self.img = make_image()
         self.auth, self.user, self.password, self.corrupt = auth, user, password, corrupt
         self.requests: list[tuple[str, str, str]] = []
@@ -65,6 +66,10 @@ class FakeRegistry:
                 outer.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
