@@ -109,7 +109,10 @@ class LoopbackCluster:
     def __init__(self, root: Path, count: int, port: int = 2377) -> None:
         self.net = next(_NET)
         self.port = port
-        self.daemons = [Swarmd(root, name=f"n{i}") for i in range(1, count + 1)]
+        # the integration tier runs agents with the fake executor (architecture.md); real
+        # containers are the e2e tier's job
+        self.daemons = [Swarmd(root, name=f"n{i}", extra_args=["--executor", "fake"])
+                        for i in range(1, count + 1)]
 
     def addr(self, i: int) -> str:
         return f"127.{self.net}.0.{i + 1}:{self.port}"
