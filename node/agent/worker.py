@@ -144,7 +144,8 @@ class Worker:
         assert self.db is not None
         self.db.delete(task_id)
         tm = self.managers.pop(task_id, None)
-        if tm is None:
+        if tm is None:   # not ours (any more), but a container may be left, e.g. after a lost DB
+            self._spawn(self._remove_orphans(set(self.managers), only={task_id}))
             return
         log.info("task %s: deleted by the manager; removing its container", task_id)
         self._spawn(self._remove_container(tm))
@@ -163,10 +164,12 @@ class Worker:
             self.db.put_status(task_id, status)
         self.report(task_id, status)
 
-    async def _remove_orphans(self, known: Iterable[str]) -> None:
+    async def _remove_orphans(self, known: Iterable[str], only: set[str] | None = None) -> None:
         """Remove containers of tasks the manager no longer assigns to us."""
         try:
             orphans = await self.executor.task_ids() - set(known)
+            if only is not None:
+                orphans &= only
         except ExecError as e:
             log.warning("listing task containers failed: %s", e)
             return

@@ -179,3 +179,21 @@ def test_taskdb_roundtrip(tmp_path: Path) -> None:
     db.delete("t1")
     assert db.tasks() == [] and db.get("t1") is None
     assert (tmp_path / "worker" / "tasks.db").exists()
+
+
+def test_remove_of_unknown_task_removes_its_leftover_container(tmp_path: Path) -> None:
+    async def main() -> None:
+        x, rec = FakeExecutor(), Recorder()
+        w = Worker(tmp_path / "a", x, rec)
+        await w.start()
+        t1 = make_task("t1")
+        await w.assign(complete(t1))
+        await eventually(lambda: running(w, "t1"))
+        await w.stop()
+        w2 = Worker(tmp_path / "b", x, rec)       # lost its task DB
+        await w2.start()
+        await w2.assign(incremental(removes=[t1]))
+        await w2.idle()
+        assert x.containers == {}
+        await w2.stop()
+    run(main())
