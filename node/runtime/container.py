@@ -143,10 +143,16 @@ def _mount_rootfs(cfg: dict[str, Any], rootfs: str) -> None:
 
 
 def _target(rootfs: str, path: str, is_dir: bool) -> str:
+    """The mount point for ``path`` inside ``rootfs``; refuse anything that resolves outside.
+
+    Mounts happen before ``pivot_root``, so an absolute symlink in the image (``/data ->
+    /etc``) would otherwise resolve against the host's root.
+    """
     t = os.path.join(rootfs, path.lstrip("/"))
-    real = os.path.realpath(os.path.dirname(t))
-    if not (real == rootfs or real.startswith(rootfs + "/")):
-        raise OSError(1, f"mount target {path} resolves outside the rootfs")
+    for p in (os.path.dirname(t), t):
+        real = os.path.realpath(p)
+        if os.path.lexists(p) and not (real == rootfs or real.startswith(rootfs + "/")):
+            raise OSError(1, f"mount target {path} resolves outside the container rootfs")
     if is_dir:
         os.makedirs(t, exist_ok=True)
     elif not os.path.lexists(t):

@@ -85,15 +85,18 @@ class Shim:
             os.close(fd)
         self.pid, self.ready_r, self.go_w = pid, ready_r, go_w
         self.pidfd = os.pidfd_open(pid)
+        join_error: OSError | None = None
         try:
             for path in self.cfg.get("cgroup_procs", ()):   # in parallel with the child's setup
                 with open(path, "w") as f:
                     f.write(str(pid))
             os.write(go_w, b"J")
-            msg = _read_all(ready_r, stop_at=b"R")
-        except OSError as e:
+        except OSError as e:           # the child may simply have failed already (EPIPE/ESRCH)
+            join_error = e
             os.kill(pid, signal.SIGKILL)
-            msg = f"Ejoining cgroups: {e}".encode()
+        msg = _read_all(ready_r, stop_at=b"R")
+        if join_error is not None and not msg.startswith(b"E"):
+            msg = f"Ejoining cgroups: {join_error}".encode()
         if msg != b"R":
             os.waitpid(pid, 0)
             err = msg[1:].decode(errors="replace") if msg.startswith(b"E") else "container init died"

@@ -300,3 +300,18 @@ def test_logs_follow_running_container(rt, images):
     got = [line.data for line in rt.logs(c.id, follow=True)]
     assert got == ["line1\n", "line2\n", "line3\n"]
     assert rt.state(c.id).status == Status.EXITED
+
+
+def test_mount_target_symlink_escaping_rootfs_is_refused(rt, images, tmp_path):
+    layer = tmp_path / "evil-layer"
+    layer.mkdir()
+    (layer / "data").symlink_to("/etc")                      # absolute: would be the host's /etc
+    src = tmp_path / "src"
+    src.mkdir()
+    from node.images.model import ImageConfig
+
+    image = ([*images["demo/web:1"].layers, layer], ImageConfig())
+    with pytest.raises(ContainerStartError, match="resolves outside"):
+        rt.create(ContainerConfig(id=cid(), image=image, command=["true"],
+                                  mounts=[Mount(target="/data", source=str(src))]))
+    assert not any("evil" in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
