@@ -221,7 +221,10 @@ class RuntimeExecutor(Executor):
 
         while self._waiters:
             loop = asyncio.get_running_loop()
-            states = await loop.run_in_executor(self._pool, poll_all, list(self._waiters))
+            try:
+                states = await loop.run_in_executor(self._pool, poll_all, list(self._waiters))
+            except RuntimeError as e:   # pool shut down: let the waiters retry (temporary)
+                states = {cid: ShimUnavailableError(f"exit watcher: {e}") for cid in self._waiters}
             for cid, st in states.items():
                 if isinstance(st, Exception):
                     result: Any = translate(st)
