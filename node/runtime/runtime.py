@@ -85,6 +85,32 @@ def _connect(s: socket.socket, path: Path) -> None:
         os.close(fd)
 
 
+def _etc_mounts(d: Path, hostname: str, cfg: ContainerConfig) -> list[dict[str, Any]]:
+    """Docker-style ``/etc/hostname``, ``/etc/hosts`` and ``/etc/resolv.conf``, bind-mounted
+    from the container directory unless the config mounts its own (the network layer does
+    that for service DNS). resolv.conf is the host's without loopback nameservers."""
+    own = {m.target for m in cfg.mounts}
+    files = {"hostname": f"{hostname}\n",
+             "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      f"127.0.1.1\t{hostname}\n"}
+    try:
+        host = Path("/etc/resolv.conf").read_text()
+        files["resolv.conf"] = "".join(
+            line + "\n" for line in host.splitlines()
+            if not (line.startswith("nameserver") and line.split()[1:2] and
+                    line.split()[1].startswith(("127.", "::1"))))
+    except OSError:
+        pass
+    out = []
+    for name, text in files.items():
+        if f"/etc/{name}" in own:
+            continue
+        (d / name).write_text(text)
+        out.append({"target": f"/etc/{name}", "source": str(d / name), "type": "bind",
+                    "read_only": False, "options": ""})
+    return out
+
+
 class _Zygote:
     """The daemon side of the zygote connection; restarts the zygote if it died."""
 
@@ -181,7 +207,8 @@ class Runtime:
                 "lowers": [str(p) for p in reversed(layers)],
                 "cgroup_procs": cg.procs_files, "cgroup_dirs": [str(p) for p in cg.dirs.values()],
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
-                "mounts": [vars(m) for m in cfg.mounts], "read_only": cfg.read_only,
+                "mounts": _etc_mounts(d, process["hostname"], cfg) + [vars(m) for m in cfg.mounts],
+                "read_only": cfg.read_only,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
                 "seccomp_bpf": str(self.bpf) if (self.bpf and cfg.seccomp) else None,
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",

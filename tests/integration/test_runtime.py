@@ -315,3 +315,13 @@ def test_mount_target_symlink_escaping_rootfs_is_refused(rt, images, tmp_path):
         rt.create(ContainerConfig(id=cid(), image=image, command=["true"],
                                   mounts=[Mount(target="/data", source=str(src))]))
     assert not any("evil" in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def test_etc_hostname_hosts_resolv(rt, images, tmp_path):
+    own = tmp_path / "resolv.conf"
+    own.write_text("nameserver 10.0.0.53\n")
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("""
+        cat /etc/hostname; grep -c "web-h" /etc/hosts; cat /etc/resolv.conf"""), hostname="web-h",
+        mounts=[Mount(target="/etc/resolv.conf", source=str(own), read_only=True)])
+    assert code == 0
+    assert out.splitlines() == ["web-h", "1", "nameserver 10.0.0.53"]
