@@ -9,8 +9,9 @@ cgroup2 tree (``/sys/fs/cgroup/unified``) gets a directory too: it gives ``cgrou
 Limits (cf. runc): memory -> ``memory.limit_in_bytes`` + ``memory.memsw.limit_in_bytes`` =
 same value (no swap on top; stricter than Docker's 2x default) / ``memory.max`` +
 ``memory.swap.max=0``; cpu -> CFS quota over a 100 ms period / ``cpu.max``; pids ->
-``pids.max``; devices (v1 only) -> ``devices.deny a`` then runc's default allow-list. v2
-device control needs an eBPF program; it is not implemented (logged once as a warning).
+``pids.max``; devices -> ``devices.deny a`` then runc's default allow-list on v1, and the
+same allow-list as an eBPF program (:mod:`node.runtime.devices_bpf`) on the cgroup2
+directory -- the only mechanism on v2, a second layer on hybrid hosts.
 
 The runtime creates and fills the directories before the container starts (errors surface at
 ``create``); the container process joins by writing ``0`` into each ``cgroup.procs`` before
@@ -26,6 +27,7 @@ import os
 import time
 from pathlib import Path
 
+from node.runtime import devices_bpf
 from node.runtime.errors import RuntimeSetupError
 from node.runtime.spec import Limits
 
@@ -147,9 +149,10 @@ class Cgroup:
                 _write(d / "cpu.max", f"{lim.nano_cpus * CFS_PERIOD // 1_000_000_000} {CFS_PERIOD}")
             if lim.pids:
                 _write(d / "pids.max", lim.pids)
-            if not _warned_v2_devices:
-                _warned_v2_devices = True
-                log.warning("cgroup v2: device allow-list (eBPF) not implemented; relying on caps")
+            try:
+                devices_bpf.attach(str(d), DEVICE_RULES)
+            except OSError as e:
+                raise RuntimeSetupError(f"cgroup v2 device filter (eBPF) for {self.cid}: {e}") from e
             return
         mem = self.ctrl["memory"]
         if lim.memory_bytes:
@@ -166,6 +169,13 @@ class Cgroup:
         _write(dev / "devices.deny", "a")
         for rule in DEVICE_RULES:
             _write(dev / "devices.allow", rule)
+        if "unified" in self.dirs:           # hybrid: the same list as eBPF on the v2 cgroup too
+            try:
+                devices_bpf.attach(str(self.dirs["unified"]), DEVICE_RULES)
+            except OSError as e:
+                if not _warned_v2_devices:
+                    _warned_v2_devices = True
+                    log.warning("eBPF device filter unavailable (%s); v1 devices cgroup only", e)
 
     def oom_killed(self) -> bool:
         try:

@@ -325,3 +325,31 @@ def test_etc_hostname_hosts_resolv(rt, images, tmp_path):
         mounts=[Mount(target="/etc/resolv.conf", source=str(own), read_only=True)])
     assert code == 0
     assert out.splitlines() == ["web-h", "1", "nameserver 10.0.0.53"]
+
+
+def test_ebpf_device_filter_on_cgroup2(tmp_path):
+    """The v2 allow-list program denies a host device to a process in the cgroup2 dir."""
+    from node.runtime import devices_bpf
+
+    base = Path("/sys/fs/cgroup/unified" if cg.mode() == "hybrid" else "/sys/fs/cgroup")
+    if cg.mode() == "v1":
+        pytest.skip("no cgroup2 hierarchy")
+    d = base / f"{PARENT}-bpf"
+    d.mkdir()
+    try:
+        devices_bpf.attach(str(d), cg.DEVICE_RULES)
+        probe = ("import os\nfor p in ('/dev/null', '/dev/cpu_dma_latency'):\n"
+                 "    try:\n        os.close(os.open(p, os.O_RDONLY)); print('ok')\n"
+                 "    except OSError as e: print(e.errno)\n")
+
+        def join():
+            (d / "cgroup.procs").write_text("0")
+
+        inside = subprocess.run([sys.executable, "-c", probe], preexec_fn=join, capture_output=True,
+                                text=True, check=True).stdout.split()
+        outside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split()
+        assert inside == ["ok", "1"]                     # EPERM for the host device
+        if os.path.exists("/dev/cpu_dma_latency"):
+            assert outside == ["ok", "ok"]
+    finally:
+        d.rmdir()

@@ -28,7 +28,9 @@ def fake_v1(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_v2_limits(fake_v2):
+def test_v2_limits(fake_v2, monkeypatch):
+    attached = []
+    monkeypatch.setattr(cgroups.devices_bpf, "attach", lambda d, rules: attached.append((d, rules)))
     cg = cgroups.Cgroup("proj", "c1")
     cg.create(Limits(memory_bytes=64 << 20, nano_cpus=1_500_000_000, pids=10))
     d = fake_v2 / "proj/c1"
@@ -37,6 +39,7 @@ def test_v2_limits(fake_v2):
     assert (d / "memory.max").read_text() == str(64 << 20)
     assert (d / "cpu.max").read_text() == "150000 100000"
     assert (d / "pids.max").read_text() == "10"
+    assert attached == [(str(d), cgroups.DEVICE_RULES)]
     assert cg.procs_files == [str(d / "cgroup.procs")]
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert cg.oom_killed()
@@ -62,3 +65,13 @@ def test_real_host_mode_detected():
     assert cgroups.mode() in ("v1", "hybrid", "v2")
     if cgroups.mode() != "v2" and Path("/sys/fs/cgroup/memory").is_dir():
         assert "memory" in cgroups.v1_mountpoints()
+
+
+def test_device_filter_program_shape():
+    from node.runtime.devices_bpf import assemble
+
+    prog = assemble(["c 1:3 rwm", "c 136:* rwm", "b *:* m", "a *:* r"])
+    assert len(prog) % 8 == 0
+    # prologue 6 + (type, and x2, acc-jump, major, minor, ret x2) ... + final "return 0"
+    assert len(prog) // 8 == 6 + 8 + 7 + 6 + 5 + 2
+    assert prog[-16:] == bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
