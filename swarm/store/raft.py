@@ -23,22 +23,20 @@ Configuration (raft-notes §10.6, bugs F1-F8 measured on this machine):
   with MISSING_LEADER instead of queueing a write that may apply after its caller gave up).
 * default election timeouts 0.4-1.4 s: shorter ones made failover slower here (F8).
 * ``dynamicMembershipChange=True``; ``password`` always (without it the port is a pickle RCE).
-* ``logCompactionMinEntries`` 50 000 and ``useFork=True``: a synchronous snapshot blocks the tick
-  thread (0.7 s for 20 MiB, F7); a forked child costs the parent a few ms.
+* ``logCompactionMinEntries`` 50 000; snapshots are written by a worker thread from a
+  copy-on-write view through pysyncobj's custom-serializer hooks (``snapshot.py``), not by
+  pysyncobj's fork()ed child and not synchronously on the tick thread (0.7 s for 20 MiB, F7).
+  ``snapshot_mode="fork"`` / ``"sync"`` keep pysyncobj's own paths for comparison.
 * ``appendEntriesBatchSizeBytes`` 4 MiB while proposals are capped at 2 MiB: an entry at least as
   large as the batch size goes through pysyncobj's chunked "transmission" path, whose 'finish'
   test compares a pickled length with a raw length (reads as an off-by-a-few-bytes bug); capping
   proposals below the batch size keeps us on the plain path.
 
-Fork safety. pysyncobj forks the (multi-threaded: tick thread, asyncio, gRPC) manager to write the
-snapshot. The child only pickles dicts of bytes/str/int/tuples, gzips them into a temp file,
-renames it and leaves with ``os._exit`` - it takes no Python-level lock another thread could hold
-(the GIL and import lock are re-initialised by CPython after fork; glibc malloc has atfork
-handlers), runs no atexit/gRPC code and touches no socket. We measured it under gRPC load
-(``bench/store_fork_check.py``, results in ``bench/results/store_fork.json``): see the bench for
-numbers. On Python >= 3.12 ``os.fork`` in a threaded process emits a DeprecationWarning; the
-escape hatch is ``use_fork=False`` (synchronous snapshot on the tick thread, F7) - a custom
-serializer writing an immutable view from a worker thread is the long-term fix (not built).
+Fork safety. pysyncobj's default snapshot forks the manager, which is multi-threaded (tick thread,
+asyncio, gRPC). We measured it next to a busy grpc.aio server (``bench/store_fork_check.py``,
+``bench/results/store_fork.json``): the forked child sometimes died inside gRPC's at-fork handling
+(no dump written), and with ``GRPC_ENABLE_FORK_SUPPORT=1`` it deadlocked and never exited, which
+blocks all later compactions. Hence the thread-based writer by default; see ``snapshot.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +49,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
 from .errors import NoLeaderError, QueueFullError, StoreError, UnknownOutcomeError
+from .snapshot import SnapshotWriter
 from .state import StoreState
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ MAX_PROPOSAL_BYTES = 2 * 2**20
 BATCH_SIZE_BYTES = 4 * 2**20
 
 RAFT_STATES = ("follower", "candidate", "leader")
+SNAPSHOT_MODES = ("thread", "fork", "sync")
 
 
 class _Fsm(SyncObjConsumer):
@@ -92,9 +92,17 @@ class RaftNode(SyncObj):
 
 def make_conf(*, data_dir: Path, password: str, bind_addr: str | None, leader_fallback_timeout: float,
               connection_retry_time: float, compaction_min_entries: int, compaction_min_time: float,
-              use_fork: bool, on_state_changed: Callable[[int, int], None],
-              on_ready: Callable[[], None]) -> SyncObjConf:
+              snapshot_mode: str, on_state_changed: Callable[[int, int], None],
+              on_ready: Callable[[], None], writer: SnapshotWriter | None) -> SyncObjConf:
+    if snapshot_mode not in SNAPSHOT_MODES:
+        raise ValueError(f"snapshot_mode must be one of {SNAPSHOT_MODES}")
+    hooks: dict[str, Any] = {}
+    if snapshot_mode == "thread":
+        assert writer is not None
+        hooks = dict(serializer=writer.serialize, deserializer=writer.deserialize,
+                     serializeChecker=writer.check)
     return SyncObjConf(
+        **hooks,
         password=password,
         appendEntriesUseBatch=False,
         appendEntriesBatchSizeBytes=BATCH_SIZE_BYTES,
@@ -108,7 +116,7 @@ def make_conf(*, data_dir: Path, password: str, bind_addr: str | None, leader_fa
         dynamicMembershipChange=True,
         logCompactionMinEntries=compaction_min_entries,
         logCompactionMinTime=compaction_min_time,
-        useFork=use_fork,
+        useFork=snapshot_mode == "fork",
         bindAddress=bind_addr,
         onStateChanged=on_state_changed,
         onReady=on_ready,

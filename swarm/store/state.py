@@ -192,6 +192,12 @@ class StoreState(_Reader):
         with self.lock:
             return self._view_locked()
 
+    def freeze(self) -> tuple[int, dict[str, Table], builtins.list[tuple[str, int]]]:
+        """O(1)-ish consistent capture for a snapshot writer: (index, shared tables, dedup ids)."""
+        with self.lock:
+            v = self._view_locked()
+            return v.index, v._tables, builtins.list(self._recent.items())
+
     def _view_locked(self) -> StoreView:
         self._shared.update(self._tables)
         return StoreView(dict(self._tables), self.index)

@@ -50,6 +50,7 @@ from .errors import (
 )
 from .events import DEFAULT_CAPACITY, EventLog, Subscription
 from .membership import MembershipMixin
+from .snapshot import SnapshotWriter
 from .state import StoreState, StoreView
 from .types import META_TABLE, Action, StoredObject
 
@@ -63,7 +64,7 @@ class Store(MembershipMixin):
     def __init__(self, self_addr: str, members: builtins.list[str], data_dir: Path | str, password: str, *,
                  bind_addr: str | None = None, leader_fallback_timeout: float = 3.0,
                  connection_retry_time: float = 1.0, compaction_min_entries: int = 50_000,
-                 compaction_min_time: float = 300.0, use_fork: bool = True,
+                 compaction_min_time: float = 300.0, snapshot_mode: str = "thread",
                  event_ring_size: int = DEFAULT_CAPACITY,
                  max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES) -> None:
         if not password:
@@ -79,12 +80,15 @@ class Store(MembershipMixin):
         self._opts = dict(leader_fallback_timeout=leader_fallback_timeout,
                           connection_retry_time=connection_retry_time,
                           compaction_min_entries=compaction_min_entries,
-                          compaction_min_time=compaction_min_time, use_fork=use_fork)
+                          compaction_min_time=compaction_min_time, snapshot_mode=snapshot_mode)
+        if snapshot_mode not in raft.SNAPSHOT_MODES:
+            raise ValueError(f"snapshot_mode must be one of {raft.SNAPSHOT_MODES}")
         self._max_bytes = min(max_proposal_bytes, raft.MAX_PROPOSAL_BYTES)
         self._state = StoreState()
         self._events = EventLog(self._state, event_ring_size)
         self._bridges = Bridges()
         self._node: raft.RaftNode | None = None
+        self._snapshots: SnapshotWriter | None = None
         self._closed = False
         self._leader_cbs: builtins.list[tuple[asyncio.AbstractEventLoop, Callable[[bool], Any]]] = []
         self._was_leader = False
@@ -98,9 +102,10 @@ class Store(MembershipMixin):
         if self._node is not None or self._closed:
             raise StoreError("store already started or closed")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._snapshots = SnapshotWriter(self._state, self.data_dir / raft.DUMP_FILE)
         conf = raft.make_conf(data_dir=self.data_dir, password=self._password, bind_addr=self._bind_addr,
                               on_state_changed=self._on_state_changed, on_ready=lambda: None,
-                              **self._opts)  # type: ignore[arg-type]
+                              writer=self._snapshots, **self._opts)  # type: ignore[arg-type]
         conf.maxBindRetries = 10
         conf.bindRetryTime = 0.3
         others = [m for m in self._initial_members if m != self.self_addr]
@@ -139,6 +144,8 @@ class Store(MembershipMixin):
             if thread is not None:
                 thread.join(10.0)
             _reap_snapshot_child(node)
+            if self._snapshots is not None:
+                self._snapshots.join(30.0)
         for sub in list(self._events.subs):
             sub.close()
 

@@ -110,32 +110,41 @@ def test_replicate_failover_restart_one_and_all(cluster: Cluster) -> None:
     c.members[L2].call("apply", actions=[create("after-restart")])
 
 
-def test_f1_compaction_then_full_restart_keeps_state(cluster: Cluster) -> None:
+def test_f1_compaction_snapshot_install_and_full_restart(cluster: Cluster) -> None:
+    """Compaction drops the log prefix: a member that missed it must get the snapshot streamed
+    (InstallSnapshot), and a full restart must rebuild from dump + journal (F1)."""
     c = cluster
     L = c.leader()
     idx = write(c.members[L], 600, "c", batch=20)
     converge(c, [0, 1, 2], idx)
-    before_len = [m.call("status")["log_len"] for m in c.members]
-    for m in c.members:
-        m.call("compact")
+    K = (L + 1) % 3
+    c.members[K].kill(signal.SIGKILL)             # K misses everything from here on
+    alive = [i for i in range(3) if i != K]
+    idx = write(c.members[L], 100, "k", batch=20)
+    before_len = {i: c.members[i].call("status")["log_len"] for i in alive}
+    for i in alive:
+        c.members[i].call("compact")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        sts = [m.call("status") for m in c.members]
-        if all((m.data_dir / "raft.dump").exists() for m in c.members) and \
-                all(s["log_len"] < b for s, b in zip(sts, before_len, strict=True)):
+        sts = {i: c.members[i].call("status") for i in alive}
+        if all((c.members[i].data_dir / "raft.dump").exists() and sts[i]["log_len"] < before_len[i]
+               for i in alive):
             break
         time.sleep(0.1)
     else:
         raise AssertionError("log compaction did not happen")
     idx = write(c.members[c.leader()], 50, "d")   # entries after the snapshot, in the journal only
-    expect = converge(c, [0, 1, 2], idx)
+    expect = converge(c, alive, idx)
+    c.members[K].start()                           # behind the leader's first log entry
+    assert converge(c, [0, 1, 2], idx) == expect
+    assert (c.members[K].data_dir / "raft.dump").exists()   # it received the leader's snapshot
     for m in c.members:
         m.kill(signal.SIGKILL)
     for m in c.members:
         m.start()
     c.leader(timeout=30)
     got = converge(c, [0, 1, 2], expect["index"])
-    assert got == expect and got["objects"] == 650
+    assert got == expect and got["objects"] == 750
 
 
 def test_no_quorum_fails_fast_with_no_leader(cluster: Cluster) -> None:
