@@ -111,6 +111,24 @@ def _etc_mounts(d: Path, hostname: str, cfg: ContainerConfig) -> list[dict[str, 
     return out
 
 
+def _own_cgroup_procs(pid: int) -> str:
+    """``cgroup.procs`` of the cgroup ``pid`` is in (cgroup2 tree if mounted, else memory)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        hid, ctrls, path = line.split(":", 2)
+        if hid == "0":
+            base = "/sys/fs/cgroup/unified" if cgroups.mode() == "hybrid" else "/sys/fs/cgroup"
+            return f"{base}{path}/cgroup.procs"
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return f"/sys/fs/cgroup/memory{path}/cgroup.procs"
+    return ""
+
+
 class _Zygote:
     """The daemon side of the zygote connection; restarts the zygote if it died."""
 
@@ -119,6 +137,7 @@ class _Zygote:
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
+        self._warm_target: str | None = None
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
@@ -151,6 +170,32 @@ class _Zygote:
                     raise RuntimeSetupError("zygote died while handling a request")
         raise RuntimeSetupError("unreachable")
 
+    def prewarm_cgroup_lock(self) -> None:
+        """Start a no-op cgroup migration (the zygote into its own cgroup) in the background.
+
+        Every write to ``cgroup.procs`` takes the global ``cgroup_threadgroup_rwsem`` for
+        writing; the first one after a quiet period waits for an RCU grace period (8-15 ms
+        here, REPORT §2), later ones within that window are ~0.1 ms. Starting this wait now,
+        in parallel with the zygote/shim/container forks, means the shim's real migration of
+        the container a few ms later usually finds the lock already warm. It must start
+        *after* the container's cgroup mkdirs: the kernel holds ``cgroup_mutex`` during the
+        wait, which would stall them. Best effort: any error is ignored.
+        """
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        if self._warm_target is None:
+            self._warm_target = _own_cgroup_procs(proc.pid)
+        target = self._warm_target
+        if not target:
+            return
+
+        def write() -> None:
+            with contextlib.suppress(OSError), open(target, "w") as f:
+                f.write(str(proc.pid))
+
+        threading.Thread(target=write, name="cgroup-prewarm", daemon=True).start()
+
     def close(self, kill: bool = False) -> None:
         if self.sock is not None:
             self.sock.close()
@@ -170,13 +215,14 @@ class Runtime:
     """Runs containers from images; see the module docstring for the process model."""
 
     def __init__(self, root: Path, cgroup_parent: str = "pyswarm", seccomp_enabled: bool = True,
-                 python: str | None = None) -> None:
+                 python: str | None = None, prewarm: bool = True) -> None:
         self.root = Path(root)
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
         self.cgroup_parent = cgroup_parent
         self.bpf = seccomp.ensure_bpf(self.root / "seccomp") if seccomp_enabled else None
         self._zygote = _Zygote(python or sys.executable)
+        self.prewarm = prewarm
 
     def close(self) -> None:
         """Stop the zygote (containers and their shims keep running)."""
@@ -214,6 +260,8 @@ class Runtime:
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",
             }
             (d / "config.json").write_text(json.dumps(spec))
+            if self.prewarm:      # after our own mkdirs: the migration holds cgroup_mutex
+                self._zygote.prewarm_cgroup_lock()
             reply = self._zygote.request({"op": "spawn", "dir": str(d)})
             if not reply.get("ok"):
                 raise ContainerStartError(f"create {cfg.id}: {reply.get('error')}")
