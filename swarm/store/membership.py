@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pysyncobj import FAIL_REASON
@@ -33,12 +35,43 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MEMBERS_FILE = "members.json"
+MEMBERS_ID = "members"
+
 
 class MembershipMixin:
     """Mixed into ``Store``; uses its node, bridges and proposal helpers."""
 
     def __init__(self) -> None:
         self._member_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def members(self: Store) -> list[str]:  # type: ignore[misc]
+        """This node's current voter set (self included), as pysyncobj sees it."""
+        node = self._require_node()
+        return sorted({self.self_addr, *(n.id for n in node.otherNodes)})
+
+    def stored_members(self: Store) -> list[str] | None:  # type: ignore[misc]
+        """The member list last written to the replicated ``_raft/members`` row."""
+        obj = self._state.get(META_TABLE, MEMBERS_ID)
+        return json.loads(obj.data) if obj is not None else None
+
+    @staticmethod
+    def saved_members(data_dir: Path | str) -> list[str] | None:
+        """The member list this node saved in ``data_dir`` (None if it never ran there)."""
+        try:
+            return json.loads((Path(data_dir) / MEMBERS_FILE).read_text())["members"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _save_members(self: Store, node: raft.RaftNode) -> None:  # type: ignore[misc]
+        members = sorted({self.self_addr, *(n.id for n in node.otherNodes)})
+        if members == self._written_members:
+            return
+        path = self.data_dir / MEMBERS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"members": members}))
+        os.replace(tmp, path)
+        self._written_members = members
 
     def _member_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -126,7 +159,6 @@ class MembershipMixin:
             raise UnknownOutcomeError("membership operation timed out; it may still apply") from None
 
     def _members_action(self: Store) -> Action:  # type: ignore[misc]
-        from .store import MEMBERS_ID
         data = json.dumps(self.members()).encode()
         if self._state.get(META_TABLE, MEMBERS_ID) is None:
             return Action.create(META_TABLE, MEMBERS_ID, data)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -55,9 +54,6 @@ from .state import StoreState, StoreView
 from .types import META_TABLE, Action, StoredObject
 
 log = logging.getLogger(__name__)
-
-MEMBERS_FILE = "members.json"
-MEMBERS_ID = "members"
 
 
 class Store(MembershipMixin):
@@ -287,24 +283,6 @@ class Store(MembershipMixin):
     def has_quorum(self) -> bool:
         return self._node is not None and self._node.hasQuorum
 
-    def members(self) -> builtins.list[str]:
-        """This node's current voter set (self included), as pysyncobj sees it."""
-        node = self._require_node()
-        return sorted({self.self_addr, *(n.id for n in node.otherNodes)})
-
-    def stored_members(self) -> builtins.list[str] | None:
-        """The member list last written to the replicated ``_raft/members`` row."""
-        obj = self._state.get(META_TABLE, MEMBERS_ID)
-        return json.loads(obj.data) if obj is not None else None
-
-    @staticmethod
-    def saved_members(data_dir: Path | str) -> builtins.list[str] | None:
-        """The member list this node saved in ``data_dir`` (None if it never ran there)."""
-        try:
-            return json.loads((Path(data_dir) / MEMBERS_FILE).read_text())["members"]
-        except (OSError, ValueError, KeyError):
-            return None
-
     def status(self) -> dict[str, Any]:
         node = self._require_node()
         for _ in range(5):  # getStatus iterates dicts the tick thread mutates
@@ -344,16 +322,6 @@ class Store(MembershipMixin):
         node = self._node
         if node is not None:
             self._save_members(node)
-
-    def _save_members(self, node: raft.RaftNode) -> None:
-        members = sorted({self.self_addr, *(n.id for n in node.otherNodes)})
-        if members == self._written_members:
-            return
-        path = self.data_dir / MEMBERS_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": members}))
-        os.replace(tmp, path)
-        self._written_members = members
 
     def _require_node(self) -> raft.RaftNode:
         if self._node is None:

@@ -207,3 +207,8 @@ def test_add_then_remove_a_fourth_member(cluster: Cluster) -> None:
     with pytest.raises(RemoteError) as ei:
         c.members[F].call("add_member", addr="127.0.0.1:1")
     assert ei.value.kind == "NotLeaderError"
+    # hand leadership to a chosen follower; it then accepts writes as leader
+    assert c.members[L].call("transfer", to=c.addrs[F]) == c.addrs[F]
+    assert c.leader(among=[F]) == F
+    idx = c.members[F].call("apply", actions=[create("after-transfer")])
+    converge(c, [0, 1, 2], idx)
