@@ -85,10 +85,11 @@ def _connect(s: socket.socket, path: Path) -> None:
         os.close(fd)
 
 
-def _etc_mounts(d: Path, hostname: str, cfg: ContainerConfig) -> list[dict[str, Any]]:
-    """Docker-style ``/etc/hostname``, ``/etc/hosts`` and ``/etc/resolv.conf``, bind-mounted
-    from the container directory unless the config mounts its own (the network layer does
-    that for service DNS). resolv.conf is the host's without loopback nameservers."""
+def _write_etc_files(upper: Path, hostname: str, cfg: ContainerConfig) -> None:
+    """Docker-style ``/etc/hostname``, ``/etc/hosts`` and ``/etc/resolv.conf``, written into
+    the container's writable layer (cheaper than three bind mounts: ~1 ms per start) unless
+    the config mounts its own (the network layer does that for service DNS). resolv.conf is
+    the host's without loopback nameservers."""
     own = {m.target for m in cfg.mounts}
     files = {"hostname": f"{hostname}\n",
              "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -101,14 +102,11 @@ def _etc_mounts(d: Path, hostname: str, cfg: ContainerConfig) -> list[dict[str, 
                     line.split()[1].startswith(("127.", "::1"))))
     except OSError:
         pass
-    out = []
+    etc = upper / "etc"
     for name, text in files.items():
-        if f"/etc/{name}" in own:
-            continue
-        (d / name).write_text(text)
-        out.append({"target": f"/etc/{name}", "source": str(d / name), "type": "bind",
-                    "read_only": False, "options": ""})
-    return out
+        if f"/etc/{name}" not in own:
+            etc.mkdir(mode=0o755, exist_ok=True)
+            (etc / name).write_text(text)
 
 
 def _own_cgroup_procs(pid: int) -> str:
@@ -243,6 +241,7 @@ class Runtime:
         try:
             for sub in ("upper", "work", "rootfs"):
                 (d / sub).mkdir()
+            _write_etc_files(d / "upper", process["hostname"], cfg)
             cg = cgroups.Cgroup(self.cgroup_parent, cfg.id)
             cg.create(cfg.limits)
             oom = cg.ctrl.get("memory", cg.dirs.get("unified", Path("/nonexistent")))
@@ -253,7 +252,7 @@ class Runtime:
                 "lowers": [str(p) for p in reversed(layers)],
                 "cgroup_procs": cg.procs_files, "cgroup_dirs": [str(p) for p in cg.dirs.values()],
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
-                "mounts": _etc_mounts(d, process["hostname"], cfg) + [vars(m) for m in cfg.mounts],
+                "mounts": [vars(m) for m in cfg.mounts],
                 "read_only": cfg.read_only,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
                 "seccomp_bpf": str(self.bpf) if (self.bpf and cfg.seccomp) else None,
