@@ -1,0 +1,386 @@
+"""NodeNetwork: the node's data path behind one synchronous, thread-safe API.
+
+One instance per daemon; it treats the network namespace it was constructed in as "the
+host" (the node namespace in the testbed). Every public method takes one lock, is
+idempotent, and blocks (netlink, nft, mounts) - call it from a worker thread.
+
+Threads: one ``NsThread`` for the node namespace, one per overlay network namespace, one
+for the ingress sandbox (each with its own netlink socket), one DNS server thread, and
+short-lived setns threads for container sandboxes. Nothing forks.
+
+Restart: the constructor reads ``state_dir/network.json``, re-adopts every namespace named
+with our stem that the file knows (sandboxes get their DNS sockets back; kernel links, FDB
+and nft tables stay as they were) and deletes every stem-named netns, host link or node nft
+table it does not know. The daemon then replays ensure_network/set_peers/set_services/
+set_ingress from the manager's view, and calls ``prune_sandboxes`` with its live containers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from node.network import ingress, netns, nft, overlay
+from node.network import state as st
+from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
+from node.network.errors import InvalidNetworkConfigError, UnknownNetworkError
+from node.network.model import (
+    NetworkConfig,
+    ServiceEntry,
+    endpoint_veth_name,
+    host_link_name,
+    ingress_sbox_ns_name,
+    network_ns_name,
+    nft_table_name,
+    parse_ip,
+    parse_ip_cidr,
+    parse_subnet,
+    sandbox_ns_name,
+    short_hash,
+    stem,
+)
+from node.network.resolver import DnsServer
+
+log = logging.getLogger(__name__)
+INGRESS_SBOX_ID = "ingress-sbox"
+
+
+class NodeNetwork:
+    """See the package docstring for the API contract."""
+
+    def __init__(self, state_dir: Path, data_path_addr: str, vxlan_port: int = 4789,
+                 name_prefix: str = "", resolv_conf: Path = Path("/etc/resolv.conf"),
+                 dns_port: int = 53) -> None:
+        self.prefix = name_prefix
+        self.stem = stem(name_prefix)
+        self.data_path_addr = str(parse_ip(data_path_addr))
+        self.vxlan_port = vxlan_port
+        self.state_dir = Path(state_dir)
+        self._state_file = self.state_dir / "network.json"
+        self._lock = threading.RLock()
+        self._host_if = host_link_name(name_prefix, "igh")
+        self._vip_table = nft_table_name(name_prefix, "vip")
+        self._ingress_table = nft_table_name(name_prefix, "ingress")
+        self._host = netns.NsThread(f"{self.stem}-host", None)
+        self._nets: dict[str, netns.NsThread] = {}
+        self._sbox: netns.NsThread | None = None
+        self._records: dict[str, dict[str, tuple[str, ...]]] = {}
+        host_resolv = resolv_conf.read_text() if resolv_conf.exists() else ""
+        self._resolv = sandbox_resolv_conf(host_resolv)
+        self._dns = DnsServer(self._lookup, host_nameservers(host_resolv), port=dns_port)
+        self._s = self._load()
+        self._adopt()
+
+    # -- networks ----------------------------------------------------------------------------
+
+    def ensure_network(self, cfg: NetworkConfig) -> None:
+        with self._lock:
+            old = self._s.networks.get(cfg.id)
+            if old is not None and old != cfg:
+                log.info("network %s: config changed, recreating", cfg.id)
+                self.remove_network(cfg.id)
+            name = network_ns_name(self.prefix, cfg.id)
+            path = netns.create_netns(name)
+            t = self._nets.get(cfg.id) or netns.NsThread(name, path)
+            self._nets[cfg.id] = t
+            if not t.call(lambda ipr: overlay.vxlan_matches(ipr, cfg, self.data_path_addr,
+                                                             self.vxlan_port)):
+                t.call(lambda ipr: overlay.delete_link(ipr, overlay.VXLAN))
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    self._host.call(lambda ipr: overlay.create_vxlan_into(
+                        ipr, cfg, self.data_path_addr, self.vxlan_port, fd))
+                finally:
+                    os.close(fd)
+            t.call(lambda ipr: overlay.setup_bridge(ipr, cfg))
+            self._s.networks[cfg.id] = cfg
+            self._save()
+            log.info("network %s (%s) VNI %d %s ready in netns %s", cfg.id, cfg.name, cfg.vni,
+                     cfg.subnet, name)
+
+    def set_peers(self, network_id: str, peers: Sequence[str],
+                  remote_endpoints: Sequence[tuple[str, str]]) -> None:
+        for p in peers:
+            parse_ip(p)
+        ps = [p for p in peers if p != self.data_path_addr]
+        eps = [(ip, node) for ip, node in remote_endpoints if node != self.data_path_addr]
+        with self._lock:
+            t = self._net_thread(network_id)
+            t.call(lambda ipr: overlay.program_peers(ipr, ps, eps))
+            log.debug("network %s: %d peers, %d remote endpoints", network_id, len(ps), len(eps))
+
+    def remove_network(self, network_id: str) -> None:
+        with self._lock:
+            cfg = self._s.networks.get(network_id)
+            for sb in list(self._s.sandboxes.values()):
+                if any(a.network_id == network_id for a in sb.attachments):
+                    self._detach(sb, network_id)
+            if cfg is not None and cfg.ingress and self._s.ingress_ip is not None:
+                self._teardown_ingress()
+            self._s.services.pop(network_id, None)
+            self._records.pop(network_id, None)
+            t = self._nets.pop(network_id, None)
+            if t is not None:
+                t.call(lambda ipr: overlay.delete_link(ipr, overlay.VXLAN))
+                t.close()
+            netns.delete_netns(network_ns_name(self.prefix, network_id))
+            self._s.networks.pop(network_id, None)
+            self._save()
+            log.info("network %s removed", network_id)
+
+    # -- sandboxes ---------------------------------------------------------------------------
+
+    def create_sandbox(self, container_id: str) -> str:
+        with self._lock:
+            sb = self._s.sandboxes.get(container_id)
+            if sb is not None and netns.netns_exists(sb.ns_name):
+                return sb.path
+            name = sandbox_ns_name(self.prefix, container_id)
+            path = netns.create_netns(name)
+            netns.run_in_ns(path, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0],
+                                                        state="up"))
+            self._dns.add_sandbox(container_id, path)
+            self._s.sandboxes[container_id] = st.Sandbox(container_id, name, path)
+            rc = self.resolv_conf_path(container_id)
+            rc.parent.mkdir(parents=True, exist_ok=True)
+            rc.write_text(self._resolv)
+            self._save()
+            log.info("sandbox for container %s: %s", container_id, path)
+            return path
+
+    def resolv_conf_path(self, container_id: str) -> Path:
+        """resolv.conf for the runtime to bind-mount at /etc/resolv.conf (nameserver 127.0.0.11)."""
+        return self.state_dir / "sandboxes" / short_hash(container_id, 16) / "resolv.conf"
+
+    def attach(self, container_id: str, network_id: str, ip_cidr: str) -> None:
+        with self._lock:
+            sb = self._sandbox(container_id)
+            cfg = self._network(network_id)
+            iface = parse_ip_cidr(ip_cidr)
+            if iface.network != parse_subnet(cfg.subnet):
+                raise InvalidNetworkConfigError(f"{ip_cidr} is not in {cfg.subnet} of {network_id}")
+            for a in sb.attachments:
+                if a.network_id == network_id:
+                    if a.ip_cidr == ip_cidr:
+                        return
+                    raise InvalidNetworkConfigError(
+                        f"container {container_id} already on {network_id} as {a.ip_cidr}")
+            used = {a.ifname for a in sb.attachments}
+            ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
+            gateway = cfg.gateway if not sb.attachments else None
+            self._plumb(sb.path, network_id, endpoint_veth_name(container_id, network_id), ifname, cfg.mtu)
+            sb.attachments.append(st.Attachment(network_id, ifname, ip_cidr))
+            script = self._vip_script(sb)
+
+            def inside(ipr: object) -> None:
+                overlay.configure_sandbox_if(ipr, ifname, ip_cidr, gateway)  # type: ignore[arg-type]
+                netns.nft_apply(script, f"in sandbox of {container_id}")
+
+            netns.run_in_ns(sb.path, inside)
+            self._save()
+            log.info("container %s attached to %s as %s %s", container_id, network_id, ifname, ip_cidr)
+
+    def destroy_sandbox(self, container_id: str) -> None:
+        with self._lock:
+            sb = self._s.sandboxes.get(container_id)
+            if sb is None:
+                return
+            self._dns.remove_sandbox(container_id)
+            for a in list(sb.attachments):
+                self._detach(sb, a.network_id, reapply=False)
+            netns.delete_netns(sb.ns_name)
+            del self._s.sandboxes[container_id]
+            rc = self.resolv_conf_path(container_id)
+            rc.unlink(missing_ok=True)
+            if rc.parent.exists():
+                rc.parent.rmdir()
+            self._save()
+            log.info("sandbox of container %s destroyed", container_id)
+
+    def prune_sandboxes(self, keep: Sequence[str]) -> list[str]:
+        """Destroy every sandbox whose container is not in ``keep``; returns their ids."""
+        with self._lock:
+            gone = [c for c in self._s.sandboxes if c not in set(keep)]
+            for c in gone:
+                self.destroy_sandbox(c)
+            return gone
+
+    # -- services, ingress -------------------------------------------------------------------
+
+    def set_services(self, network_id: str, services: Sequence[ServiceEntry]) -> None:
+        with self._lock:
+            self._network(network_id)
+            self._s.services[network_id] = tuple(services)
+            self._records[network_id] = build_records(services)
+            for sb in self._s.sandboxes.values():
+                if any(a.network_id == network_id for a in sb.attachments):
+                    script = self._vip_script(sb)
+                    netns.run_in_ns(sb.path, lambda _i, s=script, c=sb.container_id: netns.nft_apply(
+                        s, f"in sandbox of {c}"), netlink=False)
+            self._save()
+            log.debug("network %s: %d services", network_id, len(services))
+
+    def set_ingress(self, ingress_ip_cidr: str | None, entries: Sequence[ServiceEntry]) -> None:
+        with self._lock:
+            if ingress_ip_cidr is None:
+                self._teardown_ingress()
+                self._save()
+                return
+            cfg = next((c for c in self._s.networks.values() if c.ingress), None)
+            if cfg is None:
+                raise UnknownNetworkError("set_ingress before ensure_network of the ingress network")
+            ingress.check_ip(cfg, ingress_ip_cidr)
+            if self._s.ingress_ip not in (None, ingress_ip_cidr):
+                self._teardown_ingress()
+            name = ingress_sbox_ns_name(self.prefix)
+            path = netns.create_netns(name)
+            if self._sbox is None:
+                self._sbox = netns.NsThread(name, path)
+            if self._s.ingress_ip != ingress_ip_cidr:
+                self._plumb(path, cfg.id, endpoint_veth_name(INGRESS_SBOX_ID, cfg.id),
+                            ingress.SBOX_INGRESS_IF, cfg.mtu)
+                ingress.configure_ingress_if(self._sbox, ingress_ip_cidr)
+                ingress.setup_link(self._host, self._sbox, path, self._host_if)
+            ingress.apply_rules(self._host, self._sbox, self._ingress_table, self._ingress_table,
+                                list(entries))
+            self._s.ingress_ip = ingress_ip_cidr
+            self._s.ingress_entries = tuple(entries)
+            self._save()
+            log.debug("ingress %s: %d published ports", ingress_ip_cidr,
+                      len(nft.published_ports(entries)))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self, cleanup: bool = False) -> None:
+        with self._lock:
+            self._dns.close()
+            if cleanup:
+                for cid in list(self._s.sandboxes):
+                    self.destroy_sandbox(cid)
+                self._teardown_ingress()
+                for nid in list(self._s.networks):
+                    self.remove_network(nid)
+                self._state_file.unlink(missing_ok=True)
+            for t in [*self._nets.values(), *([self._sbox] if self._sbox else []), self._host]:
+                t.close()
+            self._nets.clear()
+            self._sbox = None
+            log.info("node network %s closed (cleanup=%s)", self.stem, cleanup)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _lookup(self, container_id: str, name: str) -> tuple[str, ...] | None:
+        sb = self._s.sandboxes.get(container_id)
+        if sb is None:
+            return None
+        for a in list(sb.attachments):
+            found = self._records.get(a.network_id, {}).get(name)
+            if found is not None:
+                return found
+        return None
+
+    def _vip_script(self, sb: st.Sandbox) -> str:
+        services = [s for a in sb.attachments for s in self._s.services.get(a.network_id, ())]
+        return nft.render_vip_table(self._vip_table, services)
+
+    def _plumb(self, path: str, network_id: str, veth: str, ifname: str, mtu: int) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._net_thread(network_id).call(
+                lambda ipr: overlay.add_endpoint(ipr, veth, ifname, mtu, fd))
+        finally:
+            os.close(fd)
+
+    def _detach(self, sb: st.Sandbox, network_id: str, reapply: bool = True) -> None:
+        t = self._nets.get(network_id)
+        veth = endpoint_veth_name(sb.container_id, network_id)
+        if t is not None:
+            t.call(lambda ipr: overlay.delete_link(ipr, veth))
+        sb.attachments = [a for a in sb.attachments if a.network_id != network_id]
+        if reapply and netns.netns_exists(sb.ns_name):
+            script = self._vip_script(sb)
+            netns.run_in_ns(sb.path, lambda _i: netns.nft_apply(script), netlink=False)
+
+    def _teardown_ingress(self) -> None:
+        ingress.teardown_host(self._host, self._ingress_table, self._host_if)
+        if self._sbox is not None:
+            self._sbox.close()
+            self._sbox = None
+        cfg = next((c for c in self._s.networks.values() if c.ingress), None)
+        if cfg is not None and cfg.id in self._nets:
+            veth = endpoint_veth_name(INGRESS_SBOX_ID, cfg.id)
+            self._nets[cfg.id].call(lambda ipr: overlay.delete_link(ipr, veth))
+        netns.delete_netns(ingress_sbox_ns_name(self.prefix))
+        self._s.ingress_ip = None
+        self._s.ingress_entries = ()
+
+    def _network(self, network_id: str) -> NetworkConfig:
+        cfg = self._s.networks.get(network_id)
+        if cfg is None:
+            raise UnknownNetworkError(f"network {network_id} is not set up on this node")
+        return cfg
+
+    def _net_thread(self, network_id: str) -> netns.NsThread:
+        self._network(network_id)
+        return self._nets[network_id]
+
+    def _sandbox(self, container_id: str) -> st.Sandbox:
+        sb = self._s.sandboxes.get(container_id)
+        if sb is None:
+            raise UnknownNetworkError(f"no sandbox for container {container_id}")
+        return sb
+
+    def _save(self) -> None:
+        st.save(self._state_file, self._s)
+
+    def _load(self) -> st.Saved:
+        try:
+            return st.load(self._state_file)
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("network state %s unreadable (%s); starting empty", self._state_file, e)
+            return st.Saved()
+
+    def _adopt(self) -> None:
+        s = self._s
+        for nid in list(s.networks):
+            name = network_ns_name(self.prefix, nid)
+            if netns.netns_exists(name):
+                self._nets[nid] = netns.NsThread(name, netns.ns_path(name))
+            else:
+                del s.networks[nid]
+        for cid, sb in list(s.sandboxes.items()):
+            if netns.netns_exists(sb.ns_name):
+                sb.attachments = [a for a in sb.attachments if a.network_id in s.networks]
+                self._dns.add_sandbox(cid, sb.path)
+            else:
+                del s.sandboxes[cid]
+        s.services = {k: v for k, v in s.services.items() if k in s.networks}
+        self._records = {k: build_records(v) for k, v in s.services.items()}
+        sbox = ingress_sbox_ns_name(self.prefix)
+        if s.ingress_ip is not None and netns.netns_exists(sbox):
+            self._sbox = netns.NsThread(sbox, netns.ns_path(sbox))
+        elif s.ingress_ip is not None:
+            s.ingress_ip, s.ingress_entries = None, ()
+        keep = {network_ns_name(self.prefix, n) for n in s.networks}
+        keep |= {sb.ns_name for sb in s.sandboxes.values()}
+        if s.ingress_ip is not None:
+            keep.add(sbox)
+        for name in netns.list_netns(self.stem):
+            if name not in keep and (name.startswith(f"{self.stem}n-") or name.startswith(f"{self.stem}c-")
+                                     or name == sbox):
+                log.info("deleting leftover netns %s", name)
+                netns.delete_netns(name)
+        if s.ingress_ip is None:
+            ingress.teardown_host(self._host, self._ingress_table, self._host_if)
+        self._save()
+        if s.networks or s.sandboxes:
+            log.info("adopted %d networks, %d sandboxes", len(s.networks), len(s.sandboxes))
+
+
+def describe(nn: NodeNetwork) -> str:
+    """Debug dump of what an instance believes it has (for logs and tests)."""
+    return json.dumps(st.dump(nn._s), sort_keys=True)

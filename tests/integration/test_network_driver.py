@@ -1,0 +1,234 @@
+"""Driver process for one simulated node: runs a NodeNetwork in the netns it was started in.
+
+Started as ``nsenter --net=/run/netns/<node> python tests/integration/test_network_driver.py``;
+reads one JSON request per line on stdin (``{"op": ..., "args": {...}}``) and answers one JSON
+line (``{"ok": result}`` or ``{"err": "Type: message"}``). Used by test_network.py and
+bench/mesh_bench.py. Not a test module (no tests inside).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from node.network import NetworkConfig, NodeNetwork, PortMap, ServiceEntry  # noqa: E402
+from node.network import dns as dnscodec  # noqa: E402
+
+
+def entry(d: dict[str, Any]) -> ServiceEntry:
+    return ServiceEntry(service_id=d["service_id"], name=d["name"], aliases=tuple(d.get("aliases", ())),
+                        vip=d.get("vip"), backends=tuple(d.get("backends", ())),
+                        ports=tuple(PortMap(*p) for p in d.get("ports", ())), dnsrr=d.get("dnsrr", False))
+
+
+def fake_upstream(ip: str, answer: str) -> None:
+    """A DNS server in the node namespace answering every A query with ``answer``."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 53))
+
+    def loop() -> None:
+        while True:
+            data, peer = s.recvfrom(4096)
+            q = dnscodec.parse_question(data)
+            s.sendto(dnscodec.build_response(data, q, [answer]), peer)
+
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((ip, 53))
+    t.listen(8)
+
+    def tcp_loop() -> None:
+        while True:
+            conn, _ = t.accept()
+            with conn:
+                n = struct.unpack("!H", conn.recv(2))[0]
+                data = conn.recv(n)
+                out = dnscodec.build_response(data, dnscodec.parse_question(data), [answer])
+                conn.sendall(struct.pack("!H", len(out)) + out)
+
+    threading.Thread(target=loop, daemon=True).start()
+    threading.Thread(target=tcp_loop, daemon=True).start()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    nn: NodeNetwork | None = None
+    for line in sys.stdin:
+        req = json.loads(line)
+        op, a = req["op"], req.get("args", {})
+        try:
+            if op == "init":
+                nn = NodeNetwork(Path(a["state_dir"]), a["addr"], name_prefix=a["prefix"],
+                                 resolv_conf=Path(a["resolv_conf"]))
+                res: Any = None
+            elif op == "fake_upstream":
+                fake_upstream(a["ip"], a["answer"])
+                res = None
+            else:
+                assert nn is not None
+                if op == "ensure_network":
+                    res = nn.ensure_network(NetworkConfig(**a["cfg"]))
+                elif op == "set_peers":
+                    res = nn.set_peers(a["network_id"], a["peers"], [tuple(x) for x in a["endpoints"]])
+                elif op == "set_services":
+                    res = nn.set_services(a["network_id"], [entry(e) for e in a["services"]])
+                elif op == "set_ingress":
+                    res = nn.set_ingress(a["ip_cidr"], [entry(e) for e in a["entries"]])
+                elif op == "resolv_conf":
+                    res = nn.resolv_conf_path(a["container_id"]).read_text()
+                elif op == "resolv_conf_file":
+                    res = str(nn.resolv_conf_path(a["container_id"]))
+                elif op == "close":
+                    res = nn.close(a.get("cleanup", False))
+                    nn = None
+                else:
+                    res = getattr(nn, op)(**a)
+            out = {"ok": res}
+        except Exception as e:  # reported to the test, which fails on it
+            logging.exception("op %s failed", op)
+            out = {"err": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+        if op == "close":
+            break
+
+
+def dns_query(name: str, server: str = "127.0.0.11", tcp: bool = False, qtype: int = 1) -> list[str]:
+    """Helper for tests: A records for name (raises on timeout); rcode != 0 -> ['rcode=N']."""
+    q = dnscodec.build_query(name, qtype)
+    if tcp:
+        with socket.create_connection((server, 53), 3) as s:
+            s.sendall(struct.pack("!H", len(q)) + q)
+            n = struct.unpack("!H", s.recv(2))[0]
+            data = b""
+            while len(data) < n:
+                data += s.recv(n - len(data))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.sendto(q, (server, 53))
+        data = s.recv(4096)
+        s.close()
+    rcode, ips = dnscodec.parse_answer_ips(data)
+    return ips if rcode == 0 else [f"rcode={rcode}"]
+
+
+# -- the simulated cluster (used by test_network.py and bench/mesh_bench.py) -------------------
+
+REPO = Path(__file__).resolve().parents[2]
+UNDERLAY = "172.31.247.0/24"
+GUARD_ROUTES = (UNDERLAY, "10.247.0.0/24", "10.247.1.0/24", "169.254.77.0/30")
+
+
+def sh(cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{cmd!r} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
+class Node:
+    """One simulated host: netns nt7n<x>, eth0 on the root bridge, a driver process."""
+
+    def __init__(self, letter: str, index: int, workdir: Path) -> None:
+        self.letter = letter
+        self.ns = f"nt7n{letter}"
+        self.nspath = f"/run/netns/{self.ns}"
+        self.addr = f"172.31.247.{index}"
+        self.prefix = f"nt7{letter}"
+        self.workdir = workdir / self.ns
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        sh(f"ip netns add {self.ns}")
+        sh(f"ip link add nt7h{letter} type veth peer name eth0 netns {self.ns}")
+        sh(f"ip link set nt7h{letter} master nt7br up")
+        sh(f"ip -n {self.ns} addr add {self.addr}/24 dev eth0 && ip -n {self.ns} link set eth0 up "
+           f"&& ip -n {self.ns} link set lo up")
+        (self.workdir / "resolv.conf").write_text("search example.test\nnameserver 127.0.0.1\n")
+        self.log = open(self.workdir / "driver.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["nsenter", f"--net={self.nspath}", sys.executable, str(Path(__file__).resolve())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=REPO)
+        self.call("init", state_dir=str(self.workdir / "state"), addr=self.addr, prefix=self.prefix,
+                  resolv_conf=str(self.workdir / "resolv.conf"))
+
+    def call(self, op: str, **args: Any) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"driver of {self.ns} died; see {self.workdir / 'driver.log'}")
+        out = json.loads(line)
+        if "err" in out:
+            raise RuntimeError(f"{self.ns} {op}: {out['err']}")
+        return out["ok"]
+
+    def run(self, cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """A command in this node's namespace (the node itself, not a container)."""
+        return sh(f"nsenter --net={self.nspath} {cmd}", check, timeout)
+
+    def stop(self, cleanup: bool = True) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call("close", cleanup=cleanup)
+            except RuntimeError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def destroy(self) -> None:
+        sh(f"ip netns del {self.ns}", check=False)
+
+
+def setup_underlay() -> None:
+    for r in GUARD_ROUTES:
+        sh(f"ip route replace unreachable {r}")
+    sh("ip link add nt7br type bridge && ip link set nt7br up")
+
+
+def teardown_underlay() -> None:
+    sh("ip link del nt7br", check=False)
+    for r in GUARD_ROUTES:
+        sh(f"ip route del unreachable {r}", check=False)
+    for name in sh("ip netns list", check=False).stdout.split():
+        if name.startswith("nt7"):
+            sh(f"ip netns del {name}", check=False)
+
+
+def start_server(path: str, tag: str, workdir: Path) -> list[subprocess.Popen[bytes]]:
+    """busybox httpd :80 answering ``tag`` and a UDP echo-tag on :5353 inside a sandbox."""
+    www = workdir / f"www-{tag}"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "index.html").write_text(tag + "\n")
+    httpd = subprocess.Popen(["nsenter", f"--net={path}", "busybox", "httpd", "-f", "-p", "80",
+                              "-h", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    udp = subprocess.Popen(["nsenter", f"--net={path}", sys.executable, "-c", UDP_ECHO, tag],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [httpd, udp]
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5353))
+while True:
+    d, p = s.recvfrom(2048); s.sendto(sys.argv[1].encode() + b":" + d, p)
+"""
+
+
+if __name__ == "__main__":
+    main()
