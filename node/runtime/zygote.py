@@ -9,11 +9,12 @@ socketpair on its stdin with line-JSON:
     -> {"op": "spawn", "dir": "<container dir>"}
     <- {"ok": true, "pid": <container pid>, "shim_pid": <pid>} | {"ok": false, "error": "..."}
 
-For each request the zygote forks the shim and goes straight back to reading: the shim
-calls ``setsid()`` and answers the ``spawn`` request itself, on its copy of the control
-socket, once the container's rootfs, namespaces and cgroups are ready (or on failure). The
-daemon holds its lock until that answer, so replies never interleave; every process hand-off
-saved matters on a loaded 2-CPU host. ``SIGCHLD`` is ignored in the zygote, so the kernel
+The zygote keeps one *spare* shim forked in advance (own session, fds cleaned, blocked on
+a pipe); a ``spawn`` request hands it the container directory and forks the next spare. The
+shim answers the ``spawn`` request itself, on its copy of the control socket, once the
+container's rootfs, namespaces and cgroups are ready (or on failure). The daemon holds its
+lock until that answer, so replies never interleave; every process hand-off saved matters
+on a loaded 2-CPU host. ``SIGCHLD`` is ignored in the zygote, so the kernel
 reaps exited shims; when the zygote goes away the shims are re-parented to init and live on.
 Because the zygote imported everything beforehand, a forked shim shares those pages
 copy-on-write (small USS) and starts in about a millisecond.
@@ -33,18 +34,35 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
         "from node.runtime.zygote import main; main()")
 
 
-def _spawn(cdir: str, ctl_fd: int) -> None:
-    """Fork the shim; it answers the daemon itself on ``ctl_fd`` (the zygote does not wait)."""
+def _fork_spare(ctl_fd: int) -> int:
+    """Fork a shim-to-be that waits for its container directory; return the pipe to it.
+
+    Keeping one spare ready takes the fork, ``setsid`` and fd clean-up off the critical path
+    of the next ``spawn``. The spare exits when the pipe closes (the zygote went away).
+    """
+    r, w = os.pipe()
     if os.fork() == 0:
         try:
+            os.close(w)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the shim reaps its container
             os.setsid()
             report = os.dup(ctl_fd)
-            os.closerange(3, report)
-            os.closerange(report + 1, 65536)
-            shim.main(cdir, report)                        # never returns
+            keep = sorted((r, report))
+            os.closerange(3, keep[0])
+            os.closerange(keep[0] + 1, keep[1])
+            os.closerange(keep[1] + 1, 65536)
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = os.read(r, 4096)
+                if not chunk:
+                    os._exit(0)
+                buf += chunk
+            os.close(r)
+            shim.main(buf[:-1].decode(), report)            # never returns
         finally:
             os._exit(1)
+    os.close(r)
+    return w
 
 
 def main() -> None:
@@ -52,6 +70,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)           # shims are reaped by the kernel
     ctl = os.fdopen(0, "rb", buffering=0)
     out = os.fdopen(os.dup(0), "wb", buffering=0)
+    spare = _fork_spare(ctl.fileno())
     buf = b""
     while True:
         chunk = ctl.read(65536)
@@ -64,7 +83,14 @@ def main() -> None:
             try:
                 req = json.loads(line)
                 if req.get("op") == "spawn":
-                    _spawn(str(req["dir"]), ctl.fileno())
+                    try:
+                        os.write(spare, str(req["dir"]).encode() + b"\n")
+                    except OSError:                         # the spare died: use a fresh one
+                        os.close(spare)
+                        spare = _fork_spare(ctl.fileno())
+                        os.write(spare, str(req["dir"]).encode() + b"\n")
+                    os.close(spare)
+                    spare = _fork_spare(ctl.fileno())       # ready for the next request
                     continue
                 if req.get("op") == "ping":
                     reply = {"ok": True, "pid": os.getpid()}
