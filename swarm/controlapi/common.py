@@ -43,6 +43,19 @@ class Context:
     async def apply(self, actions: Sequence[Any]) -> int:
         return int(await self.store.apply(list(actions)))
 
+    async def apply_fresh(self, build: Callable[[], Sequence[Any]], attempts: int = 8) -> int:
+        """Build conditional writes from a fresh read and apply them; rebuild on a conflict
+        (e.g. an agent's status update landed in between). Never writes over a newer version."""
+        from swarm.store import ConflictError
+
+        for attempt in range(attempts):
+            try:
+                return int(await self.store.apply(list(build())))
+            except ConflictError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"

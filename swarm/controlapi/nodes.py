@@ -12,7 +12,7 @@ from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Node, NodeStatus
 from swarm.api.types_pb2 import MANAGER, ORPHANED, RUNNING, WORKER
 from swarm.controlapi.common import Context
-from swarm.controlapi.errors import FailedPreconditionError
+from swarm.controlapi.errors import FailedPreconditionError, NotFoundError
 from swarm.controlapi.resolve import resolve
 from swarm.store import typed
 
@@ -76,18 +76,27 @@ async def remove_node(ctx: Context, req: c.RemoveNodeRequest) -> c.RemoveNodeRes
             "It must be demoted to worker before removal")
     if node.status.state == NodeStatus.READY and not req.force:
         raise FailedPreconditionError(f"node {node.id} is not down and can't be removed")
-    actions = [typed.delete(node)]
-    for t in ctx.read.tasks_on_node(node.id):
-        if t.status.state <= RUNNING:
-            t.status.state = ORPHANED
-            t.status.message = "node removed"
-            t.status.timestamp.CopyFrom(ctx.now())
-            actions.append(typed.update(t, expected_version=None))
-    cluster = ctx.read.cluster()
-    if cluster is not None:
-        cluster.removed_nodes.append(node.id)
-        actions.append(typed.update(cluster, expected_version=None))
-    await ctx.apply(actions)
+    nid = node.id
+
+    def build() -> list[object]:
+        r = ctx.read
+        fresh = r.get(Node, nid)
+        if fresh is None:
+            raise NotFoundError(f"node {nid} not found")
+        actions: list[object] = [typed.delete(fresh, expected_version=fresh.meta.version.index)]
+        for t in r.tasks_on_node(nid):
+            if t.status.state <= RUNNING:
+                t.status.state = ORPHANED
+                t.status.message = "node removed"
+                t.status.timestamp.CopyFrom(ctx.now())
+                actions.append(typed.update(t))
+        cluster = r.cluster()
+        if cluster is not None:
+            cluster.removed_nodes.append(nid)
+            actions.append(typed.update(cluster))
+        return actions
+
+    await ctx.apply_fresh(build)
     return c.RemoveNodeResponse()
 
 

@@ -1,8 +1,8 @@
 """Services for the CLI: create, inspect, update (incl. rollback), remove, list; and tasks.
 
-Spec versions: every spec change bumps `spec_version.index` (a per-service counter; the store
-index of the write cannot be known before proposing). Tasks copy it; the updater compares the
-two to find out-of-date tasks. `update` keeps the previous spec for `rollback`, which swaps the
+Spec versions: every spec change sets `spec_version.index` above the service's current
+store version (the index of the write is unknown before proposing, but it only grows).
+Tasks copy it; the updater compares the two to find out-of-date tasks. `update` keeps the previous spec for `rollback`, which swaps the
 current and previous specs with their versions (reference §5.4). Removal deletes the service
 and marks all its tasks desired REMOVE in one atomic batch; the agents stop them and the task
 reaper deletes them.
@@ -113,7 +113,11 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
             raise InvalidArgumentError("renaming services is not supported")
         if spec.WhichOneof("mode") != svc.spec.WhichOneof("mode"):
             raise InvalidArgumentError("service mode change is not allowed")
-        new_version = max(svc.spec_version.index, svc.previous_spec_version.index) + 1
+        # The store index only grows: the index this write will get is above every spec
+        # version this service ever had, so a version is never reused (not even after an
+        # automatic rollback cleared the previous spec).
+        new_version = max(svc.meta.version.index, svc.spec_version.index,
+                          svc.previous_spec_version.index) + 1
         svc.previous_spec.CopyFrom(svc.spec)
         svc.previous_spec_version.index = svc.spec_version.index
         svc.spec.CopyFrom(spec)
@@ -126,13 +130,23 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
 
 
 async def remove_service(ctx: Context, req: c.RemoveServiceRequest) -> c.RemoveServiceResponse:
-    svc = find_service(ctx, req.service_id)
-    actions = [typed.delete(svc)]
-    for t in ctx.read.tasks_of_service(svc.id):
-        if t.desired_state != REMOVE:
-            t.desired_state = REMOVE
-            actions.append(typed.update(t, expected_version=None))
-    await ctx.apply(actions)
+    sid = find_service(ctx, req.service_id).id
+
+    def build() -> list[object]:
+        r = ctx.read
+        svc = r.get(Service, sid)
+        if svc is None:
+            from swarm.controlapi.errors import NotFoundError
+
+            raise NotFoundError(f"no such service: {req.service_id}")
+        actions: list[object] = [typed.delete(svc, expected_version=svc.meta.version.index)]
+        for t in r.tasks_of_service(sid):
+            if t.desired_state != REMOVE:
+                t.desired_state = REMOVE
+                actions.append(typed.update(t))
+        return actions
+
+    await ctx.apply_fresh(build)
     return c.RemoveServiceResponse()
 
 

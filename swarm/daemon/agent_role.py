@@ -20,7 +20,7 @@ class AgentRole:
 
         self.daemon = daemon
         self.executor = make_executor(daemon.cfg)
-        self.worker = Worker(daemon.cfg.data_root / "worker", self.executor,
+        self.worker = Worker(daemon.cfg.data_root, self.executor,
                              lambda tid, status: self.agent.report(tid, status))
         st = daemon.state
         tls = daemon.tls
@@ -49,6 +49,7 @@ class AgentRole:
     async def stop(self) -> None:
         await self.agent.stop()
         await self.worker.stop()
+        await self.executor.close()
 
     async def _on_node(self, node: Node, managers: list[str]) -> None:
         st = self.daemon.state

@@ -60,9 +60,10 @@ class ManagerRole:
         self.dispatcher: Dispatcher | None = None
         self.logbroker: Any = None
         from swarm.orchestrator import leader_components
+        from swarm.orchestrator.update import UpdateSupervisor
 
         self.leader_components: list[LeaderComponent] = [
-            (lambda m, f=f: f(m.store)) for f in leader_components()]
+            (lambda m, f=f: f(m.store)) for f in [*leader_components(), UpdateSupervisor]]
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._leader_stoppers: list[Callable[[], Any]] = []
         self._leadership_q: asyncio.Queue[bool] = asyncio.Queue()

@@ -200,15 +200,22 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
         return resp
 
     async def _record_manager(self, node_id: str, request: Any, raft_id: int) -> None:
+        from swarm.store import ConflictError
+
         store = self.m.store
-        node = Reader(store).get(Node, node_id)
-        if node is None:
-            return
-        node.role = MANAGER
-        node.manager_status.CopyFrom(ManagerStatus(
-            addr=request.api_addr, raft_addr=request.raft_addr,
-            reachability=ManagerStatus.REACHABLE, raft_id=raft_id))
-        await store.apply([typed.update(node, expected_version=None)])
+        for _ in range(8):
+            node = Reader(store).get(Node, node_id)
+            if node is None:
+                return
+            node.role = MANAGER
+            node.manager_status.CopyFrom(ManagerStatus(
+                addr=request.api_addr, raft_addr=request.raft_addr,
+                reachability=ManagerStatus.REACHABLE, raft_id=raft_id))
+            try:
+                await store.apply([typed.update(node)])
+                return
+            except ConflictError:
+                continue
 
     async def Leave(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "use node demote")

@@ -30,7 +30,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, TaskStatus
-from swarm.store import typed
+from swarm.store import ConflictError, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ GRACE_MULTIPLIER = 3
 LEADER_CHANGE_GRACE = 6
 STATUS_BATCH_ITEMS = 100
 STATUS_BATCH_DELAY = 0.1
+CAS_ATTEMPTS = 8
 
 
 class DispatcherError(Exception):
@@ -96,17 +97,23 @@ class Dispatcher:
     async def register(self, node_id: str, description: NodeDescription, addr: str,
                        data_path_addr: str = "") -> _Session:
         """A node opened a session: record its description and mark it Ready."""
-        node = Reader(self.store).get(Node, node_id)
-        if node is None:
-            raise NodeNotFoundError(f"node {node_id} not found")
-        node.description.CopyFrom(_merge_description(node.description, description))
-        node.status.state = NodeStatus.READY
-        node.status.message = ""
-        if addr:
-            node.status.addr = addr
-        if data_path_addr:
-            node.data_path_addr = data_path_addr
-        await self.store.apply([typed.update(node, expected_version=None)])
+        for attempt in range(CAS_ATTEMPTS):
+            node = Reader(self.store).get(Node, node_id)
+            if node is None:
+                raise NodeNotFoundError(f"node {node_id} not found")
+            node.description.CopyFrom(_merge_description(node.description, description))
+            node.status.state = NodeStatus.READY
+            node.status.message = ""
+            if addr:
+                node.status.addr = addr
+            if data_path_addr:
+                node.data_path_addr = data_path_addr
+            try:
+                await self.store.apply([typed.update(node)])  # conditional: never undo a spec change
+                break
+            except ConflictError:
+                if attempt == CAS_ATTEMPTS - 1:
+                    raise
         old = self.sessions.get(node_id)
         if old is not None:
             self._close(old)
@@ -216,6 +223,17 @@ class Dispatcher:
             prev = latest.get(u.task_id)
             if prev is None or u.status.state >= prev[1].state:
                 latest[u.task_id] = (node_id, u.status)
+        # Conditional writes (the version each task was read at): a status write must never undo
+        # a desired-state change a manager made meanwhile. On a conflict, re-read and retry.
+        for attempt in range(CAS_ATTEMPTS):
+            try:
+                await self._write_latest(latest)
+                return
+            except ConflictError:
+                if attempt == CAS_ATTEMPTS - 1:
+                    raise
+
+    async def _write_latest(self, latest: dict[str, tuple[str, TaskStatus]]) -> None:
         r = Reader(self.store)
         actions = []
         for task_id, (node_id, status) in latest.items():
@@ -230,7 +248,7 @@ class Dispatcher:
             t.status.CopyFrom(status)
             if not t.status.HasField("timestamp"):
                 t.status.timestamp.CopyFrom(_ts(self.clock()))
-            actions.append(typed.update(t, expected_version=None))
+            actions.append(typed.update(t))
         if actions:
             await self.store.apply(actions)
 
