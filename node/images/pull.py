@@ -73,9 +73,11 @@ def pull_image(store: ImageStore, ref: Reference, progress: Progress | None = No
     cfg_digest = str(cfg_desc["digest"])
     tmp = store.tmpdir("pull")
     try:
-        cfg_path = tmp / "config"
-        with open(cfg_path, "wb") as f:
-            client.fetch_blob(ref, cfg_digest, f)
+        cfg_path = store.root / "blobs/sha256" / cfg_digest.split(":", 1)[1]
+        if not cfg_path.exists():       # known config (content addressed): no need to fetch
+            cfg_path = tmp / "config"
+            with open(cfg_path, "wb") as f:
+                client.fetch_blob(ref, cfg_digest, f)
         raw_cfg = cfg_path.read_bytes()
         config = json.loads(raw_cfg)
         if progress:
