@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from node.network.model import PortMap, ServiceEntry
+from node.network.model import ServiceEntry
 
 NAT_PRE = "type nat hook prerouting priority -100; policy accept;"
 NAT_OUT = "type nat hook output priority -100; policy accept;"
@@ -130,5 +130,10 @@ def render_ingress_sbox_table(table: str, link_if: str, ingress_if: str,
     return _replace(table, body)
 
 
-def ports_of(entries: Iterable[ServiceEntry]) -> list[PortMap]:
-    return [p for s in entries for p in s.ports]
+
+
+def render_egress_table(table: str, subnet: str, bridge: str) -> str:
+    """Node namespace: masquerade container traffic leaving through the node's uplinks."""
+    body = ["chain postrouting {", f"  {NAT_POST}",
+            f'  ip saddr {subnet} oifname != "{bridge}" masquerade', "}"]
+    return _replace(table, body)

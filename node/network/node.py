@@ -17,14 +17,13 @@ set_ingress from the manager's view, and calls ``prune_sandboxes`` with its live
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from node.network import ingress, netns, nft, overlay
+from node.network import egress, ingress, netns, nft, overlay
 from node.network import state as st
 from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
 from node.network.errors import InvalidNetworkConfigError, UnknownNetworkError
@@ -54,7 +53,7 @@ class NodeNetwork:
 
     def __init__(self, state_dir: Path, data_path_addr: str, vxlan_port: int = 4789,
                  name_prefix: str = "", resolv_conf: Path = Path("/etc/resolv.conf"),
-                 dns_port: int = 53) -> None:
+                 dns_port: int = 53, egress_subnet: str | None = None) -> None:
         self.prefix = name_prefix
         self.stem = stem(name_prefix)
         self.data_path_addr = str(parse_ip(data_path_addr))
@@ -73,6 +72,8 @@ class NodeNetwork:
         self._resolv = sandbox_resolv_conf(host_resolv)
         self._dns = DnsServer(self._lookup, host_nameservers(host_resolv), port=dns_port)
         self._s = self._load()
+        self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips)
+                        if egress_subnet else None)
         self._adopt()
 
     # -- networks ----------------------------------------------------------------------------
@@ -145,6 +146,8 @@ class NodeNetwork:
                                                         state="up"))
             self._dns.add_sandbox(container_id, path)
             self._s.sandboxes[container_id] = st.Sandbox(container_id, name, path)
+            if self._egress is not None:
+                self._egress.add(container_id, path)
             rc = self.resolv_conf_path(container_id)
             rc.parent.mkdir(parents=True, exist_ok=True)
             rc.write_text(self._resolv)
@@ -171,7 +174,7 @@ class NodeNetwork:
                         f"container {container_id} already on {network_id} as {a.ip_cidr}")
             used = {a.ifname for a in sb.attachments}
             ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
-            gateway = cfg.gateway if not sb.attachments else None
+            gateway = cfg.gateway if not sb.attachments and self._egress is None else None
             self._plumb(sb.path, network_id, endpoint_veth_name(container_id, network_id), ifname, cfg.mtu)
             sb.attachments.append(st.Attachment(network_id, ifname, ip_cidr))
             script = self._vip_script(sb)
@@ -192,6 +195,8 @@ class NodeNetwork:
             self._dns.remove_sandbox(container_id)
             for a in list(sb.attachments):
                 self._detach(sb, a.network_id, reapply=False)
+            if self._egress is not None:
+                self._egress.remove(container_id)
             netns.delete_netns(sb.ns_name)
             del self._s.sandboxes[container_id]
             rc = self.resolv_conf_path(container_id)
@@ -264,6 +269,7 @@ class NodeNetwork:
                 self._teardown_ingress()
                 for nid in list(self._s.networks):
                     self.remove_network(nid)
+                egress.teardown(self._host, self.stem)
                 self._state_file.unlink(missing_ok=True)
             for t in [*self._nets.values(), *([self._sbox] if self._sbox else []), self._host]:
                 t.close()
@@ -376,11 +382,15 @@ class NodeNetwork:
                 netns.delete_netns(name)
         if s.ingress_ip is None:
             ingress.teardown_host(self._host, self._ingress_table, self._host_if)
+        for cid in [c for c in s.egress_ips if c not in s.sandboxes]:
+            if self._egress is not None:
+                self._egress.remove(cid)
+            s.egress_ips.pop(cid, None)
+        if self._egress is not None:
+            self._egress.setup()
+        else:
+            egress.teardown(self._host, self.stem)
         self._save()
         if s.networks or s.sandboxes:
             log.info("adopted %d networks, %d sandboxes", len(s.networks), len(s.sandboxes))
 
-
-def describe(nn: NodeNetwork) -> str:
-    """Debug dump of what an instance believes it has (for logs and tests)."""
-    return json.dumps(st.dump(nn._s), sort_keys=True)

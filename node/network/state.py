@@ -39,6 +39,7 @@ class Saved:
     services: dict[str, tuple[ServiceEntry, ...]] = field(default_factory=dict)
     ingress_ip: str | None = None
     ingress_entries: tuple[ServiceEntry, ...] = ()
+    egress_ips: dict[str, str] = field(default_factory=dict)
 
 
 def entry_from_dict(d: dict[str, Any]) -> ServiceEntry:
@@ -55,6 +56,7 @@ def dump(s: Saved) -> dict[str, Any]:
         "services": {k: [asdict(e) for e in v] for k, v in s.services.items()},
         "ingress_ip": s.ingress_ip,
         "ingress_entries": [asdict(e) for e in s.ingress_entries],
+        "egress_ips": dict(s.egress_ips),
     }
 
 
@@ -67,6 +69,7 @@ def load_dict(d: dict[str, Any]) -> Saved:
         services={k: tuple(entry_from_dict(e) for e in v) for k, v in d.get("services", {}).items()},
         ingress_ip=d.get("ingress_ip"),
         ingress_entries=tuple(entry_from_dict(e) for e in d.get("ingress_entries", [])),
+        egress_ips=dict(d.get("egress_ips", {})),
     )
 
 

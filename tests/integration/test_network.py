@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_network_driver import (
+    EGRESS,
     REPO,
     Node,
     setup_underlay,
@@ -63,7 +64,7 @@ class Cluster:
 
     def build(self) -> None:
         for i, x in enumerate("abc", start=1):
-            self.nodes[x] = Node(x, i, self.workdir)
+            self.nodes[x] = Node(x, i, self.workdir, egress=EGRESS if x == "c" else None)
         a, b, c = (self.nodes[x] for x in "abc")
         c.call("fake_upstream", ip="127.0.0.1", answer="192.0.2.77")
         peers = [n.addr for n in self.nodes.values()]
@@ -73,7 +74,8 @@ class Cluster:
         # containers: (node, name, {network: ip})
         layout = [(a, "web1", {APP["id"]: "10.247.1.3/24", ING["id"]: "10.247.0.10/24"}),
                   (b, "web2", {APP["id"]: "10.247.1.4/24", ING["id"]: "10.247.0.11/24"}),
-                  (c, "client", {APP["id"]: "10.247.1.5/24"})]
+                  (c, "client", {APP["id"]: "10.247.1.5/24"}),
+                  (c, "client2", {})]
         for node, name, nets in layout:
             path = node.call("create_sandbox", container_id=name)
             self.sandbox[name] = path
@@ -145,6 +147,19 @@ def test_overlay_cross_node(cluster: Cluster) -> None:
     assert "02:42:0a:f7:01:05" in mac
     routes = cluster.in_sandbox("web1", "ip route").stdout
     assert "default via 10.247.1.1 dev eth0" in routes
+
+
+def test_egress_bridge(cluster: Cluster) -> None:
+    """Node c has an egress bridge: default route via gw0, masquerade out, no container-to-container."""
+    routes = cluster.in_sandbox("client", "ip route").stdout
+    assert "default via 172.31.248.1 dev gw0" in routes, routes
+    assert "10.247.1.0/24 dev eth0" in routes
+    # out through c's uplink (masqueraded) to node a's published port: egress + mesh
+    assert cluster.curl("client", "http://172.31.247.1:8080/") in ("web1", "web2")
+    cluster.in_sandbox("client2", "busybox ping -c 1 -W 2 172.31.248.1")  # the bridge: yes
+    gw_ips = cluster.in_sandbox("client", "ip -4 -o addr show gw0").stdout.split()[3].split("/")[0]
+    r = cluster.in_sandbox("client2", f"busybox ping -c 1 -W 1 {gw_ips}", check=False)
+    assert r.returncode != 0  # isolated ports: containers cannot talk over the egress bridge
 
 
 def test_vip_spreads_and_follows_changes(cluster: Cluster) -> None:
@@ -242,7 +257,7 @@ def test_restart_adopts_then_cleanup_removes_everything(cluster: Cluster) -> Non
                                 str(REPO / "tests/integration/test_network_driver.py")],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=a2.log, text=True)
     a2.call("init", state_dir=str(a.workdir / "state"), addr=a.addr, prefix=a.prefix,
-            resolv_conf=str(a.workdir / "resolv.conf"))
+            resolv_conf=str(a.workdir / "resolv.conf"), egress=None)
     assert cluster.dig("web1", "tasks.web") == ["10.247.1.3", "10.247.1.4"]   # DNS re-adopted
     a2.call("remove_network", network_id=APP["id"])
     assert "web1" not in cluster.curl("client", "http://10.247.1.3/", check=False)

@@ -70,7 +70,7 @@ def main() -> None:
         try:
             if op == "init":
                 nn = NodeNetwork(Path(a["state_dir"]), a["addr"], name_prefix=a["prefix"],
-                                 resolv_conf=Path(a["resolv_conf"]))
+                                 resolv_conf=Path(a["resolv_conf"]), egress_subnet=a.get("egress"))
                 res: Any = None
             elif op == "fake_upstream":
                 fake_upstream(a["ip"], a["answer"])
@@ -128,7 +128,8 @@ def dns_query(name: str, server: str = "127.0.0.11", tcp: bool = False, qtype: i
 
 REPO = Path(__file__).resolve().parents[2]
 UNDERLAY = "172.31.247.0/24"
-GUARD_ROUTES = (UNDERLAY, "10.247.0.0/24", "10.247.1.0/24", "169.254.77.0/30")
+EGRESS = "172.31.248.0/24"
+GUARD_ROUTES = (UNDERLAY, EGRESS, "10.247.0.0/24", "10.247.1.0/24", "169.254.77.0/30")
 
 
 def sh(cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -141,7 +142,7 @@ def sh(cmd: str, check: bool = True, timeout: float = 30) -> subprocess.Complete
 class Node:
     """One simulated host: netns nt7n<x>, eth0 on the root bridge, a driver process."""
 
-    def __init__(self, letter: str, index: int, workdir: Path) -> None:
+    def __init__(self, letter: str, index: int, workdir: Path, egress: str | None = None) -> None:
         self.letter = letter
         self.ns = f"nt7n{letter}"
         self.nspath = f"/run/netns/{self.ns}"
@@ -159,8 +160,9 @@ class Node:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net={self.nspath}", sys.executable, str(Path(__file__).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=REPO)
+        self.egress = egress
         self.call("init", state_dir=str(self.workdir / "state"), addr=self.addr, prefix=self.prefix,
-                  resolv_conf=str(self.workdir / "resolv.conf"))
+                  resolv_conf=str(self.workdir / "resolv.conf"), egress=egress)
 
     def call(self, op: str, **args: Any) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
