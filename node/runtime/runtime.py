@@ -345,8 +345,9 @@ class Runtime:
         for _ in range(2):
             try:
                 data = json.loads((d / "state.json").read_text())
-            except FileNotFoundError:
-                return ContainerState(id=cid, status=Status.CREATED, error="shim not ready")
+            except FileNotFoundError:     # being created, or a create cut short: remove() cleans up
+                return ContainerState(id=cid, status=Status.CREATED, error="no state (create in progress "
+                                      "or interrupted)")
             except ValueError:
                 return ContainerState(id=cid, status=Status.REMOVING)
             st = ContainerState.from_json(data)
@@ -358,8 +359,8 @@ class Runtime:
 
     def list(self) -> list[ContainerState]:
         out = []
-        for d in sorted(self.cdir.iterdir()):
-            if (d / "state.json").exists():
+        for d in sorted(self.cdir.iterdir()):     # incl. dirs of creates cut short by a crash
+            if d.is_dir():
                 with contextlib.suppress(ContainerNotFoundError):
                     out.append(self.state(d.name))
         return out

@@ -353,3 +353,12 @@ def test_ebpf_device_filter_on_cgroup2(tmp_path):
             assert outside == ["ok", "ok"]
     finally:
         d.rmdir()
+
+
+def test_interrupted_create_is_listed_and_removable(rt, images):
+    d = rt.root / "containers" / "halfmade"
+    (d / "upper").mkdir(parents=True)
+    states = {s.id: s for s in rt.list()}
+    assert states["halfmade"].status == Status.CREATED and "interrupted" in states["halfmade"].error
+    rt.remove("halfmade")
+    assert not d.exists()
