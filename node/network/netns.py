@@ -114,9 +114,10 @@ def delete_netns(name: str) -> None:
     log.debug("netns %s deleted", name)
 
 
-def wrap_netlink(what: str, fn: Callable[[], T]) -> T:
+def wrap_netlink(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call fn(*args, **kwargs), turning pyroute2's NetlinkError into ours."""
     try:
-        return fn()
+        return fn(*args, **kwargs)
     except _PyNetlinkError as e:
         raise NetlinkError(f"{what}: {e}", e.code) from e
 

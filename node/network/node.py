@@ -23,8 +23,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyroute2 import IPRoute
+
 from node.network import egress, ingress, netns, nft, overlay
 from node.network import state as st
+from node.network.adopt import adopt
 from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
 from node.network.errors import InvalidNetworkConfigError, UnknownNetworkError
 from node.network.model import (
@@ -68,13 +71,14 @@ class NodeNetwork:
         self._nets: dict[str, netns.NsThread] = {}
         self._sbox: netns.NsThread | None = None
         self._records: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._applied: dict[str, str] = {}  # container id -> VIP ruleset last applied
         host_resolv = resolv_conf.read_text() if resolv_conf.exists() else ""
         self._resolv = sandbox_resolv_conf(host_resolv)
         self._dns = DnsServer(self._lookup, host_nameservers(host_resolv), port=dns_port)
         self._s = self._load()
         self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips)
                         if egress_subnet else None)
-        self._adopt()
+        adopt(self)
 
     # -- networks ----------------------------------------------------------------------------
 
@@ -179,11 +183,12 @@ class NodeNetwork:
             sb.attachments.append(st.Attachment(network_id, ifname, ip_cidr))
             script = self._vip_script(sb)
 
-            def inside(ipr: object) -> None:
-                overlay.configure_sandbox_if(ipr, ifname, ip_cidr, gateway)  # type: ignore[arg-type]
+            def inside(ipr: IPRoute) -> None:
+                overlay.configure_sandbox_if(ipr, ifname, ip_cidr, gateway)
                 netns.nft_apply(script, f"in sandbox of {container_id}")
 
             netns.run_in_ns(sb.path, inside)
+            self._applied[container_id] = script
             self._save()
             log.info("container %s attached to %s as %s %s", container_id, network_id, ifname, ip_cidr)
 
@@ -199,6 +204,7 @@ class NodeNetwork:
                 self._egress.remove(container_id)
             netns.delete_netns(sb.ns_name)
             del self._s.sandboxes[container_id]
+            self._applied.pop(container_id, None)
             rc = self.resolv_conf_path(container_id)
             rc.unlink(missing_ok=True)
             if rc.parent.exists():
@@ -223,9 +229,7 @@ class NodeNetwork:
             self._records[network_id] = build_records(services)
             for sb in self._s.sandboxes.values():
                 if any(a.network_id == network_id for a in sb.attachments):
-                    script = self._vip_script(sb)
-                    netns.run_in_ns(sb.path, lambda _i, s=script, c=sb.container_id: netns.nft_apply(
-                        s, f"in sandbox of {c}"), netlink=False)
+                    self._apply_vip(sb)
             self._save()
             log.debug("network %s: %d services", network_id, len(services))
 
@@ -289,6 +293,18 @@ class NodeNetwork:
                 return found
         return None
 
+    def _apply_vip(self, sb: st.Sandbox) -> None:
+        """(Re)write the sandbox's VIP table unless it already holds exactly that ruleset."""
+        script = self._vip_script(sb)
+        if self._applied.get(sb.container_id) == script:
+            return
+
+        def apply(_ipr: object) -> None:
+            netns.nft_apply(script, f"in sandbox of {sb.container_id}")
+
+        netns.run_in_ns(sb.path, apply, netlink=False)
+        self._applied[sb.container_id] = script
+
     def _vip_script(self, sb: st.Sandbox) -> str:
         services = [s for a in sb.attachments for s in self._s.services.get(a.network_id, ())]
         return nft.render_vip_table(self._vip_table, services)
@@ -308,8 +324,7 @@ class NodeNetwork:
             t.call(lambda ipr: overlay.delete_link(ipr, veth))
         sb.attachments = [a for a in sb.attachments if a.network_id != network_id]
         if reapply and netns.netns_exists(sb.ns_name):
-            script = self._vip_script(sb)
-            netns.run_in_ns(sb.path, lambda _i: netns.nft_apply(script), netlink=False)
+            self._apply_vip(sb)
 
     def _teardown_ingress(self) -> None:
         ingress.teardown_host(self._host, self._ingress_table, self._host_if)
@@ -349,48 +364,3 @@ class NodeNetwork:
         except (ValueError, KeyError, TypeError) as e:
             log.warning("network state %s unreadable (%s); starting empty", self._state_file, e)
             return st.Saved()
-
-    def _adopt(self) -> None:
-        s = self._s
-        for nid in list(s.networks):
-            name = network_ns_name(self.prefix, nid)
-            if netns.netns_exists(name):
-                self._nets[nid] = netns.NsThread(name, netns.ns_path(name))
-            else:
-                del s.networks[nid]
-        for cid, sb in list(s.sandboxes.items()):
-            if netns.netns_exists(sb.ns_name):
-                sb.attachments = [a for a in sb.attachments if a.network_id in s.networks]
-                self._dns.add_sandbox(cid, sb.path)
-            else:
-                del s.sandboxes[cid]
-        s.services = {k: v for k, v in s.services.items() if k in s.networks}
-        self._records = {k: build_records(v) for k, v in s.services.items()}
-        sbox = ingress_sbox_ns_name(self.prefix)
-        if s.ingress_ip is not None and netns.netns_exists(sbox):
-            self._sbox = netns.NsThread(sbox, netns.ns_path(sbox))
-        elif s.ingress_ip is not None:
-            s.ingress_ip, s.ingress_entries = None, ()
-        keep = {network_ns_name(self.prefix, n) for n in s.networks}
-        keep |= {sb.ns_name for sb in s.sandboxes.values()}
-        if s.ingress_ip is not None:
-            keep.add(sbox)
-        for name in netns.list_netns(self.stem):
-            if name not in keep and (name.startswith(f"{self.stem}n-") or name.startswith(f"{self.stem}c-")
-                                     or name == sbox):
-                log.info("deleting leftover netns %s", name)
-                netns.delete_netns(name)
-        if s.ingress_ip is None:
-            ingress.teardown_host(self._host, self._ingress_table, self._host_if)
-        for cid in [c for c in s.egress_ips if c not in s.sandboxes]:
-            if self._egress is not None:
-                self._egress.remove(cid)
-            s.egress_ips.pop(cid, None)
-        if self._egress is not None:
-            self._egress.setup()
-        else:
-            egress.teardown(self._host, self.stem)
-        self._save()
-        if s.networks or s.sandboxes:
-            log.info("adopted %d networks, %d sandboxes", len(s.networks), len(s.sandboxes))
-

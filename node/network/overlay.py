@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as PyNetlinkError
@@ -125,29 +126,28 @@ def program_peers(ipr: IPRoute, peers: Iterable[str], endpoints: Iterable[tuple[
                   for m in ipr.neigh("dump", ifindex=vx) if m["state"] & NUD_PERMANENT}
 
     for dst in have_flood - want_flood:
-        _quiet(lambda d=dst: ipr.fdb("del", ifindex=vx, lladdr=ZERO_MAC, dst=d))
+        _quiet(ipr.fdb, "del", ifindex=vx, lladdr=ZERO_MAC, dst=dst)
     for dst in want_flood - have_flood:
-        wrap_netlink(f"flood entry {dst}",
-                     lambda d=dst: ipr.fdb("append", ifindex=vx, lladdr=ZERO_MAC, dst=d))
+        wrap_netlink(f"flood entry {dst}", ipr.fdb, "append", ifindex=vx, lladdr=ZERO_MAC, dst=dst)
     for mac, dst in have_fdb.items():
         if want_ep.get(mac, (None, None))[1] != dst:
-            _quiet(lambda m=mac, d=dst: ipr.fdb("del", ifindex=vx, lladdr=m, dst=d))
+            _quiet(ipr.fdb, "del", ifindex=vx, lladdr=mac, dst=dst)
     for ip, lladdr in have_neigh.items():
         if mac_from_ip(ip) != lladdr or lladdr not in want_ep:
-            _quiet(lambda i=ip: ipr.neigh("del", dst=i, ifindex=vx))
+            _quiet(ipr.neigh, "del", dst=ip, ifindex=vx)
     for mac, (ip, node) in want_ep.items():
         if have_fdb.get(mac) != node:
-            wrap_netlink(f"fdb {mac} -> {node}", lambda m=mac, n=node: ipr.fdb(
-                "add", ifindex=vx, lladdr=m, dst=n, state=NUD_PERMANENT))
+            wrap_netlink(f"fdb {mac} -> {node}", ipr.fdb, "add", ifindex=vx, lladdr=mac, dst=node,
+                         state=NUD_PERMANENT)
         if have_neigh.get(ip) != mac:
-            wrap_netlink(f"neigh {ip}", lambda i=ip, m=mac: ipr.neigh(
-                "replace", dst=i, lladdr=m, ifindex=vx, state="permanent"))
+            wrap_netlink(f"neigh {ip}", ipr.neigh, "replace", dst=ip, lladdr=mac, ifindex=vx,
+                         state="permanent")
 
 
-def _quiet(fn: Callable[[], object]) -> None:
+def _quiet(fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
     """Deletion where 'already gone' is fine."""
     try:
-        fn()
+        fn(*args, **kwargs)
     except PyNetlinkError as e:
         if e.code not in (ENOENT, ESRCH, ENODEV):
             raise NetlinkError(f"delete: {e}", e.code) from e
