@@ -289,7 +289,9 @@ class _Run:
             new_id = await self._replace(key)
             if new_id is None:
                 continue
-            await self._wait(lambda t: t.status.state >= RUNNING, new_id)
+            # running, ended, or replaced (its node died: the restart supervisor made a new task
+            # from the current spec, which is up to date)
+            await self._wait(lambda t: t.status.state >= RUNNING or t.desired_state > RUNNING, new_id)
             if self.delay and not self.halted.is_set():
                 await asyncio.sleep(self.delay)
 
@@ -328,7 +330,7 @@ class _Run:
         new_id, olds = box["new"], box["old"]
         self.created[new_id] = None
         if start_first:
-            await self._wait(lambda t: t.status.state >= RUNNING, new_id)
+            await self._wait(lambda t: t.status.state >= RUNNING or t.desired_state > RUNNING, new_id)
             await self._set_desired(olds, SHUTDOWN, "rolling update, start-first")
         else:
             await self._wait_stopped(olds)

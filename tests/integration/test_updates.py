@@ -151,3 +151,63 @@ def test_progress_display_on_a_pipe(swarm3):
     assert lines[-1] == f"verify: Service {lines[0]} converged"
     out = m.ok("service", "scale", "p=3", timeout=60)
     assert out.splitlines()[0] == "p scaled to 3" and "overall progress: 3 out of 3 tasks" in out
+
+
+def test_new_leader_finishes_an_update(tmp_path):
+    c = LoopbackCluster(tmp_path, 4).start()
+    try:
+        c.form(managers=3, workers=1)
+        want = ["", "Leader", "Reachable", "Reachable"]
+        c.wait(lambda: sorted(n["ManagerStatus"] for n in c.node_ls(0)) == want, 60, "three managers")
+        m = c[0]
+        m.ok("service", "create", "-d", "--name", "lk", "--replicas", "6", "img:1")
+        c.wait(lambda: len([t for t in current(m, "lk") if t["CurrentState"].startswith("Running")]) == 6,
+               30, "6 running")
+        m.ok("service", "update", "-d", "--image", "img:2", "--update-delay", "1s",
+             "--update-monitor", "1s", "lk")
+        c.wait(lambda: any(t["Image"] == "img:2" for t in current(m, "lk")), 30, "update under way")
+        m.kill()   # the leader dies mid-update
+        f = c[1]
+        c.wait(lambda: state(f, "lk") == "completed", 120, "the new leader completed the update")
+        ts = current(f, "lk")
+        assert len(ts) == 6 and all(t["Image"] == "img:2" for t in ts)
+    finally:
+        c.stop()
+
+
+def test_progress_display_on_a_terminal(swarm3):
+    """The display redraws in place on a TTY (cursor-up escapes), checked on a real pty."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    m = swarm3[0]
+    master, slave = pty.openpty()
+    env = dict(os.environ, SWARM_HOST=m.host)
+    from tests.support.daemons import SWARM
+
+    p = subprocess.Popen([SWARM, "service", "create", "--name", "tty", "--replicas", "2", "img:1"],
+                         stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    p.wait(10)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert p.returncode == 0, text
+    assert "\x1b[" in text and "A" in text          # cursor moved up: lines redrawn in place
+    assert "verify: Service" in text and "converged" in text
+    assert text.count("overall progress:") >= 2
