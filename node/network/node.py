@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -29,7 +29,7 @@ from node.network import egress, ingress, netns, nft, overlay
 from node.network import state as st
 from node.network.adopt import adopt
 from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
-from node.network.errors import InvalidNetworkConfigError, UnknownNetworkError
+from node.network.errors import InvalidNetworkConfigError, NetworkError, UnknownNetworkError
 from node.network.model import (
     NetworkConfig,
     ServiceEntry,
@@ -146,12 +146,20 @@ class NodeNetwork:
                 return sb.path
             name = sandbox_ns_name(self.prefix, container_id)
             path = netns.create_netns(name)
-            netns.run_in_ns(path, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0],
-                                                        state="up"))
-            self._dns.add_sandbox(container_id, path)
+            try:
+                netns.run_in_ns(path, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0],
+                                                            state="up"))
+                self._dns.add_sandbox(container_id, path)
+                if self._egress is not None:
+                    self._egress.add(container_id, path)
+            except BaseException:
+                self._dns.remove_sandbox(container_id)
+                eg = self._egress
+                if eg is not None:
+                    self._undo(f"egress of {container_id}", lambda: eg.remove(container_id))
+                netns.delete_netns(name)
+                raise
             self._s.sandboxes[container_id] = st.Sandbox(container_id, name, path)
-            if self._egress is not None:
-                self._egress.add(container_id, path)
             rc = self.resolv_conf_path(container_id)
             rc.parent.mkdir(parents=True, exist_ok=True)
             rc.write_text(self._resolv)
@@ -179,15 +187,22 @@ class NodeNetwork:
             used = {a.ifname for a in sb.attachments}
             ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
             gateway = cfg.gateway if not sb.attachments and self._egress is None else None
-            self._plumb(sb.path, network_id, endpoint_veth_name(container_id, network_id), ifname, cfg.mtu)
-            sb.attachments.append(st.Attachment(network_id, ifname, ip_cidr))
-            script = self._vip_script(sb)
+            att = st.Attachment(network_id, ifname, ip_cidr)
+            script = self._vip_script([*sb.attachments, att])
+            veth = endpoint_veth_name(container_id, network_id)
 
             def inside(ipr: IPRoute) -> None:
                 overlay.configure_sandbox_if(ipr, ifname, ip_cidr, gateway)
                 netns.nft_apply(script, f"in sandbox of {container_id}")
 
-            netns.run_in_ns(sb.path, inside)
+            try:
+                self._plumb(sb.path, network_id, veth, ifname, cfg.mtu)
+                netns.run_in_ns(sb.path, inside)
+            except BaseException:
+                self._undo(f"attach {container_id} to {network_id}", lambda: self._nets[network_id].call(
+                    lambda ipr: overlay.delete_link(ipr, veth)))
+                raise
+            sb.attachments.append(att)
             self._applied[container_id] = script
             self._save()
             log.info("container %s attached to %s as %s %s", container_id, network_id, ifname, ip_cidr)
@@ -295,7 +310,7 @@ class NodeNetwork:
 
     def _apply_vip(self, sb: st.Sandbox) -> None:
         """(Re)write the sandbox's VIP table unless it already holds exactly that ruleset."""
-        script = self._vip_script(sb)
+        script = self._vip_script(sb.attachments)
         if self._applied.get(sb.container_id) == script:
             return
 
@@ -305,8 +320,15 @@ class NodeNetwork:
         netns.run_in_ns(sb.path, apply, netlink=False)
         self._applied[sb.container_id] = script
 
-    def _vip_script(self, sb: st.Sandbox) -> str:
-        services = [s for a in sb.attachments for s in self._s.services.get(a.network_id, ())]
+    def _undo(self, what: str, fn: Callable[[], object]) -> None:
+        """Roll back a half-done step; a failure here is logged, the original error wins."""
+        try:
+            fn()
+        except NetworkError as e:
+            log.warning("rollback of %s failed: %s", what, e)
+
+    def _vip_script(self, attachments: Sequence[st.Attachment]) -> str:
+        services = [s for a in attachments for s in self._s.services.get(a.network_id, ())]
         return nft.render_vip_table(self._vip_table, services)
 
     def _plumb(self, path: str, network_id: str, veth: str, ifname: str, mtu: int) -> None:

@@ -8,8 +8,9 @@ Names we own (``lookup(container_id, name)`` returns a tuple, maybe empty) are a
 here. Other names are forwarded to the host's resolvers from sockets the server thread
 creates - the server thread lives in the node's own namespace, so forwarding works even
 though the container has no route to the host's nameserver (Docker does the same).
-UDP forwarding is asynchronous (a socket per query in the same selector, with a deadline);
-a TCP client gets a short thread that blocks on the upstream.
+UDP forwarding is asynchronous (a socket per query in the same selector, with a deadline;
+on timeout the next upstream is tried); a TCP client gets a short thread that blocks on the
+upstreams in turn.
 
 Close a sandbox's sockets (``remove_sandbox``) before deleting its namespace: an open
 socket keeps a namespace alive.
@@ -33,7 +34,7 @@ from node.network.netns import run_in_ns
 log = logging.getLogger(__name__)
 Lookup = Callable[[str, str], "tuple[str, ...] | None"]
 DNS_IP = "127.0.0.11"
-FORWARD_TIMEOUT = 3.0
+FORWARD_TIMEOUT = 2.0   # per upstream, then the next one
 
 
 @dataclass
@@ -41,6 +42,8 @@ class _Fwd:
     reply: socket.socket
     client: tuple[str, int]
     deadline: float
+    query: bytes
+    attempt: int          # index into upstreams
 
 
 class DnsServer:
@@ -130,6 +133,8 @@ class DnsServer:
                 for fs, f in list(self._fwd.items()):
                     if f.deadline < now:
                         self._drop_fwd(fs)
+                        if f.attempt + 1 < len(self._upstreams) and f.reply.fileno() >= 0:
+                            self._forward_udp(f.query, f.reply, f.client, f.attempt + 1)
 
     def _handle(self, kind: str, cid: str, sock: socket.socket) -> None:
         if kind == "wake":
@@ -146,8 +151,15 @@ class DnsServer:
             threading.Thread(target=self._serve_tcp, args=(cid, conn), daemon=True,
                              name="dns-tcp").start()
         elif kind == "fwd":
-            data = sock.recv(65535)
             f = self._fwd.get(sock)
+            try:
+                data = sock.recv(65535)
+            except OSError as e:  # e.g. ECONNREFUSED: nothing listens there, try the next one
+                log.debug("dns: upstream error %s", e)
+                self._drop_fwd(sock)
+                if f is not None and f.attempt + 1 < len(self._upstreams):
+                    self._forward_udp(f.query, f.reply, f.client, f.attempt + 1)
+                return
             if f is not None:
                 f.reply.sendto(data, f.client)
             self._drop_fwd(sock)
@@ -169,17 +181,19 @@ class DnsServer:
         random.shuffle(ips_l)
         return dns.build_response(data, q, ips_l, ttl=self._ttl)
 
-    def _forward_udp(self, data: bytes, reply: socket.socket, client: tuple[str, int]) -> None:
+    def _forward_udp(self, data: bytes, reply: socket.socket, client: tuple[str, int],
+                     attempt: int = 0) -> None:
+        """Send to upstreams[attempt]; on timeout the loop retries with the next one."""
         fs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         fs.setblocking(False)
         try:
-            fs.connect((self._upstreams[0], 53))
+            fs.connect((self._upstreams[attempt], 53))
             fs.send(data)
         except OSError as e:
-            log.debug("dns: forward to %s failed: %s", self._upstreams[0], e)
+            log.debug("dns: forward to %s failed: %s", self._upstreams[attempt], e)
             fs.close()
             return
-        self._fwd[fs] = _Fwd(reply, client, time.monotonic() + FORWARD_TIMEOUT)
+        self._fwd[fs] = _Fwd(reply, client, time.monotonic() + FORWARD_TIMEOUT, data, attempt)
         self._sel.register(fs, selectors.EVENT_READ, ("fwd", ""))
 
     def _drop_fwd(self, fs: socket.socket) -> None:
@@ -193,11 +207,16 @@ class DnsServer:
                 conn.settimeout(5)
                 msg = _recv_tcp_msg(conn)
                 out = self.answer(cid, msg)
-                if out is None:
-                    with socket.create_connection((self._upstreams[0], 53), FORWARD_TIMEOUT) as up:
-                        up.sendall(struct.pack("!H", len(msg)) + msg)
-                        out = _recv_tcp_msg(up)
-                conn.sendall(struct.pack("!H", len(out)) + out)
+                for upstream in self._upstreams if out is None else []:
+                    try:
+                        with socket.create_connection((upstream, 53), FORWARD_TIMEOUT) as up:
+                            up.sendall(struct.pack("!H", len(msg)) + msg)
+                            out = _recv_tcp_msg(up)
+                            break
+                    except (OSError, ValueError) as e:
+                        log.debug("dns: tcp forward to %s failed: %s", upstream, e)
+                if out is not None:
+                    conn.sendall(struct.pack("!H", len(out)) + out)
             except (OSError, ValueError) as e:
                 log.debug("dns: tcp query from sandbox %s failed: %s", cid, e)
 

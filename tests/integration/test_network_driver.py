@@ -155,7 +155,9 @@ class Node:
         sh(f"ip link set nt7h{letter} master nt7br up")
         sh(f"ip -n {self.ns} addr add {self.addr}/24 dev eth0 && ip -n {self.ns} link set eth0 up "
            f"&& ip -n {self.ns} link set lo up")
-        (self.workdir / "resolv.conf").write_text("search example.test\nnameserver 127.0.0.1\n")
+        # the first upstream is dead (nothing listens): the resolver must fail over to the second
+        (self.workdir / "resolv.conf").write_text(
+            "search example.test\nnameserver 127.0.0.2\nnameserver 127.0.0.1\n")
         self.log = open(self.workdir / "driver.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             ["nsenter", f"--net={self.nspath}", sys.executable, str(Path(__file__).resolve())],
