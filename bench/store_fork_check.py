@@ -116,8 +116,11 @@ async def child(args: argparse.Namespace) -> dict:
         in_compaction.clear()
         window = ticks[max(i0 - 1, 0):]
         gap = max((b - a for a, b in itertools.pairwise(window)), default=0.0)
-        results.append({"took_s": took, "max_tick_gap_s": gap,
-                        "dump_written": dump.exists() and dump.stat().st_mtime_ns != mtime})
+        written = dump.exists() and dump.stat().st_mtime_ns != mtime
+        results.append({"took_s": took, "max_tick_gap_s": gap, "dump_written": written})
+        pid = ser._Serializer__pid
+        if not written and isinstance(pid, int) and pid > 0:
+            break   # a snapshot child that never exits blocks every later compaction: stop here
     # a snapshot child that never exited (seen with GRPC_ENABLE_FORK_SUPPORT=1) blocks every later
     # compaction: record it and kill it (our own child, by pid)
     hung_pid = ser._Serializer__pid

@@ -2,11 +2,11 @@
 
 Why not pysyncobj's default (fork a child that pickles the whole object): measured on this machine
 with a grpc.aio server in the same process (``bench/store_fork_check.py``,
-``bench/results/store_fork.json``) the forked child is not reliable next to gRPC - in 2 of 24
-forced compactions the child died in gRPC's at-fork handling (``ev_epoll1_linux.cc Check failed:
-next_worker->state == KICKED``) and wrote no dump, and with ``GRPC_ENABLE_FORK_SUPPORT=1`` the child
-deadlocked on a futex and never exited, which blocks every later compaction, so the Raft log grows
-without bound. Python 3.12 also deprecates fork() in threaded processes. The synchronous
+``bench/results/store_fork*.json``) the forked child is not reliable next to gRPC: 2 of 40 forced
+compactions wrote no dump because the child died (3 of 27 more in exploratory runs, one of them
+with gRPC's ``ev_epoll1_linux.cc Check failed: next_worker->state == KICKED`` abort in the log),
+and with ``GRPC_ENABLE_FORK_SUPPORT=1`` the child deadlocked on a futex and never exited, which
+blocks every later compaction, so the Raft log grows without bound. Python 3.12 also deprecates fork() in threaded processes. The synchronous
 alternative (``useFork=False``) pickles and gzips on the tick thread: 0.2 s for 5 MiB, ~0.7 s for
 20 MiB (F7) - longer than the 0.4 s minimum election timeout.
 
