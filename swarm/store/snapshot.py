@@ -6,9 +6,11 @@ with a grpc.aio server in the same process (``bench/store_fork_check.py``,
 compactions wrote no dump because the child died (3 of 27 more in exploratory runs, one of them
 with gRPC's ``ev_epoll1_linux.cc Check failed: next_worker->state == KICKED`` abort in the log),
 and with ``GRPC_ENABLE_FORK_SUPPORT=1`` the child deadlocked on a futex and never exited, which
-blocks every later compaction, so the Raft log grows without bound. Python 3.12 also deprecates fork() in threaded processes. The synchronous
-alternative (``useFork=False``) pickles and gzips on the tick thread: 0.2 s for 5 MiB, ~0.7 s for
-20 MiB (F7) - longer than the 0.4 s minimum election timeout.
+blocks every later compaction, so the Raft log grows without bound. Python 3.12 also deprecates
+fork() in threaded processes. The synchronous alternative (``useFork=False``) pickles and gzips
+on the tick thread: 0.2 s for 5 MiB, 0.7 s for 20 MiB (F7; our run: a 1.1 s tick gap) - longer
+than the 0.4 s minimum election timeout. Our writer: 0.1 s per 20 MiB snapshot, tick gap 0.05 s
+(= the idle tick period).
 
 So we use pysyncobj's custom-serializer hooks asynchronously:
 
