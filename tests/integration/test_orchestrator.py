@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
 
 from swarm.api.objects_pb2 import Cluster, Node, NodeStatus, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
@@ -53,6 +52,7 @@ class Rig:
         self.components: list[Any] = []
         self.tasks_: list[asyncio.Task[Any]] = []
         self.alive: set[str] = set()   # nodes whose fake agent runs tasks
+        self.stopping = False
 
     async def __aenter__(self) -> Rig:
         self.store.start()
@@ -69,15 +69,18 @@ class Rig:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # a flag as well as cancel(): on Python 3.11 asyncio.wait_for (inside Store.apply) can
+        # swallow a cancellation that races with the result
+        self.stopping = True
         for c in self.components:
             c.stop()
         for t in self.tasks_:
             t.cancel()
-        for t in self.tasks_:
-            try:
-                await t
-            except asyncio.CancelledError:
-                pass
+        done, pending = await asyncio.wait(self.tasks_, timeout=10)
+        assert not pending, f"tasks did not stop: {pending}"
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise AssertionError(f"{t} failed") from t.exception()
         await asyncio.to_thread(self.store.close)
 
     @property
@@ -129,7 +132,7 @@ class Rig:
         s.spec.task.restart.condition = condition  # type: ignore[assignment]
         s.spec.task.restart.max_attempts = max_attempts
         if delay is not None:
-            s.spec.task.restart.delay.CopyFrom(Duration(nanos=int(delay * 1e9)))
+            s.spec.task.restart.delay.FromNanoseconds(int(delay * 1e9))
         s.spec_version.index = 1
         await self.store.apply([typed.create(s)])
         return s.id
@@ -176,7 +179,7 @@ class Rig:
 
     async def _agents(self) -> None:
         """Fake agents on the alive nodes: start assigned tasks, stop tasks asked to stop."""
-        while True:
+        while not self.stopping:
             await asyncio.sleep(0.05)
             actions = []
             now = ts(time.time())
