@@ -62,6 +62,8 @@ def adopt(nn: NodeNetwork) -> None:
     if nn._egress is not None:
         nn._egress.setup()
     else:
+        s.egress_ips.clear()
+        s.host_ports.clear()
         egress.teardown(nn._host, nn.stem)
     nn._save()
     if s.networks or s.sandboxes:

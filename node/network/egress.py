@@ -16,7 +16,15 @@ non-isolated ones, i.e. the bridge itself). Addresses are allocated here, per no
 free first; the host-side veth is named after the address index so names never collide.
 
 Host nft table ``<stem>_egress``: masquerade what leaves from the egress subnet through any
-other interface. ``net.ipv4.ip_forward`` is set to 1 in the node namespace.
+other interface, and host-mode published ports (``--publish mode=host``: only on nodes that
+run the task, client IP kept) as DNAT from any local address to the container's egress IP.
+``net.ipv4.ip_forward`` is set to 1 in the node namespace.
+
+Limitation: a container reaching a host-mode port of ANOTHER container on the SAME node through
+the node's address fails while br_netfilter is active (bridge-nf-call-iptables=1): the DNAT
+happens at the bridge layer, the frame is then bridged between two isolated ports and dropped.
+(Telling those frames apart at L2 needs conntrack in the bridge family, which this kernel lacks.)
+Other nodes, the node itself and the ingress mesh are unaffected.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from pyroute2 import IPRoute
 
 from node.network import nft
 from node.network.errors import InvalidNetworkConfigError
-from node.network.model import IFNAMSIZ, mac_from_ip, parse_subnet
+from node.network.model import IFNAMSIZ, PortMap, mac_from_ip, parse_subnet
 from node.network.netns import NsThread, nft_apply, run_in_ns, wrap_netlink, write_sysctl
 from node.network.overlay import configure_sandbox_if, delete_link
 
@@ -40,7 +48,8 @@ SANDBOX_IF = "gw0"
 class Egress:
     """The egress bridge of one node and its address book (container id -> IP)."""
 
-    def __init__(self, host: NsThread, stem: str, subnet: str, ips: dict[str, str]) -> None:
+    def __init__(self, host: NsThread, stem: str, subnet: str, ips: dict[str, str],
+                 host_ports: dict[str, tuple[PortMap, ...]]) -> None:
         self.net = parse_subnet(subnet)
         if self.net.num_addresses < 8:
             raise InvalidNetworkConfigError(f"egress subnet {subnet} too small")
@@ -50,6 +59,7 @@ class Egress:
         self.table = f"{stem}_egress"
         self.gateway = str(self.net[1])
         self.ips = ips                    # shared with the persisted state
+        self.host_ports = host_ports      # container id -> host-mode published ports (ditto)
         if len(self._veth(self.net.num_addresses - 2)) > IFNAMSIZ:
             raise InvalidNetworkConfigError(f"egress subnet {subnet} too large for link names")
 
@@ -68,9 +78,30 @@ class Egress:
                     "add", index=idx, address=self.gateway, prefixlen=self.net.prefixlen))
             wrap_netlink("egress up", lambda: ipr.link("set", index=idx, state="up"))
             write_sysctl("net.ipv4.ip_forward", "1")
-            nft_apply(nft.render_egress_table(self.table, str(self.net), self.bridge), "egress")
 
         self.host.call(host_side)
+        self.apply_rules()
+
+    def apply_rules(self) -> None:
+        ports = [(p.protocol, p.published_port, self.ips[cid], p.target_port)
+                 for cid, ps in self.host_ports.items() if cid in self.ips for p in ps]
+        script = nft.render_egress_table(self.table, str(self.net), self.bridge, ports)
+        self.host.call(lambda _ipr: nft_apply(script, "egress"))
+
+    def set_host_ports(self, container_id: str, ports: tuple[PortMap, ...]) -> None:
+        """Host-mode publishing: node address:published -> this container's egress IP:target."""
+        if container_id not in self.ips:
+            raise InvalidNetworkConfigError(f"container {container_id} has no egress interface")
+        mine = {(p.protocol, p.published_port) for p in ports}
+        for cid, ps in self.host_ports.items():
+            clash = mine & {(p.protocol, p.published_port) for p in ps}
+            if cid != container_id and clash:
+                raise InvalidNetworkConfigError(f"host port {sorted(clash)} already used by {cid}")
+        if ports:
+            self.host_ports[container_id] = ports
+        else:
+            self.host_ports.pop(container_id, None)
+        self.apply_rules()
 
     def add(self, container_id: str, sandbox_path: str) -> str:
         """Connect a sandbox (gw0 + default route); returns its egress IP."""
@@ -97,6 +128,8 @@ class Egress:
         return ip
 
     def remove(self, container_id: str) -> None:
+        if self.host_ports.pop(container_id, None):
+            self.apply_rules()
         ip = self.ips.pop(container_id, None)
         if ip is None:
             return

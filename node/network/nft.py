@@ -132,8 +132,19 @@ def render_ingress_sbox_table(table: str, link_if: str, ingress_if: str,
 
 
 
-def render_egress_table(table: str, subnet: str, bridge: str) -> str:
-    """Node namespace: masquerade container traffic leaving through the node's uplinks."""
-    body = ["chain postrouting {", f"  {NAT_POST}",
-            f'  ip saddr {subnet} oifname != "{bridge}" masquerade', "}"]
+def render_egress_table(table: str, subnet: str, bridge: str,
+                        host_ports: Iterable[tuple[str, int, str, int]] = ()) -> str:
+    """Node namespace: masquerade container traffic leaving through the node's uplinks, and
+    host-mode published ports: (proto, published, container egress IP, target) DNAT.
+
+    A container reaching another one's host port through the node is masqueraded too: the
+    egress bridge ports are isolated, so the reply must come back through the bridge.
+    """
+    dnat = [f"fib daddr type local {proto} dport {pub} dnat to {ip}:{target}"
+            for proto, pub, ip, target in sorted(host_ports)]
+    body = ["chain prerouting {", f"  {NAT_PRE}", *[f"  {r}" for r in dnat], "}",
+            "chain output {", f"  {NAT_OUT}", *[f"  ip daddr != 127.0.0.0/8 {r}" for r in dnat], "}",
+            "chain postrouting {", f"  {NAT_POST}",
+            f'  ip saddr {subnet} oifname != "{bridge}" masquerade',
+            f'  ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade', "}"]
     return _replace(table, body)

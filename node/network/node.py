@@ -32,6 +32,7 @@ from node.network.dns import build_records, host_nameservers, sandbox_resolv_con
 from node.network.errors import InvalidNetworkConfigError, NetworkError, UnknownNetworkError
 from node.network.model import (
     NetworkConfig,
+    PortMap,
     ServiceEntry,
     endpoint_veth_name,
     host_link_name,
@@ -76,8 +77,8 @@ class NodeNetwork:
         self._resolv = sandbox_resolv_conf(host_resolv)
         self._dns = DnsServer(self._lookup, host_nameservers(host_resolv), port=dns_port)
         self._s = self._load()
-        self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips)
-                        if egress_subnet else None)
+        self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips,
+                                      self._s.host_ports) if egress_subnet else None)
         adopt(self)
 
     # -- networks ----------------------------------------------------------------------------
@@ -276,6 +277,15 @@ class NodeNetwork:
             self._save()
             log.debug("ingress %s: %d published ports", ingress_ip_cidr,
                       len(nft.published_ports(entries)))
+
+    def set_host_ports(self, container_id: str, ports: Sequence[PortMap]) -> None:
+        """Host-mode published ports of one container (needs egress_subnet); () removes them."""
+        with self._lock:
+            self._sandbox(container_id)
+            if self._egress is None:
+                raise InvalidNetworkConfigError("host-mode ports need NodeNetwork(egress_subnet=...)")
+            self._egress.set_host_ports(container_id, tuple(ports))
+            self._save()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

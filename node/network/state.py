@@ -40,6 +40,7 @@ class Saved:
     ingress_ip: str | None = None
     ingress_entries: tuple[ServiceEntry, ...] = ()
     egress_ips: dict[str, str] = field(default_factory=dict)
+    host_ports: dict[str, tuple[PortMap, ...]] = field(default_factory=dict)
 
 
 def entry_from_dict(d: dict[str, Any]) -> ServiceEntry:
@@ -57,6 +58,7 @@ def dump(s: Saved) -> dict[str, Any]:
         "ingress_ip": s.ingress_ip,
         "ingress_entries": [asdict(e) for e in s.ingress_entries],
         "egress_ips": dict(s.egress_ips),
+        "host_ports": {k: [asdict(p) for p in v] for k, v in s.host_ports.items()},
     }
 
 
@@ -70,6 +72,7 @@ def load_dict(d: dict[str, Any]) -> Saved:
         ingress_ip=d.get("ingress_ip"),
         ingress_entries=tuple(entry_from_dict(e) for e in d.get("ingress_entries", [])),
         egress_ips=dict(d.get("egress_ips", {})),
+        host_ports={k: tuple(PortMap(**p) for p in v) for k, v in d.get("host_ports", {}).items()},
     )
 
 

@@ -94,6 +94,7 @@ class Cluster:
             node.call("set_ingress", ip_cidr=ING_IP[node.letter], entries=[WEB_INGRESS])
         self.procs += start_server(self.sandbox["web1"], "web1", self.workdir)
         self.procs += start_server(self.sandbox["web2"], "web2", self.workdir)
+        self.procs += start_server(self.sandbox["client2"], "client2", self.workdir)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if all(self.curl("client", f"http://10.247.1.{i}/", check=False) for i in (3, 4)):
@@ -156,10 +157,27 @@ def test_egress_bridge(cluster: Cluster) -> None:
     assert "10.247.1.0/24 dev eth0" in routes
     # out through c's uplink (masqueraded) to node a's published port: egress + mesh
     assert cluster.curl("client", "http://172.31.247.1:8080/") in ("web1", "web2")
+    assert cluster.curl("client", "http://172.31.247.3:8080/") in ("web1", "web2")  # own node's mesh
     cluster.in_sandbox("client2", "busybox ping -c 1 -W 2 172.31.248.1")  # the bridge: yes
     gw_ips = cluster.in_sandbox("client", "ip -4 -o addr show gw0").stdout.split()[3].split("/")[0]
     r = cluster.in_sandbox("client2", f"busybox ping -c 1 -W 1 {gw_ips}", check=False)
     assert r.returncode != 0  # isolated ports: containers cannot talk over the egress bridge
+
+
+def test_host_mode_port(cluster: Cluster) -> None:
+    """--publish mode=host: only the node running the task answers; hairpin from a container."""
+    c = cluster.nodes["c"]
+    c.call("set_host_ports", container_id="client2", ports=[["tcp", 80, 8081]])
+    a = cluster.nodes["a"]
+    assert a.run(f"curl -s -m 3 http://{c.addr}:8081/").stdout.strip() == "client2"
+    assert c.run(f"curl -s -m 3 http://{c.addr}:8081/").stdout.strip() == "client2"   # node-local
+    # a container on the same node -> node:8081 is NOT supported while br_netfilter is on (the DNATed
+    # frame is bridged between two isolated ports); see node/network/egress.py
+    assert a.run(f"curl -s -m 3 http://{a.addr}:8081/", check=False).returncode == 7  # not on a
+    with pytest.raises(RuntimeError, match="already used"):
+        c.call("set_host_ports", container_id="client", ports=[["tcp", 81, 8081]])
+    c.call("set_host_ports", container_id="client2", ports=[])
+    assert a.run(f"curl -s -m 3 http://{c.addr}:8081/", check=False).returncode == 7
 
 
 def test_vip_spreads_and_follows_changes(cluster: Cluster) -> None:

@@ -85,6 +85,8 @@ def main() -> None:
                     res = nn.set_services(a["network_id"], [entry(e) for e in a["services"]])
                 elif op == "set_ingress":
                     res = nn.set_ingress(a["ip_cidr"], [entry(e) for e in a["entries"]])
+                elif op == "set_host_ports":
+                    res = nn.set_host_ports(a["container_id"], [PortMap(*p) for p in a["ports"]])
                 elif op == "resolv_conf":
                     res = nn.resolv_conf_path(a["container_id"]).read_text()
                 elif op == "resolv_conf_file":

@@ -54,12 +54,22 @@ def test_empty_tables() -> None:
     assert nft.delete_table("t") == "table ip t\ndelete table ip t\n"
 
 
+def test_egress_table() -> None:
+    out = nft.render_egress_table("p_eg", "172.18.0.0/16", "pswgw", [("tcp", 8081, "172.18.0.2", 80)])
+    assert 'ip saddr 172.18.0.0/16 oifname != "pswgw" masquerade' in out
+    assert 'ip saddr 172.18.0.0/16 oifname "pswgw" ct status dnat masquerade' in out
+    assert "fib daddr type local tcp dport 8081 dnat to 172.18.0.2:80" in out
+    assert "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8081 dnat to 172.18.0.2:80" in out
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("unshare"),
                     reason="nft -c needs root and nft")
 def test_rendered_rulesets_pass_nft_check() -> None:
     script = (nft.render_vip_table("nt7u_vip", [WEB, ONE, DEAD, RR])
               + nft.render_ingress_host_table("nt7u_h", "169.254.77.2", [WEB, ONE])
-              + nft.render_ingress_sbox_table("nt7u_s", "eth1", "eth0", [WEB, ONE]))
+              + nft.render_ingress_sbox_table("nt7u_s", "eth1", "eth0", [WEB, ONE])
+              + nft.render_egress_table("nt7u_e", "172.18.0.0/16", "nt7ugw",
+                                        [("tcp", 8081, "172.18.0.2", 80), ("udp", 53, "172.18.0.3", 53)]))
     r = subprocess.run(["unshare", "-n", "nft", "-c", "-f", "-"], input=script, text=True,
                        capture_output=True, check=False)
     assert r.returncode == 0, r.stderr

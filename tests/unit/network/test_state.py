@@ -16,6 +16,8 @@ def test_roundtrip(tmp_path: Path) -> None:
     e = ServiceEntry("s1", "web", ("www",), "10.0.1.2", ("10.0.1.3",), (PortMap("tcp", 80, 8080),))
     s.services["n1"] = (e,)
     s.ingress_ip, s.ingress_entries = "10.0.0.2/24", (e,)
+    s.egress_ips["c1"] = "172.18.0.2"
+    s.host_ports["c1"] = (PortMap("udp", 53, 5353),)
     st.save(tmp_path / "network.json", s)
     back = st.load(tmp_path / "network.json")
     assert back == s
