@@ -245,6 +245,7 @@ class Member:
 
     def start(self) -> Member:
         self.ctrl = free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, STORE_PASSWORD=self.password, STORE_CTRL_KEY=self.key)
         cmd = [sys.executable, "-m", "swarm.store.member_proc", "--self", self.addr,
                "--members", ",".join(self.members), "--data-dir", str(self.data_dir),
