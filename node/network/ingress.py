@@ -27,13 +27,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from collections.abc import Sequence
 
 from pyroute2 import IPRoute
 
 from node.network import nft
+from node.network.conntrack import flush_udp_to, removed_backends
 from node.network.errors import InvalidNetworkConfigError
 from node.network.model import NetworkConfig, ServiceEntry, parse_ip_cidr
-from node.network.netns import NsThread, nft_apply, wrap_netlink, write_sysctl
+from node.network.netns import NsThread, delete_netns, nft_apply, wrap_netlink, write_sysctl
 from node.network.overlay import configure_sandbox_if, delete_link
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,18 @@ def configure_ingress_if(sbox: NsThread, ingress_ip_cidr: str) -> None:
 
 
 def apply_rules(host: NsThread, sbox: NsThread, host_table: str, sbox_table: str,
-                entries: list[ServiceEntry]) -> None:
-    """Sbox first (backends ready), then the node's DNAT into it; each one transaction."""
+                entries: list[ServiceEntry], old: Sequence[ServiceEntry] = ()) -> None:
+    """Sbox first (backends ready), then the node's DNAT into it; each one transaction.
+    UDP flows to backends that left are forgotten (conntrack.py)."""
     live = [e for e in entries if not e.dnsrr]
-    sbox.call(lambda _ipr: nft_apply(nft.render_ingress_sbox_table(
-        sbox_table, SBOX_LINK_IF, SBOX_INGRESS_IF, live), "in ingress sbox"))
+    gone = removed_backends([e.backends for e in old], [e.backends for e in live])
+
+    def in_sbox(_ipr: IPRoute) -> None:
+        nft_apply(nft.render_ingress_sbox_table(sbox_table, SBOX_LINK_IF, SBOX_INGRESS_IF, live),
+                  "in ingress sbox")
+        flush_udp_to(gone)
+
+    sbox.call(in_sbox)
     host.call(lambda _ipr: nft_apply(nft.render_ingress_host_table(host_table, SBOX_LINK_IP, live),
                                      "in node namespace"))
 
@@ -87,6 +96,17 @@ def apply_rules(host: NsThread, sbox: NsThread, host_table: str, sbox_table: str
 def teardown_host(host: NsThread, host_table: str, host_if: str) -> None:
     host.call(lambda _ipr: nft_apply(nft.delete_table(host_table), "in node namespace"))
     host.call(lambda ipr: delete_link(ipr, host_if))
+
+
+def teardown(host: NsThread, sbox: NsThread | None, net: NsThread | None, host_table: str,
+             host_if: str, sbox_ns: str, sbox_veth: str) -> None:
+    """Everything set_ingress made: node table + link, the sbox's veth on the ingress net, the sbox."""
+    teardown_host(host, host_table, host_if)
+    if sbox is not None:
+        sbox.close()
+    if net is not None:
+        net.call(lambda ipr: delete_link(ipr, sbox_veth))
+    delete_netns(sbox_ns)
 
 
 def check_ip(cfg: NetworkConfig, ingress_ip_cidr: str) -> None:

@@ -28,6 +28,7 @@ from pyroute2 import IPRoute
 from node.network import egress, ingress, netns, nft, overlay
 from node.network import state as st
 from node.network.adopt import adopt
+from node.network.conntrack import flush_udp_to, removed_backends
 from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
 from node.network.errors import InvalidNetworkConfigError, NetworkError, UnknownNetworkError
 from node.network.model import (
@@ -241,11 +242,13 @@ class NodeNetwork:
     def set_services(self, network_id: str, services: Sequence[ServiceEntry]) -> None:
         with self._lock:
             self._network(network_id)
+            gone = removed_backends([s.backends for s in self._s.services.get(network_id, ()) if s.vip],
+                                    [s.backends for s in services if s.vip])
             self._s.services[network_id] = tuple(services)
             self._records[network_id] = build_records(services)
             for sb in self._s.sandboxes.values():
                 if any(a.network_id == network_id for a in sb.attachments):
-                    self._apply_vip(sb)
+                    self._apply_vip(sb, gone)
             self._save()
             log.debug("network %s: %d services", network_id, len(services))
 
@@ -271,7 +274,7 @@ class NodeNetwork:
                 ingress.configure_ingress_if(self._sbox, ingress_ip_cidr)
                 ingress.setup_link(self._host, self._sbox, path, self._host_if)
             ingress.apply_rules(self._host, self._sbox, self._ingress_table, self._ingress_table,
-                                list(entries))
+                                list(entries), self._s.ingress_entries)
             self._s.ingress_ip = ingress_ip_cidr
             self._s.ingress_entries = tuple(entries)
             self._save()
@@ -318,14 +321,16 @@ class NodeNetwork:
                 return found
         return None
 
-    def _apply_vip(self, sb: st.Sandbox) -> None:
-        """(Re)write the sandbox's VIP table unless it already holds exactly that ruleset."""
+    def _apply_vip(self, sb: st.Sandbox, gone: set[str] | None = None) -> None:
+        """(Re)write the sandbox's VIP table unless it already holds exactly that ruleset;
+        forget UDP flows to backends that left (conntrack.py)."""
         script = self._vip_script(sb.attachments)
         if self._applied.get(sb.container_id) == script:
             return
 
         def apply(_ipr: object) -> None:
             netns.nft_apply(script, f"in sandbox of {sb.container_id}")
+            flush_udp_to(gone or ())
 
         netns.run_in_ns(sb.path, apply, netlink=False)
         self._applied[sb.container_id] = script
@@ -359,17 +364,12 @@ class NodeNetwork:
             self._apply_vip(sb)
 
     def _teardown_ingress(self) -> None:
-        ingress.teardown_host(self._host, self._ingress_table, self._host_if)
-        if self._sbox is not None:
-            self._sbox.close()
-            self._sbox = None
         cfg = next((c for c in self._s.networks.values() if c.ingress), None)
-        if cfg is not None and cfg.id in self._nets:
-            veth = endpoint_veth_name(INGRESS_SBOX_ID, cfg.id)
-            self._nets[cfg.id].call(lambda ipr: overlay.delete_link(ipr, veth))
-        netns.delete_netns(ingress_sbox_ns_name(self.prefix))
-        self._s.ingress_ip = None
-        self._s.ingress_entries = ()
+        nid = cfg.id if cfg is not None else ""
+        ingress.teardown(self._host, self._sbox, self._nets.get(nid), self._ingress_table, self._host_if,
+                         ingress_sbox_ns_name(self.prefix), endpoint_veth_name(INGRESS_SBOX_ID, nid))
+        self._sbox = None
+        self._s.ingress_ip, self._s.ingress_entries = None, ()
 
     def _network(self, network_id: str) -> NetworkConfig:
         cfg = self._s.networks.get(network_id)

@@ -258,6 +258,24 @@ def test_ingress_follows_changes(cluster: Cluster) -> None:
         n.call("set_ingress", ip_cidr=ING_IP[n.letter], entries=[WEB_INGRESS])
 
 
+def test_udp_flow_moves_off_removed_backend(cluster: Cluster) -> None:
+    """A UDP client on a fixed source port is re-balanced once its backend leaves (conntrack flush)."""
+    a, b = cluster.nodes["a"], cluster.nodes["b"]
+    code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); "
+            f"s.bind(('{a.addr}', 40111)); s.sendto(b'x', ('{b.addr}', 5353)); print(s.recv(100).decode())")
+    first = a.run(f"{sys.executable} -c \"{code}\"").stdout.strip()
+    assert a.run(f"{sys.executable} -c \"{code}\"").stdout.strip() == first   # sticky flow
+    ip_of = {"web1:x": "10.247.0.10", "web2:x": "10.247.0.11"}
+    rest = [ip for tag, ip in ip_of.items() if tag != first]
+    for n in cluster.nodes.values():
+        n.call("set_ingress", ip_cidr=ING_IP[n.letter], entries=[dict(WEB_INGRESS, backends=rest)])
+    try:
+        assert a.run(f"{sys.executable} -c \"{code}\"").stdout.strip() != first
+    finally:
+        for n in cluster.nodes.values():
+            n.call("set_ingress", ip_cidr=ING_IP[n.letter], entries=[WEB_INGRESS])
+
+
 def _ours(node: Node) -> dict[str, Any]:
     links = node.run("ip -o link show").stdout
     nft = node.run("nft list ruleset").stdout

@@ -73,3 +73,9 @@ def test_rendered_rulesets_pass_nft_check() -> None:
     r = subprocess.run(["unshare", "-n", "nft", "-c", "-f", "-"], input=script, text=True,
                        capture_output=True, check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_removed_backends() -> None:
+    from node.network.conntrack import removed_backends
+    assert removed_backends([("a", "b"), ("c",)], [("b",), ("c", "d")]) == {"a"}
+    assert removed_backends([], [("a",)]) == set()
