@@ -15,9 +15,11 @@ after another one (REPORT §2) and a fixed order would hand that to whoever foll
   part of ``run``.
 
 Also measures the USS (private memory) of one shim supervising a running container. Writes
-``bench/results/runtime.json`` and prints a table. Not a test: timings are never asserted.
-crun 1.8 needs hugetlb off cgroup2 on hybrid hosts; this script binds it to v1 for the run if
-needed and undoes it afterwards (only if no foreign cgroups appeared in it).
+``bench/results/runtime.json``, appends a summary line to ``runtime_runs.jsonl`` (with the
+load average: the lab host is shared and noisy) and prints a table. Not a test: timings
+are never asserted. crun 1.8 needs hugetlb off cgroup2 on hybrid hosts; this script binds
+it to v1 for the run if needed and undoes it afterwards (only if no foreign cgroups appeared
+in it).
 """
 
 from __future__ import annotations
@@ -213,9 +215,16 @@ def main() -> None:
            "raw_ms": {k: [round(x, 3) for x in v] for k, v in res.items()}}
     if crun_problem:
         out["crun_skipped"] = crun_problem
+    out["loadavg_after"] = os.getloadavg()
     dest = Path(__file__).resolve().parent / "results" / "runtime.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=1) + "\n")
+    with open(dest.with_name("runtime_runs.jsonl"), "a") as f:   # history: this host is shared
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "n": n,
+                            "loadavg_after": out["loadavg_after"],
+                            "median_ms": {k: v["median"] for k, v in out["start_ms"].items()},
+                            "p90_ms": {k: v["p90"] for k, v in out["start_ms"].items()},
+                            "shim_uss_kib": mem["shim_uss_kib"]}) + "\n")
     print(f"start latency, request -> /bin/true exited, N={n} interleaved (ms)")
     print(f"{'variant':28s} {'median':>8s} {'p90':>8s} {'min':>8s} {'max':>8s}")
     for k, s in out["start_ms"].items():
