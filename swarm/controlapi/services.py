@@ -2,8 +2,9 @@
 
 Spec versions: every spec change sets `spec_version.index` above the service's current
 store version (the index of the write is unknown before proposing, but it only grows).
-Tasks copy it; the updater compares the two to find out-of-date tasks. `update` keeps the previous spec for `rollback`, which swaps the
-current and previous specs with their versions (reference §5.4). Removal deletes the service
+Tasks copy it; the updater compares the two to find out-of-date tasks. `update` keeps the
+previous spec for `rollback`, which swaps the current and previous specs with their versions
+(reference §5.4). Removal deletes the service
 and marks all its tasks desired REMOVE in one atomic batch; the agents stop them and the task
 reaper deletes them.
 """

@@ -19,7 +19,7 @@ class AgentRole:
         from swarm.rpc.tls import manager_channel
 
         self.daemon = daemon
-        self.executor = make_executor(daemon.cfg)
+        self.executor = make_executor(daemon.cfg, daemon.images)
         self.worker = Worker(daemon.cfg.data_root, self.executor,
                              lambda tid, status: self.agent.report(tid, status))
         st = daemon.state

@@ -42,6 +42,9 @@ class SwarmDaemon:
         self._role_switch: asyncio.Task[Any] | None = None
         self._restart: asyncio.Task[None] | None = None
         self.start_error = ""
+        from swarm.daemon.executors import make_images
+
+        self.images = make_images(cfg)   # local images: usable in and out of a swarm
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

@@ -62,6 +62,88 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
         return await call(context, leave)
 
 
+    async def ImagePull(self, request, context):  # noqa: N802
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue[daemon_pb2.ImagePullProgress | None] = asyncio.Queue()
+
+        def progress(what: str, current: int, total: int) -> None:
+            loop.call_soon_threadsafe(q.put_nowait, daemon_pb2.ImagePullProgress(
+                id=what[:12], status="Downloading", current=current, total=total))
+
+        fut = asyncio.ensure_future(asyncio.to_thread(self.d.images.pull, request.reference, progress))
+        fut.add_done_callback(lambda _f: q.put_nowait(None))
+        while True:
+            item = await q.get()
+            if item is None:
+                break
+            yield item
+        try:
+            img = fut.result()
+        except Exception as e:
+            await context.abort(_image_status(e), str(e))
+        digest = img.repo_digests[0].split("@", 1)[-1] if img.repo_digests else ""
+        yield daemon_pb2.ImagePullProgress(status=f"Status: Downloaded image for {request.reference}",
+                                           digest=digest, id=img.short_id)
+
+    async def ImageList(self, request, context):  # noqa: N802
+        import asyncio
+
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        out = daemon_pb2.ImageListResponse()
+        for img in await asyncio.to_thread(self.d.images.list):
+            s = out.images.add(id=img.id, repo_tags=list(img.repo_tags),
+                               repo_digests=list(img.repo_digests), size=img.size)
+            if img.created:
+                ts = Timestamp()
+                try:
+                    ts.FromJsonString(img.created if img.created.endswith("Z") else img.created + "Z")
+                    s.created.CopyFrom(ts)
+                except ValueError:
+                    pass
+        return out
+
+    async def ImageRemove(self, request, context):  # noqa: N802
+        import asyncio
+
+        try:
+            lines = await asyncio.to_thread(self.d.images.remove, request.reference, request.force)
+        except Exception as e:
+            await context.abort(_image_status(e), str(e))
+        return daemon_pb2.ImageRemoveResponse(
+            untagged=[x.split(": ", 1)[1] for x in lines if x.startswith("Untagged")],
+            deleted=[x.split(": ", 1)[1] for x in lines if x.startswith("Deleted")])
+
+    async def ImageImport(self, request, context):  # noqa: N802
+        import asyncio
+        from pathlib import Path
+
+        try:
+            imgs = await asyncio.to_thread(self.d.images.import_archive, Path(request.path),
+                                           request.reference or None)
+        except Exception as e:
+            await context.abort(_image_status(e), str(e))
+        return daemon_pb2.ImageImportResponse(
+            references=[t for img in imgs for t in (img.repo_tags or (img.id,))])
+
+
+def _image_status(e: Exception) -> grpc.StatusCode:
+    name = type(e).__name__
+    if name in ("ImageNotFoundError",):
+        return grpc.StatusCode.NOT_FOUND
+    if name in ("InvalidReferenceError", "UnsupportedImageError", "DigestMismatchError"):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if name == "ImageInUseError":
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if getattr(e, "temporary", False):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(e, OSError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.UNKNOWN
+
+
 class ControlServicer(control_pb2_grpc.ControlServicer):
     """Local entry to the Control API: served by the manager role, refused on workers."""
 

@@ -6,6 +6,12 @@ whose last heartbeat is older than period × 3 is marked Down ("heartbeat failur
 dispatcher starts (a new leader), nodes get period × 6 of grace before they can be declared Down,
 since their agents must first find the new leader.
 
+Deviation, for faster convergence: when a node's session stream is *closed* (the agent's
+process died or its host went away cleanly: the peer's kernel ended the connection) and no new
+session comes within one period, the node is Down then, not after three. A network outage does
+not close the stream (no FIN/RST arrives), so it still gets the full period × 3; an agent that
+merely lost its connection reconnects with backoff well within a period.
+
 Status intake: agents' task status updates are queued and written in batches (every 100 ms or
 100 items), each update only moving a task's observed state forward (§3.1) and only for tasks
 the reporting node owns.
@@ -77,6 +83,8 @@ class Dispatcher:
         self.store = store
         self.clock = clock
         self.sessions: dict[str, _Session] = {}
+        self.closed_at: dict[str, float] = {}      # node id -> when its session stream ended
+        self.last_seen: dict[str, float] = {}      # node id -> last heartbeat of a closed session
         self.started_at = clock()
         self._status_q: list[tuple[str, d.TaskStatusUpdate]] = []
         self._status_event = asyncio.Event()
@@ -119,6 +127,8 @@ class Dispatcher:
             self._close(old)
         s = _Session(node_id, secrets.token_hex(12), self.clock())
         self.sessions[node_id] = s
+        self.closed_at.pop(node_id, None)
+        self.last_seen.pop(node_id, None)
         log.info("node %s: session %s opened from %s", node_id, s.session_id, addr)
         return s
 
@@ -140,6 +150,8 @@ class Dispatcher:
         if s is not None and s.session_id == session_id:
             self._close(s)
             del self.sessions[node_id]
+            self.closed_at[node_id] = self.clock()
+            self.last_seen[node_id] = s.last_seen
 
     def _close(self, s: _Session) -> None:
         for q in s.queues:
@@ -175,6 +187,9 @@ class Dispatcher:
             s = self.sessions.get(node.id)
             if s is not None:
                 dead = now - s.last_seen > period * GRACE_MULTIPLIER
+            elif node.id in self.closed_at:
+                dead = (now - self.closed_at[node.id] > period
+                        or now - self.last_seen[node.id] > period * GRACE_MULTIPLIER)
             else:
                 dead = now - self.started_at > period * LEADER_CHANGE_GRACE
             if dead:
@@ -184,6 +199,8 @@ class Dispatcher:
                 if s is not None:
                     self._close(s)
                     del self.sessions[node.id]
+                self.closed_at.pop(node.id, None)
+                self.last_seen.pop(node.id, None)
                 log.warning("node %s: down (heartbeat failure)", node.id)
         if actions:
             try:

@@ -1,0 +1,41 @@
+"""Issue 6 with real containers on the testbed: v1 -> v2 rolling update, an update to an image
+that crashes at once rolls back by itself, manual rollback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def state(sb, svc: str) -> str:
+    return json.loads(sb.ok("service", "inspect", svc))[0].get("UpdateStatus", {}).get("State", "")
+
+
+def current(sb, svc: str) -> list[dict]:
+    return [t for t in sb.tasks(svc, "-f", "desired-state=running")
+            if t["CurrentState"].startswith("Running")]
+
+
+def test_rolling_update_and_automatic_rollback(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    v1, v2, bad = sb.image("demo/web:1"), sb.image("demo/web:2"), sb.image("demo/fail:1")
+    sb.ok("service", "create", "-d", "--name", "web", "--replicas", "4", v1)
+    sb.tb.wait_for(lambda: len(current(sb, "web")) == 4, timeout=120, what="4 running on v1")
+    sb.ok("service", "update", "-d", "--image", v2, "--update-parallelism", "2",
+          "--update-delay", "1s", "web")
+    sb.tb.wait_for(lambda: state(sb, "web") == "completed", timeout=180, what="update completed")
+    ts = current(sb, "web")
+    assert len(ts) == 4 and all(t["Image"] == v2 for t in ts), ts
+    # an image whose command exits at once: the update rolls back by itself to v2
+    sb.ok("service", "update", "-d", "--image", bad, "--update-failure-action", "rollback", "web")
+    sb.tb.wait_for(lambda: state(sb, "web") == "rollback_completed", timeout=240, what="rolled back")
+    sb.tb.wait_for(lambda: len(current(sb, "web")) == 4, timeout=120, what="4 running after rollback")
+    assert all(t["Image"] == v2 for t in current(sb, "web"))
+    failed = [t for t in sb.tasks("web", "--no-trunc") if t["Image"] == bad]
+    assert failed and any("non-zero exit (3)" in t["Error"] for t in failed), failed
+    # an automatic rollback clears the previous spec (reference §5.4)
+    r = sb.cli("service", "rollback", "-d", "web")
+    assert r.returncode == 1 and "does not have a previous spec" in r.stderr
