@@ -28,7 +28,12 @@ create) when there is a delay or an old task to wait for, and :func:`start_due` 
 moves to RUNNING: after the delay (chained after the old task's own pending delay, so a task
 failing during its delay does not restart in a tight loop) and once the slot's old tasks stopped
 -- skipped when they are already terminal or their node is down, and given up after 1 min.
-Delays live in memory; after a failover a READY task is started ``delay`` after its creation.
+Delays live in memory; a READY task this supervisor did not create (made before a failover, or
+by the rolling updater, which promotes its own sooner) is started ``delay`` after its creation
+under the same old-task rule -- a backstop, so no task is left held at READY.
+
+With condition ``none`` a task on a drained or down node is shut down and not replaced, as in
+swarmkit (the drain path goes through the same policy check).
 """
 
 from __future__ import annotations
