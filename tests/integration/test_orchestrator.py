@@ -61,12 +61,25 @@ class Rig:
         cl.spec.annotations.name = "default"
         cl.spec.orchestration.task_history_retention_limit = 5
         await self.store.apply([typed.create(cl)])
+        self.tasks_.append(asyncio.create_task(self._agents()))
+        self.start_components()
+        return self
+
+    async def stop_components(self) -> None:
+        """The end of a leadership term: every component stops (the agents keep running)."""
+        for c in self.components:
+            c.stop()
+        comp_tasks, self.tasks_ = self.tasks_[1:], self.tasks_[:1]
+        _done, pending = await asyncio.wait(comp_tasks, timeout=10)
+        assert not pending, f"components did not stop: {pending}"
+        self.components = []
+
+    def start_components(self) -> None:
+        """A new leadership term: fresh instances, which reconcile from the store."""
         for make in leader_components():
             comp = make(self.store)
             self.components.append(comp)
             self.tasks_.append(asyncio.create_task(comp.run()))
-        self.tasks_.append(asyncio.create_task(self._agents()))
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         # a flag as well as cancel(): on Python 3.11 asyncio.wait_for (inside Store.apply) can
@@ -321,6 +334,30 @@ def test_large_create_uses_few_batches(tmp_path: Path) -> None:
             assigns += kinds["ASSIGNED"] > 0
         sub.close()
         assert creates <= 3 and pendings <= 4 and assigns <= 4, (creates, pendings, assigns)
+    run(tmp_path, body)
+
+
+def test_new_term_reconciles_from_the_store(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await three_nodes(rig)
+        sid = await rig.create_service("web", replicas=3, delay=0.2)
+        show = lambda: summary(rig, sid)  # noqa: E731
+        await rig.wait("3 running", lambda: len(rig.running(sid)) == 3, show=show)
+        await rig.stop_components()
+        # while no leader component runs: a scale, a failure, a node lost, a new service
+        await rig.scale(sid, 5)
+        victim = next(t for t in rig.running(sid) if t.node_id == "n1")
+        await rig.report(victim.id, FAILED, exit_code=1)
+        await rig.node_down("n2")
+        other = await rig.create_service("other", replicas=2)
+        await asyncio.sleep(0.3)
+        assert len(rig.tasks(sid)) == 3 and not rig.tasks(other)
+        rig.start_components()
+        await rig.wait("5 running on n1 and n3", lambda: len(rig.running(sid)) == 5
+                       and set(rig.spread(sid)) == {"n1", "n3"}, show=show)
+        await rig.wait("the new service runs", lambda: len(rig.running(other)) == 2,
+                       show=lambda: summary(rig, other))
+        assert rig.r.get(Task, victim.id).desired_state == SHUTDOWN
     run(tmp_path, body)
 
 
