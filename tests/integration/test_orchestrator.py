@@ -300,6 +300,14 @@ def test_unsatisfiable_constraint_stays_pending(tmp_path: Path) -> None:
         await rig.wait("both placed on n4 once it joins",
                        lambda: rig.spread(sid) == Counter({"n4": 2}), show=lambda: summary(rig, sid))
         assert all(t.status.err == "" for t in rig.tasks(sid))
+        # never-placed tasks of a scaled-down service leave no trace
+        other = await rig.create_service("nowhere", replicas=3, constraints=["node.labels.disk==nvme"])
+        await rig.wait("3 pending", lambda: sum(t.status.err.startswith("no suitable node")
+                                                for t in rig.tasks(other)) == 3,
+                       show=lambda: summary(rig, other))
+        await rig.scale(other, 1)
+        await rig.wait("2 removed", lambda: len(rig.tasks(other)) == 1, show=lambda: summary(rig, other))
+        assert rig.tasks(other)[0].status.state == PENDING
     run(tmp_path, body)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm.api.objects_pb2 import Node
+from swarm.api.objects_pb2 import Cluster, Node
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import COMPLETE, FAILED, READY, RUNNING, SHUTDOWN, RestartPolicy
 from swarm.store import typed
@@ -52,6 +52,29 @@ def test_failed_task_replaced_in_slot_after_delay_and_history_kept(tmp_path: Pat
         await rig.wait("history trimmed to 5", lambda: len([t for t in rig.tasks(sid) if t.slot == 1]) == 5,
                        show=show)
         assert len([t for t in rig.tasks(sid) if t.slot == 2]) == 1
+    run(tmp_path, body)
+
+
+def test_cluster_history_limit_applies_at_once(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await three_nodes(rig)
+        sid = await rig.create_service("web", replicas=1, delay=0.05)
+        show = lambda: summary(rig, sid)  # noqa: E731
+        for _ in range(3):
+            cur = await rig.wait("running", lambda: rig.running(sid), timeout=10, show=show)
+            await rig.report(cur[0].id, FAILED, exit_code=1)
+            gone = cur[0].id
+            await rig.wait("replaced", lambda gone=gone: [t for t in rig.running(sid) if t.id != gone],
+                           timeout=10, show=show)
+        assert len(rig.tasks(sid)) == 4
+        cluster = rig.r.cluster()
+        assert cluster is not None
+
+        def limit(c: Cluster) -> None:
+            c.spec.orchestration.task_history_retention_limit = 2
+        await rig._update(Cluster, cluster.id, limit)
+        await rig.wait("trimmed to 2", lambda: len(rig.tasks(sid)) == 2, show=show)
+        assert len(rig.running(sid)) == 1
     run(tmp_path, body)
 
 
