@@ -86,7 +86,7 @@ class Egress:
         ports = [(p.protocol, p.published_port, self.ips[cid], p.target_port)
                  for cid, ps in self.host_ports.items() if cid in self.ips for p in ps]
         script = nft.render_egress_table(self.table, str(self.net), self.bridge, ports)
-        self.host.call(lambda _ipr: nft_apply(script, "egress"))
+        self.host.call(lambda _ipr: nft_apply(script, "egress", self.table))
 
     def set_host_ports(self, container_id: str, ports: tuple[PortMap, ...]) -> None:
         """Host-mode publishing: node address:published -> this container's egress IP:target."""

@@ -85,12 +85,12 @@ def apply_rules(host: NsThread, sbox: NsThread, host_table: str, sbox_table: str
 
     def in_sbox(_ipr: IPRoute) -> None:
         nft_apply(nft.render_ingress_sbox_table(sbox_table, SBOX_LINK_IF, SBOX_INGRESS_IF, live),
-                  "in ingress sbox")
+                  "in ingress sbox", sbox_table)
         flush_udp_to(gone)
 
     sbox.call(in_sbox)
     host.call(lambda _ipr: nft_apply(nft.render_ingress_host_table(host_table, SBOX_LINK_IP, live),
-                                     "in node namespace"))
+                                     "in node namespace", host_table))
 
 
 def teardown_host(host: NsThread, host_table: str, host_if: str) -> None:

@@ -36,6 +36,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as _PyNetlinkError
 
 from node.network.errors import NamespaceError, NetlinkError, NftError
+from node.network.nft import recreate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,15 +123,24 @@ def wrap_netlink(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
         raise NetlinkError(f"{what}: {e}", e.code) from e
 
 
-def nft_apply(script: str, where: str = "") -> None:
-    """Run ``nft -f -`` in the calling thread's namespace; one script = one transaction."""
+def _nft(script: str, where: str) -> subprocess.CompletedProcess[str]:
     try:
-        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True,
-                           timeout=20, check=False)
+        return subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True,
+                              timeout=20, check=False)
     except FileNotFoundError as e:
         raise NftError("nft(8) is not installed") from e
     except subprocess.TimeoutExpired as e:
         raise NftError(f"nft timed out {where}") from e
+
+
+def nft_apply(script: str, where: str = "", table: str | None = None) -> None:
+    """Run ``nft -f -`` in the calling thread's namespace; one script = one transaction.
+    If an update of ``table`` fails, it is retried as delete + create (nft.recreate)."""
+    r = _nft(script, where)
+    if r.returncode != 0 and table is not None:
+        log.info("nft update failed %s (%s); recreating table %s", where, r.stderr.strip(), table)
+        script = recreate(table, script)
+        r = _nft(script, where)
     if r.returncode != 0:
         raise NftError(f"nft -f failed {where}: {r.stderr.strip()}\n--- ruleset ---\n{script}")
 

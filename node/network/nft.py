@@ -5,9 +5,12 @@ NAT: ``dnat to numgen inc mod N map { 0 : a, 1 : b, ... }``. NAT rules see only 
 packet of a connection (conntrack does the rest), so ``inc`` gives per-connection round
 robin like IPVS ``rr``; existing connections keep their backend across rule changes.
 
-Atomic replacement: every apply is one ``nft -f`` transaction of
-``table ip T`` (create if missing) + ``delete table ip T`` + ``table ip T { ... }`` - a packet
-sees the old table or the new one, never a half-built one.
+Atomic replacement: every apply is one ``nft -f`` transaction - declare the table and its
+base chains (a no-op when they exist), ``flush table`` (rules only), then the new rules - so
+a packet sees the old rules or the new ones, never a half-built set. The chains themselves
+are never deleted on an update: registering a base chain's hook costs ~13 ms (an RCU grace
+period) against ~3 ms for the whole nft run otherwise. If a chain's definition changed (a
+newer version of this code adopting an old table), ``apply`` falls back to delete + create.
 
 Three tables:
 
@@ -51,11 +54,23 @@ def _ip_key(ip: str) -> tuple[int, ...]:
     return tuple(int(x) for x in ip.split("."))
 
 
-def _replace(table: str, body: Iterable[str]) -> str:
-    lines = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
-    lines += [f"  {b}" for b in body]
+Chains = Sequence[tuple[str, str, Sequence[str]]]   # (name, "type ... policy ...;", rules)
+
+
+def _replace(table: str, chains: Chains) -> str:
+    """Flush-and-refill script for a table made of base chains (see the module docstring)."""
+    lines = [f"table ip {table} {{"]
+    lines += [f"  chain {name} {{ {spec} }}" for name, spec, _ in chains]
+    lines += ["}", f"flush table ip {table}", f"table ip {table} {{"]
+    for name, spec, rules in chains:
+        lines += [f"  chain {name} {{", f"    {spec}", *[f"    {r}" for r in rules], "  }"]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def recreate(table: str, script: str) -> str:
+    """The slow, always-valid variant of a rendered script: drop the table first."""
+    return delete_table(table) + script
 
 
 def delete_table(table: str) -> str:
@@ -77,13 +92,12 @@ def render_vip_table(table: str, services: Iterable[ServiceEntry]) -> str:
                         f"dnat to {_dnat_target(svc.backends)}")
         else:
             dead.append(svc.vip)
-    body = ["chain output {", f"  {NAT_OUT}", *[f"  {r}" for r in dnat], "}"]
+    reject: list[str] = []
     if dead:
         vips = ", ".join(sorted(dead, key=_ip_key))
-        body += ["chain filter_output {", f"  {FILTER_OUT}",
-                 f"  ip daddr {{ {vips} }} meta l4proto tcp reject with tcp reset",
-                 f"  ip daddr {{ {vips} }} reject", "}"]
-    return _replace(table, body)
+        reject = [f"ip daddr {{ {vips} }} meta l4proto tcp reject with tcp reset",
+                  f"ip daddr {{ {vips} }} reject"]
+    return _replace(table, [("output", NAT_OUT, dnat), ("filter_output", FILTER_OUT, reject)])
 
 
 def published_ports(entries: Iterable[ServiceEntry]) -> dict[tuple[str, int], tuple[int, tuple[str, ...]]]:
@@ -111,9 +125,7 @@ def render_ingress_host_table(table: str, sbox_link_ip: str, entries: Iterable[S
         match = f"fib daddr type local {proto} dport {_port_set(ps)} dnat to {sbox_link_ip}"
         pre.append(match)
         out.append(f"ip daddr != 127.0.0.0/8 {match}")
-    body = ["chain prerouting {", f"  {NAT_PRE}", *[f"  {r}" for r in pre], "}",
-            "chain output {", f"  {NAT_OUT}", *[f"  {r}" for r in out], "}"]
-    return _replace(table, body)
+    return _replace(table, [("prerouting", NAT_PRE, pre), ("output", NAT_OUT, out)])
 
 
 def render_ingress_sbox_table(table: str, link_if: str, ingress_if: str,
@@ -124,10 +136,8 @@ def render_ingress_sbox_table(table: str, link_if: str, ingress_if: str,
         if backends:
             rules.append(f'iifname "{link_if}" {proto} dport {published} '
                          f"dnat to {_dnat_target(backends, target)}")
-    body = ["chain prerouting {", f"  {NAT_PRE}", *[f"  {r}" for r in rules], "}",
-            "chain postrouting {", f"  {NAT_POST}",
-            f'  oifname "{ingress_if}" ct status dnat masquerade', "}"]
-    return _replace(table, body)
+    return _replace(table, [("prerouting", NAT_PRE, rules),
+                            ("postrouting", NAT_POST, [f'oifname "{ingress_if}" ct status dnat masquerade'])])
 
 
 
@@ -142,9 +152,8 @@ def render_egress_table(table: str, subnet: str, bridge: str,
     """
     dnat = [f"fib daddr type local {proto} dport {pub} dnat to {ip}:{target}"
             for proto, pub, ip, target in sorted(host_ports)]
-    body = ["chain prerouting {", f"  {NAT_PRE}", *[f"  {r}" for r in dnat], "}",
-            "chain output {", f"  {NAT_OUT}", *[f"  ip daddr != 127.0.0.0/8 {r}" for r in dnat], "}",
-            "chain postrouting {", f"  {NAT_POST}",
-            f'  ip saddr {subnet} oifname != "{bridge}" masquerade',
-            f'  ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade', "}"]
-    return _replace(table, body)
+    post = [f'ip saddr {subnet} oifname != "{bridge}" masquerade',
+            f'ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade']
+    return _replace(table, [("prerouting", NAT_PRE, dnat),
+                            ("output", NAT_OUT, [f"ip daddr != 127.0.0.0/8 {r}" for r in dnat]),
+                            ("postrouting", NAT_POST, post)])

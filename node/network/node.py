@@ -26,6 +26,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from node.network import egress, ingress, netns, nft, overlay
+from node.network import model as m
 from node.network import state as st
 from node.network.adopt import adopt
 from node.network.conntrack import flush_udp_to, removed_backends
@@ -35,17 +36,9 @@ from node.network.model import (
     NetworkConfig,
     PortMap,
     ServiceEntry,
-    endpoint_veth_name,
-    host_link_name,
-    ingress_sbox_ns_name,
-    network_ns_name,
-    nft_table_name,
     parse_ip,
     parse_ip_cidr,
     parse_subnet,
-    sandbox_ns_name,
-    short_hash,
-    stem,
 )
 from node.network.resolver import DnsServer
 
@@ -60,15 +53,15 @@ class NodeNetwork:
                  name_prefix: str = "", resolv_conf: Path = Path("/etc/resolv.conf"),
                  dns_port: int = 53, egress_subnet: str | None = None) -> None:
         self.prefix = name_prefix
-        self.stem = stem(name_prefix)
+        self.stem = m.stem(name_prefix)
         self.data_path_addr = str(parse_ip(data_path_addr))
         self.vxlan_port = vxlan_port
         self.state_dir = Path(state_dir)
         self._state_file = self.state_dir / "network.json"
         self._lock = threading.RLock()
-        self._host_if = host_link_name(name_prefix, "igh")
-        self._vip_table = nft_table_name(name_prefix, "vip")
-        self._ingress_table = nft_table_name(name_prefix, "ingress")
+        self._host_if = m.host_link_name(name_prefix, "igh")
+        self._vip_table = m.nft_table_name(name_prefix, "vip")
+        self._ingress_table = m.nft_table_name(name_prefix, "ingress")
         self._host = netns.NsThread(f"{self.stem}-host", None)
         self._nets: dict[str, netns.NsThread] = {}
         self._sbox: netns.NsThread | None = None
@@ -90,7 +83,7 @@ class NodeNetwork:
             if old is not None and old != cfg:
                 log.info("network %s: config changed, recreating", cfg.id)
                 self.remove_network(cfg.id)
-            name = network_ns_name(self.prefix, cfg.id)
+            name = m.network_ns_name(self.prefix, cfg.id)
             path = netns.create_netns(name)
             t = self._nets.get(cfg.id) or netns.NsThread(name, path)
             self._nets[cfg.id] = t
@@ -134,7 +127,7 @@ class NodeNetwork:
             if t is not None:
                 t.call(lambda ipr: overlay.delete_link(ipr, overlay.VXLAN))
                 t.close()
-            netns.delete_netns(network_ns_name(self.prefix, network_id))
+            netns.delete_netns(m.network_ns_name(self.prefix, network_id))
             self._s.networks.pop(network_id, None)
             self._save()
             log.info("network %s removed", network_id)
@@ -146,7 +139,7 @@ class NodeNetwork:
             sb = self._s.sandboxes.get(container_id)
             if sb is not None and netns.netns_exists(sb.ns_name):
                 return sb.path
-            name = sandbox_ns_name(self.prefix, container_id)
+            name = m.sandbox_ns_name(self.prefix, container_id)
             path = netns.create_netns(name)
             try:
                 netns.run_in_ns(path, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0],
@@ -171,7 +164,7 @@ class NodeNetwork:
 
     def resolv_conf_path(self, container_id: str) -> Path:
         """resolv.conf for the runtime to bind-mount at /etc/resolv.conf (nameserver 127.0.0.11)."""
-        return self.state_dir / "sandboxes" / short_hash(container_id, 16) / "resolv.conf"
+        return self.state_dir / "sandboxes" / m.short_hash(container_id, 16) / "resolv.conf"
 
     def attach(self, container_id: str, network_id: str, ip_cidr: str) -> None:
         with self._lock:
@@ -191,11 +184,14 @@ class NodeNetwork:
             gateway = cfg.gateway if not sb.attachments and self._egress is None else None
             att = st.Attachment(network_id, ifname, ip_cidr)
             script = self._vip_script([*sb.attachments, att])
-            veth = endpoint_veth_name(container_id, network_id)
+            veth = m.endpoint_veth_name(container_id, network_id)
+
+            empty = script == self._vip_script([])  # no VIPs yet: no table (it costs ~15 ms)
 
             def inside(ipr: IPRoute) -> None:
                 overlay.configure_sandbox_if(ipr, ifname, ip_cidr, gateway)
-                netns.nft_apply(script, f"in sandbox of {container_id}")
+                if not empty or container_id in self._applied:
+                    netns.nft_apply(script, f"in sandbox of {container_id}", self._vip_table)
 
             try:
                 self._plumb(sb.path, network_id, veth, ifname, cfg.mtu)
@@ -205,7 +201,8 @@ class NodeNetwork:
                     lambda ipr: overlay.delete_link(ipr, veth)))
                 raise
             sb.attachments.append(att)
-            self._applied[container_id] = script
+            if not empty or container_id in self._applied:
+                self._applied[container_id] = script
             self._save()
             log.info("container %s attached to %s as %s %s", container_id, network_id, ifname, ip_cidr)
 
@@ -264,12 +261,12 @@ class NodeNetwork:
             ingress.check_ip(cfg, ingress_ip_cidr)
             if self._s.ingress_ip not in (None, ingress_ip_cidr):
                 self._teardown_ingress()
-            name = ingress_sbox_ns_name(self.prefix)
+            name = m.ingress_sbox_ns_name(self.prefix)
             path = netns.create_netns(name)
             if self._sbox is None:
                 self._sbox = netns.NsThread(name, path)
             if self._s.ingress_ip != ingress_ip_cidr:
-                self._plumb(path, cfg.id, endpoint_veth_name(INGRESS_SBOX_ID, cfg.id),
+                self._plumb(path, cfg.id, m.endpoint_veth_name(INGRESS_SBOX_ID, cfg.id),
                             ingress.SBOX_INGRESS_IF, cfg.mtu)
                 ingress.configure_ingress_if(self._sbox, ingress_ip_cidr)
                 ingress.setup_link(self._host, self._sbox, path, self._host_if)
@@ -329,7 +326,7 @@ class NodeNetwork:
             return
 
         def apply(_ipr: object) -> None:
-            netns.nft_apply(script, f"in sandbox of {sb.container_id}")
+            netns.nft_apply(script, f"in sandbox of {sb.container_id}", self._vip_table)
             flush_udp_to(gone or ())
 
         netns.run_in_ns(sb.path, apply, netlink=False)
@@ -356,7 +353,7 @@ class NodeNetwork:
 
     def _detach(self, sb: st.Sandbox, network_id: str, reapply: bool = True) -> None:
         t = self._nets.get(network_id)
-        veth = endpoint_veth_name(sb.container_id, network_id)
+        veth = m.endpoint_veth_name(sb.container_id, network_id)
         if t is not None:
             t.call(lambda ipr: overlay.delete_link(ipr, veth))
         sb.attachments = [a for a in sb.attachments if a.network_id != network_id]
@@ -367,7 +364,7 @@ class NodeNetwork:
         cfg = next((c for c in self._s.networks.values() if c.ingress), None)
         nid = cfg.id if cfg is not None else ""
         ingress.teardown(self._host, self._sbox, self._nets.get(nid), self._ingress_table, self._host_if,
-                         ingress_sbox_ns_name(self.prefix), endpoint_veth_name(INGRESS_SBOX_ID, nid))
+                         m.ingress_sbox_ns_name(self.prefix), m.endpoint_veth_name(INGRESS_SBOX_ID, nid))
         self._sbox = None
         self._s.ingress_ip, self._s.ingress_entries = None, ()
 

@@ -60,6 +60,45 @@ def fake_upstream(ip: str, answer: str) -> None:
     threading.Thread(target=tcp_loop, daemon=True).start()
 
 
+def time_lifecycle(nn: NodeNetwork, n: int, networks: list[str], bases: list[str]) -> dict[str, Any]:
+    """In-process timings (ms): n x (create_sandbox, attach per network, destroy), then
+    set_services on the first network with n sandboxes attached."""
+    import statistics
+    import time
+
+    def ms(t: float) -> float:
+        return (time.perf_counter() - t) * 1000
+
+    create, attach, destroy = [], [], []
+    for i in range(n):
+        cid = f"timing{i}"
+        t = time.perf_counter()
+        nn.create_sandbox(cid)
+        create.append(ms(t))
+        t = time.perf_counter()
+        for j, nid in enumerate(networks):
+            nn.attach(cid, nid, f"{bases[j]}.{100 + i}/24")
+        attach.append(ms(t))
+    svc = [ServiceEntry("timing", "timing", vip=f"{bases[0]}.99",
+                        backends=tuple(f"{bases[0]}.{100 + i}" for i in range(k)))
+           for k in (n, n - 1)]
+    t = time.perf_counter()
+    nn.set_services(networks[0], [svc[0]])
+    nn.set_services(networks[0], [svc[1]])
+    set_services = ms(t) / 2
+    nn.set_services(networks[0], [])
+    for i in range(n):
+        t = time.perf_counter()
+        nn.destroy_sandbox(f"timing{i}")
+        destroy.append(ms(t))
+
+    def q(xs: list[float]) -> dict[str, float]:
+        return {"median": round(statistics.median(xs), 2), "max": round(max(xs), 2)}
+
+    return {"n": n, "create_sandbox_ms": q(create), f"attach_{len(networks)}_networks_ms": q(attach),
+            "destroy_sandbox_ms": q(destroy), f"set_services_with_{n}_sandboxes_ms": round(set_services, 1)}
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -87,6 +126,8 @@ def main() -> None:
                     res = nn.set_ingress(a["ip_cidr"], [entry(e) for e in a["entries"]])
                 elif op == "set_host_ports":
                     res = nn.set_host_ports(a["container_id"], [PortMap(*p) for p in a["ports"]])
+                elif op == "time_lifecycle":
+                    res = time_lifecycle(nn, **a)
                 elif op == "resolv_conf":
                     res = nn.resolv_conf_path(a["container_id"]).read_text()
                 elif op == "resolv_conf_file":

@@ -19,7 +19,10 @@ RR = ServiceEntry("s4", "rr", backends=("10.0.1.20",), dnsrr=True)
 
 def test_vip_table_balances_and_rejects_empty() -> None:
     out = nft.render_vip_table("p_vip", [WEB, ONE, DEAD, RR])
-    assert out.startswith("table ip p_vip\ndelete table ip p_vip\ntable ip p_vip {")
+    # declare chains, flush rules, refill: one transaction, hooks never re-registered
+    assert out.startswith("table ip p_vip {\n  chain output { type nat hook output priority -100;")
+    assert "\nflush table ip p_vip\n" in out and "delete" not in out
+    assert nft.recreate("p_vip", out).startswith("table ip p_vip\ndelete table ip p_vip\n")
     # backends sorted numerically, round robin map
     assert ("ip daddr 10.0.1.2 meta l4proto { tcp, udp } dnat to numgen inc mod 2 "
             "map { 0 : 10.0.1.3, 1 : 10.0.1.10 }") in out
