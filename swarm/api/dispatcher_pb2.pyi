@@ -111,15 +111,27 @@ class ServiceRoute(_message.Message):
     backends: _containers.RepeatedCompositeFieldContainer[ServiceBackend]
     def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., endpoint: _Optional[_Union[_objects_pb2.Endpoint, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ...) -> None: ...
 
+class NetworkPeer(_message.Message):
+    __slots__ = ("node_id", "addr", "ingress_addr")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_ADDR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    addr: str
+    ingress_addr: str
+    def __init__(self, node_id: _Optional[str] = ..., addr: _Optional[str] = ..., ingress_addr: _Optional[str] = ...) -> None: ...
+
 class Assignment(_message.Message):
-    __slots__ = ("task", "route", "network")
+    __slots__ = ("task", "route", "network", "peer")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
     task: _objects_pb2.Task
     route: ServiceRoute
     network: _objects_pb2.Network
-    def __init__(self, task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., route: _Optional[_Union[ServiceRoute, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ...) -> None: ...
+    peer: NetworkPeer
+    def __init__(self, task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., route: _Optional[_Union[ServiceRoute, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ..., peer: _Optional[_Union[NetworkPeer, _Mapping]] = ...) -> None: ...
 
 class AssignmentChange(_message.Message):
     __slots__ = ("assignment", "action")

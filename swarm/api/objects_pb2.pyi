@@ -104,7 +104,7 @@ class Certificate(_message.Message):
     def __init__(self, role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., csr: _Optional[bytes] = ..., state: _Optional[_Union[Certificate.State, str]] = ..., certificate: _Optional[bytes] = ..., cn: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "role", "certificate", "data_path_addr", "joined_at")
+    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "role", "certificate", "data_path_addr", "joined_at", "attachments")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class Node(_message.Message):
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     DATA_PATH_ADDR_FIELD_NUMBER: _ClassVar[int]
     JOINED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.NodeSpec
@@ -125,7 +126,8 @@ class Node(_message.Message):
     certificate: Certificate
     data_path_addr: str
     joined_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., data_path_addr: _Optional[str] = ..., joined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., data_path_addr: _Optional[str] = ..., joined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ...) -> None: ...
 
 class EndpointVirtualIP(_message.Message):
     __slots__ = ("network_id", "addr")
