@@ -16,10 +16,12 @@ it (it lives under ``orchestrator/`` so the scheduler package stays free of I/O)
   ASSIGNED..RUNNING: reservations, host ports and spread counts), services (published ports), and
   the recent failures per (service, node) this loop has seen (:class:`FailureTracker`; leader
   memory, lost on failover as in swarmkit).
-* **Commit.** Assignments (node set, ASSIGNED, ``scheduler assigned task to node``) go through
-  :func:`~swarm.orchestrator.writes.commit`: each write re-reads the task and the node and is
-  dropped if the task is no longer PENDING, or its node is gone or no longer Ready and Active;
-  writes are conditional on the version read and rebuilt on conflicts. Unschedulable tasks stay
+* **Commit.** Assignments (node set, ASSIGNED, ``scheduler assigned task to node``) are committed
+  in chunks of at most ``MAX_ACTIONS``; before each chunk the picks are re-checked with the
+  scheduler's filters against the latest state (:func:`swarm.scheduler.recheck`, Nomad's plan
+  apply) and stale ones are placed again in a new pass. Each write also re-reads the task and node
+  (task still PENDING, node still Ready and Active), is conditional on the version read, and is
+  rebuilt on conflicts. Unschedulable tasks stay
   PENDING with ``Status.err`` set to the explanation, written only when it changed. Pending tasks
   whose desired state is already SHUTDOWN or beyond are ended (observed SHUTDOWN) without
   placement.
@@ -40,8 +42,8 @@ from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
 from swarm.orchestrator.base import Reconciler, decode_event
 from swarm.orchestrator.tasks import describe, node_active, set_status, state_name
-from swarm.orchestrator.writes import Built, Change, commit
-from swarm.scheduler import FailureTracker, schedule
+from swarm.orchestrator.writes import MAX_ACTIONS, Built, Change, commit
+from swarm.scheduler import FailureTracker, recheck, schedule
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 
@@ -122,24 +124,48 @@ class SchedulerLoop(Reconciler):
         self.pending = {t.id for t in pending}
         if not pending:
             return
-        nodes = r.list(Node)
-        by_node: dict[str, list[Task]] = {}
-        for t in r.list(Task):
-            if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
-                by_node.setdefault(t.node_id, []).append(t)
-        services = {s.id: s for s in r.list(Service)}
+        nodes, by_node, services = _snapshot(r)
         plan = schedule(nodes, by_node, pending, services=services, failures=self.failures.counts(now))
         self.passes += 1
-        changes = [Change(_assign(tid, nid, now), key=tid) for tid, nid in plan.assignments.items()]
-        changes += [Change(_unschedulable(tid, err), key=tid) for tid, err in plan.unschedulable.items()]
-        changes += [Change(_end(tid, now), key=tid) for tid in plan.shutdown]
         self.log.info("scheduler: pass over %d pending tasks: %d assigned, %d unschedulable, %d ended",
                       len(pending), len(plan.assignments), len(plan.unschedulable), len(plan.shutdown))
+        changes = [Change(_unschedulable(tid, err), key=tid) for tid, err in plan.unschedulable.items()]
+        changes += [Change(_end(tid, now), key=tid) for tid in plan.shutdown]
         if changes:
             await commit(self.store, changes, logger=self.log)
+        if await self._commit_assignments(list(plan.assignments.items()), now):
+            self.wake_at(self.clock() + DEBOUNCE)  # some picks went stale: place them again
         latest = Reader(self.store)
         self.pending = {tid for tid in self.pending
                         if (t := latest.get(Task, tid)) is not None and t.status.state == PENDING}
+
+    async def _commit_assignments(self, pairs: list[tuple[str, str]], now: float) -> int:
+        """Commit (task, node) picks in chunks, each re-checked with the filters against the latest
+        state first (Nomad's plan apply); returns how many picks were dropped as stale."""
+        dropped = 0
+        for i in range(0, len(pairs), MAX_ACTIONS):
+            part = pairs[i : i + MAX_ACTIONS]
+            r = Reader(self.store.view())
+            nodes, by_node, services = _snapshot(r)
+            planned = [(t, nid) for tid, nid in part if (t := r.get(Task, tid)) is not None]
+            stale = recheck(nodes, by_node, planned, services)
+            for tid, why in stale.items():
+                self.log.info("scheduler: pick for task %s no longer fits node %s (%s); placing it again",
+                              tid, dict(part).get(tid), why)
+            dropped += len(stale)
+            changes = [Change(_assign(tid, nid, now), key=tid) for tid, nid in part if tid not in stale]
+            if changes:
+                await commit(self.store, changes, logger=self.log)
+        return dropped
+
+
+def _snapshot(r: Reader) -> tuple[list[Node], dict[str, list[Task]], dict[str, Service]]:
+    """Nodes, the tasks occupying each node (observed ASSIGNED..RUNNING), services by id."""
+    by_node: dict[str, list[Task]] = {}
+    for t in r.list(Task):
+        if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
+            by_node.setdefault(t.node_id, []).append(t)
+    return r.list(Node), by_node, {s.id: s for s in r.list(Service)}
 
 
 def _assign(task_id: str, node_id: str, now: float) -> Callable[[Reader], Built | None]:
