@@ -197,3 +197,43 @@ def test_reaper_batches_and_deletes_removed_tasks() -> None:
         await reaper.reconcile_all()
         assert tasks(st) == []                # ...the full pass finds the other
     run(body)
+
+
+def test_failure_during_the_delay_chains_the_next_delay() -> None:
+    async def body(st: MemStore, clock: Clock) -> None:
+        await st.apply([typed.create(service("web", replicas=1, delay=5.0))])
+        await ReplicatedOrchestrator(st, clock).reconcile_all()
+        sup = RestartSupervisor(st, clock)
+        first = tasks(st)[0]
+        await set_state(st, first.id, FAILED)
+        await sup.reconcile_all()
+        second = tasks(st)[1]
+        assert second.desired_state == READY and sup.delayed[second.id] == clock.now + 5.0
+        clock.now += 1.0
+        await set_state(st, second.id, 768)   # rejected (image pull) while waiting out its delay
+        await sup.reconcile_all()
+        third = tasks(st)[2]
+        # starts 5 s after the second one's own start time, not 5 s from now: no tight loop
+        assert sup.delayed[third.id] == clock.now - 1.0 + 10.0
+    run(body)
+
+
+def test_removed_node_tasks_replaced_without_waiting() -> None:
+    async def body(st: MemStore, clock: Clock) -> None:
+        await st.apply([typed.create(node("n1")), typed.create(node("n2"))])
+        await st.apply([typed.create(service("web", replicas=1, delay=1.0))])
+        await ReplicatedOrchestrator(st, clock).reconcile_all()
+        [t] = tasks(st)
+        t.node_id, t.status.state = "n1", RUNNING  # type: ignore[assignment]
+        await st.apply([typed.update(t)])
+        sup = RestartSupervisor(st, clock)
+        sub = st.subscribe()
+        await st.apply([typed.delete(table="nodes", id="n1")])
+        await sup.handle(drain(sub))
+        old, new = tasks(st)
+        assert old.desired_state == SHUTDOWN and old.status.state == RUNNING
+        clock.now += 1.0
+        await sup.tick(clock.now)
+        assert tasks(st)[1].desired_state == RUNNING   # nobody can confirm the old one stopped
+        assert new.node_id == ""
+    run(body)
