@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from node.network import egress, ingress, netns
+from node.network import egress, ingress, netns, overlay
 from node.network.dns import build_records
 from node.network.model import ingress_sbox_ns_name, network_ns_name
 
@@ -55,6 +55,8 @@ def adopt(nn: NodeNetwork) -> None:
             netns.delete_netns(name)
     if s.ingress_ip is None:
         ingress.teardown_host(nn._host, nn._ingress_table, nn._host_if)
+    if not s.networks:
+        overlay.set_notrack(nn._host, nn._notrack_table, None, 0)
     for cid in [c for c in s.egress_ips if c not in s.sandboxes]:
         if nn._egress is not None:
             nn._egress.remove(cid)

@@ -21,6 +21,12 @@ Three tables:
 * **ingress host** (in the node's own namespace): published ports on any local address
   (``fib daddr type local``), in prerouting and output, DNAT to the ingress sandbox's link IP.
   127.0.0.0/8 is excluded (it would need route_localnet).
+* **vxlan** (node namespace): ``notrack`` for this node's VXLAN packets (UDP to/from the
+  data path address on the VXLAN port). Once the ingress table exists the node namespace
+  tracks every packet; tracking the encapsulated overlay traffic there buys nothing (it is
+  stateless, and the inner flows are tracked where NAT happens) and costs a lookup + an
+  entry per flow. A host firewall must then accept the VXLAN port statelessly (it must
+  anyway: every peer sends "new" packets).
 * **ingress sbox** (in the ingress sandbox): published port -> numgen map of backend
   ``ip . target_port`` on the ingress network, then masquerade out of eth0 so replies come
   back to this node's ingress IP (the container does not see the client IP, as in Docker).
@@ -36,6 +42,8 @@ NAT_PRE = "type nat hook prerouting priority -100; policy accept;"
 NAT_OUT = "type nat hook output priority -100; policy accept;"
 NAT_POST = "type nat hook postrouting priority 100; policy accept;"
 FILTER_OUT = "type filter hook output priority 0; policy accept;"
+RAW_PRE = "type filter hook prerouting priority -300; policy accept;"
+RAW_OUT = "type filter hook output priority -300; policy accept;"
 
 
 def _dnat_target(backends: Sequence[str], port: int | None = None) -> str:
@@ -157,3 +165,8 @@ def render_egress_table(table: str, subnet: str, bridge: str,
     return _replace(table, [("prerouting", NAT_PRE, dnat),
                             ("output", NAT_OUT, [f"ip daddr != 127.0.0.0/8 {r}" for r in dnat]),
                             ("postrouting", NAT_POST, post)])
+
+
+def render_notrack_table(table: str, local: str, port: int) -> str:
+    return _replace(table, [("raw_prerouting", RAW_PRE, [f"ip daddr {local} udp dport {port} notrack"]),
+                            ("raw_output", RAW_OUT, [f"ip saddr {local} udp dport {port} notrack"])])

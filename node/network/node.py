@@ -62,6 +62,7 @@ class NodeNetwork:
         self._host_if = m.host_link_name(name_prefix, "igh")
         self._vip_table = m.nft_table_name(name_prefix, "vip")
         self._ingress_table = m.nft_table_name(name_prefix, "ingress")
+        self._notrack_table = m.nft_table_name(name_prefix, "vxlan")
         self._host = netns.NsThread(f"{self.stem}-host", None)
         self._nets: dict[str, netns.NsThread] = {}
         self._sbox: netns.NsThread | None = None
@@ -87,16 +88,10 @@ class NodeNetwork:
             path = netns.create_netns(name)
             t = self._nets.get(cfg.id) or netns.NsThread(name, path)
             self._nets[cfg.id] = t
-            if not t.call(lambda ipr: overlay.vxlan_matches(ipr, cfg, self.data_path_addr,
-                                                             self.vxlan_port)):
-                t.call(lambda ipr: overlay.delete_link(ipr, overlay.VXLAN))
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    self._host.call(lambda ipr: overlay.create_vxlan_into(
-                        ipr, cfg, self.data_path_addr, self.vxlan_port, fd))
-                finally:
-                    os.close(fd)
+            overlay.ensure_vxlan(self._host, t, path, cfg, self.data_path_addr, self.vxlan_port)
             t.call(lambda ipr: overlay.setup_bridge(ipr, cfg))
+            if not self._s.networks:  # first overlay: VXLAN packets skip conntrack (nft.py)
+                overlay.set_notrack(self._host, self._notrack_table, self.data_path_addr, self.vxlan_port)
             self._s.networks[cfg.id] = cfg
             self._save()
             log.info("network %s (%s) VNI %d %s ready in netns %s", cfg.id, cfg.name, cfg.vni,
@@ -299,6 +294,7 @@ class NodeNetwork:
                 for nid in list(self._s.networks):
                     self.remove_network(nid)
                 egress.teardown(self._host, self.stem)
+                overlay.set_notrack(self._host, self._notrack_table, None, 0)
                 self._state_file.unlink(missing_ok=True)
             for t in [*self._nets.values(), *([self._sbox] if self._sbox else []), self._host]:
                 t.close()

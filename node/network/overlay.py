@@ -29,15 +29,17 @@ All functions take the ``IPRoute`` of the namespace they act in (run via ``NsThr
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as PyNetlinkError
 
+from node.network import nft
 from node.network.errors import NetlinkError
 from node.network.model import NetworkConfig, mac_from_ip, parse_ip_cidr, parse_subnet
-from node.network.netns import wrap_netlink
+from node.network.netns import NsThread, nft_apply, wrap_netlink
 
 log = logging.getLogger(__name__)
 BRIDGE = "br0"
@@ -78,6 +80,25 @@ def create_vxlan_into(host_ipr: IPRoute, cfg: NetworkConfig, local: str, port: i
     wrap_netlink(f"create vxlan VNI {cfg.vni}", lambda: host_ipr.link(
         "add", ifname=VXLAN, kind="vxlan", vxlan_id=cfg.vni, vxlan_port=port, vxlan_learning=0,
         vxlan_proxy=1, vxlan_local=local, mtu=cfg.mtu, net_ns_fd=ns_fd))
+
+
+def ensure_vxlan(host: NsThread, net: NsThread, path: str, cfg: NetworkConfig, local: str,
+                 port: int) -> None:
+    """vxlan0 with the wanted parameters in the network namespace (recreated if it differs)."""
+    if net.call(lambda ipr: vxlan_matches(ipr, cfg, local, port)):
+        return
+    net.call(lambda ipr: delete_link(ipr, VXLAN))
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        host.call(lambda ipr: create_vxlan_into(ipr, cfg, local, port, fd))
+    finally:
+        os.close(fd)
+
+
+def set_notrack(host: NsThread, table: str, local: str | None, port: int) -> None:
+    """Node namespace: VXLAN packets of this node skip conntrack (None removes the table)."""
+    script = nft.delete_table(table) if local is None else nft.render_notrack_table(table, local, port)
+    host.call(lambda _ipr: nft_apply(script, "in node namespace", table if local else None))
 
 
 def setup_bridge(ipr: IPRoute, cfg: NetworkConfig) -> None:

@@ -57,6 +57,13 @@ def test_empty_tables() -> None:
     assert nft.delete_table("t") == "table ip t\ndelete table ip t\n"
 
 
+def test_notrack_table() -> None:
+    out = nft.render_notrack_table("p_vx", "192.168.1.10", 4789)
+    assert "type filter hook prerouting priority -300;" in out
+    assert "ip daddr 192.168.1.10 udp dport 4789 notrack" in out
+    assert "ip saddr 192.168.1.10 udp dport 4789 notrack" in out
+
+
 def test_egress_table() -> None:
     out = nft.render_egress_table("p_eg", "172.18.0.0/16", "pswgw", [("tcp", 8081, "172.18.0.2", 80)])
     assert 'ip saddr 172.18.0.0/16 oifname != "pswgw" masquerade' in out
@@ -71,6 +78,7 @@ def test_rendered_rulesets_pass_nft_check() -> None:
     script = (nft.render_vip_table("nt7u_vip", [WEB, ONE, DEAD, RR])
               + nft.render_ingress_host_table("nt7u_h", "169.254.77.2", [WEB, ONE])
               + nft.render_ingress_sbox_table("nt7u_s", "eth1", "eth0", [WEB, ONE])
+              + nft.render_notrack_table("nt7u_x", "192.168.1.10", 4789)
               + nft.render_egress_table("nt7u_e", "172.18.0.0/16", "nt7ugw",
                                         [("tcp", 8081, "172.18.0.2", 80), ("udp", 53, "172.18.0.3", 53)]))
     r = subprocess.run(["unshare", "-n", "nft", "-c", "-f", "-"], input=script, text=True,
