@@ -21,7 +21,13 @@ the DB, in the state we last recorded, which re-adopts the existing containers t
 ``Controller.adopt()`` instead of starting new ones. :meth:`Worker.stop` stops driving tasks but
 leaves every container running (live restore).
 
-Network and route assignments are not ours (``node/network``); they are ignored here.
+Network, route and peer assignments are not ours: when the worker was given ``on_network``
+(the agent's :class:`~node.agent.netsync.NetSync` ``update``), every message's non-task
+changes are handed to it, in a copy of the message with the same ``type`` (so a COMPLETE set
+still means "this is all of them"), *before* the tasks are applied, so a task that starts
+from this very message finds its networks, routes and peers already known. A COMPLETE message
+is always handed on (even with no network items: that empties the view); an INCREMENTAL one
+only if it has non-task changes. Without ``on_network`` they are ignored.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from node.agent.taskdb import TaskDB
@@ -43,6 +49,7 @@ from swarm.api.types_pb2 import TaskStatus
 log = logging.getLogger(__name__)
 
 Report = Callable[[str, TaskStatus], None]
+OnNetwork = Callable[[d.AssignmentsMessage], Awaitable[None]]
 REMOVE_TIMEOUT_ON_STOP = 5.0
 
 
@@ -50,8 +57,10 @@ class Worker:
     """Reconciles this node's tasks with the manager's assignments; see the module docstring."""
 
     def __init__(self, data_dir: Path, executor: Executor, report: Report, *,
-                 retry_delay: float = 0.5, max_temporary: int = 5) -> None:
+                 retry_delay: float = 0.5, max_temporary: int = 5,
+                 on_network: OnNetwork | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.on_network = on_network
         self.executor = executor
         self.report = report
         self.retry_delay = retry_delay
@@ -90,6 +99,7 @@ class Worker:
     async def assign(self, msg: d.AssignmentsMessage) -> None:
         if self.db is None:
             await self.start()
+        await self._hand_network_items(msg)
         updated: list[Task] = []
         removed: list[str] = []
         for change in msg.changes:
@@ -112,6 +122,19 @@ class Worker:
             for tid in known_before & set(self.managers):
                 self.report(tid, self.managers[tid].status)
             self._spawn(self._remove_orphans(set(self.managers)))
+
+    async def _hand_network_items(self, msg: d.AssignmentsMessage) -> None:
+        if self.on_network is None:
+            return
+        other = [c for c in msg.changes if c.assignment.WhichOneof("item") not in ("task", None)]
+        if not other and msg.type != d.AssignmentsMessage.COMPLETE:
+            return
+        sub = d.AssignmentsMessage(type=msg.type, applies_to=msg.applies_to, results_in=msg.results_in,
+                                   changes=other)
+        try:
+            await self.on_network(sub)
+        except Exception:   # the data path must not stop task assignments; it logs and retries
+            log.exception("assignments %s: network items not applied", msg.results_in or "?")
 
     def statuses(self) -> dict[str, TaskStatus]:
         return {tid: tm.status for tid, tm in self.managers.items()}
