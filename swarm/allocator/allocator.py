@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from swarm.api.objects_pb2 import Task
+from swarm.allocator.ipam import IPAMError
+from swarm.allocator.network import Pools, allocate_node_ingress, allocate_task, allocate_vips
+from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import NEW, PENDING
 from swarm.orchestrator.base import Reconciler, decode_event
 from swarm.orchestrator.tasks import describe, set_status, state_name
@@ -33,30 +35,80 @@ PENDING_MESSAGE = "pending task scheduling"
 
 class Allocator(Reconciler):
     name = "allocator"
+    _pools: Pools | None = None
 
     def allocate(self, task: Task, reader: Reader) -> bool:
-        """Allocate ``task``'s resources in place; False leaves it NEW for a later pass.
+        """Allocate ``task``'s resources in place; False leaves it NEW for a later pass:
+        its network attachments and addresses (swarm.allocator.network)."""
+        from swarm.api.objects_pb2 import Network, Service
 
-        Nothing to allocate yet (networks, addresses and ports come with the network issue)."""
-        return True
+        svc = reader.get(Service, task.service_id) if task.service_id else None
+        if self._pools is None:
+            self._pools = Pools(lambda: Reader(self.store))
+        return allocate_task(task, svc, reader.list(Network), self._pools)
 
     async def reconcile_all(self) -> None:
-        tasks = Reader(self.store).list(Task)
-        await self._allocate(t.id for t in tasks if t.status.state == NEW)
+        r = Reader(self.store)
+        await self._endpoints([s.id for s in r.list(Service)], [n.id for n in r.list(Node)])
+        await self._allocate(t.id for t in r.list(Task) if t.status.state == NEW)
 
     async def handle(self, events: Sequence[Event]) -> None:
         ids: list[str] = []
+        services: list[str] = []
+        nodes: list[str] = []
         for ev in events:
-            if ev.table != "tasks" or ev.kind == "delete":
+            if ev.kind == "delete":
+                continue
+            if ev.table == "services":
+                services.append(ev.id)
+            elif ev.table == "nodes" and ev.old_data is None:
+                nodes.append(ev.id)
+            elif ev.table == "networks":
+                # a network appeared: tasks waiting for it may go on
+                ids += [t.id for t in Reader(self.store).list(Task) if t.status.state == NEW]
+            if ev.table != "tasks":
                 continue
             t, _ = decode_event(ev)
             if t.status.state == NEW:
                 ids.append(t.id)
+        if services or nodes:
+            await self._endpoints(services, nodes)
         if ids:
             await self._allocate(ids)
 
+    async def _endpoints(self, services: Sequence[str], nodes: Sequence[str]) -> None:
+        """Service VIPs and nodes' ingress endpoints."""
+        from swarm.api.objects_pb2 import Network, Service
+
+        self._pools = Pools(lambda: Reader(self.store))
+
+        def vips(sid: str) -> Callable[[Reader], Built | None]:
+            def build(r: Reader) -> Built | None:
+                svc = r.get(Service, sid)
+                if svc is None or not allocate_vips(svc, r.list(Network), self._pools):
+                    return None
+                return [typed.update(svc)], [f"service {sid}: virtual IPs "
+                                             + ", ".join(v.addr for v in svc.endpoint.virtual_ips)]
+            return build
+
+        def ingress_ip(nid: str) -> Callable[[Reader], Built | None]:
+            def build(r: Reader) -> Built | None:
+                node = r.get(Node, nid)
+                ingress = next((n for n in r.list(Network) if n.spec.ingress), None)
+                if node is None or not allocate_node_ingress(node, ingress, self._pools):
+                    return None
+                return [typed.update(node)], [f"node {nid}: ingress endpoint "
+                                              f"{node.attachments[-1].addresses[0]}"]
+            return build
+
+        changes = [Change(vips(s), key=s) for s in dict.fromkeys(services)]
+        changes += [Change(ingress_ip(n), key=n) for n in dict.fromkeys(nodes)]
+        if changes:
+            await commit(self.store, changes, logger=self.log)
+
     async def _allocate(self, ids: Iterable[str]) -> None:
         now = self.clock()
+        self._pools = Pools(lambda: Reader(self.store))
         changes = [Change(self._build(tid, now), key=tid) for tid in dict.fromkeys(ids)]
         if changes:
             n = await commit(self.store, changes, logger=self.log)
@@ -65,8 +117,16 @@ class Allocator(Reconciler):
     def _build(self, task_id: str, now: float) -> Callable[[Reader], Built | None]:
         def build(r: Reader) -> Built | None:
             t = r.get(Task, task_id)
-            if t is None or t.status.state != NEW or not self.allocate(t, r):
+            if t is None or t.status.state != NEW:
                 return None
+            try:
+                if not self.allocate(t, r):
+                    return None
+            except IPAMError as e:   # e.g. the subnet is full: say so on the task, stay NEW
+                if t.status.err == str(e):
+                    return None
+                t.status.err = str(e)
+                return [typed.update(t)], [f"{describe(t)}: cannot allocate: {e}"]
             old, new = set_status(t, PENDING, PENDING_MESSAGE, now)
             line = f"{describe(t)}: state {state_name(old)} -> {state_name(new)} (allocated)"
             return [typed.update(t)], [line]

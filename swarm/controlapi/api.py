@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarm.controlapi import cluster, nodes, services
+from swarm.controlapi import cluster, networks, nodes, services
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import ControlError
 
@@ -32,6 +32,7 @@ class ControlAPI:
             "ListClusters": cluster.list_clusters,
             "UpdateCluster": cluster.update_cluster,
             **services.HANDLERS,
+            **networks.HANDLERS,
         }
 
     def register(self, handlers: dict[str, Handler]) -> None:

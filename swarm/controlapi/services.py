@@ -65,10 +65,27 @@ def _allocate_ports(ctx: Context, svc: Service) -> None:
         svc.endpoint.ports.append(port)
 
 
+def _check_networks(ctx: Context, spec: ServiceSpec) -> None:
+    from swarm.api.objects_pb2 import Network
+
+    nets = ctx.read.list(Network)
+    for att in spec.task.networks:
+        match = [n for n in nets if n.id == att.target or n.spec.annotations.name == att.target]
+        if not match:
+            raise InvalidArgumentError(f"network {att.target} not found")
+        if match[0].spec.ingress:
+            raise InvalidArgumentError("service cannot be explicitly attached to the ingress network "
+                                       f"\"{match[0].spec.annotations.name}\"")
+    if any(p.publish_mode == PortConfig.INGRESS for p in spec.endpoint.ports) and \
+            not any(n.spec.ingress for n in nets):
+        raise FailedPreconditionError("service needs ingress network, but no ingress network is present")
+
+
 async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateServiceResponse:
     spec = ServiceSpec()
     spec.CopyFrom(req.spec)
     validate_spec(spec)
+    _check_networks(ctx, spec)
     name = spec.annotations.name
     if ctx.read.find_unique(Service, "name", name.lower()) is not None:
         raise AlreadyExistsError(f"rpc error: service {name} already exists")
@@ -110,6 +127,7 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
         spec = ServiceSpec()
         spec.CopyFrom(req.spec)
         validate_spec(spec)
+        _check_networks(ctx, spec)
         if spec.annotations.name != svc.spec.annotations.name:
             raise InvalidArgumentError("renaming services is not supported")
         if spec.WhichOneof("mode") != svc.spec.WhichOneof("mode"):

@@ -23,7 +23,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.api import daemon_pb2
-from swarm.api.objects_pb2 import Cluster, ManagerStatus, Node, NodeStatus
+from swarm.api.objects_pb2 import Cluster, ManagerStatus, Network, Node, NodeStatus
 from swarm.api.specs_pb2 import ClusterSpec, NodeSpec
 from swarm.api.types_pb2 import MANAGER
 from swarm.ca import RootCA, make_key_and_csr
@@ -50,6 +50,7 @@ def ts_now() -> Timestamp:
 class Bootstrap:
     cluster: Cluster
     node: Node
+    ingress: Network
 
 
 def addresses(req_listen: str, req_advertise: str) -> tuple[str, str]:
@@ -124,11 +125,22 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
                       advertise_addr=advertise, listen_addr=listen, data_path_addr=data_path,
                       remote_managers=[advertise], raft_members=[raft_addr_for(advertise)])
     tls = NodeTLS(root_ca_pem=root.cert_pem, cert_pem=cert_pem, key_pem=key_pem)
-    return state, tls, raft_secret, Bootstrap(cluster=cl, node=node)
+    return state, tls, raft_secret, Bootstrap(cluster=cl, node=node, ingress=ingress_network(cl, now))
+
+
+def ingress_network(cl: Cluster, now: Timestamp) -> Network:
+    """The `ingress` overlay `swarm init` makes: the first subnet of the pool, VNI 4096."""
+    from swarm.api.specs_pb2 import NetworkSpec
+    from swarm.controlapi.networks import build_network
+
+    spec = NetworkSpec(ingress=True)
+    spec.annotations.name = "ingress"
+    spec.driver_config.name = "overlay"
+    return build_network(spec, [], [], list(cl.default_address_pool), cl.subnet_size or 24, now)
 
 
 async def write_bootstrap(store: Any, b: Bootstrap) -> None:
-    await store.apply([typed.create(b.cluster), typed.create(b.node)])
+    await store.apply([typed.create(b.cluster), typed.create(b.node), typed.create(b.ingress)])
 
 
 def describe() -> Any:

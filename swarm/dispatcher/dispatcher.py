@@ -86,6 +86,9 @@ class Dispatcher:
         self.closed_at: dict[str, float] = {}      # node id -> when its session stream ended
         self.last_seen: dict[str, float] = {}      # node id -> last heartbeat of a closed session
         self.started_at = clock()
+        from swarm.dispatcher.netroutes import RouteTable
+
+        self.routes = RouteTable(store)
         self._status_q: list[tuple[str, d.TaskStatusUpdate]] = []
         self._status_event = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -275,20 +278,41 @@ class Dispatcher:
         s = self._session(node_id, session_id)
         q: asyncio.Queue[Any] = asyncio.Queue()
         s.queues.append(q)
+        from swarm.dispatcher.netroutes import StreamState
+
         sub = self.store.subscribe()
         known: dict[str, int] = {}
+        net = StreamState()
         try:
             view = self.store.view()
-            yield self._complete(Reader(view), node_id, known)
+            msg = self._complete(Reader(view), node_id, known)
+            net.diff(self.routes, node_id, msg, complete=True)
+            yield msg
             pump = asyncio.create_task(_pump(sub, q))
             try:
                 while True:
                     item = await q.get()
                     if item is None:
                         return
-                    msg = self._incremental(item, node_id, known)
-                    if msg is not None:
-                        yield msg
+                    batch = [item]
+                    while not q.empty():   # coalesce: one message for everything pending
+                        nxt = q.get_nowait()
+                        if nxt is None:
+                            return
+                        batch.append(nxt)
+                    out = d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL)
+                    complete = False
+                    for it in batch:
+                        m = self._incremental(it, node_id, known)
+                        if m is not None:
+                            if m.type == d.AssignmentsMessage.COMPLETE:
+                                out, complete = m, True
+                            else:
+                                out.changes.extend(m.changes)
+                    if any(_touches_network(it) for it in batch):
+                        net.diff(self.routes, node_id, out, complete=complete)
+                    if out.changes or complete:
+                        yield out
             finally:
                 pump.cancel()
         finally:
@@ -335,6 +359,14 @@ class Dispatcher:
             known[t.id] = t.meta.version.index
             msg.changes.add(assignment=d.Assignment(task=t))
         return msg if msg.changes else None
+
+
+def _touches_network(item: Any) -> bool:
+    from swarm.store import Reset
+
+    if isinstance(item, Reset):
+        return True
+    return any(ev.table in ("tasks", "services", "nodes", "networks") for ev in item.events)
 
 
 async def _pump(sub: Any, q: asyncio.Queue[Any]) -> None:

@@ -57,7 +57,9 @@ def _unique(msg: Message) -> dict[str, str]:
     if isinstance(msg, Service):
         return {"name": msg.spec.annotations.name.lower()}
     if isinstance(msg, Network):
-        return {"name": msg.spec.annotations.name.lower()}
+        subnet = next((c.subnet for c in msg.ipam.configs if c.subnet), "")
+        vni = msg.driver_state.options.get("com.docker.network.driver.overlay.vxlanid_list", "")
+        return {"name": msg.spec.annotations.name.lower(), "subnet": subnet, "vni": vni}
     return {}
 
 
