@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -44,6 +45,7 @@ from node.network.resolver import DnsServer
 
 log = logging.getLogger(__name__)
 INGRESS_SBOX_ID = "ingress-sbox"
+VIP_APPLY_PARALLEL = 4
 
 
 class NodeNetwork:
@@ -238,9 +240,8 @@ class NodeNetwork:
                                     [s.backends for s in services if s.vip])
             self._s.services[network_id] = tuple(services)
             self._records[network_id] = build_records(services)
-            for sb in self._s.sandboxes.values():
-                if any(a.network_id == network_id for a in sb.attachments):
-                    self._apply_vip(sb, gone)
+            self._apply_vips([sb for sb in self._s.sandboxes.values()
+                              if any(a.network_id == network_id for a in sb.attachments)], gone)
             self._save()
             log.debug("network %s: %d services", network_id, len(services))
 
@@ -314,19 +315,24 @@ class NodeNetwork:
                 return found
         return None
 
-    def _apply_vip(self, sb: st.Sandbox, gone: set[str] | None = None) -> None:
-        """(Re)write the sandbox's VIP table unless it already holds exactly that ruleset;
-        forget UDP flows to backends that left (conntrack.py)."""
-        script = self._vip_script(sb.attachments)
-        if self._applied.get(sb.container_id) == script:
-            return
+    def _apply_vips(self, sandboxes: Sequence[st.Sandbox], gone: set[str] | None = None) -> None:
+        """(Re)write each sandbox's VIP table unless it already holds exactly that ruleset (a
+        few in parallel: nft runs are mostly waiting); forget UDP flows to backends that left."""
+        scripts = [(sb, self._vip_script(sb.attachments)) for sb in sandboxes]
+        jobs = [(sb, script) for sb, script in scripts if self._applied.get(sb.container_id) != script]
 
-        def apply(_ipr: object) -> None:
-            netns.nft_apply(script, f"in sandbox of {sb.container_id}", self._vip_table)
-            flush_udp_to(gone or ())
+        def apply(sb: st.Sandbox, script: str) -> None:
+            def inside(_ipr: object) -> None:
+                netns.nft_apply(script, f"in sandbox of {sb.container_id}", self._vip_table)
+                flush_udp_to(gone or ())
 
-        netns.run_in_ns(sb.path, apply, netlink=False)
-        self._applied[sb.container_id] = script
+            netns.run_in_ns(sb.path, inside, netlink=False)
+            self._applied[sb.container_id] = script
+
+        with ThreadPoolExecutor(max_workers=VIP_APPLY_PARALLEL) as pool:
+            futures = [pool.submit(apply, sb, script) for sb, script in jobs]
+        for f in futures:
+            f.result()  # the first error, if any
 
     def _undo(self, what: str, fn: Callable[[], object]) -> None:
         """Roll back a half-done step; a failure here is logged, the original error wins."""
@@ -354,7 +360,7 @@ class NodeNetwork:
             t.call(lambda ipr: overlay.delete_link(ipr, veth))
         sb.attachments = [a for a in sb.attachments if a.network_id != network_id]
         if reapply and netns.netns_exists(sb.ns_name):
-            self._apply_vip(sb)
+            self._apply_vips([sb])
 
     def _teardown_ingress(self) -> None:
         cfg = next((c for c in self._s.networks.values() if c.ingress), None)
