@@ -9,7 +9,8 @@ Measures, for both systems:
   batch     atomic batches of 100 x 1 KiB objects, a few batches in flight: objects/s
             (etcd: a Txn of 100 puts, its max-txn-ops default is 128)
   failover  kill -9 the leader; a prober on a surviving member writes every 5 ms (250 ms timeout);
-            time from the kill to the first accepted write. Killed member restarted between trials.
+            time from the kill to the first accepted write that was started after the killed
+            process was reaped. Killed member restarted between trials.
 
 Store load loops run *inside* the leader member (``swarm.store.member_proc``), the way a manager's
 handlers call their own store; the etcd driver is this Python process speaking raw gRPC (no stubs),
@@ -123,9 +124,10 @@ def store_failover(R: dict, trials: int) -> None:
                 time.sleep(0.5)
                 t_kill = time.time()
                 c.members[L].kill(signal.SIGKILL)
+                t_dead = time.time()     # count only writes started after the leader is gone
                 time.sleep(6.0)
                 plog = c.members[P].call("probe_stop")
-                after = [e for (s, e, ok) in plog if ok and s >= t_kill]
+                after = [e for (s, e, ok, *_) in plog if ok and s >= t_dead]
                 dt = after[0] - t_kill if after else None
                 res.append({"trial": t, "write_ok_after_s": dt})
                 log("store failover", t, "first write ok after", dt)
@@ -336,11 +338,12 @@ def etcd_failover(e: Etcd, trials: int) -> dict:
         time.sleep(0.5)
         t_kill = time.time()
         e.kill(L)
+        t_dead = time.time()
         time.sleep(6.0)
         stop.set()
         th.join(10)
         ch.close()
-        after = [end for (s, end, ok) in plog if ok and s >= t_kill]
+        after = [end for (s, end, ok) in plog if ok and s >= t_dead]
         dt = after[0] - t_kill if after else None
         res.append({"trial": t, "write_ok_after_s": dt})
         log("etcd failover", t, "first write ok after", dt)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -49,7 +50,7 @@ def _pct(vals: list[float], p: float) -> float | None:
 class _Server:
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
         self.store, self.loop = store, loop
-        self.probe: list[tuple[float, float, bool]] = []
+        self.probe: list[tuple[float, float, bool, str]] = []
         self.probe_task: asyncio.Task | None = None
 
     # ---- commands (coroutines, run on the loop)
@@ -158,16 +159,18 @@ class _Server:
     async def cmd_probe_start(self, period: float = 0.005, timeout: float = 0.25) -> bool:
         self.probe = []
 
+        nonce = time.time_ns()
+
         async def loop() -> None:
             i = 0
             while True:
-                s, ok = time.time(), True
+                s, ok, err = time.time(), True, ""
                 try:
-                    await self.store.apply([Action.create("tasks", f"probe-{os.getpid()}-{i}", b"x")],
+                    await self.store.apply([Action.create("tasks", f"probe-{nonce}-{i}", b"x")],
                                            timeout=timeout)
-                except Exception:
-                    ok = False
-                self.probe.append((s, time.time(), ok))
+                except Exception as e:
+                    ok, err = False, type(e).__name__
+                self.probe.append((s, time.time(), ok, err))
                 i += 1
                 await asyncio.sleep(period)
         self.probe_task = asyncio.create_task(loop())
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ctrl", type=int, required=True)
     ap.add_argument("--compaction-min-entries", type=int, default=50_000)
     a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pysyncobj").setLevel(logging.WARNING)
+    if os.environ.get("STORE_SWITCH_INTERVAL"):
+        sys.setswitchinterval(float(os.environ["STORE_SWITCH_INTERVAL"]))
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     store = Store(a.self, a.members.split(","), Path(a.data_dir), os.environ.get("STORE_PASSWORD", ""),
