@@ -156,6 +156,32 @@ class _Server:
                 "errors": errs, "total_s": total, "batches_s": ok / total, "objects_s": ok * batch / total,
                 "p50_ms": (_pct(lat, 50) or 0) * 1e3, "p99_ms": (_pct(lat, 99) or 0) * 1e3}
 
+    async def cmd_tput_raw(self, n: int, size: int, inflight: int, prefix: str = "raw") -> dict:
+        """Diagnostic: pysyncobj callbacks from a plain thread, bypassing asyncio and Store.apply."""
+        node = self.store._require_node()
+        data = os.urandom(size)
+
+        def run() -> dict:
+            sem, done, lock = threading.Semaphore(inflight), threading.Event(), threading.Lock()
+            st = {"ok": 0, "err": 0, "left": n}
+
+            def cb(res: Any, err: int) -> None:
+                with lock:
+                    st["ok" if err == 0 and res[0] == "ok" else "err"] += 1
+                    st["left"] -= 1
+                    if st["left"] == 0:
+                        done.set()
+                sem.release()
+            t0 = time.perf_counter()
+            for i in range(n):
+                sem.acquire()
+                node.fsm.apply_batch(f"{prefix}{i}", [Action.create("tasks", f"{prefix}{i}", data).to_wire()],
+                                     callback=cb)
+            done.wait(120)
+            total = time.perf_counter() - t0
+            return {"ok": st["ok"], "err": st["err"], "objects_s": st["ok"] / total}
+        return await asyncio.to_thread(run)
+
     async def cmd_probe_start(self, period: float = 0.005, timeout: float = 0.25) -> bool:
         self.probe = []
 
