@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.timeout(600)
@@ -41,3 +43,56 @@ def test_missing_image_is_rejected_with_the_registry_error(swarm_bed):
 
     ts = sb.tb.wait_for(rejected, timeout=60, what="a rejected task")
     assert "manifest unknown" in ts[0]["Error"].lower() or "not found" in ts[0]["Error"].lower(), ts[0]
+
+
+def test_worker_restart_keeps_containers_and_kill_replaces_tasks(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    sb.ok("service", "create", "-d", "--name", "s", "--replicas", "6", sb.image("demo/web:1"))
+    sb.tb.wait_for(lambda: len(running(sb, "s")) == 6, timeout=120, what="6 running")
+    before = {t["ID"] for t in running(sb, "s")}
+    on_wkr1 = {t["ID"] for t in running(sb, "s") if t["Node"] == "wkr1"}
+    assert on_wkr1
+    # a clean daemon restart on a worker: containers live on, the agent re-adopts them
+    sb.tb.restart("wkr1")
+    sb.tb.wait_for(lambda: len(running(sb, "s")) == 6, timeout=90, what="6 running after restart")
+    assert {t["ID"] for t in running(sb, "s")} == before        # no new tasks
+    # SIGKILL the worker's daemon: the node goes Down and its tasks run elsewhere
+    sb.tb.kill("wkr1", signal="KILL")
+
+    def down():
+        nodes = [json.loads(x) for x in sb.ok("node", "ls", "--format", "json").splitlines()]
+        return any(n["Hostname"] == "wkr1" and n["Status"] == "Down" for n in nodes)
+
+    sb.tb.wait_for(down, timeout=60, what="wkr1 Down")
+    sb.tb.wait_for(lambda: len(running(sb, "s")) == 6 and all(t["Node"] != "wkr1" for t in running(sb, "s")),
+                   timeout=90, what="tasks replaced elsewhere")
+    # it comes back: Ready again, and the replaced tasks' containers are stopped there
+    sb.tb.start("wkr1")
+    sb.tb.wait_for(lambda: not down(), timeout=60, what="wkr1 Ready")
+    sb.tb.wait_for(lambda: all(t["CurrentState"].startswith("Shutdown") for t in sb.tasks("s")
+                               if t["ID"] in on_wkr1), timeout=60, what="old tasks shut down on wkr1")
+
+
+def test_global_service_follows_nodes_and_rm_cleans_everywhere(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    sb.ok("service", "create", "-d", "--name", "g", "--mode", "global", sb.image("demo/web:1"))
+    sb.tb.wait_for(lambda: len(running(sb, "g")) == 3, timeout=120, what="one per node")
+    wk = next(json.loads(x)["ID"] for x in sb.ok("node", "ls", "--format", "json").splitlines()
+              if json.loads(x)["Hostname"] == "wkr2")
+    sb.ok("node", "update", "--availability", "drain", wk)
+    sb.tb.wait_for(lambda: len(running(sb, "g")) == 2, timeout=60, what="drained node's task shut down")
+    sb.ok("node", "update", "--availability", "active", wk)
+    sb.tb.wait_for(lambda: len(running(sb, "g")) == 3, timeout=60, what="back on the node")
+    import glob
+
+    def running_containers():
+        """Containers the runtime of each host reports running (state dirs under the data roots)."""
+        return [p for h in ("mgr1", "wkr1", "wkr2")
+                for p in glob.glob(f"{sb.tb.lib_dir}/{h}/runtime/containers/*/state.json")
+                if '"running"' in open(p).read()]
+
+    assert len(running_containers()) >= 3      # the check below can see containers
+    sb.ok("service", "rm", "g")
+    sb.tb.wait_for(lambda: "g " not in sb.ok("service", "ls"), timeout=30, what="gone")
+    sb.tb.wait_for(lambda: not running_containers(), timeout=60, what="no running container left")
+

@@ -136,3 +136,21 @@ def test_drain_and_bad_input(swarm3):
     assert r.returncode == 1 and "invalid scale specifier 'd=x'." in r.stderr
     r = m.cli("service", "inspect", "nope")
     assert r.returncode == 1 and "no such service: nope" in r.stderr
+
+
+def test_leader_killed_mid_scale_still_converges(tmp_path):
+    c = LoopbackCluster(tmp_path, 4).start()
+    try:
+        c.form(managers=3, workers=1)
+        want = ["", "Leader", "Reachable", "Reachable"]
+        c.wait(lambda: sorted(n["ManagerStatus"] for n in c.node_ls(0)) == want, 60, "three managers")
+        m = c[0]
+        m.ok("service", "create", "-d", "--name", "big", "--replicas", "2", "busybox")
+        c.wait(lambda: ls(m)["big"]["Replicas"] == "2/2", 30, "2/2")
+        m.ok("service", "scale", "-d", "big=40")
+        m.kill()   # the leader dies right after accepting the scale
+        f = c[1]
+        # the dead leader's own tasks are replaced once it is Down; 40 run on the three others
+        c.wait(lambda: ls(f)["big"]["Replicas"] == "40/40", 120, "40/40 after the failover")
+    finally:
+        c.stop()
