@@ -318,9 +318,9 @@ class NetView:
             peers, eps = self.peers_for(nid, ingress=cfg.ingress)
             nets[nid] = NetState(cfg, peers, eps, self.services_for(nid))
         ing_id = ing.id if ing is not None and ing.id in nets else None
-        return Desired(networks=nets, ingress_id=ing_id,
-                       ingress_ip=self.own_ingress_ip() if ing_id else None,
-                       ingress_entries=self.ingress_entries() if ing_id else ())
+        ing_ip = self.own_ingress_ip() if ing_id else None
+        return Desired(networks=nets, ingress_id=ing_id, ingress_ip=ing_ip,
+                       ingress_entries=self.ingress_entries() if ing_ip else ())
 
 
 def _ip_key(ip: str) -> tuple[int, ...]:
