@@ -43,6 +43,8 @@ T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NETNS_DIR = Path("/run/netns")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -78,7 +80,7 @@ def create_netns(name: str) -> str:
     path = ns_path(name)
     if netns_exists(name):
         return path
-    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    _shared_netns_dir()
     err: list[BaseException] = []
 
     def run() -> None:
@@ -99,6 +101,33 @@ def create_netns(name: str) -> str:
         raise err[0]
     log.debug("netns %s created", name)
     return path
+
+
+_netns_dir_ready = False
+
+
+def _shared_netns_dir() -> None:
+    """Make /run/netns a shared mount exactly as ``ip netns add`` does: a mount namespace made
+    later (a container's) copies our bind mounts, and only with shared propagation does our
+    umount reach those copies - otherwise they keep deleted namespaces alive.
+
+    iproute2's algorithm, idempotent: try make-shared; only if that fails with EINVAL (not a
+    mount point) bind the directory onto itself first. (Never test with os.path.ismount: a
+    bind mount of a directory onto itself has the parent's st_dev, so it says "no" forever
+    and every call would stack another layer.)
+    """
+    global _netns_dir_ready
+    if _netns_dir_ready:
+        return
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    d = str(NETNS_DIR).encode()
+    if _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
+        if ctypes.get_errno() != errno.EINVAL:
+            raise NamespaceError(f"make {NETNS_DIR} shared: {os.strerror(ctypes.get_errno())}")
+        if _libc.mount(d, d, None, MS_BIND | MS_REC, None) != 0 or \
+                _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
+            raise NamespaceError(f"bind {NETNS_DIR}: {os.strerror(ctypes.get_errno())}")
+    _netns_dir_ready = True
 
 
 def delete_netns(name: str) -> None:

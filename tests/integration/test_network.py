@@ -55,9 +55,16 @@ WEB_INGRESS = {"service_id": "svcweb", "name": "web", "vip": "10.247.0.5",
                "ports": [["tcp", 80, 8080], ["udp", 5353, 5353]]}
 
 
+def netns_dir_layers() -> int:
+    """Mounts stacked on /run/netns (must never grow: see netns._shared_netns_dir)."""
+    return sum(1 for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+               if ln.split()[4] == "/run/netns")
+
+
 class Cluster:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.layers_at_start = netns_dir_layers()
         self.nodes: dict[str, Node] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sandbox: dict[str, str] = {}
@@ -302,6 +309,7 @@ def test_restart_adopts_then_cleanup_removes_everything(cluster: Cluster) -> Non
     a2.call("destroy_sandbox", container_id="web1")
     for n in cluster.nodes.values():
         n.stop(cleanup=True)
+    assert netns_dir_layers() <= max(cluster.layers_at_start, 1)
     for n in cluster.nodes.values():
         left = _ours(n)
         assert left["links"] == ["lo", "eth0@" + left["links"][1].split("@")[1]], left
