@@ -8,6 +8,7 @@ Modules, one concern each (all leader-only, each ``Component(store, clock)`` wit
 * ``restart.py``     -- restart policy: replacing ended tasks and tasks on down/drained nodes;
   delayed start (desired READY -> RUNNING)
 * ``reaper.py``      -- task history retention; deletes removed tasks once shut down
+* ``constraint_enforcer.py`` -- rejects running tasks whose node no longer fits them
 * ``scheduling.py``  -- the scheduler loop around the pure ``swarm.scheduler.schedule``
 * ``tasks.py`` / ``writes.py`` / ``base.py`` -- task vocabulary, batched re-checked writes, the loop
 
@@ -26,6 +27,7 @@ def leader_components() -> list[Callable[[Any], Any]]:
     """Factories ``store -> component`` for every leader-only reconciler here, in start order."""
     from swarm.allocator.allocator import Allocator
 
+    from .constraint_enforcer import ConstraintEnforcer
     from .global_ import GlobalOrchestrator
     from .reaper import TaskReaper
     from .replicated import ReplicatedOrchestrator
@@ -33,7 +35,7 @@ def leader_components() -> list[Callable[[Any], Any]]:
     from .scheduling import SchedulerLoop
 
     return [Allocator, SchedulerLoop, RestartSupervisor, ReplicatedOrchestrator, GlobalOrchestrator,
-            TaskReaper]
+            TaskReaper, ConstraintEnforcer]
 
 
 __all__ = ["leader_components"]

@@ -11,7 +11,7 @@ import pytest
 
 from swarm.api.objects_pb2 import Cluster, Node
 from swarm.api.specs_pb2 import NodeSpec
-from swarm.api.types_pb2 import COMPLETE, FAILED, READY, RUNNING, SHUTDOWN, RestartPolicy
+from swarm.api.types_pb2 import COMPLETE, FAILED, READY, REJECTED, RUNNING, SHUTDOWN, RestartPolicy
 from swarm.store import typed
 
 from .test_orchestrator import Rig, run, summary, three_nodes
@@ -75,6 +75,25 @@ def test_cluster_history_limit_applies_at_once(tmp_path: Path) -> None:
         await rig._update(Cluster, cluster.id, limit)
         await rig.wait("trimmed to 2", lambda: len(rig.tasks(sid)) == 2, show=show)
         assert len(rig.running(sid)) == 1
+    run(tmp_path, body)
+
+
+def test_label_removed_tasks_rejected_and_rescheduled(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await rig.add_node("n1", labels={"disk": "ssd"})
+        await rig.add_node("n2", labels={"disk": "ssd"})
+        sid = await rig.create_service("db", replicas=4, delay=0.05, constraints=["node.labels.disk==ssd"])
+        show = lambda: summary(rig, sid)  # noqa: E731
+        await rig.wait("2/2", lambda: rig.spread(sid) == Counter({"n1": 2, "n2": 2}), show=show)
+
+        def drop(n: Node) -> None:
+            del n.spec.annotations.labels["disk"]
+        await rig.update_node("n1", drop)
+        await rig.wait("all 4 on n2", lambda: rig.spread(sid) == Counter({"n2": 4}), show=show)
+        old = [t for t in rig.tasks(sid) if t.node_id == "n1"]
+        assert len(old) == 2 and all(t.status.state == REJECTED and t.desired_state == SHUTDOWN
+                                     and t.status.err == "assigned node no longer meets constraints"
+                                     for t in old), show()
     run(tmp_path, body)
 
 
