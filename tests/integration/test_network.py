@@ -283,6 +283,15 @@ def test_udp_flow_moves_off_removed_backend(cluster: Cluster) -> None:
             n.call("set_ingress", ip_cidr=ING_IP[n.letter], entries=[WEB_INGRESS])
 
 
+def test_concurrent_callers(cluster: Cluster) -> None:
+    """The daemon calls from worker threads: 4 threads x 5 sandbox lifecycles + service churn."""
+    b = cluster.nodes["b"]
+    assert b.call("stress", threads=4, rounds=5, network_id=APP["id"], base="10.247.1") == 20
+    assert cluster.curl("client", "http://10.247.1.4/") == "web2"   # the rest is untouched
+    left = [x for x in sh("ip netns list").stdout.split() if x.startswith("nt7bswc-")]
+    assert len(left) == 1, left   # only web2's sandbox
+
+
 def _ours(node: Node) -> dict[str, Any]:
     links = node.run("ip -o link show").stdout
     nft = node.run("nft list ruleset").stdout

@@ -102,6 +102,31 @@ def time_lifecycle(nn: NodeNetwork, n: int, networks: list[str], bases: list[str
             f"set_services_with_{n}_sandboxes_ms": {"first": round(first, 1), "update": round(update, 1)}}
 
 
+def stress(nn: NodeNetwork, threads: int, rounds: int, network_id: str, base: str) -> int:
+    """Worker threads (as the daemon uses them) creating/attaching/destroying sandboxes at once,
+    while another thread keeps replacing the services. Returns the number of cycles done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(w: int) -> int:
+        for r in range(rounds):
+            cid = f"stress-{w}-{r}"
+            nn.create_sandbox(cid)
+            nn.attach(cid, network_id, f"{base}.{150 + w}/24")
+            nn.destroy_sandbox(cid)
+        return rounds
+
+    def churn() -> int:
+        for r in range(rounds * 2):
+            backends = tuple(f"{base}.{150 + w}" for w in range(threads) if (w + r) % 2)
+            nn.set_services(network_id, [ServiceEntry("st", "stress", vip=f"{base}.149", backends=backends)])
+        nn.set_services(network_id, [])
+        return 0
+
+    with ThreadPoolExecutor(threads + 1) as pool:
+        futs = [pool.submit(worker, w) for w in range(threads)] + [pool.submit(churn)]
+        return sum(f.result() for f in futs)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -129,6 +154,8 @@ def main() -> None:
                     res = nn.set_ingress(a["ip_cidr"], [entry(e) for e in a["entries"]])
                 elif op == "set_host_ports":
                     res = nn.set_host_ports(a["container_id"], [PortMap(*p) for p in a["ports"]])
+                elif op == "stress":
+                    res = stress(nn, **a)
                 elif op == "time_lifecycle":
                     res = time_lifecycle(nn, **a)
                 elif op == "resolv_conf":
