@@ -27,6 +27,7 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -44,15 +45,22 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("u
 
 
 def run(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> NoReturn:
+    code = 127
     try:
         _setup(cfg, ready_w, go_r, out_w, err_w)
     except BaseException as e:  # report anything to the shim, never return into its code
         msg = f"{e.__class__.__name__}: {e}" if not isinstance(e, OSError) else str(e)
+        if isinstance(e, ExecError):     # Docker: 127 not found, 126 found but not executable
+            code = 127 if e.errno == errno.ENOENT else 126
         try:
             os.write(ready_w, b"E" + msg.encode(errors="replace")[:4000])
         except OSError:
             pass
-    os._exit(127)
+    os._exit(code)
+
+
+class ExecError(OSError):
+    """execve of the container's command failed."""
 
 
 def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> None:
@@ -127,7 +135,7 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     try:
         os.execvpe(argv[0], argv, envd)
     except OSError as e:
-        raise OSError(e.errno, f'exec: "{argv[0]}": {e.strerror}') from None
+        raise ExecError(e.errno, f'exec: "{argv[0]}": {e.strerror}') from None
 
 
 def _mount_rootfs(cfg: dict[str, Any], rootfs: str) -> None:

@@ -169,6 +169,10 @@ def test_exec_failure_and_bad_user(rt, images):
     with pytest.raises(ContainerStartError, match='exec: "/nonexistent"'):
         rt.start(c.id)
     assert rt.wait(c.id, timeout=10) == 127
+    c2 = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/etc/passwd"]))
+    with pytest.raises(ContainerStartError, match=r"(?i)permission denied"):
+        rt.start(c2.id)
+    assert rt.wait(c2.id, timeout=10) == 126
     with pytest.raises(ContainerStartError, match="unable to find user nosuch"):
         rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["true"], user="nosuch"))
 
@@ -362,3 +366,17 @@ def test_interrupted_create_is_listed_and_removable(rt, images):
     assert states["halfmade"].status == Status.CREATED and "interrupted" in states["halfmade"].error
     rt.remove("halfmade")
     assert not d.exists()
+
+
+def test_parallel_lifecycles_from_threads(rt, images):
+    """The agent calls the runtime from several worker threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def life(i: int) -> tuple[int, str]:
+        code, out, _, _ = run(rt, images["demo/web:1"], sh(f"echo n={i}; exit {i}"), id=f"par{i}")
+        rt.remove(f"par{i}")
+        return code, out
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(life, range(12)))
+    assert results == [(i, f"n={i}\n") for i in range(12)]
