@@ -300,18 +300,38 @@ def _ours(node: Node) -> dict[str, Any]:
             "netns": netns}
 
 
+def _restart(cluster: Cluster, letter: str) -> Node:
+    """Stop a node's driver without cleanup (the data path stays) and start a new one."""
+    old = cluster.nodes[letter]
+    old.stop(cleanup=False)
+    cluster.nodes[letter] = new = Node.__new__(Node)
+    new.__dict__.update(old.__dict__)
+    new.log = open(old.workdir / "driver2.log", "a")  # noqa: SIM115
+    new.proc = subprocess.Popen(["nsenter", f"--net={old.nspath}", sys.executable,
+                                 str(REPO / "tests/integration/test_network_driver.py")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=new.log, text=True)
+    new.call("init", state_dir=str(old.workdir / "state"), addr=old.addr, prefix=old.prefix,
+             resolv_conf=str(old.workdir / "resolv.conf"), egress=old.egress)
+    return new
+
+
+def test_restart_with_egress_and_host_ports(cluster: Cluster) -> None:
+    c = cluster.nodes["c"]
+    c.call("set_host_ports", container_id="client2", ports=[["tcp", 80, 8081]])
+    c = _restart(cluster, "c")
+    a = cluster.nodes["a"]
+    assert a.run(f"curl -s -m 3 http://{c.addr}:8081/").stdout.strip() == "client2"
+    assert cluster.curl("client", "http://172.31.247.1:8080/") in ("web1", "web2")   # egress + mesh
+    assert cluster.dig("client", "tasks.web") == ["10.247.1.3", "10.247.1.4"]        # DNS re-adopted
+    assert cluster.curl("client", "http://10.247.1.2/") in ("web1", "web2")          # VIP table kept
+    c.call("set_host_ports", container_id="client2", ports=[])
+
+
 def test_restart_adopts_then_cleanup_removes_everything(cluster: Cluster) -> None:
     a = cluster.nodes["a"]
     a.stop(cleanup=False)                      # daemon stops, data path stays
     assert cluster.curl("client", "http://10.247.1.3/") == "web1"
-    cluster.nodes["a"] = a2 = Node.__new__(Node)
-    a2.__dict__.update(a.__dict__)
-    a2.log = open(a.workdir / "driver2.log", "w")  # noqa: SIM115
-    a2.proc = subprocess.Popen(["nsenter", f"--net={a.nspath}", sys.executable,
-                                str(REPO / "tests/integration/test_network_driver.py")],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=a2.log, text=True)
-    a2.call("init", state_dir=str(a.workdir / "state"), addr=a.addr, prefix=a.prefix,
-            resolv_conf=str(a.workdir / "resolv.conf"), egress=None)
+    a2 = _restart(cluster, "a")
     assert cluster.dig("web1", "tasks.web") == ["10.247.1.3", "10.247.1.4"]   # DNS re-adopted
     a2.call("remove_network", network_id=APP["id"])
     assert "web1" not in cluster.curl("client", "http://10.247.1.3/", check=False)
