@@ -6,7 +6,8 @@ its unix socket with gRPC) shows the condition. "Running" = desired RUNNING and 
 
     sudo .venv/bin/python bench/services_bench.py [--reps N] [--out bench/results/services.json]
 
-Phases: create 6, scale 6 -> 30, rolling update of 30 (parallelism 2, delay 1 s) until all new
+The images are pulled on every node first (Docker's lab had them loaded locally). Phases:
+create 6, scale 6 -> 30, rolling update of 30 (parallelism 2, delay 1 s) until all new
 tasks run and until `completed`, rollback with default settings until all old run and until
 `rollback_completed`, rm until no task is left, then a worker's daemon SIGKILLed: node Down and its
 tasks Running elsewhere. Docker's figures are the medians the lab measured on this kind of machine
@@ -97,6 +98,11 @@ def setup(tb: Testbed, layout: Path, workdir: Path) -> None:
     for name, ref in TEST_IMAGES.items():
         tb.exec("infra", "skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{ref}",
                 f"docker://{REGISTRY}/{name}", check=True, timeout=120)
+    # Docker's lab ran with the images already on every node (no registry): pull them first so
+    # the clock measures scheduling and starting, not a first download
+    for host in ("mgr1", "wkr1", "wkr2"):
+        for tag in ("1", "2"):
+            tb.cli(host, "image", "pull", "-q", f"{REGISTRY}/demo/web:{tag}", check=True, timeout=120)
 
 
 def one_run(tb: Testbed) -> dict[str, float]:

@@ -256,7 +256,7 @@ class Agent:
     async def _status_sender(self, stub: dispatcher_pb2_grpc.DispatcherStub) -> None:
         while True:
             await self._status_wake.wait()
-            await asyncio.sleep(0.05)  # gather a batch
+            await asyncio.sleep(0.01)  # gather a batch
             self._status_wake.clear()
             batch, self._status = self._status, []
             if not batch:

@@ -63,7 +63,7 @@ from swarm.orchestrator.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 
-POLL = 0.1
+POLL = 0.05
 DEFAULT_MONITOR = 5.0
 
 PAUSED_MSG = "update paused due to failure or early termination of task {}"
