@@ -10,6 +10,7 @@ Modules, one concern each (all leader-only, each ``Component(store, clock)`` wit
 * ``reaper.py``      -- task history retention; deletes removed tasks once shut down
 * ``constraint_enforcer.py`` -- rejects running tasks whose node no longer fits them
 * ``scheduling.py``  -- the scheduler loop around the pure ``swarm.scheduler.schedule``
+* ``update.py``      -- the rolling updater (its own owner; the manager starts it alongside)
 * ``tasks.py`` / ``writes.py`` / ``base.py`` -- task vocabulary, batched re-checked writes, the loop
 
 :func:`leader_components` lists the factories in start order: the consumers that move tasks

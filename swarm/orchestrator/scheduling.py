@@ -17,9 +17,10 @@ it (it lives under ``orchestrator/`` so the scheduler package stays free of I/O)
   the recent failures per (service, node) this loop has seen (:class:`FailureTracker`; leader
   memory, lost on failover as in swarmkit).
 * **Commit.** Assignments (node set, ASSIGNED, ``scheduler assigned task to node``) are committed
-  in chunks of at most ``MAX_ACTIONS``; before each chunk the picks are re-checked with the
-  scheduler's filters against the latest state (:func:`swarm.scheduler.recheck`, Nomad's plan
-  apply) and stale ones are placed again in a new pass. Each write also re-reads the task and node
+  in chunks of at most ``MAX_ACTIONS``; before a chunk, if anyone else wrote since the state the
+  picks were made on, they are re-checked with the scheduler's filters against the latest state
+  (:func:`swarm.scheduler.recheck`, Nomad's plan apply) and stale ones are placed again in a new
+  pass. Each write also re-reads the task and node
   (task still PENDING, node still Ready and Active), is conditional on the version read, and is
   rebuilt on conflicts. Unschedulable tasks stay
   PENDING with ``Status.err`` set to the explanation, written only when it changed. Pending tasks
@@ -30,13 +31,15 @@ it (it lives under ``orchestrator/`` so the scheduler package stays free of I/O)
   left its node (observed state past RUNNING), or the pending task itself was written. There is
   no timer-driven polling.
 
-Cost: a pass lists every task to count what occupies each node -- O(tasks in the store).
+Cost: a snapshot walks every task to see what occupies each node -- O(tasks in the store), with
+decoded tasks cached between snapshots by version, so only changed tasks are decoded again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
@@ -59,6 +62,7 @@ class SchedulerLoop(Reconciler):
     def __init__(self, store: object, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, clock)
         self.pending: set[str] = set()
+        self._decoded: dict[str, Task] = {}
         self.failures = FailureTracker()
         self._first: float | None = None
         self._last = 0.0
@@ -118,54 +122,71 @@ class SchedulerLoop(Reconciler):
     # ---- one pass -----------------------------------------------------------------------------
 
     async def run_pass(self, now: float) -> None:
-        r = Reader(self.store.view())
+        view = self.store.view()
+        r = Reader(view)
         pending = [t for tid in sorted(self.pending) if (t := r.get(Task, tid)) is not None
                    and t.status.state == PENDING]
         self.pending = {t.id for t in pending}
         if not pending:
             return
-        nodes, by_node, services = _snapshot(r)
+        nodes, by_node, services = self._snapshot(view)
         plan = schedule(nodes, by_node, pending, services=services, failures=self.failures.counts(now))
         self.passes += 1
         self.log.info("scheduler: pass over %d pending tasks: %d assigned, %d unschedulable, %d ended",
                       len(pending), len(plan.assignments), len(plan.unschedulable), len(plan.shutdown))
+        if await self._commit_assignments(list(plan.assignments.items()), view.index, now):
+            self.wake_at(self.clock() + DEBOUNCE)  # some picks went stale: place them again
         changes = [Change(_unschedulable(tid, err), key=tid) for tid, err in plan.unschedulable.items()]
         changes += [Change(_end(tid, now), key=tid) for tid in plan.shutdown]
         if changes:
             await commit(self.store, changes, logger=self.log)
-        if await self._commit_assignments(list(plan.assignments.items()), now):
-            self.wake_at(self.clock() + DEBOUNCE)  # some picks went stale: place them again
         latest = Reader(self.store)
         self.pending = {tid for tid in self.pending
                         if (t := latest.get(Task, tid)) is not None and t.status.state == PENDING}
 
-    async def _commit_assignments(self, pairs: list[tuple[str, str]], now: float) -> int:
-        """Commit (task, node) picks in chunks, each re-checked with the filters against the latest
-        state first (Nomad's plan apply); returns how many picks were dropped as stale."""
+    async def _commit_assignments(self, pairs: list[tuple[str, str]], seen: int, now: float) -> int:
+        """Commit (task, node) picks in chunks. Before a chunk, if anyone but this loop wrote since
+        the state the picks were checked against (store index ``seen``), the chunk is re-checked
+        with the filters against the latest state (Nomad's plan apply). Returns how many picks were
+        dropped as stale."""
         dropped = 0
         for i in range(0, len(pairs), MAX_ACTIONS):
             part = pairs[i : i + MAX_ACTIONS]
-            r = Reader(self.store.view())
-            nodes, by_node, services = _snapshot(r)
-            planned = [(t, nid) for tid, nid in part if (t := r.get(Task, tid)) is not None]
-            stale = recheck(nodes, by_node, planned, services)
+            stale: dict[str, str] = {}
+            if self.store.index != seen:
+                view = self.store.view()
+                r = Reader(view)
+                nodes, by_node, services = self._snapshot(view)
+                planned = [(t, nid) for tid, nid in part if (t := r.get(Task, tid)) is not None]
+                stale = recheck(nodes, by_node, planned, services)
+                seen = view.index
             for tid, why in stale.items():
                 self.log.info("scheduler: pick for task %s no longer fits node %s (%s); placing it again",
                               tid, dict(part).get(tid), why)
             dropped += len(stale)
             changes = [Change(_assign(tid, nid, now), key=tid) for tid, nid in part if tid not in stale]
             if changes:
+                before = self.store.index
                 await commit(self.store, changes, logger=self.log)
+                if before == seen and self.store.index - before <= 1:
+                    seen = self.store.index  # only our own batch landed
         return dropped
 
-
-def _snapshot(r: Reader) -> tuple[list[Node], dict[str, list[Task]], dict[str, Service]]:
-    """Nodes, the tasks occupying each node (observed ASSIGNED..RUNNING), services by id."""
-    by_node: dict[str, list[Task]] = {}
-    for t in r.list(Task):
-        if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
-            by_node.setdefault(t.node_id, []).append(t)
-    return r.list(Node), by_node, {s.id: s for s in r.list(Service)}
+    def _snapshot(self, view: Any) -> tuple[list[Node], dict[str, list[Task]], dict[str, Service]]:
+        """Nodes, the tasks occupying each node (observed ASSIGNED..RUNNING), services by id.
+        Decoded tasks are kept between snapshots and reused while their version is unchanged."""
+        cache, fresh = self._decoded, {}
+        by_node: dict[str, list[Task]] = {}
+        for so in view.list("tasks"):
+            t = cache.get(so.id)
+            if t is None or t.meta.version.index != so.version:
+                t = typed.decode("tasks", so)
+            fresh[so.id] = t
+            if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
+                by_node.setdefault(t.node_id, []).append(t)
+        self._decoded = fresh
+        r = Reader(view)
+        return r.list(Node), by_node, {s.id: s for s in r.list(Service)}
 
 
 def _assign(task_id: str, node_id: str, now: float) -> Callable[[Reader], Built | None]:

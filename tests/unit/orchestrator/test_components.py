@@ -238,3 +238,40 @@ def test_removed_node_tasks_replaced_without_waiting() -> None:
         assert tasks(st)[1].desired_state == RUNNING   # nobody can confirm the old one stopped
         assert new.node_id == ""
     run(body)
+
+
+def test_stale_pick_rechecked_and_placed_again(monkeypatch: object) -> None:
+    import swarm.orchestrator.scheduling as scheduling
+
+    async def body(st: MemStore, clock: Clock) -> None:
+        await st.apply([typed.create(node("n1")), typed.create(node("n2"))])
+        await st.apply([typed.create(service("web", replicas=2))])
+        await ReplicatedOrchestrator(st, clock).reconcile_all()
+        await Allocator(st, clock).reconcile_all()
+        sched = SchedulerLoop(st, clock)
+        await sched.reconcile_all()
+        real_apply = st.apply
+        drained: list[str] = []
+
+        async def apply_then_drain(actions: list, timeout: float = 5.0) -> int:
+            idx = await real_apply(actions)
+            if not drained:   # another writer drains the node of the second pick meanwhile
+                t = Reader(st).get(Task, actions[0].id)
+                assert t is not None
+                other = "n2" if t.node_id == "n1" else "n1"
+                n = Reader(st).get(Node, other)
+                assert n is not None
+                n.spec.availability = NodeSpec.DRAIN
+                drained.append(other)
+                await real_apply([typed.update(n)])
+            return idx
+        st.apply = apply_then_drain  # type: ignore[method-assign]
+        monkeypatch.setattr(scheduling, "MAX_ACTIONS", 1)  # type: ignore[attr-defined]
+        await sched.run_pass(clock.now)
+        states = sorted((t.status.state, t.node_id) for t in tasks(st))
+        assert states[0][0] == PENDING and states[1][0] == ASSIGNED   # the stale pick was dropped
+        assert sched._deadline is not None                             # and is retried soon
+        await sched.run_pass(clock.now)
+        assert {t.node_id for t in tasks(st)} == ({"n1", "n2"} - set(drained))
+        assert all(t.status.state == ASSIGNED for t in tasks(st))
+    run(body)
