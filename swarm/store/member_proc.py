@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .store import Store
-from .types import Action
+from .types import TABLES, Action, Reset
 
 
 def free_port() -> int:
@@ -181,6 +181,45 @@ class _Server:
             total = time.perf_counter() - t0
             return {"ok": st["ok"], "err": st["err"], "objects_s": st["ok"] / total}
         return await asyncio.to_thread(run)
+
+    async def cmd_mirror_start(self) -> int:
+        """Follow the change stream into a local mirror (view + commits, Reset rebuilds)."""
+        view, sub = self.store.view_and_subscribe()
+        self.mirror: dict[tuple[str, str], tuple[int, bytes]] = {}
+        self.mirror_stats = {"resets": 0, "commits": 0, "index": view.index, "errors": 0}
+
+        def load(v: Any) -> None:
+            self.mirror = {(t, o.id): (o.version, o.data) for t in TABLES for o in v.list(t)}
+            self.mirror_stats["index"] = v.index
+
+        async def follow() -> None:
+            load(view)
+            async for item in sub:
+                if isinstance(item, Reset):
+                    self.mirror_stats["resets"] += 1
+                    load(item.view)
+                    continue
+                if item.index <= self.mirror_stats["index"]:
+                    self.mirror_stats["errors"] += 1               # duplicate
+                for e in item.events:
+                    if e.kind == "delete":
+                        self.mirror.pop((e.table, e.id), None)
+                    else:
+                        self.mirror[(e.table, e.id)] = (e.version, e.data)
+                self.mirror_stats["commits"] += 1
+                self.mirror_stats["index"] = item.index
+        self.mirror_task = asyncio.create_task(follow())
+        return view.index
+
+    async def cmd_mirror_check(self) -> dict:
+        """Compare the mirror with the store at the same index (retries briefly until caught up)."""
+        for _ in range(200):
+            v = self.store.view()
+            if self.mirror_stats["index"] == v.index:
+                actual = {(t, o.id): (o.version, o.data) for t in TABLES for o in v.list(t)}
+                return {**self.mirror_stats, "match": actual == self.mirror, "objects": len(actual)}
+            await asyncio.sleep(0.02)
+        return {**self.mirror_stats, "match": False, "store_index": self.store.index}
 
     async def cmd_probe_start(self, period: float = 0.005, timeout: float = 0.25) -> bool:
         self.probe = []

@@ -165,3 +165,25 @@ def test_meta_table_is_not_published_and_close_ends_iteration() -> None:
         assert items == []
         assert sub not in log.subs
     asyncio.run(main())
+
+
+def test_restore_to_an_older_index_still_resets() -> None:
+    """State replaced by a snapshot at or below the subscriber's position: only the generation
+    tells the subscriber its view is gone."""
+    async def main() -> None:
+        st = StoreState()
+        for i in range(3):
+            put(st, i, oid=f"a{i}")
+        old = pickle.loads(pickle.dumps(st.snapshot_data()))
+        log = EventLog(st)
+        _, sub = log.subscribe(asyncio.get_running_loop(), None, with_view=True)
+        for i in range(3, 6):
+            put(st, i, oid=f"b{i}")
+        while sub.poll() is not None:
+            pass
+        assert sub.index == 6
+        st.restore(old)                       # index 3 < 6
+        item = await asyncio.wait_for(sub.__anext__(), 2)
+        assert isinstance(item, Reset) and item.view.index == 3
+        assert item.view.get("nodes", "b3") is None
+    asyncio.run(main())
