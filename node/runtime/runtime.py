@@ -273,7 +273,15 @@ class Runtime:
         return self.state(cfg.id)
 
     def start(self, cid: str) -> None:
-        reply = self._shim(cid, {"op": "start"}, timeout=30)
+        st = self.state(cid)
+        if st.status != Status.CREATED:
+            raise ContainerStateError(f"container {cid} is {st.status.value}, not created")
+        try:
+            reply = self._shim(cid, {"op": "start"}, timeout=30)
+        except ShimUnavailableError:
+            if self.state(cid).status == Status.EXITED:
+                raise ContainerStateError(f"container {cid} exited before it was started") from None
+            raise
         if not reply.get("ok"):
             raise ContainerStartError(f"start {cid}: {reply.get('error')}")
         log.info("container %s started", cid)

@@ -203,9 +203,13 @@ class Shim:
         if self.state["status"] != "created" or self.go_w < 0:
             return {"ok": False, "error": f"container is {self.state['status']}, not created"}
         self.state["started_at"] = now()
-        os.write(self.go_w, b"G")
-        os.close(self.go_w)
-        self.go_w = -1
+        try:
+            os.write(self.go_w, b"G")
+        except OSError:                      # killed before start (EPIPE)
+            return {"ok": False, "error": "the container process is gone"}
+        finally:
+            os.close(self.go_w)
+            self.go_w = -1
         msg = _read_all(self.ready_r)
         os.close(self.ready_r)
         if msg.startswith(b"E"):

@@ -380,3 +380,16 @@ def test_parallel_lifecycles_from_threads(rt, images):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(life, range(12)))
     assert results == [(i, f"n={i}\n") for i in range(12)]
+
+
+def test_start_twice_and_start_after_kill(rt, images):
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=sh("sleep 5")))
+    rt.kill(c.id, "SIGKILL")
+    assert rt.wait(c.id, timeout=10) == 137
+    with pytest.raises(ContainerStateError):
+        rt.start(c.id)
+    c2 = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["true"]))
+    rt.start(c2.id)
+    rt.wait(c2.id, timeout=10)
+    with pytest.raises(ContainerStateError):
+        rt.start(c2.id)
