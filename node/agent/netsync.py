@@ -145,7 +145,9 @@ class NetSync:
         states = [des.networks[n] for n in nids if n in des.networks]
         try:
             return await self._call(self._setup, container_id, task.id, states, pairs)
-        except BaseException:
+        except Exception:
+            # (cancelled: the thread may still finish the sandbox; keep counting it as in use
+            # until destroy_sandbox, which queues behind it)
             self._users.pop(container_id, None)
             self._schedule()     # networks ensured for nothing go again
             raise

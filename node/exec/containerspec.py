@@ -17,6 +17,8 @@
   template error does in Docker.
 * Capabilities: Docker's default set, then ``capability_drop`` (``ALL`` drops every one),
   then ``capability_add``; names with or without ``CAP_``.
+* Networks: a task with networks joins the sandbox netns the executor had ``node.network``
+  create (``netns_path``) and gets that sandbox's resolv.conf bind-mounted read-only.
 """
 
 from __future__ import annotations
@@ -75,9 +77,16 @@ def capabilities(default: tuple[str, ...], add: list[str], drop: list[str]) -> l
     return sorted(caps | adds)
 
 
-def container_config(task: Task, image: Any, node_hostname: str, default_caps: tuple[str, ...]) -> Any:
-    """The runtime's ``ContainerConfig`` for ``task`` running ``image``."""
+def container_config(task: Task, image: Any, node_hostname: str, default_caps: tuple[str, ...],
+                     netns_path: str | None = None, resolv_conf: str | None = None) -> Any:
+    """The runtime's ``ContainerConfig`` for ``task`` running ``image``.
+
+    ``netns_path``: the task's network sandbox to join (tasks with networks; None = the
+    runtime's own empty netns, as before). ``resolv_conf``: the sandbox's resolv.conf
+    (nameserver 127.0.0.11, the embedded DNS), bind-mounted read-only at /etc/resolv.conf.
+    """
     from node.runtime import ContainerConfig, Limits
+    from node.runtime.spec import Mount
 
     c = task.spec.container
     lim = task.spec.resources.limits
@@ -97,4 +106,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         stop_signal=c.stop_signal,
         read_only=c.read_only,
         capabilities=capabilities(default_caps, list(c.capability_add), list(c.capability_drop)),
+        netns_path=netns_path,
+        mounts=(Mount(target="/etc/resolv.conf", source=resolv_conf, type="bind", read_only=True),)
+        if resolv_conf else (),
     )

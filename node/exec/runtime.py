@@ -19,6 +19,18 @@ Design notes:
   errors become :class:`~node.exec.errors.ImagePullError` with the registry's message
   ("manifest unknown"), so the task is REJECTED with it.
 * Errors of both layers are translated at this edge, by their ``temporary`` flag and type.
+* Networks (``network=``, the agent's ``NetSync``; None = no overlay networking): for a task
+  with ``Task.networks`` ``prepare()`` has the network layer ensure the task's networks,
+  create the sandbox netns and attach one interface per address (ingress first), and only
+  then creates the container *joining* that netns, with the sandbox's resolv.conf (embedded
+  DNS at 127.0.0.11) bind-mounted read-only at /etc/resolv.conf. ``remove()`` destroys the
+  sandbox after the container (always: a no-op without one, and orphans are removed through
+  a bare ``Task(id=...)`` that carries no networks). ``adopt()`` tells the network layer the
+  sandbox of a re-adopted container is in use again (the sandbox itself outlived the daemon,
+  and NodeNetwork adopted it at construction); :meth:`RuntimeExecutor.prune_sandboxes` drops
+  sandboxes whose container is gone. Network errors: malformed network -> InvalidSpecError
+  (task rejected), ``temporary`` ones -> RuntimeUnavailableError (retried), others permanent.
+  Tasks without networks are untouched: the runtime gives them an empty netns as before.
 """
 
 from __future__ import annotations
@@ -30,9 +42,9 @@ import os
 import platform
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -75,6 +87,25 @@ def translate(e: Exception) -> xe.ExecError:
     return xe.PermanentError(msg)
 
 
+class SandboxNetwork(Protocol):
+    """What the executor needs of the network layer (``node.agent.netsync.NetSync``)."""
+
+    async def setup_sandbox(self, container_id: str, task: Task) -> tuple[str, str] | None: ...
+    async def adopt_sandbox(self, container_id: str, task: Task) -> None: ...
+    async def destroy_sandbox(self, container_id: str) -> None: ...
+    async def prune_sandboxes(self, keep: Iterable[str]) -> list[str]: ...
+
+
+def translate_network(e: Exception) -> xe.ExecError:
+    """Map a network layer error (``node.network.NetworkError``, OSError) onto the executor's."""
+    msg = f"network: {e}" if str(e) else f"network: {type(e).__name__}"
+    if isinstance(e, ValueError):       # InvalidNetworkConfigError is one
+        return xe.InvalidSpecError(msg)
+    if getattr(e, "temporary", False):
+        return xe.RuntimeUnavailableError(msg)
+    return xe.PermanentError(msg)
+
+
 def _info(st: Any) -> ContainerInfo:
     return ContainerInfo(container_id=st.id, state=str(st.status), pid=st.pid or 0,
                          exit_code=st.exit_code, error=st.error or "")
@@ -84,9 +115,10 @@ class RuntimeExecutor(Executor):
     """Runs tasks with ``node.runtime``; see the module docstring."""
 
     def __init__(self, runtime: Runtime, images: ImageStore, hostname: str | None = None,
-                 poll: float = 0.25, max_threads: int = 64) -> None:
+                 poll: float = 0.25, max_threads: int = 64, network: SandboxNetwork | None = None) -> None:
         self.rt = runtime
         self.images = images
+        self.network = network
         self.hostname = hostname or socket.gethostname()
         self.poll = poll
         self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="exec")
@@ -161,6 +193,25 @@ class RuntimeExecutor(Executor):
                 queue.get_nowait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(fut), 2)
+
+    async def prune_sandboxes(self) -> list[str]:
+        """After a restart: destroy network sandboxes whose container no longer exists.
+
+        Call once after ``Worker.start()`` (which re-adopts the live containers); returns the
+        container ids whose sandboxes went."""
+        if self.network is None:
+            return []
+        keep = [s.id for s in await self.call(self.rt.list)]
+        return await self.net(self.network.prune_sandboxes(keep))
+
+    async def net(self, aw: Awaitable[T]) -> T:
+        """Await a network layer call, translating its errors."""
+        from node.network.errors import NetworkError
+
+        try:
+            return await aw
+        except (NetworkError, OSError) as e:
+            raise translate_network(e) from e
 
     async def close(self) -> None:
         if self._watcher is not None:
@@ -255,6 +306,8 @@ class RuntimeController(Controller):
         st = await self._state()
         if st is not None:
             log.info("task %s: re-attached to container %s (%s)", self.task.id, self.cid[:12], st.status)
+            if self.x.network is not None and self.task.networks:
+                await self.x.net(self.x.network.adopt_sandbox(self.cid, self.task))
         return _info(st) if st is not None else None
 
     async def inspect(self) -> ContainerInfo | None:
@@ -270,13 +323,34 @@ class RuntimeController(Controller):
         image = await self.x.serial(self.cid, lambda: self._pull(ref))
         if await self._state() is not None:
             return
+        sandbox: tuple[str, str] | None = None
+        if self.x.network is not None and self.task.networks:
+            sandbox = await self.x.net(self.x.network.setup_sandbox(self.cid, self.task))
+        netns_path, resolv = sandbox if sandbox is not None else (None, None)
 
         def create() -> None:
-            cfg = container_config(self.task, image, self.x.hostname, self.x.default_caps)
+            cfg = container_config(self.task, image, self.x.hostname, self.x.default_caps,
+                                   netns_path=netns_path, resolv_conf=resolv)
             self.x.rt.create(cfg)
 
-        await self.x.serial(self.cid, create)
-        log.info("task %s: container %s created from %s", self.task.id, self.cid[:12], ref)
+        try:
+            await self.x.serial(self.cid, create)
+        except xe.ExecError:
+            if sandbox is not None:
+                await self._destroy_sandbox(quiet=True)
+            raise
+        log.info("task %s: container %s created from %s%s", self.task.id, self.cid[:12], ref,
+                 f" in sandbox {netns_path}" if netns_path else "")
+
+    async def _destroy_sandbox(self, quiet: bool = False) -> None:
+        if self.x.network is None:
+            return
+        try:
+            await self.x.net(self.x.network.destroy_sandbox(self.cid))
+        except xe.ExecError as e:
+            if not quiet:
+                raise
+            log.warning("task %s: destroying the sandbox of %s failed: %s", self.task.id, self.cid[:12], e)
 
     def _pull(self, ref: str) -> Any:
         if "@" in ref:
@@ -331,6 +405,7 @@ class RuntimeController(Controller):
     async def remove(self) -> None:
         st = await self._state()
         if st is None:
+            await self._destroy_sandbox()
             return
         if str(st.status) == "running":
             await self.shutdown()
@@ -343,3 +418,4 @@ class RuntimeController(Controller):
 
         await self.x.serial(self.cid, rm)
         log.info("task %s: container %s removed", self.task.id, self.cid[:12])
+        await self._destroy_sandbox()
