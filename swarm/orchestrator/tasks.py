@@ -23,7 +23,6 @@ from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from swarm.api import types_pb2
 from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import NEW, RUNNING, RestartPolicy, TaskState
@@ -169,4 +168,4 @@ __all__ = ["DEFAULT_HISTORY_LIMIT", "DEFAULT_RESTART_DELAY", "OLD_TASK_WAIT", "S
            "describe", "is_global", "is_replicated", "log_task_change", "new_task", "node_active",
            "node_down", "node_drained", "node_ready", "replicas", "restart_delay", "restart_policy",
            "restart_window", "set_desired", "set_status", "slot_key", "state_name", "task_time", "ts",
-           "ts_seconds", "types_pb2"]
+           "ts_seconds"]
