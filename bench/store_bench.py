@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from swarm.store.member_proc import Cluster, free_port  # noqa: E402
+from swarm.store.harness import Cluster, free_port  # noqa: E402
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 T0 = time.time()
@@ -360,17 +360,20 @@ def table(R: dict) -> str:
         for p in path:
             d = d.get(p, {})
         v = d.get(key)
-        return f"{v:,.2f}" if isinstance(v, float) and v < 100 else (f"{v:,.0f}" if v is not None else "-")
+        if isinstance(v, float) and v < 100:
+            return f"{v:,.2f}"
+        return f"{v:,.0f}" if v is not None else "-"
 
     rows = [("seq 1 KiB write p50 ms (leader)", ("seq",), "p50_ms"),
             ("seq 1 KiB write p99 ms (leader)", ("seq",), "p99_ms"),
-            ("1 KiB writes/s, 100 in flight", ("tput", "1KiB/if100"), "ops_s"),
-            ("1 KiB writes/s, 1000 in flight", ("tput", "1KiB/if1000"), "ops_s"),
+            ("1 KiB writes/s, 100 in flight", ("tput", "1KiB/if100"), "objects_s"),
+            ("1 KiB writes/s, 1000 in flight", ("tput", "1KiB/if1000"), "objects_s"),
             ("objects/s, batches of 100 x 1 KiB, 1 in flight", ("batch", "100x1KiB/if1"), "objects_s"),
             ("objects/s, batches of 100 x 1 KiB, 4 in flight", ("batch", "100x1KiB/if4"), "objects_s"),
             ("objects/s, batches of 100 x 1 KiB, 16 in flight", ("batch", "100x1KiB/if16"), "objects_s"),
             ("failover kill -9 -> first write, mean s", ("failover", "summary_s"), "mean"),
-            ("failover kill -9 -> first write, max s", ("failover", "summary_s"), "max")]
+            ("failover kill -9 -> first write, max s", ("failover", "summary_s"), "max"),
+            ("failover trials without a write within 6 s", ("failover", "summary_s"), "failed")]
     out = [f"| {'metric (3 members, loopback)':50s} | {'swarm/store':>12s} | {'etcd 3.4':>10s} |",
            f"|{'-' * 52}|{'-' * 14}|{'-' * 12}|"]
     for label, path, key in rows:
@@ -391,7 +394,8 @@ def main() -> None:
     ver = subprocess.run([ETCD, "--version"], capture_output=True, text=True).stdout.splitlines()
     R: dict[str, Any] = {"meta": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
                                   "quick": a.quick, "etcd": ver[0] if ver else None,
-                                  "when": time.strftime("%Y-%m-%d %H:%M:%S")},
+                                  "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                  "loadavg_start": os.getloadavg()},
                          "store": {}, "etcd": {}}
     if "seq" in only:
         log("store seq")
@@ -408,9 +412,11 @@ def main() -> None:
     if not a.no_etcd:
         log("etcd")
         run_etcd(R["etcd"], only, a.quick, trials)
+    R["meta"]["loadavg_end"] = os.getloadavg()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(R, indent=1, default=str))
     print(table(R))
+    print("load average at start / end:", R["meta"]["loadavg_start"], R["meta"]["loadavg_end"])
     log("wrote", a.out)
 
 

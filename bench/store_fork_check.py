@@ -44,7 +44,7 @@ async def child(args: argparse.Namespace) -> dict:
     import grpc
 
     from swarm.store import Action, Store
-    from swarm.store.member_proc import free_port
+    from swarm.store.harness import free_port
     from swarm.store.snapshot import read_snapshot
 
     d = Path(tempfile.mkdtemp(prefix="storefork-"))

@@ -8,10 +8,12 @@ unique indexes, consistent views and a change stream. Modules:
     state.py       the deterministic state machine (pure; the replicated apply), views
     events.py      the bounded commit ring and asyncio subscriptions
     raft.py        the SyncObj subclass, its configuration, failure mapping
+    snapshot.py    Raft snapshots written from a copy-on-write view by a worker thread
     bridge.py      tick thread -> asyncio hand-off
     store.py       Store: the public API
     membership.py  add/remove member, leadership transfer
     member_proc.py one member as a process with a control channel (tests and bench only)
+    harness.py     the parent side of member_proc: Member, Cluster (tests and bench only)
 
 Domain code does not import grpc; callers serialize their protobufs to bytes themselves.
 """

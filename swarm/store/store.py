@@ -14,6 +14,13 @@ twice. Without quorum (fewer than half of the voters connected) ``apply`` fails 
 or a partitioned leader for up to ``leader_fallback_timeout``); ``barrier()`` gives linearizable
 reads by pushing an empty batch through the log, one per group of concurrent callers.
 
+Costs to know. ``get``/``find``/``find_unique`` are dict lookups under the state lock; ``list``
+copies a table's rows under it. ``view()`` is O(1) but the next write to each table then copies
+that table once on the tick thread (copy-on-write): take one view per reconcile pass, not one per
+event. On a 1-member cluster a commit waits for pysyncobj's next tick (~50 ms); with 3 members it
+is sub-millisecond to a few ms. Single-object writes are bounded by pysyncobj's per-entry cost
+(~2 000/s here); batch many objects per ``apply`` for throughput.
+
 Membership (``add_member``, ``remove_member``, ``transfer_leadership``) lives in ``membership.py``.
 The member list is persisted twice: in the replicated ``_raft/members`` row (written by the leader on
 election and after every change) and in ``<data_dir>/members.json`` (this node's live config,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from swarm.store import Store
-from swarm.store.member_proc import Cluster, Member, RemoteError
+from swarm.store.harness import Cluster, Member, RemoteError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -166,7 +166,7 @@ def test_no_quorum_fails_fast_with_no_leader(cluster: Cluster) -> None:
 
 
 def test_refuses_to_run_without_password(tmp_path: Path) -> None:
-    from swarm.store.member_proc import free_port
+    from swarm.store.harness import free_port
     addr = f"127.0.0.1:{free_port()}"
     m = Member(addr, [addr], tmp_path / "nopw", password="")
     m.start()
