@@ -15,6 +15,9 @@ Hand-off to asyncio: the tick thread never runs consumer code. It marks each sub
 "has news" and, once per subscription until that subscriber runs again, schedules
 ``asyncio.Event.set`` on the subscriber's loop with ``call_soon_threadsafe``. The subscriber reads
 the ring itself (under the lock), so a burst of commits costs one wake-up.
+
+Memory: events reference the written ``data`` and the replaced ``old_data`` bytes, so the ring
+keeps up to ``capacity`` superseded object versions alive (100 000 x object size at worst).
 """
 
 from __future__ import annotations

@@ -90,3 +90,15 @@ def test_single_member_end_to_end(tmp_path: Path) -> None:
             s.bind(("127.0.0.1", port))
 
     asyncio.run(main())
+
+
+def test_port_in_use_fails_start_cleanly(tmp_path: Path) -> None:
+    from swarm.store import StoreError
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        st = Store(addr, [addr], tmp_path, "pw")
+        with pytest.raises(StoreError, match="cannot bind"):
+            st.start()
+        st.close()
