@@ -30,6 +30,11 @@ Design notes:
   push. Every push is diffed against what was last pushed per network (config, peers,
   services, ingress), so unchanged networks cost nothing and only real changes are logged.
   A failed push is retried with backoff (1 s doubling to 30 s) until it succeeds.
+* **Nothing is pushed before the first COMPLETE set** of this daemon: after a restart the
+  NodeNetwork re-adopted its last state (peers, services, ingress) and keeps serving running
+  containers with it; pushing the still-empty view would cut them off until the manager is
+  reachable again. Until then sandboxes are still set up (their networks ensured, without
+  peers or services) and adopted ones counted, and the first COMPLETE pushes everything.
 * **Sandbox setup is immediate,** not debounced: a starting task's networks are ensured and
   their peers and services pushed from the current view (or the Network copy carried by the
   task when the view does not know it yet), then the sandbox is created and attached in task
@@ -94,6 +99,7 @@ class NetSync:
         self._dirty = False
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
+        self.synced = False                                  # a COMPLETE set was applied
         # thread-owned: what NodeNetwork was last told
         self._ensured: dict[str, NetworkConfig] = {}
         self._peers: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
@@ -104,13 +110,18 @@ class NetSync:
     async def update(self, msg: d.AssignmentsMessage) -> None:
         """``Worker(on_network=...)``: take the message's network items; push soon."""
         changed = self.view.apply(msg)
+        if msg.type == d.AssignmentsMessage.COMPLETE:
+            self.synced = True
         if changed or msg.type == d.AssignmentsMessage.COMPLETE:
             log.debug("assignments %s: %d network items (%s)", msg.results_in or "-", len(msg.changes),
                       "complete" if msg.type == d.AssignmentsMessage.COMPLETE else "incremental")
             self._schedule()
 
     async def apply(self) -> bool:
-        """Push the derived state now (in the NetSync thread); False if some call failed."""
+        """Push the derived state now (in the NetSync thread); False if some call failed.
+        A no-op until the first COMPLETE set (see the module docstring)."""
+        if not self.synced:
+            return True
         des = self.view.desired(self.in_use(), self._fallback)
         return await self._call(self._push, des)
 
@@ -144,7 +155,7 @@ class NetSync:
         des = self.view.desired(nids, self._fallback)
         states = [des.networks[n] for n in nids if n in des.networks]
         try:
-            return await self._call(self._setup, container_id, task.id, states, pairs)
+            return await self._call(self._setup, container_id, task.id, states, pairs, self.synced)
         except Exception:
             # (cancelled: the thread may still finish the sandbox; keep counting it as in use
             # until destroy_sandbox, which queues behind it)
@@ -256,7 +267,8 @@ class NetSync:
         if cfg is not None and cfg.ingress:
             self._ingress = None
 
-    def _push_network(self, ns: NetState) -> None:
+    def _push_network(self, ns: NetState, full: bool = True) -> None:
+        """Ensure the network; with ``full`` also its peers and services."""
         cfg = ns.config
         nid = cfg.id
         if self._ensured.get(nid) != cfg:
@@ -267,6 +279,8 @@ class NetSync:
             log.info("network %s (%s) VNI %d %s %s%s", nid, cfg.name, cfg.vni, cfg.subnet,
                      "ensured" if old is None else "re-created (config changed)",
                      " [ingress]" if cfg.ingress else "")
+        if not full:
+            return
         peers = (ns.peers, ns.remote_endpoints)
         old_peers = self._peers.get(nid)
         if old_peers != peers:
@@ -309,9 +323,9 @@ class NetSync:
         return True
 
     def _setup(self, container_id: str, task_id: str, states: list[NetState],
-               pairs: list[tuple[str, str]]) -> tuple[str, str]:
+               pairs: list[tuple[str, str]], full: bool) -> tuple[str, str]:
         for ns in states:
-            self._push_network(ns)
+            self._push_network(ns, full)
         for nid, _ in pairs:
             if nid not in self._ensured:
                 raise InvalidNetworkConfigError(f"task {task_id}: network {nid} has no usable config")

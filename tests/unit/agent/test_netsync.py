@@ -332,6 +332,24 @@ def test_task_without_networks_needs_no_sandbox() -> None:
     run(main())
 
 
+def test_nothing_is_pushed_before_the_first_complete_set() -> None:
+    async def main() -> None:
+        ns, nn = make()
+        await ns.adopt_sandbox("c0", task_on("w0", "svcweb", (APP, "10.0.1.5/24")))
+        await ns.update(incremental(updates=[INGRESS, peer("nodeA")]))
+        await ns.setup_sandbox("c1", task_on("w1", "svcweb", (DB, "10.0.2.3/24")))
+        await ns.flush()
+        assert nn.names() == ["ensure_network", "create_sandbox", "attach"]    # db only, no peers
+        assert await ns.apply() is True and len(nn.calls) == 3
+        await ns.update(everything())
+        await ns.flush()
+        assert set(nn.networks) == {"ingressid", "appid", "dbid"}
+        assert {c[1] for c in nn.of("set_peers")} == {"ingressid", "appid", "dbid"}
+        assert nn.ingress is not None
+        await ns.close()
+    run(main())
+
+
 def test_adopt_and_prune_after_restart() -> None:
     async def main() -> None:
         ns, nn = make()
