@@ -42,6 +42,7 @@ NAT_PRE = "type nat hook prerouting priority -100; policy accept;"
 NAT_OUT = "type nat hook output priority -100; policy accept;"
 NAT_POST = "type nat hook postrouting priority 100; policy accept;"
 FILTER_OUT = "type filter hook output priority 0; policy accept;"
+FILTER_FWD = "type filter hook forward priority 0; policy accept;"
 RAW_PRE = "type filter hook prerouting priority -300; policy accept;"
 RAW_OUT = "type filter hook output priority -300; policy accept;"
 
@@ -138,16 +139,18 @@ def render_ingress_host_table(table: str, sbox_link_ip: str, entries: Iterable[S
 
 def render_ingress_sbox_table(table: str, link_if: str, ingress_if: str,
                               entries: Iterable[ServiceEntry]) -> str:
-    """Ingress sandbox: published port -> backends' target port, SNAT on the way out."""
+    """Ingress sandbox: published port -> backends' target port, SNAT on the way out.
+
+    The sbox forwards nothing but mesh connections (ct status dnat, both directions): a task
+    on the ingress network must not use the sbox as a router into the node namespace."""
     rules: list[str] = []
     for (proto, published), (target, backends) in sorted(published_ports(entries).items()):
         if backends:
             rules.append(f'iifname "{link_if}" {proto} dport {published} '
                          f"dnat to {_dnat_target(backends, target)}")
     return _replace(table, [("prerouting", NAT_PRE, rules),
-                            ("postrouting", NAT_POST, [f'oifname "{ingress_if}" ct status dnat masquerade'])])
-
-
+                            ("postrouting", NAT_POST, [f'oifname "{ingress_if}" ct status dnat masquerade']),
+                            ("forward", FILTER_FWD, ["ct status dnat accept", "drop"])])
 
 
 def render_egress_table(table: str, subnet: str, bridge: str,

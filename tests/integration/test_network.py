@@ -243,6 +243,30 @@ def test_ingress_mesh_every_node(cluster: Cluster) -> None:
     assert got == {"web1", "web2"}
 
 
+def test_ingress_sbox_is_not_a_router(cluster: Cluster) -> None:
+    """web1 (on the ingress network) sending via node a's sbox to node b: dropped in the sbox."""
+    sbox_ip = ING_IP["a"].split("/")[0]
+    b = cluster.nodes["b"]
+    listen = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+              "s.bind(('0.0.0.0', 9999)); s.settimeout(3)\ntry: print(s.recv(100).decode())\n"
+              "except OSError: print('nothing')")
+    lp = subprocess.Popen(["nsenter", f"--net={b.nspath}", sys.executable, "-c", listen],
+                          stdout=subprocess.PIPE, text=True)
+    cluster.in_sandbox("web1", f"ip route add 172.31.247.0/24 via {sbox_ip}")
+    try:
+        time.sleep(0.3)
+        send = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "[s.sendto(b'escaped', ('172.31.247.2', 9999)) for _ in range(3)]")
+        cluster.in_sandbox("web1", f"{sys.executable} -c \"{send}\"")
+        out, _ = lp.communicate(timeout=10)
+        assert out.strip() == "nothing"
+    finally:
+        cluster.in_sandbox("web1", f"ip route del 172.31.247.0/24 via {sbox_ip}")
+        if lp.poll() is None:
+            lp.kill()
+            lp.wait()
+
+
 def test_ingress_udp(cluster: Cluster) -> None:
     a = cluster.nodes["a"]
     code = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); "

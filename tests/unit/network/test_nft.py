@@ -43,6 +43,7 @@ def test_ingress_tables() -> None:
     assert 'iifname "eth1" tcp dport 2222 dnat to 10.0.1.8:22' in sbox
     assert "9090" not in sbox  # no backend: nothing listens, the kernel refuses
     assert 'oifname "eth0" ct status dnat masquerade' in sbox
+    assert "ct status dnat accept\n    drop\n" in sbox   # the sbox is not a router
 
 
 def test_published_port_clash_first_service_wins() -> None:
