@@ -187,9 +187,11 @@ class NetSync:
                 self._schedule()
 
     async def prune_sandboxes(self, keep: Iterable[str]) -> list[str]:
-        """After a restart: destroy sandboxes of containers that no longer exist."""
-        keep = list(keep)
-        gone = await self._call(self.nn.prune_sandboxes, keep)
+        """After a restart: destroy sandboxes of containers that no longer exist. Sandboxes
+        this NetSync set up or adopted are kept as well: a restored task may be re-creating
+        its sandbox right now, before its container exists."""
+        kept = sorted(set(keep) | set(self._users))
+        gone = await self._call(self.nn.prune_sandboxes, kept)
         for cid in gone:
             log.info("sandbox of container %s pruned (container gone)", cid[:12])
             if self._users.pop(cid, None) is not None:

@@ -355,7 +355,11 @@ def test_adopt_and_prune_after_restart() -> None:
         ns, nn = make()
         nn.sandboxes = {"c1": [("appid", "10.0.1.3/24")], "dead": [("appid", "10.0.1.4/24")]}
         await ns.adopt_sandbox("c1", task_on("w1", "svcweb", (APP, "10.0.1.3/24")))
+        nn.sandboxes["c2"] = []        # being set up by a restored task, no container yet
+        ns._users["c2"] = ("appid",)
         assert await ns.prune_sandboxes(["c1"]) == ["dead"]
+        assert set(nn.sandboxes) == {"c1", "c2"}
+        del ns._users["c2"]
         await ns.update(everything())
         await ns.flush()
         assert set(nn.networks) == {"ingressid", "appid"}     # re-ensured and re-pushed
