@@ -56,6 +56,7 @@ class ImageStore:
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.client = RegistryClient(insecure_registries, credentials)
         self._lock = threading.RLock()
+        self._pull_locks: dict[str, threading.Lock] = {}
         self._clean_tmp()
 
     # ------------------------------------------------------------ public API
@@ -63,7 +64,11 @@ class ImageStore:
         """Pull ``ref`` from its registry (see :mod:`node.images.pull`) and tag it."""
         from node.images.pull import pull_image
 
-        return pull_image(self, parse_reference(ref), progress)
+        parsed = parse_reference(ref)
+        with self._lock:
+            lock = self._pull_locks.setdefault(parsed.canonical, threading.Lock())
+        with lock:       # concurrent pulls of one ref (3 replicas on a node) download once
+            return pull_image(self, parsed, progress)
 
     def import_archive(self, path: Path, ref: str | None = None) -> list[Image]:
         """Import a ``docker save`` or OCI image-layout tarball; ``ref`` tags a single image."""

@@ -77,3 +77,16 @@ def test_remove_shared_layers(tmp_path):
         assert store.list() == [] and layers_and_tmp(store) == ([], [])
         with pytest.raises(ImageNotFoundError):
             store.remove(f"{reg.address}/x/y:1")
+
+
+def test_concurrent_pulls_download_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeRegistry() as reg:
+        store = ImageStore(tmp_path)
+        with ThreadPoolExecutor(4) as pool:
+            imgs = list(pool.map(lambda _: store.pull(f"{reg.address}/x/y:1"), range(4)))
+        assert len({i.id for i in imgs}) == 1
+        layer_gets = [r for r in reg.requests if "/blobs/" in r[1] and r[1].endswith(
+            next(d for d in reg.img["blobs"] if reg.img["blobs"][d] == reg.img["layer"]))]
+        assert len(layer_gets) == 1
