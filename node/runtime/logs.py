@@ -3,15 +3,17 @@
 Each line is Docker's json-file record ``{"log": "...\\n", "stream": "stdout", "time":
 "2026-11-27T23:59:59.123456789Z"}``. ``tail=-1`` means everything; ``follow`` keeps reading
 until the container has exited and the file holds nothing more (the shim writes the final
-state only after it drained the pipes, so nothing is lost).
+state only after it drained the pipes, so nothing is lost). Rotated files
+(``container.log.1`` … oldest last) are read first; a follower notices a rotation by the
+inode change and continues with the new file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,18 +28,32 @@ def _parse(line: bytes) -> LogLine | None:
         return None
 
 
+def rotated(path: Path) -> list[Path]:
+    """Rotated files of ``path``, oldest first (``.N`` … ``.1``)."""
+    out = []
+    i = 1
+    while (p := path.with_name(f"{path.name}.{i}")).exists():
+        out.append(p)
+        i += 1
+    return out[::-1]
+
+
 def read_logs(path: Path, follow: bool, tail: int, exited: Callable[[], bool],
               poll: float = 0.05) -> Iterator[LogLine]:
+    """Yield the log lines of ``path`` (and its rotated files); see the module docstring."""
     if not path.exists():
         return
-    with open(path, "rb") as f:
-        lines: deque[bytes] | list[bytes]
+    f = open(path, "rb")  # noqa: SIM115 - handed over on rotation, closed in finally
+    try:
+        old = []
+        for p in rotated(path):
+            with contextlib.suppress(OSError), open(p, "rb") as g:
+                old.extend(g.readlines())
+        current = f.readlines()
         if tail is not None and tail >= 0:
-            lines = deque(f, maxlen=tail) if tail > 0 else deque()
-            if tail == 0:
-                f.seek(0, os.SEEK_END)
+            lines = (old + current)[-tail:] if tail > 0 else []
         else:
-            lines = f.readlines()
+            lines = old + current
         for raw in lines:
             rec = _parse(raw)
             if rec:
@@ -55,6 +71,19 @@ def read_logs(path: Path, follow: bool, tail: int, exited: Callable[[], bool],
                     if rec:
                         yield rec
                 continue
+            try:
+                moved = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                moved = False
+            if moved:                   # rotated: finish the old file, continue with the new
+                for raw in (partial + f.read()).splitlines():
+                    rec = _parse(raw)
+                    if rec:
+                        yield rec
+                partial = b""
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                continue
             if exited():
                 rest = f.read()
                 for raw in (partial + rest).splitlines():
@@ -63,3 +92,5 @@ def read_logs(path: Path, follow: bool, tail: int, exited: Callable[[], bool],
                         yield rec
                 return
             time.sleep(poll)
+    finally:
+        f.close()

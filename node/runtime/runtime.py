@@ -254,6 +254,7 @@ class Runtime:
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
                 "mounts": [vars(m) for m in cfg.mounts],
                 "read_only": cfg.read_only,
+                "log_max_bytes": cfg.log_max_bytes, "log_max_files": cfg.log_max_files,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
                 "seccomp_bpf": str(self.bpf) if (self.bpf and cfg.seccomp) else None,
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",

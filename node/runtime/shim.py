@@ -12,7 +12,8 @@ One single-threaded process per container (like containerd-shim/conmon). It:
   exec succeeded or failed), ``kill`` (``pidfd_send_signal``, so a recycled pid can never be
   hit), ``state``, ``wait`` (answered when the container has exited);
 * copies the container's stdout/stderr pipes into ``container.log`` as Docker json-file
-  lines ``{"log": …, "stream": …, "time": …}`` (lines split at 16 KiB like Docker);
+  lines ``{"log": …, "stream": …, "time": …}`` (lines split at 16 KiB like Docker), rotated
+  to ``container.log.1`` … when ``log_max_bytes`` is set (json-file's max-size/max-file);
 * on exit (``pidfd`` readable): reaps, drains the pipes, records the exit code
   (128+signal when killed), ``oom_killed`` and ``finished_at`` atomically in ``state.json``,
   removes the container's cgroup directories, answers waiters, removes its socket and exits.
@@ -68,6 +69,8 @@ class Shim:
         self.streams: dict[int, str] = {}
         self.exited_at: float | None = None
         self.log = open(os.path.join(cdir, "container.log"), "ab", buffering=0)  # noqa: SIM115
+        self.log_size = self.log.tell()
+        self.log_max = int(self.cfg.get("log_max_bytes") or 0)
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> NoReturn:
@@ -161,8 +164,25 @@ class Shim:
         self.bufs[fd] = rest
 
     def _log(self, stream: str, data: bytes) -> None:
-        rec = {"log": data.decode(errors="replace"), "stream": stream, "time": now()}
-        self.log.write(json.dumps(rec).encode() + b"\n")
+        rec = json.dumps({"log": data.decode(errors="replace"), "stream": stream, "time": now()})
+        self.log_size += self.log.write(rec.encode() + b"\n") or 0
+        if self.log_max and self.log_size >= self.log_max:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """Docker json-file ``max-size``/``max-file``: container.log -> .1 -> .2 ..."""
+        base = os.path.join(self.dir, "container.log")
+        keep = max(1, int(self.cfg.get("log_max_files") or 1))
+        self.log.close()
+        if keep == 1:
+            os.unlink(base)
+        else:
+            for i in range(keep - 1, 0, -1):
+                src = base if i == 1 else f"{base}.{i - 1}"
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(src, f"{base}.{i}")
+        self.log = open(base, "ab", buffering=0)  # noqa: SIM115
+        self.log_size = 0
 
     def _on_accept(self, lsock: socket.socket) -> None:
         try:

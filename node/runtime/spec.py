@@ -86,6 +86,8 @@ class ContainerConfig:
     read_only: bool = False
     capabilities: Sequence[str] | None = None      # None = Docker's default set
     seccomp: bool = True
+    log_max_bytes: int = 0                         # json-file max-size; 0 = unlimited (Docker)
+    log_max_files: int = 1                         # json-file max-file (incl. the current one)
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,15 @@ def test_start_twice_and_start_after_kill(rt, images):
     rt.wait(c2.id, timeout=10)
     with pytest.raises(ContainerStateError):
         rt.start(c2.id)
+
+
+def test_log_rotation(rt, images):
+    code, _, _, st = run(rt, images["demo/web:1"], sh("for i in $(seq 300); do echo line$i; done"),
+                         log_max_bytes=4000, log_max_files=3)
+    assert code == 0
+    d = rt.root / "containers" / st.id
+    assert (d / "container.log.1").exists() and (d / "container.log.2").exists()
+    assert not (d / "container.log.3").exists()
+    lines = [line.data for line in rt.logs(st.id)]
+    assert lines[-1] == "line300\n" and 50 < len(lines) < 300
+    assert lines == [f"line{i}\n" for i in range(301 - len(lines), 301)]

@@ -118,3 +118,30 @@ def test_seccomp_compiles():
 
     blob = compile_default()
     assert len(blob) % 8 == 0 and 100 < len(blob) // 8 < 2000
+
+
+def test_logs_rotated_files_and_follow_across_rotation(tmp_path):
+    p = tmp_path / "container.log"
+
+    def rec(i):
+        return json.dumps({"log": f"l{i}\n", "stream": "stdout", "time": f"t{i}"}) + "\n"
+
+    (tmp_path / "container.log.2").write_text(rec(0) + rec(1))
+    (tmp_path / "container.log.1").write_text(rec(2) + rec(3))
+    p.write_text(rec(4))
+    assert [x.data for x in read_logs(p, False, -1, lambda: True)] == [f"l{i}\n" for i in range(5)]
+    assert [x.data for x in read_logs(p, False, 3, lambda: True)] == ["l2\n", "l3\n", "l4\n"]
+    step = []
+
+    def exited():
+        step.append(1)
+        if len(step) == 1:              # the shim writes one more line, then rotates
+            with open(p, "a") as f:
+                f.write(rec(5))
+            p.rename(tmp_path / "container.log.1")
+            p.write_text(rec(6))
+            return False
+        return True
+
+    got = [x.data for x in read_logs(p, True, 1, exited, poll=0.001)]
+    assert got == ["l4\n", "l5\n", "l6\n"]
