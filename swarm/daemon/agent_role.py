@@ -12,16 +12,21 @@ log = logging.getLogger(__name__)
 
 
 class AgentRole:
-    def __init__(self, daemon: Any) -> None:
+    """Built in `create()` (async: constructing the node's network layer blocks)."""
+
+    def __init__(self, daemon: Any, node_network: Any = None, netsync: Any = None) -> None:
         from node.agent.agent import Agent
         from node.agent.worker import Worker
         from swarm.daemon.executors import make_executor
         from swarm.rpc.tls import manager_channel
 
         self.daemon = daemon
-        self.executor = make_executor(daemon.cfg, daemon.images)
+        self.node_network = node_network
+        self.netsync = netsync
+        self.executor = make_executor(daemon.cfg, daemon.images, netsync)
         self.worker = Worker(daemon.cfg.data_root, self.executor,
-                             lambda tid, status: self.agent.report(tid, status))
+                             lambda tid, status: self.agent.report(tid, status),
+                             on_network=netsync.update if netsync is not None else None)
         st = daemon.state
         tls = daemon.tls
         managers = list(st.remote_managers) or [st.advertise_addr]
@@ -38,18 +43,63 @@ class AgentRole:
             log_source=_Logs(self.executor, self.worker),
         )
 
+    @classmethod
+    async def create(cls, daemon: Any) -> AgentRole:
+        import asyncio
+
+        from swarm.daemon.executors import make_network
+
+        nn = ns = None
+        if daemon.cfg.executor == "runtime":
+            st = daemon.state
+            try:
+                nn, ns = await asyncio.to_thread(make_network, daemon.cfg, st.node_id, st.data_path_addr)
+            except Exception as e:  # no nft, no netns support: run without overlay networking
+                log.error("overlay networking unavailable on this node: %r", e)
+        return cls(daemon, nn, ns)
+
     @property
     def error(self) -> str:
         return self.agent.error
 
     async def start(self) -> None:
-        await self.worker.start()
+        await self.worker.start()          # re-adopts running containers (and their sandboxes)
+        if self.netsync is not None:
+            try:
+                await self.executor.prune_sandboxes()
+            except Exception as e:
+                log.warning("pruning network sandboxes: %r", e)
         self.agent.start()
 
-    async def stop(self) -> None:
+    async def stop(self, cleanup_network: bool | None = None) -> None:
+        """Stop the agent. The node's data path (overlays, VIP and ingress rules) is removed when
+        `cleanup_network` is True (leaving the swarm), or when None and no task is left on the
+        node (a clean stop); with containers still running it stays, so they keep their
+        networks while the daemon restarts (live restore)."""
+        import asyncio
+
+        if cleanup_network is None:
+            cleanup_network = not self.worker.managers
         await self.agent.stop()
         await self.worker.stop()
         await self.executor.close()
+        if self.netsync is not None:
+            await self.netsync.close()
+        if self.node_network is not None:
+            await asyncio.to_thread(self.node_network.close, cleanup_network)
+
+    async def remove_all_tasks(self) -> None:
+        """`swarm leave`: the node removes all of its swarm containers (reference §1.5)."""
+        import asyncio
+
+        from swarm.api import dispatcher_pb2 as d
+
+        await self.agent.stop()
+        await self.worker.assign(d.AssignmentsMessage(type=d.AssignmentsMessage.COMPLETE))
+        try:
+            await asyncio.wait_for(self.worker.idle(), 60)
+        except TimeoutError:
+            log.warning("leaving: some containers did not stop within 60 s")
 
     async def _on_node(self, node: Node, managers: list[str]) -> None:
         st = self.daemon.state

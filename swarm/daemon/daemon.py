@@ -113,13 +113,13 @@ class SwarmDaemon:
             await self._start_tcp_server()
         from swarm.daemon.agent_role import AgentRole
 
-        self.agent = AgentRole(self)
+        self.agent = await AgentRole.create(self)
         await self.agent.start()
 
-    async def _stop_roles(self) -> None:
+    async def _stop_roles(self, leaving: bool = False) -> None:
         if self.agent is not None:
             with contextlib.suppress(Exception):
-                await self.agent.stop()
+                await self.agent.stop(cleanup_network=True if leaving else None)
             self.agent = None
         if self._tcp_server is not None:
             await self._tcp_server.stop(grace=0.5)
@@ -232,7 +232,9 @@ class SwarmDaemon:
                 from swarm.daemon.leaving import check_manager_leave
 
                 check_manager_leave(self.manager)
-            await self._stop_roles()
+            if self.agent is not None:
+                await self.agent.remove_all_tasks()
+            await self._stop_roles(leaving=True)
             self._wipe()
             log.info("left the swarm")
 

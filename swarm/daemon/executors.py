@@ -20,7 +20,23 @@ def make_images(cfg: DaemonConfig) -> Any:
     return ImageStore(cfg.data_root / "images", cfg.insecure_registries)
 
 
-def make_executor(cfg: DaemonConfig, images: Any) -> Any:
+def name_prefix(cfg: DaemonConfig) -> str:
+    """Short, per-daemon prefix for kernel object names (netns, links, nft tables), so several
+    daemons on one kernel (the testbed) never touch each other's."""
+    return "p" + hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:5]
+
+
+def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str) -> tuple[Any, Any]:
+    """(NodeNetwork, NetSync) for the real executor."""
+    from node.agent.netsync import NetSync
+    from node.network import NodeNetwork
+
+    nn = NodeNetwork(cfg.data_root / "network", data_path_addr=data_path_addr,
+                     name_prefix=name_prefix(cfg))
+    return nn, NetSync(nn, node_id)
+
+
+def make_executor(cfg: DaemonConfig, images: Any, network: Any = None) -> Any:
     if cfg.executor == "fake":
         from node.exec.fake import FakeExecutor
 
@@ -29,4 +45,4 @@ def make_executor(cfg: DaemonConfig, images: Any) -> Any:
     from node.runtime import Runtime
 
     runtime = Runtime(cfg.data_root / "runtime", cgroup_parent=cgroup_parent(cfg))
-    return RuntimeExecutor(runtime, images)
+    return RuntimeExecutor(runtime, images, network=network)
