@@ -48,10 +48,8 @@ Daemon wiring (what to call when):
 * after a restart: construct, replay the calls above from the manager's view, then
   ``prune_sandboxes(keep=containers the runtime still runs)``.
 
-``plan.py`` computes all of those arguments from the dispatcher's assignment items (Network,
-ServiceRoute, NetworkPeer): ``plan(node_id, networks, routes, peers)`` -> per network
-(config, peers, remote_endpoints, services) + (ingress_ip, ingress_entries); ``host_ports``
-for mode=host ports.
+node/agent/netview.py derives all of those arguments from the dispatcher's assignments and
+node/agent/netsync.py makes the calls.
 
 Design notes live in the module docstrings: overlay.py (namespace-per-network, VXLAN with
 proxy ARP), nft.py (numgen load balancing, atomic flush-and-refill tables, notrack for VXLAN),
