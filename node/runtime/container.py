@@ -14,15 +14,16 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
    (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
 5. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
 6. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
-   ``/proc`` paths; optional read-only rootfs; hostname; then wait for the shim's ``J``
-   (cgroups joined) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup namespace is rooted at
-   the container's own cgroup; workdir (created if missing);
-7. user from the container's own ``/etc/passwd``/``/etc/group``; capability bounding set,
-   then setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
+   ``/proc`` paths; optional read-only rootfs; hostname; the user looked up in the
+   container's own ``/etc/passwd``/``/etc/group``; workdir (created if missing);
+7. wait for the shim's ``J`` (cgroups joined) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup
+   namespace is rooted at the container's own cgroup; capability bounding set, then
+   setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
    other users end with none effective, as in Docker); ``no_new_privs``;
 8. tell the shim ``R`` (ready) and block until it writes ``G`` (``start``), load the seccomp
    filter and ``execvpe``. Any failure is written to the ready pipe as ``E<message>`` and the
-   process exits 127; the pipe is close-on-exec, so EOF after ``G`` means exec succeeded.
+   process exits 127 (126 if the command exists but cannot be executed); the pipe is
+   close-on-exec, so EOF after ``G`` means exec succeeded.
 """
 
 from __future__ import annotations
@@ -100,9 +101,6 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if cfg.get("read_only"):
         L.mount(None, "/", None, L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY)
     socket.sethostname(proc["hostname"])
-    if os.read(go_r, 1) != b"J":                # the shim has moved us into our cgroups
-        os._exit(1)
-    L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     uid, gid, groups, home = resolve_user(proc["user"])
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):
@@ -111,6 +109,9 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if not os.path.isdir(cwd):
         os.makedirs(cwd, 0o755)
     os.chdir(cwd)
+    if os.read(go_r, 1) != b"J":                # the shim has moved us into our cgroups
+        os._exit(1)
+    L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
     L.drop_bounding(keep_caps)
     L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)

@@ -97,24 +97,27 @@ class Shim:
         except OSError as e:           # the child may simply have failed already (EPIPE/ESRCH)
             join_error = e
             os.kill(pid, signal.SIGKILL)
+        # while the child finishes its setup: our state file and socket (nobody reads either
+        # before our report; on failure the daemon removes the whole directory)
+        self.state["pid"] = pid
+        write_json(os.path.join(self.dir, "state.json"), self.state)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.dir, "shim.sock"))
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        os.chdir(self.dir)                 # bind relative: AF_UNIX paths are limited to 107 bytes
+        self.lsock.bind("shim.sock")
+        self.lsock.listen(16)
+        self.lsock.setblocking(False)
         msg = _read_all(ready_r, stop_at=b"R")
         if join_error is not None and not msg.startswith(b"E"):
             msg = f"Ejoining cgroups: {join_error}".encode()
         if msg != b"R":
             os.waitpid(pid, 0)
             err = msg[1:].decode(errors="replace") if msg.startswith(b"E") else "container init died"
+            with contextlib.suppress(OSError):
+                os.unlink("shim.sock")
             self._report({"ok": False, "error": err})
             os._exit(0)
-        self.state["pid"] = pid
-        write_json(os.path.join(self.dir, "state.json"), self.state)
-        sock_path = os.path.join(self.dir, "shim.sock")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(sock_path)
-        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        os.chdir(self.dir)                 # bind relative: AF_UNIX paths are limited to 107 bytes
-        self.lsock.bind("shim.sock")
-        self.lsock.listen(16)
-        self.lsock.setblocking(False)
         self._report({"ok": True, "pid": pid, "shim_pid": os.getpid()})
         for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
             os.set_blocking(fd, False)
