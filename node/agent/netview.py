@@ -253,8 +253,14 @@ class NetView:
         return tuple(sorted(peers)), tuple(sorted(eps))
 
     def services_for(self, network_id: str) -> tuple[ServiceEntry, ...]:
-        """ServiceEntry per route with a VIP or a backend on ``network_id`` (by service id)."""
+        """ServiceEntry per route with a VIP or a backend on ``network_id`` (by service id).
+
+        None on the ingress network: it carries the routing mesh only; names resolve (and VIPs
+        balance) on the service's own networks, as in Docker."""
         out: list[ServiceEntry] = []
+        net = self.networks.get(network_id)
+        if net is not None and net.spec.ingress:
+            return ()
         for sid in sorted(self.routes):
             r = self.routes[sid]
             vips = [_ip(v.addr) for v in r.endpoint.virtual_ips if v.network_id == network_id and v.addr]

@@ -136,14 +136,14 @@ def program_peers(ipr: IPRoute, peers: Iterable[str], endpoints: Iterable[tuple[
     have_flood: set[str] = set()
     have_fdb: dict[str, str] = {}
     for m in ipr.fdb("dump", ifindex=vx):
-        mac, dst = m.get_attr("NDA_LLADDR"), m.get_attr("NDA_DST")
+        mac, dst = _text(m.get_attr("NDA_LLADDR")), _text(m.get_attr("NDA_DST"))
         if dst is None:
             continue
         if mac == ZERO_MAC:
             have_flood.add(dst)
         else:
             have_fdb[mac] = dst
-    have_neigh = {m.get_attr("NDA_DST"): m.get_attr("NDA_LLADDR")
+    have_neigh = {_text(m.get_attr("NDA_DST")): _text(m.get_attr("NDA_LLADDR"))
                   for m in ipr.neigh("dump", ifindex=vx) if m["state"] & NUD_PERMANENT}
 
     for dst in have_flood - want_flood:
@@ -165,10 +165,34 @@ def program_peers(ipr: IPRoute, peers: Iterable[str], endpoints: Iterable[tuple[
                          state="permanent")
 
 
+def _text(v: Any) -> Any:
+    """pyroute2 hands some dumped addresses back as raw bytes (bridge-family fdb entries):
+    normalise them to the text form the rest of this module and pyroute2's encoder use."""
+    if isinstance(v, str) and v and any(ord(c) < 32 for c in v):
+        v = v.encode("latin-1")   # raw address bytes decoded as text by pyroute2
+    if isinstance(v, bytes) and len(v) in (8, 20) and int.from_bytes(v[:2], "little") == len(v):
+        v = v[4:]                 # a whole attribute (4-byte header + address) seen on fdb dumps
+    if isinstance(v, bytes):
+        import socket
+
+        if len(v) == 4:
+            return socket.inet_ntop(socket.AF_INET, v)
+        if len(v) == 16:
+            return socket.inet_ntop(socket.AF_INET6, v)
+        if len(v) == 6:
+            return ":".join(f"{b:02x}" for b in v)
+        return v.decode(errors="replace")
+    return v
+
+
 def _quiet(fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
     """Deletion where 'already gone' is fine."""
     try:
         fn(*args, **kwargs)
+    except ValueError as e:   # an entry the dump returned in a form pyroute2 cannot encode back
+        import logging
+
+        logging.getLogger(__name__).warning("skipping delete of an unencodable entry %r: %s", kwargs, e)
     except PyNetlinkError as e:
         if e.code not in (ENOENT, ESRCH, ENODEV):
             raise NetlinkError(f"delete: {e}", e.code) from e

@@ -18,7 +18,11 @@ unique indexes, consistent views and a change stream. Modules:
 Domain code does not import grpc; callers serialize their protobufs to bytes themselves.
 """
 
-from .errors import (
+from ._pysyncobj_import import import_pysyncobj
+
+import_pysyncobj()  # first: pysyncobj breaks socket.inet_ntop process-wide (see that module)
+
+from .errors import (  # noqa: E402
     AlreadyExistsError,
     ConflictError,
     InvalidArgumentError,

@@ -1,0 +1,95 @@
+"""Issue 7 on the testbed: real containers on a VXLAN overlay across hosts, service VIPs and DNS,
+the ingress routing mesh answering on every node, and nothing of ours left afterwards."""
+
+from __future__ import annotations
+
+import glob
+import json
+
+import pytest
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def running(sb, svc: str) -> list[dict]:
+    return [t for t in sb.tasks(svc, "-f", "desired-state=running")
+            if t["CurrentState"].startswith("Running")]
+
+
+def container_pid(sb, host: str, task_prefix: str) -> int:
+    """Host PID of a task's container, from the runtime's state files under the data root."""
+    from pathlib import Path
+
+    for p in glob.glob(f"{sb.tb.lib_dir}/{host}/runtime/containers/*/state.json"):
+        st = json.loads(Path(p).read_text())
+        labels = json.loads(Path(p).with_name("config.json").read_text()).get("labels", {})
+        tid = labels.get("com.docker.swarm.task.id", "")
+        if st.get("status") == "running" and tid.startswith(task_prefix):
+            return int(st["pid"])
+    raise AssertionError(f"no running container of task {task_prefix} on {host}")
+
+
+def in_container(sb, host: str, pid: int, *cmd: str) -> str:
+    cp = sb.tb.exec(host, "nsenter", "-t", str(pid), "-n", "-m", "-u", "-i", "-p", "--", *cmd, timeout=30)
+    return str(cp.stdout) + str(cp.stderr)
+
+
+def test_overlay_vip_dns_and_routing_mesh(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    sb.ok("network", "create", "-d", "overlay", "appnet")
+    sb.ok("service", "create", "-d", "--name", "web", "--replicas", "3", "--network", "appnet",
+          "-p", "8080:80", sb.image("demo/web:1"))
+    sb.tb.wait_for(lambda: len(running(sb, "web")) == 3, timeout=120, what="3 running")
+    tasks = running(sb, "web")
+    assert sorted(t["Node"] for t in tasks) == ["mgr1", "wkr1", "wkr2"]
+    a = next(t for t in tasks if t["Node"] == "wkr1")
+    pid = container_pid(sb, "wkr1", a["ID"])
+    # DNS: the service name gives its VIP, tasks.NAME every task address (the embedded resolver)
+    vip = json.loads(sb.ok("service", "inspect", "web"))[0]["Endpoint"]["VirtualIPs"]
+    appnet_id = json.loads(sb.ok("network", "inspect", "appnet"))[0]["ID"]
+    app_vip = next(v["Addr"] for v in vip if v["NetworkID"] == appnet_id).split("/")[0]
+    out = in_container(sb, "wkr1", pid, "busybox", "nslookup", "web", "127.0.0.11")
+    assert app_vip in out, out
+    out = in_container(sb, "wkr1", pid, "busybox", "nslookup", "tasks.web", "127.0.0.11")
+    assert out.count("Address") >= 3, out
+    # across hosts through the VIP (balanced over tasks on every node)
+    seen = set()
+    for _ in range(12):
+        page = in_container(sb, "wkr1", pid, "sh", "-c",
+                            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 web 80")
+        if "demo/web version 1 on" in page:
+            seen.add(page.strip().splitlines()[-1])
+    assert len(seen) >= 2, seen
+    # the routing mesh: the published port answers on every node, from tasks on >= 2 nodes
+    addrs = [sb.tb.address(h) for h in ("mgr1", "wkr1", "wkr2")]
+    answers = set()
+    for client in ("mgr1", "wkr2"):
+        for addr in addrs:
+            for _ in range(4):
+                body = sb.http(client, addr, 8080)
+                assert "demo/web version 1" in body, (client, addr, body)
+                answers.add(body.strip())
+    assert len(answers) >= 2, answers
+    # scaled down to one task, every node still answers
+    sb.ok("service", "scale", "-d", "web=1")
+    sb.tb.wait_for(lambda: len(running(sb, "web")) == 1 and len(sb.tasks("web")) == 1,
+                   timeout=60, what="1 task")
+    for addr in addrs:
+        sb.tb.wait_for(lambda a=addr: "demo/web" in sb.http("wkr1", a, 8080), timeout=20,
+                       what=f"{addr} answers")
+    # the port is taken
+    r = sb.cli("service", "create", "-d", "--name", "web2", "-p", "8080:80", sb.image("demo/web:1"))
+    assert r.returncode == 1 and "already in use by service 'web'" in r.stderr
+    # remove everything; a clean stop of every daemon leaves no nft table, link or netns of ours
+    sb.ok("service", "rm", "web")
+    sb.tb.wait_for(lambda: "web" not in sb.ok("service", "ls"), timeout=30, what="service gone")
+    for h in ("wkr1", "wkr2", "mgr1"):
+        sb.tb.wait_for(lambda h=h: not glob.glob(f"{sb.tb.lib_dir}/{h}/runtime/containers/*"),
+                       timeout=60, what=f"containers removed on {h}")
+    for h in ("wkr1", "wkr2", "mgr1"):
+        sb.tb.kill(h, signal="TERM")
+    for h in ("wkr1", "wkr2", "mgr1"):
+        nft = sb.tb.exec(h, "nft", "list", "tables").stdout
+        links = sb.tb.exec(h, "ip", "-o", "link").stdout
+        assert "table" not in nft.replace("table ip filter", ""), (h, nft)
+        assert [x for x in links.splitlines() if " lo:" not in x and " eth0@" not in x] == [], (h, links)
