@@ -56,12 +56,22 @@ echo
 echo "== mgr1: swarm node ls"
 deploy/testbed exec mgr1 -- swarm node ls
 echo
-echo "== mgr1: swarm service create --name web --replicas 6 $registry/demo/web:1"
-deploy/testbed exec mgr1 -- swarm service create --name web --replicas 6 "$registry/demo/web:1"
+echo "== mgr1: swarm service create --name web --replicas 6 --publish 8080:80 $registry/demo/web:1"
+deploy/testbed exec mgr1 -- swarm service create --name web --replicas 6 --publish 8080:80 "$registry/demo/web:1"
 echo
 deploy/testbed exec mgr1 -- swarm service ls
 echo
 deploy/testbed exec mgr1 -- swarm service ps web
+echo
+echo "== the routing mesh: port 8080 answers on every node, from containers anywhere"
+hosts=$(deploy/testbed ls | awk 'NR>1 && $1 != "infra" {print $1 " " $2}')
+client=$(echo "$hosts" | awk 'NR==1 {print $1}')
+echo "$hosts" | while read -r host addr; do
+  for _ in 1 2 3; do
+    printf '%-5s %-12s -> ' "$host" "$addr:8080"
+    deploy/testbed exec "$client" -- curl -s --max-time 5 "http://$addr:8080/" || echo "(no answer)"
+  done
+done
 echo
 echo "The cluster keeps running. Try:"
 echo "  deploy/testbed exec mgr1 -- swarm service update --image $registry/demo/web:2 web"
