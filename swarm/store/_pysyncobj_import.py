@@ -17,10 +17,13 @@ pysyncobj are cached and do not run the module again.
 
 from __future__ import annotations
 
+import _socket
 import socket
 
-_REAL_INET_NTOP = socket.inet_ntop
-_REAL_INET_PTON = socket.inet_pton
+# Take the real functions from the C module, not from ``socket``: if anything imported pysyncobj
+# before swarm.store (a test module, a tool), ``socket.inet_ntop`` is already the broken shim.
+_REAL_INET_NTOP = _socket.inet_ntop
+_REAL_INET_PTON = _socket.inet_pton
 
 
 def restore() -> None:

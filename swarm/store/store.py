@@ -9,10 +9,11 @@ Writes. ``apply`` validates and sizes the batch, gives it a fresh proposal id an
 failure that pysyncobj reports as "leader changed / discarded / unknown outcome / no leader" is
 re-proposed with the *same* proposal id until the deadline - the state machine remembers recent
 proposal ids, so a retry of a batch that did commit returns the original index instead of applying
-twice. Without quorum (fewer than half of the voters connected) ``apply`` fails fast with
-``NoLeaderError`` instead of waiting for the deadline. Reads are local (possibly stale on a follower
-or a partitioned leader for up to ``leader_fallback_timeout``); ``barrier()`` gives linearizable
-reads by pushing an empty batch through the log, one per group of concurrent callers.
+twice. Without quorum (this member sees no connected majority and no connected leader) ``apply``
+fails fast with ``NoLeaderError`` instead of waiting for the deadline. Reads are local (possibly
+stale on a follower or a partitioned leader for up to ``leader_fallback_timeout``); ``barrier()``
+gives linearizable reads by pushing an empty batch through the log, one per group of concurrent
+callers.
 
 Costs to know. ``get``/``find``/``find_unique`` are dict lookups under the state lock; ``list``
 copies a table's rows under it. ``view()`` is O(1) but the next write to each table then copies
@@ -201,7 +202,7 @@ class Store(MembershipMixin):
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
         uncertain = False   # an earlier attempt may have applied: never report "not applied" then
         while True:
-            if not node.hasQuorum:
+            if not _may_commit(node):
                 raise _final(NoLeaderError(), uncertain)
             fut: asyncio.Future = loop.create_future()
             node.fsm.apply_batch(pid, wire, callback=lambda r, e, f=fut: bridge.post(resolve, f, (r, e)))
@@ -225,7 +226,7 @@ class Store(MembershipMixin):
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
         uncertain = False   # an earlier attempt may have applied: never report "not applied" then
         while True:
-            if not node.hasQuorum:
+            if not _may_commit(node):
                 raise _final(NoLeaderError(), uncertain)
             done = threading.Event()
             box: builtins.list[tuple[Any, int]] = []
@@ -334,6 +335,15 @@ class Store(MembershipMixin):
         if self._node is None:
             raise StoreError("store is closed" if self._closed else "store not started")
         return self._node
+
+
+def _may_commit(node: raft.RaftNode) -> bool:
+    """Fast "no leader" check: we see a connected majority, or we follow a leader we are connected
+    to (a member that just joined may not have dialled every peer yet, but can forward)."""
+    if node.hasQuorum:
+        return True
+    leader = node._getLeader()
+    return leader is not None and leader != node.selfNode and node.isNodeConnected(leader)
 
 
 def _retry_delay(out: StoreError, err: int, attempt: int, deadline: float) -> float | None:

@@ -55,6 +55,19 @@ def converge(c: Cluster, members: list[int], min_index: int, timeout: float = 30
     raise AssertionError(f"members {members} did not converge to index >= {min_index}: {digests}")
 
 
+def on_leader(c: Cluster, cmd: str, bound: float = 20.0, **kw: object) -> object:
+    """Run a leader-only command on whoever leads now; a joining member may trigger an election."""
+    deadline = time.monotonic() + bound
+    while True:
+        L = c.leader(timeout=bound)
+        try:
+            return c.members[L].call(cmd, **kw)
+        except RemoteError as e:
+            if e.kind not in ("NotLeaderError", "NoLeaderError") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def first_write_after(m: Member, prefix: str, bound: float) -> float:
     """Seconds until ``m`` accepts a write, retrying; fails after ``bound``."""
     t0 = time.monotonic()
@@ -180,7 +193,7 @@ def test_add_then_remove_a_fourth_member(cluster: Cluster) -> None:
     L = c.leader()
     idx = write(c.members[L], 100, "m")
     new = c.add()
-    members = c.members[L].call("add_member", addr=new.addr)
+    members = on_leader(c, "add_member", addr=new.addr)
     assert sorted(members) == sorted(c.addrs)
     new.start()                          # started with the full list, after the add committed
     got = converge(c, [0, 1, 2, 3], idx)
@@ -192,18 +205,19 @@ def test_add_then_remove_a_fourth_member(cluster: Cluster) -> None:
             assert time.monotonic() < deadline, m.call("members")
             time.sleep(0.1)
     deadline = time.monotonic() + 20
-    while c.members[L].call("members")["stored"] != sorted(c.addrs):
+    while c.members[c.leader()].call("members")["stored"] != sorted(c.addrs):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     idx = c.members[3].call("apply", actions=[create("from-new")])
     converge(c, [0, 1, 2, 3], idx)
     # quorum is now 3 of 4; remove the new member again
-    remaining = c.members[L].call("remove_member", addr=new.addr)
+    remaining = on_leader(c, "remove_member", addr=new.addr)
     assert new.addr not in remaining and len(remaining) == 3
     new.kill()
-    idx = c.members[L].call("apply", actions=[create("after-remove")])
+    idx = c.members[0].call("apply", actions=[create("after-remove")])
     converge(c, [i for i in range(3)], idx)
     # a follower is not allowed to change membership
+    L = c.leader()
     F = next(i for i in range(3) if i != L)
     with pytest.raises(RemoteError) as ei:
         c.members[F].call("add_member", addr="127.0.0.1:1")
