@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def converge(c: Cluster, members: list[int], min_index: int, timeout: float = 30
     raise AssertionError(f"members {members} did not converge to index >= {min_index}: {digests}")
 
 
-def on_leader(c: Cluster, cmd: str, bound: float = 20.0, **kw: object) -> object:
+def on_leader(c: Cluster, cmd: str, bound: float = 20.0, **kw: Any) -> Any:
     """Run a leader-only command on whoever leads now; a joining member may trigger an election."""
     deadline = time.monotonic() + bound
     while True:

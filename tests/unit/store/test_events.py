@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr"
 """Subscriptions: no gaps, no duplicates, Reset on ring overflow and on snapshot restore."""
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def test_commits_from_another_thread_wake_the_loop() -> None:
         log = EventLog(st, capacity=100_000)
         view, sub = log.subscribe(asyncio.get_running_loop(), None, with_view=True)
         m = Mirror(view)  # type: ignore[arg-type]
-        t = threading.Thread(target=lambda: [put(st, i) for i in range(3000)])
+        t = threading.Thread(target=lambda: [put(st, i) for i in range(3000)])  # type: ignore[func-returns-value]
         t.start()
         while t.is_alive() or m.index < st.index:
             m.feed(await asyncio.wait_for(sub.__anext__(), 5))

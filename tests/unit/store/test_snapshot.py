@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr"
 """The thread-based snapshot writer: consistent at the freeze point, async status, stale discard."""
 
 from __future__ import annotations

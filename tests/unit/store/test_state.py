@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr"
 """The replicated apply as a pure function: conflicts, atomicity, unique keys, indexes, totality."""
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class HostileKey(str):
         return str.__hash__(self)
 
 
-GARBAGE = [None, 1, "x", b"x", [None], [()], [("create",)], [object()], [Hostile()],
+GARBAGE: list[object] = [None, 1, "x", b"x", [None], [()], [("create",)], [object()], [Hostile()],
            [("create", "services", "s", None, b"", {}, {}, "extra")],
            [("create", "nope", "s", None, b"", {}, {})],
            [("create", "services", "", None, b"", {}, {})],
@@ -182,8 +183,8 @@ def test_apply_never_raises_on_garbage(actions: object) -> None:
 def test_apply_never_raises_fuzz() -> None:
     rnd = random.Random(7)
     st = StoreState()
-    atoms = [None, 0, 1, -1, True, "", "x", "services", "tasks", "nope", "create", "update", "delete",
-             b"", b"d", {}, {"a": "b"}, {"": "b"}, [], (), 1.5]
+    atoms: list[object] = [None, 0, 1, -1, True, "", "x", "services", "tasks", "nope", "create",
+                           "update", "delete", b"", b"d", {}, {"a": "b"}, {"": "b"}, [], (), 1.5]
     for _ in range(3000):
         act = tuple(rnd.choice(atoms) for _ in range(rnd.choice([6, 7, 7, 7, 8])))
         res = st.apply_batch(rnd.choice(["p", None, 3]), [act] if rnd.random() < 0.9 else act)

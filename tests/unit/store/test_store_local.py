@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr"
 """Store on one member over loopback: construction rules, API wiring, error mapping, lifecycle.
 
 A single-member cluster commits on pysyncobj's next tick (~50 ms per write), so writes are few.
