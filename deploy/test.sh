@@ -25,5 +25,8 @@ done
 echo "== import layering"
 "$venv/lint-imports"
 
+echo "== types"
+"$venv/mypy" swarm node
+
 echo "== tests"
 "$venv/pytest" -q -p no:cacheprovider tests/unit tests/integration tests/e2e "$@"

@@ -213,11 +213,17 @@ class Agent:
                 if sub.id not in self._log_pubs:
                     task = asyncio.create_task(self._publish_logs(broker, sub))
                     self._log_pubs[sub.id] = task
-                    task.add_done_callback(lambda _t, i=sub.id: self._log_pubs.pop(i, None))
+                    task.add_done_callback(self._forget_pub(sub.id))
         finally:
             for t in self._log_pubs.values():
                 t.cancel()
         raise ConnectionError("log subscription stream closed")
+
+    def _forget_pub(self, sub_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_t: asyncio.Task[None]) -> None:
+            self._log_pubs.pop(sub_id, None)
+
+        return forget
 
     async def _publish_logs(self, broker: Any, sub: d.SubscriptionMessage) -> None:
         src = self.log_source

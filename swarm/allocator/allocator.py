@@ -80,12 +80,12 @@ class Allocator(Reconciler):
         """Service VIPs and nodes' ingress endpoints."""
         from swarm.api.objects_pb2 import Network, Service
 
-        self._pools = Pools(lambda: Reader(self.store))
+        pools = self._pools = Pools(lambda: Reader(self.store))
 
         def vips(sid: str) -> Callable[[Reader], Built | None]:
             def build(r: Reader) -> Built | None:
                 svc = r.get(Service, sid)
-                if svc is None or not allocate_vips(svc, r.list(Network), self._pools):
+                if svc is None or not allocate_vips(svc, r.list(Network), pools):
                     return None
                 return [typed.update(svc)], [f"service {sid}: virtual IPs "
                                              + ", ".join(v.addr for v in svc.endpoint.virtual_ips)]
@@ -95,7 +95,7 @@ class Allocator(Reconciler):
             def build(r: Reader) -> Built | None:
                 node = r.get(Node, nid)
                 ingress = next((n for n in r.list(Network) if n.spec.ingress), None)
-                if node is None or not allocate_node_ingress(node, ingress, self._pools):
+                if node is None or not allocate_node_ingress(node, ingress, pools):
                     return None
                 return [typed.update(node)], [f"node {nid}: ingress endpoint "
                                               f"{node.attachments[-1].addresses[0]}"]

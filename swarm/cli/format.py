@@ -30,7 +30,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
             widths[i] = max(widths[i], len(cell))
     widths = [max(w + PADDING, MIN_WIDTH) for w in widths]
     out = []
-    for r in [list(headers), *rows]:
+    for r in [list(headers), *(list(x) for x in rows)]:
         r = r + [""] * (cols - len(r))
         cells = [c.ljust(widths[i]) if i < cols - 1 else c for i, c in enumerate(r[:cols])]
         out.append("".join(cells).rstrip())

@@ -55,7 +55,7 @@ def parse_port(v: str) -> PortConfig:
             elif k == "published":
                 p.published_port = _port_num(val, v)
             elif k == "protocol":
-                p.protocol = _proto(val, v)
+                p.protocol = _proto(val, v)  # type: ignore[assignment]
             elif k == "mode":
                 if val not in ("ingress", "host"):
                     raise CLIError(f"invalid publish mode value ({val}): must be either 'ingress' or 'host'")
@@ -67,7 +67,7 @@ def parse_port(v: str) -> PortConfig:
         return p
     body, _, proto = v.partition("/")
     if proto:
-        p.protocol = _proto(proto, v)
+        p.protocol = _proto(proto, v)  # type: ignore[assignment]
     pub, _, tgt = body.rpartition(":")
     p.target_port = _port_num(tgt, v)
     if pub:

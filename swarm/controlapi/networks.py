@@ -7,6 +7,7 @@ indexes; addresses inside a network are the allocator's job.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from swarm.allocator.ipam import VXLAN_OPTION, IPAMError, next_subnet, next_vni, subnet_of, vni_of
 from swarm.api import control_pb2 as c
@@ -133,7 +134,7 @@ async def remove_network(ctx: Context, req: c.RemoveNetworkRequest) -> c.RemoveN
     return c.RemoveNetworkResponse()
 
 
-HANDLERS = {
+HANDLERS: dict[str, Any] = {
     "CreateNetwork": create_network,
     "GetNetwork": get_network,
     "ListNetworks": list_networks,

@@ -57,11 +57,11 @@ def _allocate_ports(ctx: Context, svc: Service) -> None:
                 if not free:
                     raise FailedPreconditionError("no free dynamic port in 30000-32767")
                 port.published_port = free
-            other = taken.get((port.published_port, port.protocol))
-            if other is not None:
+            owner = taken.get((port.published_port, port.protocol))
+            if owner is not None:
                 raise InvalidArgumentError(
                     f"port '{port.published_port}' is already in use by service "
-                    f"'{other.spec.annotations.name}' ({other.id}) as an ingress port")
+                    f"'{owner.spec.annotations.name}' ({owner.id}) as an ingress port")
         svc.endpoint.ports.append(port)
 
 
@@ -89,7 +89,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     name = spec.annotations.name
     if ctx.read.find_unique(Service, "name", name.lower()) is not None:
         raise AlreadyExistsError(f"rpc error: service {name} already exists")
-    svc = Service(id=new_id(), spec=spec)
+    svc: Service = Service(id=new_id(), spec=spec)
     svc.spec_version.index = 1
     now = ctx.now()
     svc.meta.created_at.CopyFrom(now)

@@ -73,11 +73,11 @@ class NodeCAServer:
             node = Reader(self.store).get(Node, renewing_node_id)
             if node is None or renewing_node_id in cl.removed_nodes:
                 raise InvalidTokenError("node not found or removed")
-            role = node.spec.desired_role
+            role = int(node.spec.desired_role)
         else:
             role = self.role_for_token(cl, req.token)
             node = Node(id=new_id())
-            node.spec.desired_role = role
+            node.spec.desired_role = role  # type: ignore[assignment]
             node.spec.membership = NodeSpec.ACCEPTED
             node.spec.availability = req.availability
             node.role = WORKER  # becomes MANAGER once it has joined Raft
@@ -95,4 +95,5 @@ class NodeCAServer:
         ou = "swarm-manager" if role == MANAGER else "swarm-worker"
         cert = root.issue(req.csr, node.id, ou, cl.id, cert_expiry(cl))
         return ca_pb2.IssueNodeCertificateResponse(
-            node_id=node.id, node_membership=NodeSpec.ACCEPTED, role=role, certificate=cert)
+            node_id=node.id, node_membership=NodeSpec.ACCEPTED, role=role,  # type: ignore[arg-type]
+            certificate=cert)

@@ -268,6 +268,7 @@ class SwarmDaemon:
             if st is None or st.role == role:
                 return
             log.info("node %s: switching role %s -> %s", st.node_id, st.role, role)
+            assert self.tls is not None
             tls = await renew_certificate(st, self.tls)
             await self._stop_roles()
             self.tls = tls

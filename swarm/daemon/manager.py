@@ -63,7 +63,7 @@ class ManagerRole:
         from swarm.orchestrator.update import UpdateSupervisor
 
         self.leader_components: list[LeaderComponent] = [
-            (lambda m, f=f: f(m.store)) for f in [*leader_components(), UpdateSupervisor]]
+            _factory(f) for f in [*leader_components(), UpdateSupervisor]]
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._leader_stoppers: list[Callable[[], Any]] = []
         self._leadership_q: asyncio.Queue[bool] = asyncio.Queue()
@@ -188,6 +188,13 @@ class _RaftReachability:
         if addr == self.role.state.raft_addr:
             return True
         return bool(self.role.store.status().get("members", {}).get(addr, False))
+
+
+def _factory(cls: Callable[[Any], Any]) -> LeaderComponent:
+    def make(role: ManagerRole) -> Any:
+        return cls(role.store)
+
+    return make
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:

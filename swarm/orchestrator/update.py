@@ -261,9 +261,10 @@ class _Run:
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(n, len(dirty)))]
         watch = asyncio.create_task(self._watch())
         try:
-            done = asyncio.ensure_future(asyncio.gather(*workers))
-            halted = asyncio.ensure_future(self.halted.wait())
+            done: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*workers))
+            halted: asyncio.Future[Any] = asyncio.ensure_future(self.halted.wait())
             await asyncio.wait([done, halted], return_when=asyncio.FIRST_COMPLETED)
+            halted.cancel()
             if not self.halted.is_set():
                 wait = self.delay + 1.0 if self.delay >= self.monitor else self.monitor
                 with contextlib.suppress(TimeoutError):

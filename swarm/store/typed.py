@@ -10,6 +10,7 @@ store version, so a writer can send it back as the version it read (optimistic c
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -116,11 +117,11 @@ class Reader:
         so = self.src.get(table, oid)
         return None if so is None else decode(table, so)  # type: ignore[return-value]
 
-    def list(self, cls: type[M]) -> list[M]:
+    def list(self, cls: type[M]) -> builtins.list[M]:
         table = TABLE_OF[cls]
         return [decode(table, s) for s in self.src.list(table)]  # type: ignore[misc]
 
-    def find(self, cls: type[M], index: str, key: str) -> list[M]:
+    def find(self, cls: type[M], index: str, key: str) -> builtins.list[M]:
         table = TABLE_OF[cls]
         return [decode(table, s) for s in self.src.find(table, index, key)]  # type: ignore[misc]
 
@@ -133,10 +134,10 @@ class Reader:
         items = self.list(Cluster)
         return items[0] if items else None
 
-    def tasks_of_service(self, service_id: str) -> list[Task]:
+    def tasks_of_service(self, service_id: str) -> builtins.list[Task]:
         return self.find(Task, "service_id", service_id)
 
-    def tasks_on_node(self, node_id: str) -> list[Task]:
+    def tasks_on_node(self, node_id: str) -> builtins.list[Task]:
         return self.find(Task, "node_id", node_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 from google.protobuf.duration_pb2 import Duration
@@ -20,7 +21,7 @@ def register(cli: click.Group) -> None:
         cli.add_command(cmd)
 
 
-def _availability(v: str) -> int:
+def _availability(v: str) -> Any:
     if v not in AVAILABILITY:
         raise CLIError(f'invalid availability "{v}", only active, pause and drain are supported')
     return AVAILABILITY[v]
