@@ -7,8 +7,9 @@ watching tasks and nodes, so the orchestrators stay about slots and nodes only. 
 
 * a task that *ended* while still wanted -- observed state past RUNNING (COMPLETE, FAILED,
   REJECTED, or SHUTDOWN it was not asked for) with desired state <= RUNNING, in either mode;
-* a replicated task whose node is Down or gone (replaced without waiting for the old task) or
-  drained (replaced with no restart delay). Global tasks on such nodes are the global
+* a replicated task whose node is Down or gone (replaced at once, without waiting for the old
+  task and -- a deviation from Docker, which waits the restart delay -- without the restart
+  delay) or drained (replaced with no restart delay). Global tasks on such nodes are the global
   orchestrator's business (shut down, not replaced).
 
 One restart is one atomic write (:func:`restart_change`): the old task gets desired SHUTDOWN and,
@@ -180,8 +181,11 @@ class RestartSupervisor(Reconciler):
             if not ok:
                 lines.append(f"{describe(old)}: not replaced ({why})")
                 return actions, lines
-            drained = cause == "node drained"
-            delay = 0.0 if drained else restart_delay(old.spec.restart)
+            # No restart delay when the node, not the task, is the problem: drained (Docker) or
+            # down/removed (our deviation: the delay damps crash loops, and a dead node is not
+            # one; the replacement does not wait for the old task either, as in Docker).
+            node_gone = cause in ("node drained", "node down", "node removed")
+            delay = 0.0 if node_gone else restart_delay(old.spec.restart)
             wait_old = old.status.state <= RUNNING and not node_down(node)
             start_at = max(now, self.delayed.get(old.id, now)) + delay
             new = new_task(service, now, slot=old.slot, node_id=old.node_id if is_global(service) else "",
