@@ -26,7 +26,7 @@ from swarm.api import types_pb2 as swarm_dot_api_dot_types__pb2
 from swarm.api import specs_pb2 as swarm_dot_api_dot_specs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12swarm/api/ca.proto\x12\tswarm.api\x1a\x15swarm/api/types.proto\x1a\x15swarm/api/specs.proto\"\x1d\n\x1bGetRootCACertificateRequest\"3\n\x1cGetRootCACertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\"\xb3\x01\n\x1bIssueNodeCertificateRequest\x12\x0b\n\x03\x63sr\x18\x01 \x01(\x0c\x12\r\n\x05token\x18\x02 \x01(\t\x12\x36\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32 .swarm.api.NodeSpec.Availability\x12\x16\n\x0e\x61\x64vertise_addr\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61ta_path_addr\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\"\xa0\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x37\n\x0fnode_membership\x18\x02 \x01(\x0e\x32\x1e.swarm.api.NodeSpec.Membership\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.swarm.api.NodeRole\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\"/\n\x1cNodeCertificateStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"T\n\x1dNodeCertificateStatusResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\x12\x0f\n\x07root_ca\x18\x03 \x01(\x0c\x32m\n\x02\x43\x41\x12g\n\x14GetRootCACertificate\x12&.swarm.api.GetRootCACertificateRequest\x1a\'.swarm.api.GetRootCACertificateResponse2\xdd\x01\n\x06NodeCA\x12g\n\x14IssueNodeCertificate\x12&.swarm.api.IssueNodeCertificateRequest\x1a\'.swarm.api.IssueNodeCertificateResponse\x12j\n\x15NodeCertificateStatus\x12\'.swarm.api.NodeCertificateStatusRequest\x1a(.swarm.api.NodeCertificateStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12swarm/api/ca.proto\x12\tswarm.api\x1a\x15swarm/api/types.proto\x1a\x15swarm/api/specs.proto\"\x1d\n\x1bGetRootCACertificateRequest\"3\n\x1cGetRootCACertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\"\xb3\x01\n\x1bIssueNodeCertificateRequest\x12\x0b\n\x03\x63sr\x18\x01 \x01(\x0c\x12\r\n\x05token\x18\x02 \x01(\t\x12\x36\n\x0c\x61vailability\x18\x03 \x01(\x0e\x32 .swarm.api.NodeSpec.Availability\x12\x16\n\x0e\x61\x64vertise_addr\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61ta_path_addr\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\"\xb8\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x37\n\x0fnode_membership\x18\x02 \x01(\x0e\x32\x1e.swarm.api.NodeSpec.Membership\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.swarm.api.NodeRole\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\x12\x16\n\x0e\x64\x61ta_path_port\x18\x05 \x01(\r\"/\n\x1cNodeCertificateStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"T\n\x1dNodeCertificateStatusResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\x12\x0f\n\x07root_ca\x18\x03 \x01(\x0c\x32m\n\x02\x43\x41\x12g\n\x14GetRootCACertificate\x12&.swarm.api.GetRootCACertificateRequest\x1a\'.swarm.api.GetRootCACertificateResponse2\xdd\x01\n\x06NodeCA\x12g\n\x14IssueNodeCertificate\x12&.swarm.api.IssueNodeCertificateRequest\x1a\'.swarm.api.IssueNodeCertificateResponse\x12j\n\x15NodeCertificateStatus\x12\'.swarm.api.NodeCertificateStatusRequest\x1a(.swarm.api.NodeCertificateStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,13 +40,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_start=164
   _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_end=343
   _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_start=346
-  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_end=506
-  _globals['_NODECERTIFICATESTATUSREQUEST']._serialized_start=508
-  _globals['_NODECERTIFICATESTATUSREQUEST']._serialized_end=555
-  _globals['_NODECERTIFICATESTATUSRESPONSE']._serialized_start=557
-  _globals['_NODECERTIFICATESTATUSRESPONSE']._serialized_end=641
-  _globals['_CA']._serialized_start=643
-  _globals['_CA']._serialized_end=752
-  _globals['_NODECA']._serialized_start=755
-  _globals['_NODECA']._serialized_end=976
+  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_end=530
+  _globals['_NODECERTIFICATESTATUSREQUEST']._serialized_start=532
+  _globals['_NODECERTIFICATESTATUSREQUEST']._serialized_end=579
+  _globals['_NODECERTIFICATESTATUSRESPONSE']._serialized_start=581
+  _globals['_NODECERTIFICATESTATUSRESPONSE']._serialized_end=665
+  _globals['_CA']._serialized_start=667
+  _globals['_CA']._serialized_end=776
+  _globals['_NODECA']._serialized_start=779
+  _globals['_NODECA']._serialized_end=1000
 # @@protoc_insertion_point(module_scope)

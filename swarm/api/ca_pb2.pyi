@@ -33,16 +33,18 @@ class IssueNodeCertificateRequest(_message.Message):
     def __init__(self, csr: _Optional[bytes] = ..., token: _Optional[str] = ..., availability: _Optional[_Union[_specs_pb2.NodeSpec.Availability, str]] = ..., advertise_addr: _Optional[str] = ..., data_path_addr: _Optional[str] = ..., hostname: _Optional[str] = ...) -> None: ...
 
 class IssueNodeCertificateResponse(_message.Message):
-    __slots__ = ("node_id", "node_membership", "role", "certificate")
+    __slots__ = ("node_id", "node_membership", "role", "certificate", "data_path_port")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    DATA_PATH_PORT_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     node_membership: _specs_pb2.NodeSpec.Membership
     role: _types_pb2.NodeRole
     certificate: bytes
-    def __init__(self, node_id: _Optional[str] = ..., node_membership: _Optional[_Union[_specs_pb2.NodeSpec.Membership, str]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[bytes] = ...) -> None: ...
+    data_path_port: int
+    def __init__(self, node_id: _Optional[str] = ..., node_membership: _Optional[_Union[_specs_pb2.NodeSpec.Membership, str]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[bytes] = ..., data_path_port: _Optional[int] = ...) -> None: ...
 
 class NodeCertificateStatusRequest(_message.Message):
     __slots__ = ("node_id",)

@@ -53,7 +53,8 @@ class AgentRole:
         if daemon.cfg.executor == "runtime":
             st = daemon.state
             try:
-                nn, ns = await asyncio.to_thread(make_network, daemon.cfg, st.node_id, st.data_path_addr)
+                nn, ns = await asyncio.to_thread(make_network, daemon.cfg, st.node_id, st.data_path_addr,
+                                                 st.data_path_port)
             except Exception as e:  # no nft, no netns support: run without overlay networking
                 log.error("overlay networking unavailable on this node: %r", e)
         return cls(daemon, nn, ns)

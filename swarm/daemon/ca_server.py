@@ -96,4 +96,4 @@ class NodeCAServer:
         cert = root.issue(req.csr, node.id, ou, cl.id, cert_expiry(cl))
         return ca_pb2.IssueNodeCertificateResponse(
             node_id=node.id, node_membership=NodeSpec.ACCEPTED, role=role,  # type: ignore[arg-type]
-            certificate=cert)
+            certificate=cert, data_path_port=cl.vxlan_udp_port or 4789)

@@ -26,13 +26,14 @@ def name_prefix(cfg: DaemonConfig) -> str:
     return "p" + hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:5]
 
 
-def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str) -> tuple[Any, Any]:
+def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str,
+                 vxlan_port: int = 4789) -> tuple[Any, Any]:
     """(NodeNetwork, NetSync) for the real executor."""
     from node.agent.netsync import NetSync
     from node.network import NodeNetwork
 
     nn = NodeNetwork(cfg.data_root / "network", data_path_addr=data_path_addr,
-                     name_prefix=name_prefix(cfg))
+                     vxlan_port=vxlan_port, name_prefix=name_prefix(cfg))
     return nn, NetSync(nn, node_id)
 
 

@@ -78,7 +78,7 @@ async def join_swarm(data_root: Path, req: daemon_pb2.JoinRequest) -> tuple[Node
     role = "manager" if resp.role == MANAGER else "worker"
     state = NodeState(node_id=resp.node_id, cluster_id=ident.cluster_id, role=role,
                       advertise_addr=advertise, listen_addr=listen, data_path_addr=data_path,
-                      remote_managers=[remote])
+                      remote_managers=[remote], data_path_port=resp.data_path_port or 4789)
     save_node_tls(data_root, tls)
     if role == "manager":
         members, secret = await raft_join(remote, tls, advertise)

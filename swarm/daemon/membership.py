@@ -123,7 +123,8 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
 
     state = NodeState(node_id=node_id, cluster_id=cluster_id, role="manager",
                       advertise_addr=advertise, listen_addr=listen, data_path_addr=data_path,
-                      remote_managers=[advertise], raft_members=[raft_addr_for(advertise)])
+                      remote_managers=[advertise], raft_members=[raft_addr_for(advertise)],
+                      data_path_port=req.data_path_port or 4789)
     tls = NodeTLS(root_ca_pem=root.cert_pem, cert_pem=cert_pem, key_pem=key_pem)
     return state, tls, raft_secret, Bootstrap(cluster=cl, node=node, ingress=ingress_network(cl, now))
 

@@ -23,6 +23,7 @@ class NodeState:
     data_path_addr: str = ""
     remote_managers: list[str] = field(default_factory=list)
     raft_members: list[str] = field(default_factory=list)   # full Raft voter list (managers)
+    data_path_port: int = 4789                               # VXLAN UDP port of the cluster
 
     @property
     def raft_addr(self) -> str:

@@ -93,3 +93,25 @@ def test_overlay_vip_dns_and_routing_mesh(swarm_bed):
         links = sb.tb.exec(h, "ip", "-o", "link").stdout
         assert "table" not in nft.replace("table ip filter", ""), (h, nft)
         assert [x for x in links.splitlines() if " lo:" not in x and " eth0@" not in x] == [], (h, links)
+
+
+def test_dnsrr_and_a_drained_node_still_routes(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    sb.ok("network", "create", "appnet")
+    sb.ok("service", "create", "-d", "--name", "rr", "--endpoint-mode", "dnsrr", "--replicas", "2",
+          "--network", "appnet", sb.image("demo/web:1"))
+    sb.ok("service", "create", "-d", "--name", "pub", "--replicas", "2", "-p", "8081:80",
+          "--constraint", "node.hostname!=wkr2", sb.image("demo/web:1"))
+    sb.tb.wait_for(lambda: len(running(sb, "rr")) == 2 and len(running(sb, "pub")) == 2, timeout=120,
+                   what="both services running")
+    rr = running(sb, "rr")[0]
+    pid = container_pid(sb, rr["Node"], rr["ID"])
+    out = in_container(sb, rr["Node"], pid, "busybox", "nslookup", "rr", "127.0.0.11")
+    assert out.count("Address") >= 3, out       # the server line + one per task: no VIP in dnsrr
+    assert json.loads(sb.ok("service", "inspect", "rr"))[0]["Endpoint"].get("VirtualIPs", []) == []
+    # wkr2 runs no task of `pub` and is drained: the mesh still answers there
+    wk2 = next(json.loads(x)["ID"] for x in sb.ok("node", "ls", "--format", "json").splitlines()
+               if json.loads(x)["Hostname"] == "wkr2")
+    sb.ok("node", "update", "--availability", "drain", wk2)
+    sb.tb.wait_for(lambda: "demo/web version 1" in sb.http("mgr1", sb.tb.address("wkr2"), 8081),
+                   timeout=30, what="the drained node answers on the published port")

@@ -117,3 +117,19 @@ def _addresses(d, svc: str) -> list[str]:
             t = control_pb2_grpc.ControlStub(ch).GetTask(control_pb2.GetTaskRequest(task_id=tid)).task
         addrs += [a for n in t.networks for a in n.addresses]
     return addrs
+
+
+def test_data_path_port_reaches_every_node(tmp_path):
+    c = LoopbackCluster(tmp_path, 2).start()
+    try:
+        c.init("--data-path-port", "4790")
+        c.join(1, "worker")
+        for d in c.daemons:
+            st = json.loads((d.data_root / "state.json").read_text())
+            assert st["data_path_port"] == 4790
+        r = c[1].cli("leave")
+        assert r.returncode == 0
+        r = c[1].cli("init", "--advertise-addr", c.addr(1), "--data-path-port", "80")
+        assert r.returncode == 1 and "out of range (1024-49151)" in r.stderr
+    finally:
+        c.stop()
