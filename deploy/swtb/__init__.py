@@ -14,7 +14,7 @@ Layout of the package, one concern per module:
 
 Picture (prefix "swtb", defaults):
 
-    root netns:  bridge swtb0 (no address)  + unreachable routes for 10.231.0.0/24, 10.0.0.0/8
+    root netns:  bridge swtb0 (no address)  + unreachable routes for 10.231.0.0/24, 10.0.0.0/8, 172.18.0.0/16
                    |-- veth swtb-infra <-> eth0 in netns swtb-infra  10.231.0.1  (registry etc.)
                    |-- veth swtb-mgr1  <-> eth0 in netns swtb-mgr1   10.231.0.11 (swarmd)
                    `-- veth swtb-wkr1  <-> eth0 in netns swtb-wkr1   10.231.0.12 (swarmd)

@@ -27,7 +27,9 @@ from swtb.errors import TestbedError, UsageError
 
 DEFAULT_PREFIX = "swtb"
 DEFAULT_SUBNET = "10.231.0.0/24"
-DEFAULT_OVERLAY_POOLS = ("10.0.0.0/8",)
+# the overlay address pool, and the egress subnet each node uses for host-mode ports and
+# outbound traffic (swarm/daemon/executors.py EGRESS_SUBNET)
+DEFAULT_OVERLAY_POOLS = ("10.0.0.0/8", "172.18.0.0/16")
 INFRA = "infra"
 RT_PROTO = 231  # marks our unreachable routes (rt_protos has nothing there)
 MAX_PER_ROLE = 99

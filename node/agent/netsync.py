@@ -55,7 +55,7 @@ from typing import Any, Protocol, TypeVar
 
 from node.agent.netview import Desired, NetState, NetView, network_config, task_attachments
 from node.network.errors import InvalidNetworkConfigError, NetworkError
-from node.network.model import NetworkConfig, ServiceEntry
+from node.network.model import NetworkConfig, PortMap, ServiceEntry
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Task
 
@@ -63,6 +63,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_MIN = 1.0
 RETRY_MAX = 30.0
+
+
+def host_port_maps(task: Task) -> tuple[PortMap, ...]:
+    """The task's host-mode published ports (mode=host), as the data path takes them."""
+    out = []
+    for p in task.endpoint.ports:
+        if p.publish_mode == 1 and p.published_port:   # PortConfig.HOST
+            out.append(PortMap("udp" if p.protocol == 1 else "tcp", p.target_port, p.published_port))
+    return tuple(out)
 
 
 class NodeNetworkLike(Protocol):
@@ -78,6 +87,7 @@ class NodeNetworkLike(Protocol):
     def resolv_conf_path(self, container_id: str) -> Path: ...
     def attach(self, container_id: str, network_id: str, ip_cidr: str) -> None: ...
     def destroy_sandbox(self, container_id: str) -> None: ...
+    def set_host_ports(self, container_id: str, ports: Sequence[PortMap]) -> None: ...
     def prune_sandboxes(self, keep: Sequence[str]) -> list[str]: ...
 
 
@@ -138,7 +148,8 @@ class NetSync:
         """Ensure the task's networks, create its sandbox and attach it; returns (netns path,
         resolv.conf path), or None for a task without networks."""
         atts = task_attachments(task)
-        if not atts:
+        host_ports = host_port_maps(task)
+        if not atts and not host_ports:
             return None
         ingress_first = sorted(atts, key=lambda a: not a[0].spec.ingress)
         pairs: list[tuple[str, str]] = []
@@ -155,7 +166,8 @@ class NetSync:
         des = self.view.desired(nids, self._fallback)
         states = [des.networks[n] for n in nids if n in des.networks]
         try:
-            return await self._call(self._setup, container_id, task.id, states, pairs, self.synced)
+            return await self._call(self._setup, container_id, task.id, states, pairs, self.synced,
+                                    host_ports)
         except Exception:
             # (cancelled: the thread may still finish the sandbox; keep counting it as in use
             # until destroy_sandbox, which queues behind it)
@@ -325,7 +337,8 @@ class NetSync:
         return True
 
     def _setup(self, container_id: str, task_id: str, states: list[NetState],
-               pairs: list[tuple[str, str]], full: bool) -> tuple[str, str]:
+               pairs: list[tuple[str, str]], full: bool,
+               host_ports: Sequence[PortMap] = ()) -> tuple[str, str]:
         for ns in states:
             self._push_network(ns, full)
         for nid, _ in pairs:
@@ -335,6 +348,8 @@ class NetSync:
         try:
             for nid, addr in pairs:
                 self.nn.attach(container_id, nid, addr)
+            if host_ports:
+                self.nn.set_host_ports(container_id, host_ports)
         except BaseException:
             try:
                 self.nn.destroy_sandbox(container_id)

@@ -96,6 +96,12 @@ class SandboxNetwork(Protocol):
     async def prune_sandboxes(self, keep: Iterable[str]) -> list[str]: ...
 
 
+def _needs_sandbox(task: Task) -> bool:
+    """Overlay networks, or host-mode published ports (the egress path needs a sandbox)."""
+    return bool(task.networks) or any(p.publish_mode == 1 and p.published_port  # PortConfig.HOST
+                                      for p in task.endpoint.ports)
+
+
 def translate_network(e: Exception) -> xe.ExecError:
     """Map a network layer error (``node.network.NetworkError``, OSError) onto the executor's."""
     msg = f"network: {e}" if str(e) else f"network: {type(e).__name__}"
@@ -306,7 +312,7 @@ class RuntimeController(Controller):
         st = await self._state()
         if st is not None:
             log.info("task %s: re-attached to container %s (%s)", self.task.id, self.cid[:12], st.status)
-            if self.x.network is not None and self.task.networks:
+            if self.x.network is not None and _needs_sandbox(self.task):
                 await self.x.net(self.x.network.adopt_sandbox(self.cid, self.task))
         return _info(st) if st is not None else None
 
@@ -324,7 +330,7 @@ class RuntimeController(Controller):
         if await self._state() is not None:
             return
         sandbox: tuple[str, str] | None = None
-        if self.x.network is not None and self.task.networks:
+        if self.x.network is not None and _needs_sandbox(self.task):
             sandbox = await self.x.net(self.x.network.setup_sandbox(self.cid, self.task))
         netns_path, resolv = sandbox if sandbox is not None else (None, None)
 

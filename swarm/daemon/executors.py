@@ -26,6 +26,11 @@ def name_prefix(cfg: DaemonConfig) -> str:
     return "p" + hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:5]
 
 
+#: Each node's egress bridge (Docker's docker_gwbridge uses the same default): outbound traffic
+#: of containers is masqueraded through it, and host-mode published ports are DNATed to it.
+EGRESS_SUBNET = "172.18.0.0/16"
+
+
 def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str,
                  vxlan_port: int = 4789) -> tuple[Any, Any]:
     """(NodeNetwork, NetSync) for the real executor."""
@@ -33,7 +38,7 @@ def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str,
     from node.network import NodeNetwork
 
     nn = NodeNetwork(cfg.data_root / "network", data_path_addr=data_path_addr,
-                     vxlan_port=vxlan_port, name_prefix=name_prefix(cfg))
+                     vxlan_port=vxlan_port, name_prefix=name_prefix(cfg), egress_subnet=EGRESS_SUBNET)
     return nn, NetSync(nn, node_id)
 
 

@@ -115,3 +115,16 @@ def test_dnsrr_and_a_drained_node_still_routes(swarm_bed):
     sb.ok("node", "update", "--availability", "drain", wk2)
     sb.tb.wait_for(lambda: "demo/web version 1" in sb.http("mgr1", sb.tb.address("wkr2"), 8081),
                    timeout=30, what="the drained node answers on the published port")
+
+
+def test_host_mode_publishes_only_where_a_task_runs(swarm_bed):
+    sb = swarm_bed(managers=1, workers=2)
+    sb.ok("service", "create", "-d", "--name", "hp", "--replicas", "2",
+          "--publish", "published=8082,target=80,mode=host", "--constraint", "node.role==worker",
+          sb.image("demo/web:1"))
+    sb.tb.wait_for(lambda: len(running(sb, "hp")) == 2, timeout=120, what="2 running on the workers")
+    assert "8082" not in sb.ok("service", "ls")           # service ls lists ingress ports only
+    for host in ("wkr1", "wkr2"):
+        sb.tb.wait_for(lambda h=host: "demo/web version 1" in sb.http("mgr1", sb.tb.address(h), 8082),
+                       timeout=30, what=f"{host}:8082 answers")
+    assert sb.http("wkr1", sb.tb.address("mgr1"), 8082, timeout=2) == ""   # no task there: no port

@@ -211,7 +211,8 @@ def test_down_leaves_nothing_behind(testbed_factory: Callable[[], Testbed]) -> N
     assert mentions(before, ours(tb)) == {k: [] for k in before}
     tb.up(managers=2, workers=1)
     during = mentions(system_snapshot(), ours(tb))
-    assert len(during["netns"]) == 4 and len(during["links"]) == 5 and len(during["routes"]) == 2
+    # routes: the underlay, the overlay pool and the egress subnet (deploy/swtb/config.py)
+    assert len(during["netns"]) == 4 and len(during["links"]) == 5 and len(during["routes"]) == 3
     assert any(f"/run/netns/{tb.prefix}-mgr1" in m for m in during["mounts"])
     tb.infra("sleep", "600")
     pids = [*tb.recorded_pids(), _background_in(tb, "wkr1"), _container_like_in(tb, "mgr2")]
@@ -248,7 +249,7 @@ def test_two_testbeds_side_by_side(testbed: Factory) -> None:
         assert tb.exec("mgr1", "ip", "-o", "link", "show", "eth0", check=True).returncode == 0
     a.down()
     routes = mentions(system_snapshot(), ours(b))["routes"]
-    assert len(routes) == 2  # b's safety routes are untouched by a's down
+    assert len(routes) == 3  # b's safety routes are untouched by a's down
     assert b.host("mgr1").status == "running"
 
 
