@@ -27,6 +27,7 @@ import logging
 import random
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,7 @@ class Dispatcher:
         from swarm.dispatcher.netroutes import RouteTable
 
         self.routes = RouteTable(store)
+        self._decoded: OrderedDict[int, _CommitTasks] = OrderedDict()
         self._status_q: list[tuple[str, d.TaskStatusUpdate]] = []
         self._status_event = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -335,23 +337,18 @@ class Dispatcher:
         if isinstance(item, Reset):
             return self._complete(Reader(item.view), node_id, known)
         msg = d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL)
-        for ev in item.events:
-            if ev.table != "tasks":
-                continue
-            if ev.kind == "delete":
-                if ev.id in known:
-                    del known[ev.id]
-                    t = Task(id=ev.id)
-                    msg.changes.add(assignment=d.Assignment(task=t),
-                                    action=d.AssignmentChange.REMOVE)
-                continue
-            t = typed.decode("tasks", ev)
-            if t.node_id != node_id:
-                if ev.id in known:  # moved away (never happens in swarm, but be safe)
-                    del known[ev.id]
-                    msg.changes.add(assignment=d.Assignment(task=Task(id=ev.id)),
-                                    action=d.AssignmentChange.REMOVE)
-                continue
+        ct = self._commit_tasks(item)
+        for tid in ct.deleted:
+            if tid in known:
+                del known[tid]
+                msg.changes.add(assignment=d.Assignment(task=Task(id=tid)),
+                                action=d.AssignmentChange.REMOVE)
+        for tid in known.keys() & ct.node_of.keys():
+            if ct.node_of[tid] != node_id:   # moved away (never happens in swarm, but be safe)
+                del known[tid]
+                msg.changes.add(assignment=d.Assignment(task=Task(id=tid)),
+                                action=d.AssignmentChange.REMOVE)
+        for t in ct.by_node.get(node_id, ()):
             if t.status.state < ASSIGNED and t.desired_state < ASSIGNED:
                 continue
             # Only desired-state or spec changes matter to the agent, but sending status echoes
@@ -359,6 +356,33 @@ class Dispatcher:
             known[t.id] = t.meta.version.index
             msg.changes.add(assignment=d.Assignment(task=t))
         return msg if msg.changes else None
+
+    def _commit_tasks(self, commit: Any) -> _CommitTasks:
+        """The task events of one commit, decoded once for every assignment stream (each
+        stream used to decode every event itself: O(nodes × events) on the leader)."""
+        ct = self._decoded.get(commit.index)
+        if ct is None:
+            ct = _CommitTasks()
+            for ev in commit.events:
+                if ev.table != "tasks":
+                    continue
+                if ev.kind == "delete":
+                    ct.deleted.append(ev.id)
+                    continue
+                t = typed.decode("tasks", ev)
+                ct.node_of[t.id] = t.node_id
+                ct.by_node.setdefault(t.node_id, []).append(t)
+            self._decoded[commit.index] = ct
+            while len(self._decoded) > 256:
+                self._decoded.popitem(last=False)
+        return ct
+
+
+@dataclass
+class _CommitTasks:
+    deleted: list[str] = field(default_factory=list)
+    node_of: dict[str, str] = field(default_factory=dict)
+    by_node: dict[str, list[Task]] = field(default_factory=dict)
 
 
 def _touches_network(item: Any) -> bool:
