@@ -187,6 +187,7 @@ def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
     for n in names:
         net.delete_netns(n)
     rep.netns = [n for n in names if n not in net.our_netns(paths)]
+    rep.netns += _delete_daemon_netns_files(paths, [h.name for h in cfg.hosts] if cfg else [])
     # 4. mounts under our directories, then the directories
     dirs = [paths.run_dir, paths.lib_dir]
     for mp in _mounts_under(dirs):
@@ -204,6 +205,37 @@ def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
         raise TestbedError(f"down left these behind: {', '.join(left)}")
     rep.processes = sorted(set(rep.processes))
     return rep
+
+
+def daemon_name_prefix(data_root: Path) -> str:
+    """The kernel-object name prefix a swarmd with this data root uses (the same rule as
+    swarm/daemon/executors.py name_prefix: "p" + 5 hex digits of sha256(data root))."""
+    import hashlib
+
+    return "p" + hashlib.sha256(str(data_root).encode()).hexdigest()[:5]
+
+
+def _delete_daemon_netns_files(paths: Paths, hosts_: list[str]) -> list[str]:
+    """The daemons' overlay, ingress and sandbox namespaces were entered by name under the
+    shared /run/netns from inside the hosts' mount namespaces: once the hosts are gone the
+    namespaces are gone too, but their name files stay. Remove exactly those of our daemons."""
+    names = set(hosts_)
+    if paths.lib_dir.is_dir():
+        names |= {p.name for p in paths.lib_dir.iterdir() if p.is_dir()}
+    prefixes = tuple(daemon_name_prefix(paths.data_root(h)) + "sw" for h in sorted(names))
+    removed: list[str] = []
+    netns_dir = Path("/run/netns")
+    if not prefixes or not netns_dir.is_dir():
+        return removed
+    for f in sorted(netns_dir.iterdir()):
+        if f.name.startswith(prefixes):
+            run("umount", "-l", str(f), check=False)
+            try:
+                f.unlink()
+                removed.append(f.name)
+            except OSError:
+                pass
+    return removed
 
 
 @dataclass
