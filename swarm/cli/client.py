@@ -40,6 +40,18 @@ class Client:
         self.path = self.host[len("unix://") :]
         self._channel: grpc.Channel | None = None
 
+    def _socket_answers(self) -> bool:
+        """The daemon itself is reachable (an UNAVAILABLE from it, e.g. no leader or an
+        unreachable registry, is its answer, not a connection failure)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
     def _not_running(self) -> CLIError:
         return CLIError(f"Cannot connect to the swarm daemon at {self.host}. Is swarmd running?")
 
@@ -82,9 +94,7 @@ class Client:
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
             details = e.details() if hasattr(e, "details") else str(e)
-            if code == grpc.StatusCode.UNAVAILABLE and not os.path.exists(self.path):
-                raise self._not_running() from None
-            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
+            if code == grpc.StatusCode.UNAVAILABLE and not self._socket_answers():
                 raise self._not_running() from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise CLIError("Error response from daemon: context deadline exceeded") from None

@@ -130,18 +130,11 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
 
 
 def _image_status(e: Exception) -> grpc.StatusCode:
-    name = type(e).__name__
-    if name in ("ImageNotFoundError",):
-        return grpc.StatusCode.NOT_FOUND
-    if name in ("InvalidReferenceError", "UnsupportedImageError", "DigestMismatchError"):
+    """Image errors map through swarm.rpc.errors like every domain error; a bad local path for
+    `image import` is the caller's mistake."""
+    if isinstance(e, OSError) and status_for(e) == grpc.StatusCode.UNKNOWN:
         return grpc.StatusCode.INVALID_ARGUMENT
-    if name == "ImageInUseError":
-        return grpc.StatusCode.FAILED_PRECONDITION
-    if getattr(e, "temporary", False):
-        return grpc.StatusCode.UNAVAILABLE
-    if isinstance(e, OSError):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return grpc.StatusCode.UNKNOWN
+    return status_for(e)
 
 
 class ControlServicer(control_pb2_grpc.ControlServicer):

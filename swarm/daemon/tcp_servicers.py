@@ -45,6 +45,14 @@ def _peer_ip(context: aio.ServicerContext) -> str:
     return ""
 
 
+async def _leader_only(component: Any, manager: Any, context: aio.ServicerContext) -> Any:
+    """The leader's component, or UNAVAILABLE with the leader's address on a follower."""
+    if component is None:
+        addr = manager.leader_api_addr() or ""
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_LEADER}; leader={addr}")
+    return component
+
+
 async def _abort_for(e: Exception, context: aio.ServicerContext) -> None:
     await context.abort(status_for(e) if status_for(e) != grpc.StatusCode.UNKNOWN
                         else grpc.StatusCode.INTERNAL, str(e))
@@ -79,11 +87,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         self.m = manager
 
     async def _dispatcher(self, context: aio.ServicerContext) -> Any:
-        d = self.m.dispatcher
-        if d is None:
-            addr = self.m.leader_api_addr() or ""
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_LEADER}; leader={addr}")
-        return d
+        return await _leader_only(self.m.dispatcher, self.m, context)
 
     def _node_id(self) -> str:
         ident = current_identity()
@@ -236,11 +240,7 @@ class LogBrokerServicer(dispatcher_pb2_grpc.LogBrokerServicer):
         self.m = manager
 
     async def _broker(self, context: aio.ServicerContext) -> Any:
-        b = self.m.logbroker
-        if b is None:
-            addr = self.m.leader_api_addr() or ""
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_LEADER}; leader={addr}")
-        return b
+        return await _leader_only(self.m.logbroker, self.m, context)
 
     async def ListenSubscriptions(self, request, context):  # noqa: N802
         b = await self._broker(context)

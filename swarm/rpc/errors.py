@@ -51,6 +51,14 @@ REGISTRY: dict[str, str] = {
     "swarm.store.errors.MembershipError": "FAILED_PRECONDITION",
     "swarm.store.errors.TemporaryStoreError": "UNAVAILABLE",
     "swarm.store.errors.StoreError": "INTERNAL",
+    # the node's image store (swarm image pull/ls/rm/import)
+    "node.images.errors.ImageNotFoundError": "NOT_FOUND",
+    "node.images.errors.InvalidReferenceError": "INVALID_ARGUMENT",
+    "node.images.errors.UnsupportedImageError": "INVALID_ARGUMENT",
+    "node.images.errors.DigestMismatchError": "INVALID_ARGUMENT",
+    "node.images.errors.ImageInUseError": "FAILED_PRECONDITION",
+    "node.images.errors.RegistryUnavailableError": "UNAVAILABLE",
+    "node.images.errors.ImageError": "UNKNOWN",
 }
 
 

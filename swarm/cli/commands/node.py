@@ -194,14 +194,8 @@ def update(obj, availability, label_add, label_rm, role, ref) -> None:  # type: 
 @click.pass_obj
 def promote(obj, refs) -> None:  # type: ignore[no-untyped-def]
     """Promote one or more nodes to manager in the swarm."""
-    c = obj.client
-    for ref in refs:
-        n = _get(c, ref)
-        if n.spec.desired_role == MANAGER:
-            click.echo(f"Node {ref} is already a manager.")
-            continue
-        _update(c, ref, lambda n, s: setattr(s, "desired_role", MANAGER))
-        click.echo(f"Node {ref} promoted to a manager in the swarm.")
+    _set_role(obj.client, refs, MANAGER, "Node {} is already a manager.",
+              "Node {} promoted to a manager in the swarm.")
 
 
 @node.command("demote")
@@ -209,14 +203,16 @@ def promote(obj, refs) -> None:  # type: ignore[no-untyped-def]
 @click.pass_obj
 def demote(obj, refs) -> None:  # type: ignore[no-untyped-def]
     """Demote one or more nodes from manager in the swarm."""
-    c = obj.client
+    _set_role(obj.client, refs, WORKER, "Node {} is already a worker.", "Manager {} demoted in the swarm.")
+
+
+def _set_role(c, refs, role: int, already: str, done: str) -> None:  # type: ignore[no-untyped-def]
     for ref in refs:
-        n = _get(c, ref)
-        if n.spec.desired_role == WORKER:
-            click.echo(f"Node {ref} is already a worker.")
+        if _get(c, ref).spec.desired_role == role:
+            click.echo(already.format(ref))
             continue
-        _update(c, ref, lambda n, s: setattr(s, "desired_role", WORKER))
-        click.echo(f"Manager {ref} demoted in the swarm.")
+        _update(c, ref, lambda n, s: setattr(s, "desired_role", role))
+        click.echo(done.format(ref))
 
 
 @node.command("rm")
