@@ -14,8 +14,10 @@ same allow-list as an eBPF program (:mod:`node.runtime.devices_bpf`) on the cgro
 directory -- the only mechanism on v2, a second layer on hybrid hosts.
 
 The runtime creates and fills the directories before the container starts (errors surface at
-``create``); the container process joins by writing ``0`` into each ``cgroup.procs`` before
-it unshares. Nothing here ever remounts or rearranges a hierarchy (REPORT §4).
+``create``). The container's first process is born in the cgroup2 directory (``clone3`` with
+``CLONE_INTO_CGROUP``) and moves itself into each v1 hierarchy by writing ``0`` to ``tasks``;
+neither takes the global migration lock (see :attr:`Cgroup.v1_tasks_files`). Nothing here
+ever remounts or rearranges a hierarchy (REPORT §4).
 """
 
 from __future__ import annotations
@@ -118,6 +120,21 @@ class Cgroup:
     @property
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    @property
+    def unified_dir(self) -> Path | None:
+        """The cgroup2 directory (v2, or hybrid's ``unified/``): entered by ``clone3``."""
+        return self.dirs.get("unified")
+
+    @property
+    def v1_tasks_files(self) -> list[str]:
+        """``tasks`` of every v1 hierarchy: the container's first process writes ``0`` there.
+
+        Moving *oneself* (a single thread) is the one migration the kernel does without the
+        global ``cgroup_threadgroup_rwsem`` write lock (and its RCU grace period, 5-9 ms here
+        after a quiet spell); moving another process through ``cgroup.procs`` always takes it.
+        """
+        return [str(d / "tasks") for k, d in self.dirs.items() if k != "unified"]
 
     def create(self, limits: Limits) -> None:
         try:

@@ -3,9 +3,10 @@
 Runs in a child forked by the shim *after* the shim did ``unshare(CLONE_NEWPID)``, so this
 process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 
-1. meanwhile the shim moves this process into the container's cgroups (writing its pid to
-   every ``cgroup.procs``). On cgroup v1 the first migration after a quiet period waits for
-   an RCU grace period (~8-15 ms, REPORT §2), so it runs in parallel with steps 2-6;
+1. born in the container's cgroup2 directory (the shim forks with ``clone3``), this process
+   writes ``0`` to the ``tasks`` file of each v1 hierarchy: moving oneself is the only
+   migration that skips the global lock whose first use after a quiet period waits for an RCU
+   grace period (5-9 ms here; writing a pid to ``cgroup.procs`` always takes it, REPORT §2);
 2. ``setns`` into ``netns_path`` if given, then ``unshare`` mount, uts, ipc (+ net when not
    joining) namespaces; make ``/`` recursively slave so nothing leaks to the host;
 3. read everything needed later (seccomp BPF) -- after ``pivot_root`` host files are gone;
@@ -16,7 +17,7 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 6. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
    ``/proc`` paths; optional read-only rootfs; hostname; the user looked up in the
    container's own ``/etc/passwd``/``/etc/group``; workdir (created if missing);
-7. wait for the shim's ``J`` (cgroups joined) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup
+7. wait for the shim's ``J`` (cgroups done) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup
    namespace is rooted at the container's own cgroup; capability bounding set, then
    setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
    other users end with none effective, as in Docker); ``no_new_privs``;
@@ -66,6 +67,12 @@ class ExecError(OSError):
 
 def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> None:
     proc = cfg["process"]
+    for path in cfg.get("cgroup_tasks", ()):    # v1: move ourselves, the lock-free migration
+        try:
+            with open(path, "w") as f:
+                f.write("0")
+        except OSError as e:
+            raise OSError(e.errno, f"joining cgroup {os.path.dirname(path)}: {e.strerror}") from None
     flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if cfg.get("netns_path"):
         fd = os.open(cfg["netns_path"], os.O_RDONLY | os.O_CLOEXEC)
@@ -109,7 +116,7 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if not os.path.isdir(cwd):
         os.makedirs(cwd, 0o755)
     os.chdir(cwd)
-    if os.read(go_r, 1) != b"J":                # the shim has moved us into our cgroups
+    if os.read(go_r, 1) != b"J":                # all our cgroups joined (see shim._fork)
         os._exit(1)
     L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)

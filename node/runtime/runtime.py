@@ -109,24 +109,6 @@ def _write_etc_files(upper: Path, hostname: str, cfg: ContainerConfig) -> None:
             (etc / name).write_text(text)
 
 
-def _own_cgroup_procs(pid: int) -> str:
-    """``cgroup.procs`` of the cgroup ``pid`` is in (cgroup2 tree if mounted, else memory)."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return ""
-    for line in lines:
-        hid, ctrls, path = line.split(":", 2)
-        if hid == "0":
-            base = "/sys/fs/cgroup/unified" if cgroups.mode() == "hybrid" else "/sys/fs/cgroup"
-            return f"{base}{path}/cgroup.procs"
-    for line in lines:
-        _, ctrls, path = line.split(":", 2)
-        if "memory" in ctrls.split(","):
-            return f"/sys/fs/cgroup/memory{path}/cgroup.procs"
-    return ""
-
-
 class _Zygote:
     """The daemon side of the zygote connection; restarts the zygote if it died."""
 
@@ -135,7 +117,6 @@ class _Zygote:
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
-        self._warm_target: str | None = None
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
@@ -168,32 +149,6 @@ class _Zygote:
                     raise RuntimeSetupError("zygote died while handling a request")
         raise RuntimeSetupError("unreachable")
 
-    def prewarm_cgroup_lock(self) -> None:
-        """Start a no-op cgroup migration (the zygote into its own cgroup) in the background.
-
-        Every write to ``cgroup.procs`` takes the global ``cgroup_threadgroup_rwsem`` for
-        writing; the first one after a quiet period waits for an RCU grace period (8-15 ms
-        here, REPORT §2), later ones within that window are ~0.1 ms. Starting this wait now,
-        in parallel with the zygote/shim/container forks, means the shim's real migration of
-        the container a few ms later usually finds the lock already warm. It must start
-        *after* the container's cgroup mkdirs: the kernel holds ``cgroup_mutex`` during the
-        wait, which would stall them. Best effort: any error is ignored.
-        """
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        if self._warm_target is None:
-            self._warm_target = _own_cgroup_procs(proc.pid)
-        target = self._warm_target
-        if not target:
-            return
-
-        def write() -> None:
-            with contextlib.suppress(OSError), open(target, "w") as f:
-                f.write(str(proc.pid))
-
-        threading.Thread(target=write, name="cgroup-prewarm", daemon=True).start()
-
     def close(self, kill: bool = False) -> None:
         if self.sock is not None:
             self.sock.close()
@@ -213,14 +168,14 @@ class Runtime:
     """Runs containers from images; see the module docstring for the process model."""
 
     def __init__(self, root: Path, cgroup_parent: str = "pyswarm", seccomp_enabled: bool = True,
-                 python: str | None = None, prewarm: bool = True) -> None:
+                 python: str | None = None, clone_into_cgroup: bool = True) -> None:
         self.root = Path(root)
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
         self.cgroup_parent = cgroup_parent
         self.bpf = seccomp.ensure_bpf(self.root / "seccomp") if seccomp_enabled else None
         self._zygote = _Zygote(python or sys.executable)
-        self.prewarm = prewarm
+        self.clone_into_cgroup = clone_into_cgroup     # False: fork + cgroup.procs (tests the fallback)
 
     def close(self) -> None:
         """Stop the zygote (containers and their shims keep running)."""
@@ -250,7 +205,10 @@ class Runtime:
                 "id": cfg.id, "name": cfg.name, "labels": dict(cfg.labels), "process": process,
                 "rootfs": str(d / "rootfs"), "upper": str(d / "upper"), "work": str(d / "work"),
                 "lowers": [str(p) for p in reversed(layers)],
-                "cgroup_procs": cg.procs_files, "cgroup_dirs": [str(p) for p in cg.dirs.values()],
+                "cgroup_tasks": cg.v1_tasks_files,
+                "cgroup_unified": str(cg.unified_dir) if cg.unified_dir else None,
+                "cgroup_clone3": self.clone_into_cgroup,
+                "cgroup_dirs": [str(p) for p in cg.dirs.values()],
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
                 "mounts": [vars(m) for m in cfg.mounts],
                 "read_only": cfg.read_only,
@@ -260,8 +218,6 @@ class Runtime:
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",
             }
             (d / "config.json").write_text(json.dumps(spec))
-            if self.prewarm:      # after our own mkdirs: the migration holds cgroup_mutex
-                self._zygote.prewarm_cgroup_lock()
             reply = self._zygote.request({"op": "spawn", "dir": str(d)})
             if not reply.get("ok"):
                 raise ContainerStartError(f"create {cfg.id}: {reply.get('error')}")

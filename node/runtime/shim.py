@@ -3,8 +3,9 @@
 One single-threaded process per container (like containerd-shim/conmon). It:
 
 * does ``unshare(CLONE_NEWPID)`` and forks the container's first process
-  (:mod:`node.runtime.container`), staying in the host namespaces itself; moves that process
-  into the container's cgroups while it sets itself up, then tells it ``J``;
+  (:mod:`node.runtime.container`) straight into the container's cgroup2 directory
+  (``clone3(CLONE_INTO_CGROUP)``), staying in the host namespaces itself; tells it ``J``
+  (cgroups done; without clone3 only after writing its pid to ``cgroup.procs``);
 * waits for ``R``/``E…`` on the ready pipe, then writes ``state.json`` (``created``), binds
   ``shim.sock`` and answers the daemon's ``spawn`` request (``{"ok": …}`` on ``report_fd``,
   its copy of the zygote's control socket);
@@ -79,7 +80,7 @@ class Shim:
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         L.unshare(L.CLONE_NEWPID)
-        pid = os.fork()
+        pid, slow_join = self._fork()
         if pid == 0:
             for fd in (out_r, err_r, ready_r, go_w, self.report_fd, self.log.fileno()):
                 os.close(fd)
@@ -90,7 +91,7 @@ class Shim:
         self.pidfd = os.pidfd_open(pid)
         join_error: OSError | None = None
         try:
-            for path in self.cfg.get("cgroup_procs", ()):   # in parallel with the child's setup
+            for path in slow_join:          # only without clone3; in parallel with the child's setup
                 with open(path, "w") as f:
                     f.write(str(pid))
             os.write(go_w, b"J")
@@ -127,6 +128,27 @@ class Shim:
         self.sel.register(self.lsock, selectors.EVENT_READ, self._on_accept)
         self.sel.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
         self.loop()
+
+    def _fork(self) -> tuple[int, list[str]]:
+        """Fork the container's first process, straight into its cgroup2 directory if any.
+
+        Returns ``(pid, files)``: ``files`` are the ``cgroup.procs`` the shim must still write
+        the pid to (only when ``clone3(CLONE_INTO_CGROUP)`` is unavailable: kernel < 5.7 or a
+        seccomp policy around swarmd). The v1 hierarchies are joined by the child itself.
+        """
+        unified = self.cfg.get("cgroup_unified")
+        if not unified:
+            return os.fork(), []
+        if not self.cfg.get("cgroup_clone3", True):
+            return os.fork(), [os.path.join(unified, "cgroup.procs")]
+        fd = os.open(unified, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return L.fork_into_cgroup(fd), []
+        except OSError as e:
+            os.write(2, f"shim: {e}; falling back to fork + cgroup.procs\n".encode())
+            return os.fork(), [os.path.join(unified, "cgroup.procs")]
+        finally:
+            os.close(fd)
 
     def _report(self, msg: dict[str, Any]) -> None:
         fd, self.report_fd = self.report_fd, -1

@@ -157,6 +157,30 @@ def test_cpu_and_pids_files_written(rt, images):
     assert not any(d.exists() for d in grp.dirs.values())
 
 
+@pytest.mark.parametrize("clone3", [True, False], ids=["clone3", "fork+cgroup.procs"])
+def test_container_is_in_every_cgroup_of_its_own(tmp_path, images, clone3):
+    """Seen from the host, the container's pid 1 is in the container's directory of every
+    hierarchy -- whether born there (clone3 + self-move into v1 ``tasks``) or moved by the
+    shim (the fallback for kernels without CLONE_INTO_CGROUP)."""
+    rt2 = Runtime(tmp_path / "rt2", cgroup_parent=PARENT, clone_into_cgroup=clone3)
+    try:
+        c = rt2.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/bin/sleep", "30"],
+                                       limits=Limits(pids=5)))
+        rt2.start(c.id)
+        pid = rt2.state(c.id).pid
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        ours = f"/{PARENT}/{c.id}"
+        managed = [line for line in lines if line.startswith("0::") or
+                   set(line.split(":")[1].split(",")) & set(cg.V1_CONTROLLERS)]
+        assert len(managed) >= (1 if cg.mode() == "v2" else 4), lines
+        assert all(line.split(":", 2)[2] == ours for line in managed), lines
+        rt2.remove(c.id, force=True)
+    finally:
+        for s in rt2.list():
+            rt2.remove(s.id, force=True)
+        rt2.close()
+
+
 def test_invalid_memory_limit(rt, images):
     with pytest.raises(ValueError, match="memory"):
         rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], limits=Limits(memory_bytes=1024)))

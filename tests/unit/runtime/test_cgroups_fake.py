@@ -41,6 +41,7 @@ def test_v2_limits(fake_v2, monkeypatch):
     assert (d / "pids.max").read_text() == "10"
     assert attached == [(str(d), cgroups.DEVICE_RULES)]
     assert cg.procs_files == [str(d / "cgroup.procs")]
+    assert cg.unified_dir == d and cg.v1_tasks_files == []
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert cg.oom_killed()
 
@@ -56,6 +57,9 @@ def test_v1_limits_and_devices(fake_v1):
     assert (fake_v1 / "devices/proj/c1/devices.deny").read_text() == "a"
     assert (fake_v1 / "devices/proj/c1/devices.allow").read_text() == cgroups.DEVICE_RULES[-1]
     assert len(cg.procs_files) == 6
+    assert cg.unified_dir is None
+    assert sorted(cg.v1_tasks_files) == sorted(str(fake_v1 / c / "proj/c1/tasks") for c in
+                                               ("memory", "cpu", "cpuacct", "pids", "devices", "freezer"))
     oom = fake_v1 / "memory/proj/c1/memory.oom_control"
     oom.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
     assert not cg.oom_killed()
