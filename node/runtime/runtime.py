@@ -227,28 +227,28 @@ class Runtime:
             shutil.rmtree(d, ignore_errors=True)
             raise
         log.info("container %s created (pid %s, shim %s)", cfg.id, reply.get("pid"), reply.get("shim_pid"))
-        return self.state(cfg.id)
+        return ContainerState.from_json(reply["state"])
 
     def start(self, cid: str) -> None:
-        st = self.state(cid)
-        if st.status != Status.CREATED:
-            raise ContainerStateError(f"container {cid} is {st.status.value}, not created")
+        # no state.json read first: the shim knows and refuses any state but "created"
         try:
             reply = self._shim(cid, {"op": "start"}, timeout=30)
         except ShimUnavailableError:
-            if self.state(cid).status == Status.EXITED:
+            st = self.state(cid)
+            if st.status == Status.EXITED:
                 raise ContainerStateError(f"container {cid} exited before it was started") from None
+            if st.status != Status.CREATED:
+                raise ContainerStateError(f"container {cid} is {st.status.value}, not created") from None
             raise
         if not reply.get("ok"):
+            if reply.get("status"):
+                raise ContainerStateError(f"container {cid} is {reply['status']}, not created")
             raise ContainerStartError(f"start {cid}: {reply.get('error')}")
         log.info("container %s started", cid)
 
     def wait(self, cid: str, timeout: float | None = None) -> int:
         """Block until the container exits; return its exit code (128+N if killed by N)."""
-        st = self.state(cid)
-        if st.status == Status.EXITED:
-            return int(st.exit_code if st.exit_code is not None else -1)
-        try:
+        try:                               # the shim answers at once if it has exited already
             reply = self._shim(cid, {"op": "wait"}, timeout=timeout)
         except TimeoutError:
             raise WaitTimeout(f"container {cid} still running after {timeout}s") from None

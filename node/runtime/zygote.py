@@ -24,6 +24,7 @@ When its stdin reaches EOF (the daemon died or closed it), the zygote exits; shi
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -68,6 +69,8 @@ def _fork_spare(ctl_fd: int) -> int:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)           # shims are reaped by the kernel
+    gc.freeze()        # imported objects -> permanent generation: collections in the shims
+    #                    never touch (and so never copy) the pages they share with us
     ctl = os.fdopen(0, "rb", buffering=0)
     out = os.fdopen(os.dup(0), "wb", buffering=0)
     spare = _fork_spare(ctl.fileno())
