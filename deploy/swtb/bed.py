@@ -7,7 +7,10 @@ What `down` kills (the rule): a process is ours and may be signalled only if
   3. its mount namespace is that of a process found by rule 2, and that mount namespace is
      neither PID 1's nor our own (i.e. one our `unshare` made, such as a host's holder ns), or
   4. it descends from a process found by rules 1-3 (a container in its own namespaces, whose
-     shim lives in the host's netns; collected before anything is signalled).
+     shim lives in the host's netns; collected before anything is signalled), or
+  5. it is in the cgroup tree of one of our daemons' container runtimes (``pyswarm-`` + 8 hex
+     digits of sha256(data root), in every mounted hierarchy; the trees are removed too: a
+     shim killed by `down` never got to remove its container's cgroups).
 Our own process and its ancestors are never signalled. Nothing is ever matched by name.
 """
 
@@ -31,6 +34,7 @@ def require_root() -> None:
 
 def leftovers(paths: Paths) -> list[str]:
     found = [f"netns {n}" for n in net.our_netns(paths)] + [f"link {n}" for n in net.our_links(paths)]
+    found += [f"cgroup {d}" for d in daemon_cgroups(paths, _daemon_hosts(paths, None))]
     found += [f"route {r}" for r in net.our_routes(paths.route_metric)]
     if paths.state_file.exists():
         found.append(f"state {paths.state_file}")
@@ -85,10 +89,12 @@ class DownReport:
     netns: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{len(self.processes)} processes", f"{len(self.netns)} netns",
-                 f"{len(self.links)} links", f"{len(self.routes)} routes", f"{len(self.mounts)} mounts"]
+        parts = [f"{len(self.processes)} processes", f"{len(self.cgroups)} cgroups",
+                 f"{len(self.netns)} netns", f"{len(self.links)} links", f"{len(self.routes)} routes",
+                 f"{len(self.mounts)} mounts"]
         text = "removed " + ", ".join(parts)
         if self.dirs:
             text += "; deleted " + ", ".join(self.dirs)
@@ -175,6 +181,15 @@ def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
             break
         procs.stop(victims, 2.0)
         rep.processes += victims
+    # 2b. rule 5: whatever still runs in our daemons' cgroups; then the cgroup trees
+    cg_hosts = _daemon_hosts(paths, cfg)
+    for _ in range(5):
+        victims = [p for p in _cgroup_pids(daemon_cgroups(paths, cg_hosts)) if p not in protected]
+        if not victims:
+            break
+        procs.stop(victims, 2.0)
+        rep.processes += victims
+    rep.cgroups = _delete_cgroup_trees(daemon_cgroups(paths, cg_hosts))
     # 3. routes, links, netns
     metric = cfg.route_metric if cfg else paths.route_metric
     routes = list(dict.fromkeys((cfg.routes if cfg else []) + net.our_routes(metric)))
@@ -187,7 +202,7 @@ def down(paths: Paths, purge: bool, timeout: float) -> DownReport:
     for n in names:
         net.delete_netns(n)
     rep.netns = [n for n in names if n not in net.our_netns(paths)]
-    rep.netns += _delete_daemon_netns_files(paths, [h.name for h in cfg.hosts] if cfg else [])
+    rep.netns += _delete_daemon_netns_files(paths, cg_hosts)
     # 4. mounts under our directories, then the directories
     dirs = [paths.run_dir, paths.lib_dir]
     for mp in _mounts_under(dirs):
@@ -215,14 +230,77 @@ def daemon_name_prefix(data_root: Path) -> str:
     return "p" + hashlib.sha256(str(data_root).encode()).hexdigest()[:5]
 
 
+def _daemon_hosts(paths: Paths, cfg: BedConfig | None) -> list[str]:
+    """Every host that may have run a daemon: the state file's, and the data roots on disk."""
+    names = {h.name for h in cfg.hosts} if cfg else set()
+    if paths.lib_dir.is_dir():
+        names |= {p.name for p in paths.lib_dir.iterdir() if p.is_dir()}
+    return sorted(names)
+
+
+def daemon_cgroup_parent(data_root: Path) -> str:
+    """The cgroup parent a swarmd with this data root gives its containers (the same rule as
+    swarm/daemon/executors.py cgroup_parent: "pyswarm-" + 8 hex digits of sha256(data root))."""
+    import hashlib
+
+    return "pyswarm-" + hashlib.sha256(str(data_root).encode()).hexdigest()[:8]
+
+
+def _cgroup_mountpoints() -> list[Path]:
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] in (["cgroup"], ["cgroup2"]):
+                out.append(Path(left.split()[4]))
+    return out
+
+
+def daemon_cgroups(paths: Paths, hosts_: list[str]) -> list[Path]:
+    """The top directories of our daemons' container cgroups, in every hierarchy."""
+    parents = [daemon_cgroup_parent(paths.data_root(h)) for h in hosts_]
+    return [mp / p for mp in _cgroup_mountpoints() for p in parents if (mp / p).is_dir()]
+
+
+def _cgroup_pids(tops: list[Path]) -> list[int]:
+    pids: set[int] = set()
+    for top in tops:
+        for d, _, _ in os.walk(top):
+            try:
+                pids |= {int(x) for x in Path(d, "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+    return sorted(pids)
+
+
+def _delete_cgroup_trees(tops: list[Path], timeout: float = 5.0) -> list[str]:
+    """rmdir every directory below and including ``tops``, deepest first (a cgroup with no
+    processes can be removed at once; a dying one may take a moment)."""
+    import time
+
+    removed: list[str] = []
+    for top in tops:
+        for d, _, _ in os.walk(top, topdown=False):
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    os.rmdir(d)
+                    removed.append(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TestbedError(f"cannot remove cgroup {d} (processes still in it?)") from None
+                    time.sleep(0.02)
+    return removed
+
+
 def _delete_daemon_netns_files(paths: Paths, hosts_: list[str]) -> list[str]:
     """The daemons' overlay, ingress and sandbox namespaces were entered by name under the
     shared /run/netns from inside the hosts' mount namespaces: once the hosts are gone the
     namespaces are gone too, but their name files stay. Remove exactly those of our daemons."""
-    names = set(hosts_)
-    if paths.lib_dir.is_dir():
-        names |= {p.name for p in paths.lib_dir.iterdir() if p.is_dir()}
-    prefixes = tuple(daemon_name_prefix(paths.data_root(h)) + "sw" for h in sorted(names))
+    prefixes = tuple(daemon_name_prefix(paths.data_root(h)) + "sw" for h in hosts_)
     removed: list[str] = []
     netns_dir = Path("/run/netns")
     if not prefixes or not netns_dir.is_dir():

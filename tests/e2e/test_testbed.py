@@ -241,6 +241,35 @@ def test_down_after_a_crash_without_state(testbed_factory: Callable[[], Testbed]
 
 
 @pytest.mark.root
+def test_down_removes_the_daemons_container_cgroups(testbed_factory: Callable[[], Testbed]) -> None:
+    """A shim killed by `down` never removes its container's cgroups, and a container whose
+    shim died has no parent in the host: `down` finds both through the daemons' cgroup parent
+    (``pyswarm-`` + sha256(data root)[:8]) in every hierarchy, kills, and removes the trees."""
+    import hashlib
+
+    tb = testbed_factory()
+    tb.up(managers=1, workers=1)
+    parent = "pyswarm-" + hashlib.sha256(f"/var/lib/{tb.prefix}/wkr1".encode()).hexdigest()[:8]
+    mps = [line.split(" - ")[0].split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+           if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")]
+    leaf = [Path(mp, parent, "c0ffee") for mp in mps]
+    for d in leaf:
+        d.mkdir(parents=True, exist_ok=True)
+    # an orphaned "container": in the cgroup, not in any of the testbed's namespaces
+    stray = subprocess.Popen(["sleep", "600"], start_new_session=True,
+                             preexec_fn=lambda: Path(leaf[0], "cgroup.procs").write_text("0"))
+    try:
+        assert str(stray.pid) in Path(leaf[0], "cgroup.procs").read_text()
+        cp = tb.down()
+        assert "cgroups" in cp.stdout
+        assert stray.wait(10) == -signal.SIGTERM
+        assert not any(Path(mp, parent).exists() for mp in mps)
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+
+
+@pytest.mark.root
 def test_two_testbeds_side_by_side(testbed: Factory) -> None:
     a = testbed(managers=1)
     b = testbed(managers=1)
