@@ -14,6 +14,10 @@ after another one (REPORT §2) and a fixed order would hand that to whoever foll
   limits and Docker's 14 caps; the rootfs is a plain directory (no overlay mount), cleanup is
   part of ``run``.
 
+Besides each variant's own distribution it reports ``ours / reference`` per round (the two ran
+back to back in that round, so a noisy phase of the shared host hits both) -- the robust
+comparison on this machine, where whole runs drift by 30 % from one minute to the next.
+
 Also measures the USS (private memory) of one shim supervising a running container. Writes
 ``bench/results/runtime.json``, appends a summary line to ``runtime_runs.jsonl`` (with the
 load average: the lab host is shared and noisy) and prints a table. Not a test: timings
@@ -208,9 +212,13 @@ def main() -> None:
                 cleanup(rt, tmp)        # before crun_fix() looks for foreign cgroups in hugetlb
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    ours_key = "ours (create+start+wait)"
+    paired = {k: summary([a / b for a, b in zip(res[ours_key], v, strict=True)])
+              for k, v in res.items() if k != ours_key}
     out = {"n": n, "host": {"kernel": platform.release(), "cpus": os.cpu_count(),
                             "cgroups": cg.mode(), "python": platform.python_version()},
            "start_ms": {k: summary(v) for k, v in res.items()},
+           "ours_over_reference_per_round": paired,
            "ours_remove_ms": summary(removes) if removes else None, "memory": mem,
            "raw_ms": {k: [round(x, 3) for x in v] for k, v in res.items()}}
     if crun_problem:
@@ -224,11 +232,15 @@ def main() -> None:
                             "loadavg_after": out["loadavg_after"],
                             "median_ms": {k: v["median"] for k, v in out["start_ms"].items()},
                             "p90_ms": {k: v["p90"] for k, v in out["start_ms"].items()},
+                            "ours_over_per_round_median": {k: v["median"] for k, v in paired.items()},
                             "shim_uss_kib": mem["shim_uss_kib"]}) + "\n")
     print(f"start latency, request -> /bin/true exited, N={n} interleaved (ms)")
     print(f"{'variant':28s} {'median':>8s} {'p90':>8s} {'min':>8s} {'max':>8s}")
     for k, s in out["start_ms"].items():
         print(f"{k:28s} {s['median']:8.1f} {s['p90']:8.1f} {s['min']:8.1f} {s['max']:8.1f}")
+    for k, r in paired.items():
+        name = f"ours / {k.split()[0]} per round"
+        print(f"{name:28s} {r['median']:8.2f} {r['p90']:8.2f} {r['min']:8.2f} {r['max']:8.2f}")
     if removes:
         r = out["ours_remove_ms"]
         name = "ours remove (separate)"

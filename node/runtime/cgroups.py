@@ -96,6 +96,46 @@ def _write(path: Path, value: str | int) -> None:
         f.write(str(value))
 
 
+def _apply_v2(d: Path, lim: Limits) -> None:
+    if lim.memory_bytes:
+        _write(d / "memory.max", lim.memory_bytes)
+        if (d / "memory.swap.max").exists():
+            _write(d / "memory.swap.max", 0)
+    if lim.nano_cpus:
+        _write(d / "cpu.max", f"{lim.nano_cpus * CFS_PERIOD // 1_000_000_000} {CFS_PERIOD}")
+    if lim.pids:
+        _write(d / "pids.max", lim.pids)
+
+
+def setup_v1(ctrl_dirs: dict[str, str], lim: Limits, cid: str = "") -> None:
+    """Create the v1 directories (``controller -> dir``; co-mounted controllers share one) and
+    write the limits and the device allow-list. Needs nothing cached: the shim calls it with
+    the paths the daemon computed, in parallel with the container's namespace set-up."""
+    ctrl = {c: Path(d) for c, d in ctrl_dirs.items()}
+    if not ctrl:
+        return
+    try:
+        for d in dict.fromkeys(ctrl.values()):
+            d.mkdir(parents=True, exist_ok=True)
+        mem = ctrl["memory"]
+        if lim.memory_bytes:
+            _write(mem / "memory.limit_in_bytes", lim.memory_bytes)
+            if (mem / "memory.memsw.limit_in_bytes").exists():
+                _write(mem / "memory.memsw.limit_in_bytes", lim.memory_bytes)
+        if lim.nano_cpus:
+            cpu = ctrl["cpu"]
+            _write(cpu / "cpu.cfs_period_us", CFS_PERIOD)
+            _write(cpu / "cpu.cfs_quota_us", lim.nano_cpus * CFS_PERIOD // 1_000_000_000)
+        if lim.pids:
+            _write(ctrl["pids"] / "pids.max", lim.pids)
+        dev = ctrl["devices"]
+        _write(dev / "devices.deny", "a")
+        for rule in DEVICE_RULES:
+            _write(dev / "devices.allow", rule)
+    except OSError as e:
+        raise RuntimeSetupError(f"cgroup setup for {cid} failed: {e}") from e
+
+
 class Cgroup:
     """The cgroup directories of one container."""
 
@@ -137,15 +177,45 @@ class Cgroup:
         return [str(d / "tasks") for k, d in self.dirs.items() if k != "unified"]
 
     def create(self, limits: Limits) -> None:
+        """Create and fill every directory of this container here and now."""
+        self.create_unified(limits)
+        try:
+            setup_v1(self.v1_dirs, limits, self.cid)
+        except RuntimeSetupError:
+            self.remove()
+            raise
+
+    @property
+    def v1_dirs(self) -> dict[str, str]:
+        """controller -> directory, for :func:`setup_v1` (run by the shim, see runtime.create)."""
+        return {ctrl: str(d) for ctrl, d in self.ctrl.items()}
+
+    def create_unified(self, limits: Limits) -> None:
+        """The cgroup2 directory: on v2 with every limit, on hybrid hosts with the eBPF device
+        filter only. It must exist before the container's first process, which is forked
+        into it; the v1 directories need only exist before that process moves itself."""
+        global _warned_v2_devices
+        d = self.dirs.get("unified")
+        if d is None:
+            return
         try:
             if self.mode == "v2":
                 self._enable_v2_controllers()
-            for d in self.dirs.values():
-                d.mkdir(parents=True, exist_ok=True)
-            self._apply(limits)
+            d.mkdir(parents=True, exist_ok=True)
+            if self.mode == "v2":
+                _apply_v2(d, limits)
         except OSError as e:
             self.remove()
             raise RuntimeSetupError(f"cgroup setup for {self.cid} failed: {e}") from e
+        try:
+            devices_bpf.attach(str(d), DEVICE_RULES)
+        except OSError as e:
+            if self.mode == "v2":      # the only device control there is on v2
+                self.remove()
+                raise RuntimeSetupError(f"cgroup v2 device filter (eBPF) for {self.cid}: {e}") from e
+            if not _warned_v2_devices:     # hybrid: a second layer over the v1 devices cgroup
+                _warned_v2_devices = True
+                log.warning("eBPF device filter unavailable (%s); v1 devices cgroup only", e)
 
     def _enable_v2_controllers(self) -> None:
         avail = set((ROOT / "cgroup.controllers").read_text().split())
@@ -153,46 +223,6 @@ class Cgroup:
         _write(ROOT / "cgroup.subtree_control", want)
         (ROOT / self.parent).mkdir(exist_ok=True)
         _write(ROOT / self.parent / "cgroup.subtree_control", want)
-
-    def _apply(self, lim: Limits) -> None:
-        global _warned_v2_devices
-        if self.mode == "v2":
-            d = self.dirs["unified"]
-            if lim.memory_bytes:
-                _write(d / "memory.max", lim.memory_bytes)
-                if (d / "memory.swap.max").exists():
-                    _write(d / "memory.swap.max", 0)
-            if lim.nano_cpus:
-                _write(d / "cpu.max", f"{lim.nano_cpus * CFS_PERIOD // 1_000_000_000} {CFS_PERIOD}")
-            if lim.pids:
-                _write(d / "pids.max", lim.pids)
-            try:
-                devices_bpf.attach(str(d), DEVICE_RULES)
-            except OSError as e:
-                raise RuntimeSetupError(f"cgroup v2 device filter (eBPF) for {self.cid}: {e}") from e
-            return
-        mem = self.ctrl["memory"]
-        if lim.memory_bytes:
-            _write(mem / "memory.limit_in_bytes", lim.memory_bytes)
-            if (mem / "memory.memsw.limit_in_bytes").exists():
-                _write(mem / "memory.memsw.limit_in_bytes", lim.memory_bytes)
-        if lim.nano_cpus:
-            cpu = self.ctrl["cpu"]
-            _write(cpu / "cpu.cfs_period_us", CFS_PERIOD)
-            _write(cpu / "cpu.cfs_quota_us", lim.nano_cpus * CFS_PERIOD // 1_000_000_000)
-        if lim.pids:
-            _write(self.ctrl["pids"] / "pids.max", lim.pids)
-        dev = self.ctrl["devices"]
-        _write(dev / "devices.deny", "a")
-        for rule in DEVICE_RULES:
-            _write(dev / "devices.allow", rule)
-        if "unified" in self.dirs:           # hybrid: the same list as eBPF on the v2 cgroup too
-            try:
-                devices_bpf.attach(str(self.dirs["unified"]), DEVICE_RULES)
-            except OSError as e:
-                if not _warned_v2_devices:
-                    _warned_v2_devices = True
-                    log.warning("eBPF device filter unavailable (%s); v1 devices cgroup only", e)
 
     def oom_killed(self) -> bool:
         try:

@@ -3,25 +3,27 @@
 Runs in a child forked by the shim *after* the shim did ``unshare(CLONE_NEWPID)``, so this
 process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 
-1. born in the container's cgroup2 directory (the shim forks with ``clone3``), this process
-   writes ``0`` to the ``tasks`` file of each v1 hierarchy: moving oneself is the only
-   migration that skips the global lock whose first use after a quiet period waits for an RCU
-   grace period (5-9 ms here; writing a pid to ``cgroup.procs`` always takes it, REPORT §2);
-2. ``setns`` into ``netns_path`` if given, then ``unshare`` mount, uts, ipc (+ net when not
-   joining) namespaces; make ``/`` recursively slave so nothing leaks to the host;
-3. read everything needed later (seccomp BPF) -- after ``pivot_root`` host files are gone;
-4. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
+1. ``setns`` into ``netns_path`` if given, then ``unshare`` mount, uts, ipc (+ net when not
+   joining) namespaces; make ``/`` recursively slave so nothing leaks to the host; read
+   everything needed later (seccomp BPF) -- after ``pivot_root`` host files are gone;
+2. make the writable layer's directories and /etc files while the shim makes the v1
+   cgroups; wait for its ``J``. Born in the container's cgroup2 directory (the shim forks
+   with ``clone3``), this process then writes ``0`` to the ``tasks`` file of each v1
+   hierarchy: moving oneself is the only migration that skips the global lock whose first
+   use after a quiet spell waits for an RCU grace period (5-9 ms here; writing a pid to
+   ``cgroup.procs`` always takes it, REPORT §2);
+3. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
    the option string short for deep images), bind/tmpfs mounts, ``/proc``, a minimal ``/dev``
    (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
-5. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
-6. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
+4. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
+5. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
    ``/proc`` paths; optional read-only rootfs; hostname; the user looked up in the
    container's own ``/etc/passwd``/``/etc/group``; workdir (created if missing);
-7. wait for the shim's ``J`` (cgroups done) and ``unshare(CLONE_NEWCGROUP)`` so the cgroup
+6. ``unshare(CLONE_NEWCGROUP)`` so the cgroup
    namespace is rooted at the container's own cgroup; capability bounding set, then
    setgroups/setresgid/setresuid, then ``capset`` (root keeps Docker's 14 capabilities,
    other users end with none effective, as in Docker); ``no_new_privs``;
-8. tell the shim ``R`` (ready) and block until it writes ``G`` (``start``), load the seccomp
+7. tell the shim ``R`` (ready) and block until it writes ``G`` (``start``), load the seccomp
    filter and ``execvpe``. Any failure is written to the ready pipe as ``E<message>`` and the
    process exits 127 (126 if the command exists but cannot be executed); the pipe is
    close-on-exec, so EOF after ``G`` means exec succeeded.
@@ -67,12 +69,6 @@ class ExecError(OSError):
 
 def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int) -> None:
     proc = cfg["process"]
-    for path in cfg.get("cgroup_tasks", ()):    # v1: move ourselves, the lock-free migration
-        try:
-            with open(path, "w") as f:
-                f.write("0")
-        except OSError as e:
-            raise OSError(e.errno, f"joining cgroup {os.path.dirname(path)}: {e.strerror}") from None
     flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if cfg.get("netns_path"):
         fd = os.open(cfg["netns_path"], os.O_RDONLY | os.O_CLOEXEC)
@@ -95,6 +91,15 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
         os.closerange(lo + 1, hi)
     L.mount(None, "/", None, L.MS_REC | L.MS_SLAVE)
+    _make_layer_dirs(cfg)
+    if os.read(go_r, 1) != b"J":                # the shim made our v1 cgroups (or failed)
+        os._exit(1)
+    for path in cfg.get("cgroup_tasks", ()):    # v1: move ourselves, the lock-free migration
+        try:
+            with open(path, "w") as f:
+                f.write("0")
+        except OSError as e:
+            raise OSError(e.errno, f"joining cgroup {os.path.dirname(path)}: {e.strerror}") from None
     rootfs = cfg["rootfs"]
     _mount_rootfs(cfg, rootfs)
     for m in cfg.get("mounts", ()):
@@ -116,8 +121,6 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if not os.path.isdir(cwd):
         os.makedirs(cwd, 0o755)
     os.chdir(cwd)
-    if os.read(go_r, 1) != b"J":                # all our cgroups joined (see shim._fork)
-        os._exit(1)
     L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
     L.drop_bounding(keep_caps)
@@ -144,6 +147,19 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
         os.execvpe(argv[0], argv, envd)
     except OSError as e:
         raise ExecError(e.errno, f'exec: "{argv[0]}": {e.strerror}') from None
+
+
+def _make_layer_dirs(cfg: dict[str, Any]) -> None:
+    """The overlay's upper, work and mount-point directories, and the /etc files of the
+    writable layer (hostname, hosts, resolv.conf; see runtime._etc_files)."""
+    for key in ("upper", "work", "rootfs"):
+        os.mkdir(cfg[key])
+    if cfg.get("etc_files"):
+        etc = os.path.join(cfg["upper"], "etc")
+        os.mkdir(etc, 0o755)
+        for name, text in cfg["etc_files"].items():
+            with open(os.path.join(etc, name), "w") as f:
+                f.write(text)
 
 
 def _mount_rootfs(cfg: dict[str, Any], rootfs: str) -> None:

@@ -4,8 +4,9 @@ One single-threaded process per container (like containerd-shim/conmon). It:
 
 * does ``unshare(CLONE_NEWPID)`` and forks the container's first process
   (:mod:`node.runtime.container`) straight into the container's cgroup2 directory
-  (``clone3(CLONE_INTO_CGROUP)``), staying in the host namespaces itself; tells it ``J``
-  (cgroups done; without clone3 only after writing its pid to ``cgroup.procs``);
+  (``clone3(CLONE_INTO_CGROUP)``), staying in the host namespaces itself; while the child
+  sets up its namespaces and writable layer, makes the v1 cgroups with their limits, then
+  tells it ``J`` (without clone3 only after writing its pid to ``cgroup.procs``);
 * waits for ``R``/``E…`` on the ready pipe, then writes ``state.json`` (``created``), binds
   ``shim.sock`` and answers the daemon's ``spawn`` request (``{"ok": …}`` on ``report_fd``,
   its copy of the zygote's control socket);
@@ -35,8 +36,10 @@ import socket
 import time
 from typing import Any, NoReturn
 
-from node.runtime import container
+from node.runtime import cgroups, container
 from node.runtime import linux as L
+from node.runtime.errors import RuntimeSetupError
+from node.runtime.spec import Limits
 
 MAX_LINE = 16 * 1024
 
@@ -91,13 +94,14 @@ class Shim:
             os.close(fd)
         self.pid, self.ready_r, self.go_w = pid, ready_r, go_w
         self.pidfd = os.pidfd_open(pid)
-        join_error: OSError | None = None
-        try:
-            for path in slow_join:          # only without clone3; in parallel with the child's setup
+        join_error: Exception | None = None
+        try:                           # all in parallel with the child's namespace set-up
+            self._prepare()
+            for path in slow_join:          # only without clone3
                 with open(path, "w") as f:
                     f.write(str(pid))
             os.write(go_w, b"J")
-        except OSError as e:           # the child may simply have failed already (EPIPE/ESRCH)
+        except (OSError, RuntimeSetupError) as e:   # incl. the child having failed (EPIPE/ESRCH)
             join_error = e
             os.kill(pid, signal.SIGKILL)
         # while the child finishes its setup: our state file and socket (nobody reads either
@@ -113,7 +117,7 @@ class Shim:
         self.lsock.setblocking(False)
         msg = _read_all(ready_r, stop_at=b"R")
         if join_error is not None and not msg.startswith(b"E"):
-            msg = f"Ejoining cgroups: {join_error}".encode()
+            msg = f"E{join_error}".encode()
         if msg != b"R":
             os.waitpid(pid, 0)
             err = msg[1:].decode(errors="replace") if msg.startswith(b"E") else "container init died"
@@ -131,6 +135,12 @@ class Shim:
         self.sel.register(self.lsock, selectors.EVENT_READ, self._on_accept)
         self.sel.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
         self.loop()
+
+    def _prepare(self) -> None:
+        """The v1 cgroups with their limits: what the child needs before it moves itself
+        into them (``J``); it makes its writable layer's directories meanwhile."""
+        cfg = self.cfg
+        cgroups.setup_v1(cfg.get("cgroup_v1") or {}, Limits(**(cfg.get("limits") or {})), cfg["id"])
 
     def _fork(self) -> tuple[int, list[str]]:
         """Fork the container's first process, straight into its cgroup2 directory if any.

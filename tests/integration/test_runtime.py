@@ -25,6 +25,7 @@ from node.runtime.errors import (
     ContainerStartError,
     ContainerStateError,
     InvalidConfigError,
+    RuntimeSetupError,
     WaitTimeout,
 )
 from tests.support.registry import registry_fixture
@@ -186,6 +187,19 @@ def test_invalid_memory_limit(rt, images):
         rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], limits=Limits(memory_bytes=1024)))
     with pytest.raises(InvalidConfigError):
         rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], limits=Limits(memory_bytes=-5)))
+
+
+def test_limit_the_kernel_refuses_fails_create_and_leaves_nothing(rt, images):
+    """The shim writes the v1 limits while the container sets up its namespaces: a value the
+    kernel refuses (pids.max above PID_MAX_LIMIT) fails ``create`` with what was refused, and
+    neither the container directory nor any cgroup directory stays behind."""
+    c = cid()
+    with pytest.raises((ContainerStartError, RuntimeSetupError), match=r"pids\.max|Invalid argument"):
+        rt.create(ContainerConfig(id=c, image=images["demo/web:1"], command=["true"],
+                                  limits=Limits(pids=10**12)))
+    grp = cg.Cgroup(PARENT, c)
+    assert not any(d.exists() for d in grp.dirs.values())
+    assert not (rt.cdir / c).exists() and rt.list() == []
 
 
 def test_exec_failure_and_bad_user(rt, images):
