@@ -44,14 +44,18 @@ from node.images.registry import Credentials, RegistryClient
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+LayerUsers = Callable[[Sequence[Path]], list[tuple[str, bool, list[str]]]]
 
 
 class ImageStore:
     """Pull, import, list and remove images on this node (synchronous, thread-safe)."""
 
     def __init__(self, root: Path, insecure_registries: Sequence[str] = (),
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, in_use: LayerUsers | None = None) -> None:
         self.root = Path(root)
+        #: which containers have any of these layer dirs as a lower layer:
+        #: ``[(id, running, lowers)]`` (the runtime's answer; see :meth:`_check_not_in_use`)
+        self.in_use = in_use
         for d in ("blobs/sha256", "layers", "images", "tmp"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.client = RegistryClient(insecure_registries, credentials)
@@ -114,6 +118,9 @@ class ImageStore:
                         f"conflict: unable to delete {iid[7:19]} (must be forced) - image is "
                         f"referenced in multiple repositories")
                 untag = names
+            left = {n: v for n, v in repos.items() if n not in untag}
+            if not any("@" not in n for n, v in left.items() if v == iid):
+                self._check_not_in_use(iid, force)
             for n in untag:
                 repos.pop(n, None)
                 out.append(f"Untagged: {_familiar(n)}")
@@ -243,6 +250,36 @@ class ImageStore:
             layers=tuple(self.layer_dir(d) for d in m["diff_ids"]), diff_ids=tuple(m["diff_ids"]),
             size=int(m.get("size", 0)), created=m.get("created", ""),
             architecture=m.get("architecture", ""), os=m.get("os", "linux"))
+
+    def _layers_freed(self, iid: str) -> builtins.list[str]:
+        """The diff ids that deleting ``iid`` would delete (no other image has them)."""
+        img = self._load(iid)
+        if img is None:
+            return []
+        used: set[str] = set()
+        for p in (self.root / "images").glob("*.json"):
+            if p.stem != iid[7:]:
+                used.update(json.loads(p.read_text())["diff_ids"])
+        return [d for d in img.diff_ids if d not in used and self.has_layer(d)]
+
+    def _check_not_in_use(self, iid: str, force: bool) -> None:
+        """Docker's rule: never delete an image from under a running container (not even with
+        force); a stopped one's needs force. A container uses the image when its rootfs is
+        exactly the image's layers, or has a layer the deletion would free."""
+        img = self._load(iid)
+        if self.in_use is None or img is None:
+            return
+        mine = {str(p) for p in img.layers}
+        freed = {str(self.layer_dir(d)) for d in self._layers_freed(iid)}
+        users = [(c, up) for c, up, lowers in self.in_use(list(img.layers))
+                 if set(lowers) == mine or freed & set(lowers)]
+        running = [c for c, up in users if up]
+        if running:
+            raise ImageInUseError(f"conflict: unable to delete {iid[7:19]} (cannot be forced) - image is "
+                                  f"being used by running container {running[0][:12]}")
+        if users and not force:
+            raise ImageInUseError(f"conflict: unable to delete {iid[7:19]} (must be forced) - image is "
+                                  f"being used by stopped container {users[0][0][:12]}")
 
     def _delete_image(self, iid: str, repos: dict[str, str]) -> builtins.list[str]:
         img = self._load(iid)

@@ -16,6 +16,7 @@ from typing import Any
 
 _EXPORTS = {
     "Runtime": "node.runtime.runtime",
+    "layer_users": "node.runtime.runtime",
     "ContainerConfig": "node.runtime.spec",
     "ContainerState": "node.runtime.spec",
     "Limits": "node.runtime.spec",

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,29 @@ def _etc_files(hostname: str, cfg: ContainerConfig) -> dict[str, str]:
     except OSError:
         pass
     return {name: text for name, text in files.items() if f"/etc/{name}" not in own}
+
+
+def layer_users(root: Path, layers: Sequence[Path]) -> list[tuple[str, bool, list[str]]]:
+    """Containers under the runtime ``root`` with any of ``layers`` as a lower layer:
+    ``[(container id, not yet exited, its lower layer dirs)]``. Reads only the container
+    directories (no zygote, no shim): the image store asks this before it deletes an image."""
+    want = {str(p) for p in layers}
+    out: list[tuple[str, bool, list[str]]] = []
+    cdir = Path(root) / "containers"
+    if not want or not cdir.is_dir():
+        return out
+    for d in sorted(cdir.iterdir()):
+        try:
+            lowers = list(json.loads((d / "config.json").read_text()).get("lowers", ()))
+        except (OSError, ValueError):
+            continue
+        if want & set(lowers):
+            try:
+                status = json.loads((d / "state.json").read_text()).get("status")
+            except (OSError, ValueError):
+                status = "created"
+            out.append((d.name, status in ("created", "running"), lowers))
+    return out
 
 
 class _Zygote:

@@ -15,9 +15,18 @@ def cgroup_parent(cfg: DaemonConfig) -> str:
 
 
 def make_images(cfg: DaemonConfig) -> Any:
+    """The node's image store; with the real runtime it will not delete the layers of an
+    image a container still runs from (Docker's "image is being used by running container")."""
+    import functools
+
     from node.images import ImageStore
 
-    return ImageStore(cfg.data_root / "images", cfg.insecure_registries)
+    in_use = None
+    if cfg.executor != "fake":
+        from node.runtime import layer_users
+
+        in_use = functools.partial(layer_users, cfg.data_root / "runtime")
+    return ImageStore(cfg.data_root / "images", cfg.insecure_registries, in_use=in_use)
 
 
 def name_prefix(cfg: DaemonConfig) -> str:

@@ -26,11 +26,26 @@ def test_service_runs_real_containers_across_hosts(swarm_bed):
     # the logs show httpd started; service logs collects them from every node
     out = sb.ok("service", "ls")
     assert "3/3" in out and "demo/web:1" in out
+    # the node's image store will not delete an image from under a running container, not
+    # even with --force (Docker's rule); the image stays listed and the task keeps running
+    image = sb.image("demo/web:1")
+    ids = sb.ok("image", "ls", "-q", host="wkr1").split()
+    assert len(ids) == 1, ids
+    for flags in ([], ["--force"]):
+        r = sb.cli("image", "rm", *flags, image, host="wkr1")
+        assert r.returncode == 1 and "(cannot be forced) - image is being used by running container" in \
+            r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    assert sb.ok("image", "ls", "-q", host="wkr1").split() == ids
     # scale and remove
     sb.ok("service", "scale", "--detach", "web=5")
     sb.tb.wait_for(lambda: len(running(sb, "web")) == 5, timeout=90, what="5 running")
     sb.ok("service", "rm", "web")
     sb.tb.wait_for(lambda: "web" not in sb.ok("service", "ls"), timeout=30, what="service gone")
+    # once the node's containers are removed, the image goes
+    sb.tb.wait_for(lambda: sb.cli("image", "rm", image, host="wkr1").returncode == 0, timeout=60,
+                   what="image removable after service rm")
+    assert sb.ok("image", "ls", "-q", host="wkr1").split() == []
 
 
 def test_missing_image_is_rejected_with_the_registry_error(swarm_bed):

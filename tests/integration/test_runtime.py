@@ -202,6 +202,33 @@ def test_limit_the_kernel_refuses_fails_create_and_leaves_nothing(rt, images):
     assert not (rt.cdir / c).exists() and rt.list() == []
 
 
+def test_image_store_keeps_layers_a_container_uses(rt, registry, tmp_path):
+    """Docker's rules for `image rm`: never from under a running container (even forced); a
+    stopped one's image needs force; an image sharing only base layers is not "in use"."""
+    import functools
+
+    from node.images import ImageInUseError
+    from node.runtime import layer_users
+
+    store = ImageStore(tmp_path / "img", in_use=functools.partial(layer_users, rt.root))
+    one = store.pull(registry.refs["demo/web:1"])
+    two = store.pull(registry.refs["demo/web:2"])          # web:1's layers + one more
+    c = rt.create(ContainerConfig(id=cid(), image=one, command=["sleep", "30"]))
+    rt.start(c.id)
+    for force in (False, True):
+        with pytest.raises(ImageInUseError, match=rf"cannot be forced.*running container {c.id[:12]}"):
+            store.remove(registry.refs["demo/web:1"], force=force)
+    assert store.get(registry.refs["demo/web:1"]) is not None
+    assert f"Deleted: {two.id}" in store.remove(registry.refs["demo/web:2"])
+    assert not two.layers[-1].exists() and all(p.exists() for p in one.layers)
+    rt.kill(c.id)
+    rt.wait(c.id, timeout=10)
+    with pytest.raises(ImageInUseError, match=r"must be forced.*stopped container"):
+        store.remove(registry.refs["demo/web:1"])
+    out = store.remove(registry.refs["demo/web:1"], force=True)
+    assert f"Deleted: {one.id}" in out and not any(p.exists() for p in one.layers)
+
+
 def test_exec_failure_and_bad_user(rt, images):
     c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/nonexistent"]))
     with pytest.raises(ContainerStartError, match='exec: "/nonexistent"'):
