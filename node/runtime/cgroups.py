@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from node.runtime import devices_bpf
+from node.runtime.cgroupv1 import CFS_PERIOD, DEVICE_RULES, setup_v1
 from node.runtime.errors import RuntimeSetupError
 from node.runtime.spec import Limits
 
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices", "freezer")
-#: runc's default device allow-list (no tty/console: containers get pipes, not a terminal)
-DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-                "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
-CFS_PERIOD = 100_000
 _warned_v2_devices = False
 
 
@@ -107,35 +104,6 @@ def _apply_v2(d: Path, lim: Limits) -> None:
         _write(d / "pids.max", lim.pids)
 
 
-def setup_v1(ctrl_dirs: dict[str, str], lim: Limits, cid: str = "") -> None:
-    """Create the v1 directories (``controller -> dir``; co-mounted controllers share one) and
-    write the limits and the device allow-list. Needs nothing cached: the shim calls it with
-    the paths the daemon computed, in parallel with the container's namespace set-up."""
-    ctrl = {c: Path(d) for c, d in ctrl_dirs.items()}
-    if not ctrl:
-        return
-    try:
-        for d in dict.fromkeys(ctrl.values()):
-            d.mkdir(parents=True, exist_ok=True)
-        mem = ctrl["memory"]
-        if lim.memory_bytes:
-            _write(mem / "memory.limit_in_bytes", lim.memory_bytes)
-            if (mem / "memory.memsw.limit_in_bytes").exists():
-                _write(mem / "memory.memsw.limit_in_bytes", lim.memory_bytes)
-        if lim.nano_cpus:
-            cpu = ctrl["cpu"]
-            _write(cpu / "cpu.cfs_period_us", CFS_PERIOD)
-            _write(cpu / "cpu.cfs_quota_us", lim.nano_cpus * CFS_PERIOD // 1_000_000_000)
-        if lim.pids:
-            _write(ctrl["pids"] / "pids.max", lim.pids)
-        dev = ctrl["devices"]
-        _write(dev / "devices.deny", "a")
-        for rule in DEVICE_RULES:
-            _write(dev / "devices.allow", rule)
-    except OSError as e:
-        raise RuntimeSetupError(f"cgroup setup for {cid} failed: {e}") from e
-
-
 class Cgroup:
     """The cgroup directories of one container."""
 
@@ -180,7 +148,7 @@ class Cgroup:
         """Create and fill every directory of this container here and now."""
         self.create_unified(limits)
         try:
-            setup_v1(self.v1_dirs, limits, self.cid)
+            setup_v1(self.v1_dirs, limits.memory_bytes, limits.nano_cpus, limits.pids, self.cid)
         except RuntimeSetupError:
             self.remove()
             raise

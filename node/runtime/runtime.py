@@ -318,6 +318,7 @@ class Runtime:
             with contextlib.suppress(WaitTimeout, ShimUnavailableError):
                 self.wait(cid, timeout=10)
         self._write_removing(d)
+        self._wait_shim_gone(d)
         cg = cgroups.Cgroup(self.cgroup_parent, cid)
         cg.kill_all()
         cg.remove()
@@ -363,6 +364,28 @@ class Runtime:
         if not cid or "/" in cid or not d.is_dir():
             raise ContainerNotFoundError(f"no such container: {cid}")
         return d
+
+    @staticmethod
+    def _wait_shim_gone(d: Path, timeout: float = 5.0) -> None:
+        """Until the shim has exited (its lock on ``shim.lock`` is free): after answering
+        ``wait`` it still tears down the namespaces and removes the cgroups."""
+        try:
+            fd = os.open(d / "shim.lock", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    os.lockf(fd, os.F_TLOCK, 0)
+                    return
+                except OSError:
+                    if time.monotonic() > deadline:
+                        log.warning("shim of %s still running after %.0fs; removing anyway", d.name, timeout)
+                        return
+                    time.sleep(0.002)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _write_removing(d: Path) -> None:

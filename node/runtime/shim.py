@@ -36,10 +36,9 @@ import socket
 import time
 from typing import Any, NoReturn
 
-from node.runtime import cgroups, container
+from node.runtime import cgroupv1, container
 from node.runtime import linux as L
 from node.runtime.errors import RuntimeSetupError
-from node.runtime.spec import Limits
 
 MAX_LINE = 16 * 1024
 
@@ -73,6 +72,11 @@ class Shim:
         self.bufs: dict[int, bytes] = {}
         self.streams: dict[int, str] = {}
         self.exited_at: float | None = None
+        # held for the shim's whole life (a POSIX lock: not inherited by the container, freed
+        # when the shim exits): Runtime.remove waits on it, so a removed container's shim can
+        # never race a new container that reuses the id (its late rmdir of the cgroups)
+        self.lock_fd = os.open(os.path.join(cdir, "shim.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.lockf(self.lock_fd, os.F_LOCK, 0)
         self.log = open(os.path.join(cdir, "container.log"), "ab", buffering=0)  # noqa: SIM115
         self.log_size = self.log.tell()
         self.log_max = int(self.cfg.get("log_max_bytes") or 0)
@@ -140,7 +144,9 @@ class Shim:
         """The v1 cgroups with their limits: what the child needs before it moves itself
         into them (``J``); it makes its writable layer's directories meanwhile."""
         cfg = self.cfg
-        cgroups.setup_v1(cfg.get("cgroup_v1") or {}, Limits(**(cfg.get("limits") or {})), cfg["id"])
+        lim = cfg.get("limits") or {}
+        cgroupv1.setup_v1(cfg.get("cgroup_v1") or {}, lim.get("memory_bytes"), lim.get("nano_cpus"),
+                          lim.get("pids"), cfg["id"])
 
     def _fork(self) -> tuple[int, list[str]]:
         """Fork the container's first process, straight into its cgroup2 directory if any.

@@ -229,6 +229,20 @@ def test_image_store_keeps_layers_a_container_uses(rt, registry, tmp_path):
     assert f"Deleted: {one.id}" in out and not any(p.exists() for p in one.layers)
 
 
+def test_removed_id_is_reusable_at_once(rt, images):
+    """``remove`` returns only once the shim is gone: it still tears down namespaces and
+    cgroups after answering ``wait``, and must never do so under a new container that reuses
+    the id (a swarm task's container id is derived from the task id)."""
+    c = cid()
+    for _ in range(15):
+        rt.create(ContainerConfig(id=c, image=images["demo/web:1"], command=["true"],
+                                  limits=Limits(memory_bytes=32 << 20, pids=10)))
+        rt.start(c)
+        assert rt.wait(c, timeout=10) == 0
+        rt.remove(c)
+    assert rt.list() == []
+
+
 def test_exec_failure_and_bad_user(rt, images):
     c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=["/nonexistent"]))
     with pytest.raises(ContainerStartError, match='exec: "/nonexistent"'):
