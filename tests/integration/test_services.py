@@ -125,6 +125,8 @@ def test_drain_and_bad_input(swarm3):
         (["--replicas", "-1", "busybox"], "replicas must not be negative"),
         (["--name", "d", "busybox"], "already exists"),
         (["--reserve-memory", "1MB", "busybox"], "Must be at least 4MiB"),
+        (["--limit-memory", "1MB", "busybox"], "invalid memory value 1048576: Must be at least 4MiB"),
+        (["--limit-memory", "lots", "busybox"], "--limit-memory"),
         (["--mode", "job", "busybox"], "unknown mode: job"),
         (["--update-max-failure-ratio", "2", "busybox"], "cannot be less than 0 or bigger than 1"),
     ]:
