@@ -134,6 +134,13 @@ def test_drain_and_bad_input(swarm3):
         assert r.returncode != 0 and msg in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
     assert set(ls(m)) == {"d"}
+    # as in Docker, everything after IMAGE is the command, options included (not ours to parse)
+    m.ok("service", "create", "-d", "--name", "cmd", "busybox", "sh", "-c", "echo hi", "--replicas", "5")
+    doc = json.loads(m.ok("service", "inspect", "cmd"))[0]
+    assert doc["Spec"]["Task"]["Container"]["Args"] == \
+        ["sh", "-c", "echo hi", "--replicas", "5"], doc["Spec"]["Task"]
+    assert doc["Spec"]["Replicated"]["Replicas"] == 1, doc["Spec"]
+    m.ok("service", "rm", "cmd")
     r = m.cli("service", "scale", "d=x")
     assert r.returncode == 1 and "invalid scale specifier 'd=x'." in r.stderr
     r = m.cli("service", "inspect", "nope")

@@ -161,7 +161,7 @@ def _labels(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@service.command("create", context_settings={"ignore_unknown_options": False})
+@service.command("create", context_settings={"allow_interspersed_args": False})
 @spec_options(create=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
