@@ -3,8 +3,11 @@
 A client subscribes with a selector (service / task ids) and options (follow, tail). The broker
 works out which nodes hold matching tasks, sends the subscription to the agents of those nodes
 (each agent keeps a `ListenSubscriptions` stream open), and relays what they publish to the
-client. Without `follow`, the subscription ends once every node has closed its part; a node
-that is not connected is reported in the closing warning instead of hanging the stream.
+client. Without `follow`, the subscription ends once every node has closed its part. A node
+that cannot send its part is left out and named in the closing warning instead of hanging the
+stream: one with no listener when the subscription starts, one whose listener goes away (its
+agent died) and one the dispatcher marks Down meanwhile (its connection silently vanished: a
+partition, a powered-off host), as swarmkit's log broker does.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarm.api import dispatcher_pb2 as d
-from swarm.api.objects_pb2 import Task
+from swarm.api.objects_pb2 import Node, NodeStatus, Task
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
+
+# how often a waiting subscription checks that the nodes it waits for are still up
+CHECK_INTERVAL = 1.0
 
 
 @dataclass
@@ -30,6 +36,16 @@ class _Subscription:
     nodes: set[str]
     queue: asyncio.Queue[d.PublishLogsMessage | None] = field(default_factory=asyncio.Queue)
     open_nodes: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+
+    def give_up_on(self, node_id: str) -> None:
+        """The node cannot send its part: end without it (a follow stream keeps waiting for it)."""
+        if self.msg.options.follow or node_id not in self.open_nodes:
+            return
+        self.open_nodes.discard(node_id)
+        self.missing.add(node_id)
+        if not self.open_nodes:
+            self.queue.put_nowait(None)
 
 
 class LogBroker:
@@ -53,6 +69,14 @@ class LogBroker:
         finally:
             if self.listeners.get(node_id) is q:
                 del self.listeners[node_id]
+                for s in list(self.subs.values()):
+                    s.give_up_on(node_id)
+
+    def _available(self, node_id: str) -> bool:
+        if node_id not in self.listeners:
+            return False
+        node = Reader(self.store).get(Node, node_id)
+        return node is not None and node.status.state != NodeStatus.DOWN
 
     def publish(self, node_id: str, msg: d.PublishLogsMessage) -> None:
         s = self.subs.get(msg.subscription_id)
@@ -85,8 +109,8 @@ class LogBroker:
         msg.selector.CopyFrom(sel)
         msg.selector.task_ids.extend(t.id for t in tasks if t.id not in sel.task_ids)
         s = _Subscription(sub_id, msg, nodes)
-        missing = sorted(n for n in nodes if n not in self.listeners)
-        s.open_nodes = {n for n in nodes if n in self.listeners}
+        s.open_nodes = {n for n in nodes if self._available(n)}
+        s.missing = nodes - s.open_nodes
         self.subs[sub_id] = s
         try:
             for n in s.open_nodes:
@@ -94,14 +118,20 @@ class LogBroker:
             if not s.open_nodes and not req.options.follow:
                 s.queue.put_nowait(None)
             while True:
-                item = await s.queue.get()
+                try:
+                    item = await asyncio.wait_for(s.queue.get(), CHECK_INTERVAL)
+                except TimeoutError:
+                    for n in list(s.open_nodes):
+                        if not self._available(n):
+                            s.give_up_on(n)
+                    continue
                 if item is None:
                     break
                 yield d.SubscribeLogsMessage(messages=item.messages)
-            if missing:
+            if s.missing:
                 yield d.SubscribeLogsMessage(warning=(
                     "incomplete log stream. some logs could not be retrieved for the following "
-                    "reasons: " + ", ".join(f"node {n} is not available" for n in missing)))
+                    "reasons: " + ", ".join(f"node {n} is not available" for n in sorted(s.missing))))
         finally:
             del self.subs[sub_id]
             close = d.SubscriptionMessage(id=sub_id, close=True)

@@ -1,0 +1,179 @@
+"""The log broker's fan-out and its end: every node's part, or a warning naming the node that
+could not send it (no listener, listener gone mid-stream, node marked Down while waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from swarm.api import dispatcher_pb2 as d
+from swarm.api.objects_pb2 import Node, NodeStatus
+from swarm.dispatcher import logbroker
+from swarm.dispatcher.logbroker import LogBroker
+from swarm.store import typed
+from swarm.store.typed import Reader
+from tests.unit.orchestrator.factories import node, service, task
+from tests.unit.orchestrator.memstore import MemStore
+
+
+@pytest.fixture(autouse=True)
+def fast_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logbroker, "CHECK_INTERVAL", 0.05)
+
+
+def run(body: Callable[[MemStore, LogBroker], Awaitable[None]], timeout: float = 10) -> None:
+    async def main() -> None:
+        st = MemStore()
+        await st.apply([typed.create(node("n1")), typed.create(node("n2")), typed.create(node("n3")),
+                        typed.create(service("web"))])
+        await st.apply([typed.create(task(f"t{i}", service_id="web", slot=i, node=f"n{i}"))
+                        for i in (1, 2, 3)])
+        await asyncio.wait_for(body(st, LogBroker(st)), timeout)
+
+    asyncio.run(main())
+
+
+class Agent:
+    """Plays a node's agent: answers each subscription with one line per task, then closes."""
+
+    def __init__(self, broker: LogBroker, node_id: str, *, answer: bool = True) -> None:
+        self.broker, self.node_id, self.answer = broker, node_id, answer
+        self.seen: list[d.SubscriptionMessage] = []
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        async for msg in self.broker.listen(self.node_id):
+            self.seen.append(msg)
+            if msg.close or not self.answer:
+                continue
+            line = d.LogMessage(data=f"from {self.node_id}\n".encode())
+            line.context.node_id = self.node_id
+            self.broker.publish(self.node_id, d.PublishLogsMessage(
+                subscription_id=msg.id, messages=[line], close=True))
+
+    async def gone(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def request(follow: bool = False) -> d.SubscribeLogsRequest:
+    r = d.SubscribeLogsRequest(options=d.LogSubscriptionOptions(follow=follow, tail=-1))
+    r.selector.service_ids.append("web")
+    return r
+
+
+async def collect(stream: AsyncIterator[d.SubscribeLogsMessage]) -> tuple[list[str], list[str]]:
+    lines, warnings = [], []
+    async for m in stream:
+        lines += [x.data.decode().strip() for x in m.messages]
+        if m.warning:
+            warnings.append(m.warning)
+    return sorted(lines), warnings
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_every_node_sends_its_part_and_the_stream_ends() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        agents = [Agent(b, n) for n in ("n1", "n2", "n3")]
+        await settle()
+        lines, warnings = await collect(b.subscribe(request()))
+        assert lines == ["from n1", "from n2", "from n3"] and warnings == []
+        assert b.subs == {}
+        await settle()
+        # each agent got the subscription (with the service's task ids filled in), then its close
+        for a in agents:
+            assert [m.close for m in a.seen] == [False, True]
+            assert sorted(a.seen[0].selector.task_ids) == ["t1", "t2", "t3"]
+            await a.gone()
+        assert b.listeners == {}
+
+    run(body)
+
+
+def test_node_without_listener_is_named_in_the_warning() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        for n in ("n1", "n2"):
+            Agent(b, n)
+        await settle()
+        lines, warnings = await collect(b.subscribe(request()))
+        assert lines == ["from n1", "from n2"]
+        assert warnings == ["incomplete log stream. some logs could not be retrieved for the "
+                            "following reasons: node n3 is not available"]
+
+    run(body)
+
+
+def test_listener_that_goes_away_mid_stream_ends_its_part() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        Agent(b, "n1")
+        Agent(b, "n2")
+        silent = Agent(b, "n3", answer=False)      # takes the subscription, never answers
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request())))
+        await asyncio.sleep(0.2)
+        assert not got.done()                      # still waiting for n3
+        await silent.gone()                        # its agent's stream ends (daemon killed)
+        lines, warnings = await got
+        assert lines == ["from n1", "from n2"] and warnings == [
+            "incomplete log stream. some logs could not be retrieved for the following reasons: "
+            "node n3 is not available"]
+
+    run(body)
+
+
+def test_node_marked_down_while_waiting_ends_its_part() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        Agent(b, "n1")
+        Agent(b, "n2")
+        Agent(b, "n3", answer=False)                # its connection vanished: listener still there
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request())))
+        await asyncio.sleep(0.2)
+        assert not got.done()
+        n3 = Reader(st).get(Node, "n3")
+        assert n3 is not None
+        n3.status.state = NodeStatus.DOWN           # the dispatcher's heartbeat check
+        await st.apply([typed.update(n3)])
+        lines, warnings = await got
+        assert lines == ["from n1", "from n2"] and warnings and "node n3 is not available" in warnings[0]
+
+    run(body)
+
+
+def test_down_node_with_a_stale_listener_is_not_waited_for() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        for n in ("n1", "n2", "n3"):
+            Agent(b, n)
+        await settle()
+        n2 = Reader(st).get(Node, "n2")
+        assert n2 is not None
+        n2.status.state = NodeStatus.DOWN
+        await st.apply([typed.update(n2)])
+        lines, warnings = await collect(b.subscribe(request()))
+        assert lines == ["from n1", "from n3"] and "node n2 is not available" in warnings[0]
+
+    run(body)
+
+
+def test_follow_keeps_waiting_for_a_node_that_went_away() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        a1 = Agent(b, "n1", answer=False)
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request(follow=True))))
+        await settle()
+        await a1.gone()
+        await asyncio.sleep(0.2)
+        assert not got.done()                       # follow ends only when the client leaves
+        again = Agent(b, "n1", answer=False)        # the node comes back and rejoins the stream
+        await settle()
+        assert [m.close for m in again.seen] == [False]
+        got.cancel()
+        await asyncio.gather(got, return_exceptions=True)
+
+    run(body)
