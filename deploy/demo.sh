@@ -66,12 +66,21 @@ echo
 echo "== the routing mesh: port 8080 answers on every node, from containers anywhere"
 hosts=$(deploy/testbed ls | awk 'NR>1 && $1 != "infra" {print $1 " " $2}')
 client=$(echo "$hosts" | awk 'NR==1 {print $1}')
-echo "$hosts" | while read -r host addr; do
-  for _ in 1 2 3; do
-    printf '%-5s %-12s -> ' "$host" "$addr:8080"
+echo "(6 requests to each node from $client; each node's mesh spreads them round-robin over all replicas)"
+failed=0
+while read -r host addr; do
+  answers=$(for _ in 1 2 3 4 5 6; do
     deploy/testbed exec "$client" -- curl -s --max-time 5 "http://$addr:8080/" || echo "(no answer)"
-  done
-done
+  done)
+  printf '%-5s %-12s -> %s\n' "$host" "$addr:8080" "$(echo "$answers" | head -1)"
+  printf '%-18s    %s of 6 answered, by %s distinct containers\n' "" \
+    "$(echo "$answers" | grep -c ' on ')" "$(echo "$answers" | awk '/ on /{print $NF}' | sort -u | wc -l)"
+  [ "$(echo "$answers" | grep -c ' on ')" = 6 ] || failed=1
+done <<< "$hosts"
+if [ "$failed" = 1 ]; then
+  echo "demo: the routing mesh did not answer every request (see above); the cluster is left up for a look" >&2
+  exit 1
+fi
 echo
 echo "The cluster keeps running. Try:"
 echo "  deploy/testbed exec mgr1 -- swarm service update --image $registry/demo/web:2 web"

@@ -6,8 +6,9 @@ Design notes:
   ``name:tag`` each one is pushed as (``demo/web:1`` ...).
 * The rootfs is hand made: the static busybox binary, one symlink per applet, /etc/passwd and
   /etc/group. ``demo/web`` runs ``/entry.sh`` which writes ``/www/index.html`` saying the
-  image version and the container's hostname, then runs ``httpd -f -p 80 -h /www`` under a
-  shell that exits on SIGTERM. Tag 2 is
+  image version and the container's hostname, says so on stdout, then runs
+  ``httpd -f -v -p 80 -h /www`` (a line per request on stderr) under a shell that exits on
+  SIGTERM. Arguments are ignored: a test that wants another program sets the entrypoint. Tag 2 is
   tag 1 plus one small layer that replaces ``/etc/version`` (so layers are shared).
 * ``demo/fail:1`` prints a message on stderr and exits 3 at once (for update-failure tests).
 * umoci 0.4.7's ``insert`` writes broken tars, so every change goes unpack -> edit -> repack.
@@ -40,7 +41,9 @@ echo "demo/web version $(cat /etc/version) on $(hostname)" > /www/index.html
 # PID 1 ignores SIGTERM unless it handles it: exit at once on stop, as the Docker lab's workload
 # does, so the stop grace period never dominates update timings
 trap 'exit 0' TERM INT
-httpd -f -p "${PORT:-80}" -h /www &
+# a line at start and one per request (httpd -v, to stderr): something for `service logs` to show
+echo "demo/web version $(cat /etc/version) serving on port ${PORT:-80} as $(hostname)"
+httpd -f -v -p "${PORT:-80}" -h /www &
 wait $!
 """
 
