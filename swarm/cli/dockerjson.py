@@ -1,7 +1,8 @@
 """Protobuf objects as Docker's JSON: PascalCase keys (`ID`, `CreatedAt`, `Spec`), enum values
 lower case (`ready`, `active`, `manager`), timestamps RFC 3339, durations in nanoseconds.
 
-Scripts written for `docker node inspect` / `docker service inspect` read the same shapes.
+`service_doc` and `node_doc` go further and print the Docker Engine API's shapes (below), so
+scripts written for `docker service inspect` / `docker node inspect` read ours.
 """
 
 from __future__ import annotations
@@ -85,3 +86,111 @@ def _scalar_or_msg(fd: FieldDescriptor, v: Any, include_defaults: bool) -> Any:
 
             return base64.b64encode(v).decode()
     return v
+
+
+# ---- Docker Engine API shapes ------------------------------------------------------------------
+# `docker service inspect` and `docker node inspect` print the Engine API's types, not swarmkit's
+# protobufs: the spec's name and labels sit on the spec itself, a service's task spec is
+# `TaskTemplate` with a `ContainerSpec`, the mode is `Mode: {Replicated: {Replicas}}`, a node's
+# role is `Spec.Role`, ... Scripts and templates (`-f '{{.Spec.TaskTemplate.ContainerSpec.Image}}'`)
+# are written against those, so the inspect commands print them.
+
+
+def _meta(obj: Any) -> dict[str, Any]:
+    m = obj.meta
+    out: dict[str, Any] = {"ID": obj.id, "Version": {"Index": m.version.index}}
+    if m.HasField("created_at"):
+        out["CreatedAt"] = m.created_at.ToJsonString()
+    if m.HasField("updated_at"):
+        out["UpdatedAt"] = m.updated_at.ToJsonString()
+    return out
+
+
+def _named(annotations: Any) -> dict[str, Any]:
+    return {"Name": annotations.name, "Labels": dict(annotations.labels)}
+
+
+def service_spec_doc(spec: Any) -> dict[str, Any]:
+    out = _named(spec.annotations)
+    t = spec.task
+    tmpl: dict[str, Any] = {"ContainerSpec": _rename(to_docker(t.container), {"Tty": "TTY"})}
+    if t.HasField("resources"):
+        tmpl["Resources"] = to_docker(t.resources)
+    tmpl["RestartPolicy"] = to_docker(t.restart, include_defaults=False) if t.HasField("restart") \
+        else {"Condition": "any", "MaxAttempts": 0}
+    placement = to_docker(t.placement) if t.HasField("placement") else {}
+    if t.placement.preferences:
+        placement["Preferences"] = [{"Spread": {"SpreadDescriptor": p.spread_descriptor}}
+                                    for p in t.placement.preferences]
+    if t.placement.platforms:
+        placement["Platforms"] = [{"Architecture": p.architecture, "OS": p.os} for p in t.placement.platforms]
+    tmpl["Placement"] = placement
+    if t.networks:
+        tmpl["Networks"] = [_rename(to_docker(n), {"DriverAttachmentOpts": "DriverOpts"}) for n in t.networks]
+    tmpl["ForceUpdate"] = t.force_update
+    tmpl["Runtime"] = "container"
+    out["TaskTemplate"] = tmpl
+    if spec.WhichOneof("mode") == "global":
+        out["Mode"] = {"Global": {}}
+    else:
+        out["Mode"] = {"Replicated": {"Replicas": spec.replicated.replicas}}
+    for field, name in (("update", "UpdateConfig"), ("rollback", "RollbackConfig")):
+        if spec.HasField(field):
+            cfg = getattr(spec, field)
+            doc = to_docker(cfg)
+            doc.setdefault("Parallelism", cfg.parallelism)
+            doc.setdefault("MaxFailureRatio", cfg.max_failure_ratio)
+            out[name] = doc
+    out["EndpointSpec"] = to_docker(spec.endpoint) if spec.HasField("endpoint") else {"Mode": "vip"}
+    return out
+
+
+def service_doc(svc: Any) -> dict[str, Any]:
+    """A service as `docker service inspect` prints it."""
+    out = _meta(svc)
+    out["Spec"] = service_spec_doc(svc.spec)
+    if svc.HasField("previous_spec"):
+        out["PreviousSpec"] = service_spec_doc(svc.previous_spec)
+    out["Endpoint"] = to_docker(svc.endpoint) if svc.HasField("endpoint") else {"Spec": {}}
+    if svc.HasField("update_status"):
+        out["UpdateStatus"] = to_docker(svc.update_status)
+    return out
+
+
+def node_doc(node: Any) -> dict[str, Any]:
+    """A node as `docker node inspect` prints it."""
+    import base64
+
+    out = _meta(node)
+    spec = node.spec
+    flat = to_docker(spec, include_defaults=True)
+    out["Spec"] = {**({"Name": spec.annotations.name} if spec.annotations.name else {}),
+                   "Labels": dict(spec.annotations.labels),
+                   "Role": flat["DesiredRole"], "Availability": flat["Availability"]}
+    d = node.description
+    desc: dict[str, Any] = {"Hostname": d.hostname,
+                            "Platform": {"Architecture": d.platform.architecture, "OS": d.platform.os},
+                            "Resources": {"NanoCPUs": d.resources.nano_cpus,
+                                          "MemoryBytes": d.resources.memory_bytes},
+                            "Engine": {"EngineVersion": d.engine_version,
+                                       **({"Labels": dict(d.engine_labels)} if d.engine_labels else {})}}
+    if d.HasField("tls_info"):
+        tls = d.tls_info
+        desc["TLSInfo"] = {"TrustRoot": tls.trust_root.decode(errors="replace"),
+                           "CertIssuerSubject": base64.b64encode(tls.cert_issuer_subject).decode(),
+                           "CertIssuerPublicKey": base64.b64encode(tls.cert_issuer_public_key).decode()}
+    out["Description"] = desc
+    out["Status"] = {k: v for k, v in to_docker(node.status, include_defaults=True).items()
+                     if k != "Message" or v}
+    if node.HasField("manager_status"):
+        ms = node.manager_status
+        out["ManagerStatus"] = {"Leader": ms.leader,
+                                "Reachability": to_docker(ms, include_defaults=True)["Reachability"],
+                                "Addr": ms.addr}
+    if node.attachments:  # ours: the node's ingress endpoint (the routing mesh's address there)
+        out["Attachments"] = to_docker(node)["Attachments"]
+    return out
+
+
+def _rename(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names.get(k, k): v for k, v in doc.items()}

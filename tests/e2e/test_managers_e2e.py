@@ -57,5 +57,5 @@ def test_all_managers_restart_with_state(testbed):
     tb.wait_for(lambda: tb.cli("mgr3", "node", "ls").returncode == 0, timeout=90,
                 what="node ls after restart")
     r = tb.cli("mgr3", "node", "inspect", wk)
-    assert json.loads(r.stdout)[0]["Spec"]["Annotations"]["Labels"] == {"rack": "r1"}
+    assert json.loads(r.stdout)[0]["Spec"]["Labels"] == {"rack": "r1"}
     assert len(node_ls(tb, "mgr3")) == 4

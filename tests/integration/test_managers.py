@@ -125,8 +125,12 @@ def test_leader_failover_and_restart(cluster):
     assert c[1].ok("node", "update", "--label-add", "zone=a", worker).strip() == worker
     c[0].start()
     c.wait(lambda: statuses(c, 1)[leader_id][1] == "Reachable", 60, "old leader Reachable again")
-    labels = json.loads(c[0].ok("node", "inspect", worker))[0]["Spec"]["Annotations"]["Labels"]
+    labels = json.loads(c[0].ok("node", "inspect", worker))[0]["Spec"]["Labels"]
     assert labels == {"zone": "a"}
+    # Docker's field paths, as scripts use them
+    out = c[0].ok("node", "inspect", "-f", "{{.Spec.Role}} {{.Spec.Availability}} {{.Status.State}} "
+                  "{{.ManagerStatus.Reachability}} {{.ManagerStatus.Leader}}", leader_id).split()
+    assert out == ["manager", "active", "ready", "reachable", "false"], out
 
 
 def test_full_restart_keeps_state(cluster):

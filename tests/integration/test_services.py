@@ -50,7 +50,7 @@ def test_create_spread_scale_rm(swarm3):
     # spread: 8 tasks on 4 nodes -> 2 each (hostnames are equal on loopback; count by node id)
     by_node: dict[str, int] = {}
     for t in json.loads(m.ok("service", "inspect", "web"))[0:1]:
-        assert t["Spec"]["Annotations"]["Name"] == "web"
+        assert t["Spec"]["Name"] == "web"
     out = m.ok("service", "ps", "web", "--no-resolve", "--format", "json")
     for t in (json.loads(x) for x in out.splitlines()):
         by_node[t["Node"]] = by_node.get(t["Node"], 0) + 1
@@ -137,9 +137,11 @@ def test_drain_and_bad_input(swarm3):
     # as in Docker, everything after IMAGE is the command, options included (not ours to parse)
     m.ok("service", "create", "-d", "--name", "cmd", "busybox", "sh", "-c", "echo hi", "--replicas", "5")
     doc = json.loads(m.ok("service", "inspect", "cmd"))[0]
-    assert doc["Spec"]["Task"]["Container"]["Args"] == \
-        ["sh", "-c", "echo hi", "--replicas", "5"], doc["Spec"]["Task"]
-    assert doc["Spec"]["Replicated"]["Replicas"] == 1, doc["Spec"]
+    assert doc["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == \
+        ["sh", "-c", "echo hi", "--replicas", "5"], doc["Spec"]["TaskTemplate"]
+    assert doc["Spec"]["Mode"] == {"Replicated": {"Replicas": 1}}, doc["Spec"]
+    tmpl = "{{.Spec.Name}} {{.Spec.TaskTemplate.ContainerSpec.Image}} {{.Spec.Mode.Replicated.Replicas}}"
+    assert m.ok("service", "inspect", "-f", tmpl, "cmd").split() == ["cmd", "busybox", "1"]
     m.ok("service", "rm", "cmd")
     r = m.cli("service", "scale", "d=x")
     assert r.returncode == 1 and "invalid scale specifier 'd=x'." in r.stderr

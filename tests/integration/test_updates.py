@@ -37,7 +37,7 @@ def current(d: Swarmd, svc: str) -> list[dict]:
 
 
 def env_of(d: Swarmd, svc: str) -> list[str]:
-    return inspect(d, svc)["Spec"]["Task"]["Container"].get("Env", [])
+    return inspect(d, svc)["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env", [])
 
 
 def test_rolling_update_completes_with_parallelism_and_delay(swarm3):
@@ -99,11 +99,11 @@ def test_manual_rollback_twice_returns_to_newer(swarm3):
     m.ok("service", "update", "-d", "--image", "img:2", "--update-monitor", "500ms", "mr")
     c.wait(lambda: state(m, "mr") == "completed", 60, "updated to 2")
     m.ok("service", "rollback", "-d", "mr")
-    assert inspect(m, "mr")["Spec"]["Task"]["Container"]["Image"] == "img:1"
+    assert inspect(m, "mr")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "img:1"
     c.wait(lambda: state(m, "mr") == "rollback_completed", 60, "rolled back to 1")
     assert inspect(m, "mr")["UpdateStatus"]["Message"] == "rollback completed"
     m.ok("service", "update", "-d", "--rollback", "mr")
-    assert inspect(m, "mr")["Spec"]["Task"]["Container"]["Image"] == "img:2"
+    assert inspect(m, "mr")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "img:2"
     c.wait(lambda: state(m, "mr") == "rollback_completed"
            and all(t["Image"] == "img:2" for t in current(m, "mr")), 60, "back on 2")
     r = m.cli("service", "update", "--rollback", "--image", "x", "mr")

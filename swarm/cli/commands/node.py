@@ -10,7 +10,7 @@ import click
 from swarm.api import control_pb2, daemon_pb2, objects_pb2, specs_pb2
 from swarm.api.types_pb2 import MANAGER, WORKER
 from swarm.cli.client import CLIError
-from swarm.cli.dockerjson import to_docker
+from swarm.cli.dockerjson import node_doc
 from swarm.cli.format import bytes_human, capitalize, emit_listing
 
 AVAIL = {"active": specs_pb2.NodeSpec.ACTIVE, "pause": specs_pb2.NodeSpec.PAUSE,
@@ -114,7 +114,7 @@ def inspect(obj, pretty: bool, fmt: str | None, refs: tuple[str, ...]) -> None: 
     if pretty:
         click.echo("\n\n".join(_pretty(n) for n in nodes))
         return
-    docs = [to_docker(n) for n in nodes]
+    docs = [node_doc(n) for n in nodes]
     if fmt:
         from swarm.cli.format import render_template
 

@@ -13,7 +13,7 @@ from swarm.api.objects_pb2 import Service
 from swarm.api.types_pb2 import RUNNING, PortConfig
 from swarm.cli import servicespec as ss
 from swarm.cli.client import CLIError
-from swarm.cli.dockerjson import to_docker
+from swarm.cli.dockerjson import service_doc
 from swarm.cli.format import emit_listing, render_template, truncate_id
 
 LS_HEADERS = ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
@@ -356,7 +356,7 @@ def inspect(obj, pretty: bool, fmt: str | None, refs) -> None:  # type: ignore[n
 
         click.echo("\n\n".join(pretty_service(s) for s in svcs))
         return
-    docs = [to_docker(s) for s in svcs]
+    docs = [service_doc(s) for s in svcs]
     if fmt:
         for d in docs:
             click.echo(render_template(fmt, d))
