@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -28,6 +28,9 @@ from swarm.api import dispatcher_pb2_grpc
 from swarm.api.objects_pb2 import Node, NodeDescription
 
 log = logging.getLogger(__name__)
+
+# how often a follow subscription looks for tasks of its services that started here since
+FOLLOW_POLL = 0.5
 
 BACKOFF_MIN = 0.1
 BACKOFF_MAX = 8.0
@@ -41,6 +44,8 @@ class LogSource(Protocol):
     """What the agent needs to serve `service logs`: which tasks are here, and their lines."""
 
     def has_task(self, task_id: str) -> bool: ...
+
+    def tasks_of(self, service_ids: Sequence[str]) -> list[str]: ...
 
     def logs(self, task_id: str, follow: bool, tail: int) -> AsyncIterator[tuple[float, str, bytes]]: ...
 
@@ -226,15 +231,18 @@ class Agent:
         return forget
 
     async def _publish_logs(self, broker: Any, sub: d.SubscriptionMessage) -> None:
+        """Publish the selected tasks' lines. Without follow: what they have written, then close.
+        With follow: until the broker closes the subscription, also from tasks of the selected
+        services that start here later (all their lines: they are new)."""
         src = self.log_source
         assert src is not None
-        ids = [t for t in sub.selector.task_ids if src.has_task(t)]
+        follow = sub.options.follow
         q: asyncio.Queue[d.PublishLogsMessage | None] = asyncio.Queue()
+        readers: dict[str, asyncio.Task[None]] = {}
 
-        async def read(task_id: str) -> None:
-            tail = sub.options.tail if sub.options.tail else -1
+        async def read(task_id: str, tail: int) -> None:
             try:
-                async for ts, stream_name, data in src.logs(task_id, sub.options.follow, tail):
+                async for ts, stream_name, data in src.logs(task_id, follow, tail):
                     m = d.LogMessage(stream=stream_name, data=data)
                     m.context.task_id = task_id
                     m.timestamp.FromNanoseconds(int(ts * 1e9))
@@ -242,10 +250,28 @@ class Agent:
             except Exception as e:
                 log.info("logs of task %s: %s", task_id, e)
 
+        def start(task_id: str, tail: int) -> None:
+            readers[task_id] = asyncio.create_task(read(task_id, tail))
+
+        # -1: all (the CLI's default); 0: none, only what follows
+        for t in sub.selector.task_ids:
+            if src.has_task(t):
+                start(t, sub.options.tail)
+
+        async def watch_new_tasks() -> None:
+            while True:
+                await asyncio.sleep(FOLLOW_POLL)
+                for t in src.tasks_of(sub.selector.service_ids):
+                    if t not in readers:
+                        start(t, -1)
+
         async def requests() -> AsyncIterator[d.PublishLogsMessage]:
-            readers = [asyncio.create_task(read(t)) for t in ids]
-            done = asyncio.ensure_future(asyncio.gather(*readers))
-            done.add_done_callback(lambda _f: q.put_nowait(None))
+            if follow:
+                watcher = asyncio.create_task(watch_new_tasks())
+            else:
+                watcher = None
+                done = asyncio.ensure_future(asyncio.gather(*readers.values()))
+                done.add_done_callback(lambda _f: q.put_nowait(None))
             try:
                 while True:
                     item = await q.get()
@@ -254,7 +280,7 @@ class Agent:
                     yield item
                 yield d.PublishLogsMessage(subscription_id=sub.id, close=True)
             finally:
-                for r in readers:
+                for r in [*readers.values(), *([watcher] if watcher else [])]:
                     r.cancel()
 
         await broker.PublishLogs(requests(), timeout=None)

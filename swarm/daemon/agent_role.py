@@ -120,6 +120,10 @@ class _Logs:
     def has_task(self, task_id: str) -> bool:
         return task_id in self.worker.managers
 
+    def tasks_of(self, service_ids: Any) -> list[str]:
+        wanted = set(service_ids)
+        return [tid for tid, tm in list(self.worker.managers.items()) if tm.task.service_id in wanted]
+
     async def logs(self, task_id: str, follow: bool, tail: int):  # type: ignore[no-untyped-def]
         async for rec in self.executor.logs(task_id, follow=follow, tail=tail):
             yield rec.timestamp.ToNanoseconds() / 1e9, rec.stream, rec.data

@@ -91,9 +91,8 @@ class LogBroker:
 
     # ---- clients -----------------------------------------------------------------------------
 
-    async def subscribe(self, req: d.SubscribeLogsRequest) -> AsyncIterator[d.SubscribeLogsMessage]:
+    def _selected_tasks(self, sel: d.LogSelector) -> list[Task]:
         r = Reader(self.store)
-        sel = req.selector
         tasks: list[Task] = []
         for sid in sel.service_ids:
             tasks += r.tasks_of_service(sid)
@@ -101,9 +100,30 @@ class LogBroker:
             t = r.get(Task, tid)
             if t is not None:
                 tasks.append(t)
+        return tasks
+
+    @staticmethod
+    def _nodes_of(sel: d.LogSelector, tasks: list[Task]) -> set[str]:
         nodes = {t.node_id for t in tasks if t.node_id}
-        if sel.node_ids:
-            nodes &= set(sel.node_ids)
+        return nodes & set(sel.node_ids) if sel.node_ids else nodes
+
+    def _check(self, s: _Subscription) -> None:
+        """Drop nodes that went away; a follow stream of a service joins nodes its new tasks land on
+        (each agent itself picks up the service's tasks that start later)."""
+        for n in list(s.open_nodes):
+            if not self._available(n):
+                s.give_up_on(n)
+        if s.msg.options.follow and s.msg.selector.service_ids:
+            for n in self._nodes_of(s.msg.selector, self._selected_tasks(s.msg.selector)) - s.nodes:
+                s.nodes.add(n)
+                if n in self.listeners:
+                    s.open_nodes.add(n)
+                    self.listeners[n].put_nowait(s.msg)
+
+    async def subscribe(self, req: d.SubscribeLogsRequest) -> AsyncIterator[d.SubscribeLogsMessage]:
+        sel = req.selector
+        tasks = self._selected_tasks(sel)
+        nodes = self._nodes_of(sel, tasks)
         sub_id = secrets.token_hex(8)
         msg = d.SubscriptionMessage(id=sub_id, options=req.options)
         msg.selector.CopyFrom(sel)
@@ -112,19 +132,24 @@ class LogBroker:
         s.open_nodes = {n for n in nodes if self._available(n)}
         s.missing = nodes - s.open_nodes
         self.subs[sub_id] = s
+        loop = asyncio.get_running_loop()
         try:
             for n in s.open_nodes:
                 self.listeners[n].put_nowait(msg)
             if not s.open_nodes and not req.options.follow:
                 s.queue.put_nowait(None)
+            next_check = loop.time() + CHECK_INTERVAL
             while True:
+                if loop.time() >= next_check:     # also while lines keep coming
+                    self._check(s)
+                    next_check = loop.time() + CHECK_INTERVAL
                 try:
-                    item = await asyncio.wait_for(s.queue.get(), CHECK_INTERVAL)
-                except TimeoutError:
-                    for n in list(s.open_nodes):
-                        if not self._available(n):
-                            s.give_up_on(n)
-                    continue
+                    item = s.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        item = await asyncio.wait_for(s.queue.get(), next_check - loop.time())
+                    except TimeoutError:
+                        continue
                 if item is None:
                     break
                 yield d.SubscribeLogsMessage(messages=item.messages)
@@ -135,7 +160,7 @@ class LogBroker:
         finally:
             del self.subs[sub_id]
             close = d.SubscriptionMessage(id=sub_id, close=True)
-            for n in nodes:
+            for n in s.nodes:
                 q = self.listeners.get(n)
                 if q is not None:
                     q.put_nowait(close)

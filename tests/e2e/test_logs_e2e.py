@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
@@ -73,6 +74,31 @@ def test_service_logs_from_every_node_through_leader_and_follower(swarm_bed):
     assert sorted(raw) == sorted(text for *_, text in got)
     tail = sb.ok("service", "logs", "--tail", "1", "talk", timeout=60)
     assert len(tail.splitlines()) == 4, tail           # the last line of each task
+    assert sb.ok("service", "logs", "--tail", "0", "talk", timeout=60) == ""
+
+    # follow: only what is written from now on (--tail 0), from tasks started later too
+    follow = subprocess.Popen([*sb.tb._base, "exec", "mgr2", "--", "swarm", "service", "logs", "-f",
+                               "--tail", "0", "talk"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        time.sleep(2)
+        sb.ok("service", "scale", "-d", "talk=5")
+        sb.tb.wait_for(lambda: len(_running(sb, "talk")) == 5, timeout=90, what="5 running tasks")
+        new = next(t for t in _running(sb, "talk") if t["ID"][:12] not in ids)
+        time.sleep(3)
+    finally:
+        follow.terminate()
+        streamed, _ = follow.communicate(timeout=30)
+    got_f = _lines(streamed)
+    # nothing old, both lines of the task started while following, from its node
+    assert sorted(text.split(" ")[0] + " " + text.split(" ")[1] for *_, text in got_f) == \
+        ["hello from", "to stderr"], streamed
+    assert {(tid, host) for _, tid, host, _ in got_f} == {(new["ID"][:12], new["Node"])}, streamed
+    sb.ok("service", "scale", "-d", "talk=4")
+    sb.tb.wait_for(lambda: len(_running(sb, "talk")) == 4, timeout=90, what="4 running tasks")
+    tasks = _running(sb, "talk")
+    assert sorted(t["Node"] for t in tasks) == ["mgr1", "mgr2", "wkr1", "wkr2"], tasks
+
     bad = sb.cli("service", "logs", "--tail", "some", "talk")
     assert bad.returncode != 0 and '"some" for "-n, --tail" flag' in bad.stderr, bad.stderr
     nosuch = sb.cli("service", "logs", "nosuchservice")

@@ -177,3 +177,56 @@ def test_follow_keeps_waiting_for_a_node_that_went_away() -> None:
         await asyncio.gather(got, return_exceptions=True)
 
     run(body)
+
+
+def test_follow_joins_a_node_a_new_task_of_the_service_lands_on() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        await st.apply([typed.create(node("n4"))])
+        agents = {n: Agent(b, n, answer=False) for n in ("n1", "n2", "n3", "n4")}
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request(follow=True))))
+        await asyncio.sleep(0.1)
+        assert [len(agents[n].seen) for n in ("n1", "n2", "n3", "n4")] == [1, 1, 1, 0]
+        await st.apply([typed.create(task("t4", service_id="web", slot=4, node="n4"))])  # scaled up
+        await asyncio.sleep(0.2)
+        assert [m.close for m in agents["n4"].seen] == [False]
+        assert agents["n4"].seen[0].selector.service_ids == ["web"]   # the agent finds t4 itself
+        got.cancel()
+        await asyncio.gather(got, return_exceptions=True)
+        await settle()
+        assert all(a.seen[-1].close for a in agents.values())          # every node told to stop
+
+    run(body)
+
+
+def test_a_busy_stream_still_notices_a_node_going_down() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        Agent(b, "n2")
+        Agent(b, "n3", answer=False)
+        chatty = Agent(b, "n1", answer=False)
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request())))
+        await settle()
+        sub_id = chatty.seen[0].id
+
+        async def chatter() -> None:        # a line every 10 ms: the stream is never idle
+            while True:
+                line = d.LogMessage(data=b"x")
+                b.publish("n1", d.PublishLogsMessage(subscription_id=sub_id, messages=[line]))
+                await asyncio.sleep(0.01)
+
+        talk = asyncio.ensure_future(chatter())
+        await asyncio.sleep(0.1)
+        n3 = Reader(st).get(Node, "n3")
+        assert n3 is not None
+        n3.status.state = NodeStatus.DOWN
+        await st.apply([typed.update(n3)])
+        await asyncio.sleep(0.3)
+        sub = b.subs[sub_id]                # dropped while lines kept coming, not after a lull
+        assert sub.open_nodes == {"n1"} and sub.missing == {"n3"}
+        talk.cancel()
+        b.publish("n1", d.PublishLogsMessage(subscription_id=sub_id, close=True))
+        lines, warnings = await got
+        assert len(lines) > 10 and "node n3 is not available" in warnings[0]
+
+    run(body)
