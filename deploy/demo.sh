@@ -73,9 +73,10 @@ while read -r host addr; do
     deploy/testbed exec "$client" -- curl -s --max-time 5 "http://$addr:8080/" || echo "(no answer)"
   done)
   printf '%-5s %-12s -> %s\n' "$host" "$addr:8080" "$(echo "$answers" | head -1)"
+  answered=$(echo "$answers" | grep -c ' on ' || true)
   printf '%-18s    %s of 6 answered, by %s distinct containers\n' "" \
-    "$(echo "$answers" | grep -c ' on ')" "$(echo "$answers" | awk '/ on /{print $NF}' | sort -u | wc -l)"
-  [ "$(echo "$answers" | grep -c ' on ')" = 6 ] || failed=1
+    "$answered" "$(echo "$answers" | awk '/ on /{print $NF}' | sort -u | wc -l)"
+  [ "$answered" = 6 ] || failed=1
 done <<< "$hosts"
 if [ "$failed" = 1 ]; then
   echo "demo: the routing mesh did not answer every request (see above); the cluster is left up for a look" >&2

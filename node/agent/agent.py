@@ -266,10 +266,8 @@ class Agent:
                         start(t, -1)
 
         async def requests() -> AsyncIterator[d.PublishLogsMessage]:
-            if follow:
-                watcher = asyncio.create_task(watch_new_tasks())
-            else:
-                watcher = None
+            watchers = [asyncio.create_task(watch_new_tasks())] if follow else []
+            if not follow:   # ends once every reader has read what is there
                 done = asyncio.ensure_future(asyncio.gather(*readers.values()))
                 done.add_done_callback(lambda _f: q.put_nowait(None))
             try:
@@ -280,7 +278,7 @@ class Agent:
                     yield item
                 yield d.PublishLogsMessage(subscription_id=sub.id, close=True)
             finally:
-                for r in [*readers.values(), *([watcher] if watcher else [])]:
+                for r in [*readers.values(), *watchers]:
                     r.cancel()
 
         await broker.PublishLogs(requests(), timeout=None)

@@ -106,17 +106,18 @@ def _meta(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _named(annotations: Any) -> dict[str, Any]:
-    return {"Name": annotations.name, "Labels": dict(annotations.labels)}
+def _enum(msg: Any, field: str) -> str:
+    """One enum field in Docker's spelling (`manager`, `drain`, `reachable`)."""
+    return str(_scalar_or_msg(msg.DESCRIPTOR.fields_by_name[field], getattr(msg, field), False))
 
 
 def service_spec_doc(spec: Any) -> dict[str, Any]:
-    out = _named(spec.annotations)
+    out: dict[str, Any] = {"Name": spec.annotations.name, "Labels": dict(spec.annotations.labels)}
     t = spec.task
     tmpl: dict[str, Any] = {"ContainerSpec": _rename(to_docker(t.container), {"Tty": "TTY"})}
     if t.HasField("resources"):
         tmpl["Resources"] = to_docker(t.resources)
-    tmpl["RestartPolicy"] = to_docker(t.restart, include_defaults=False) if t.HasField("restart") \
+    tmpl["RestartPolicy"] = to_docker(t.restart) if t.HasField("restart") \
         else {"Condition": "any", "MaxAttempts": 0}
     placement = to_docker(t.placement) if t.HasField("placement") else {}
     if t.placement.preferences:
@@ -163,10 +164,9 @@ def node_doc(node: Any) -> dict[str, Any]:
 
     out = _meta(node)
     spec = node.spec
-    flat = to_docker(spec, include_defaults=True)
     out["Spec"] = {**({"Name": spec.annotations.name} if spec.annotations.name else {}),
                    "Labels": dict(spec.annotations.labels),
-                   "Role": flat["DesiredRole"], "Availability": flat["Availability"]}
+                   "Role": _enum(spec, "desired_role"), "Availability": _enum(spec, "availability")}
     d = node.description
     desc: dict[str, Any] = {"Hostname": d.hostname,
                             "Platform": {"Architecture": d.platform.architecture, "OS": d.platform.os},
@@ -180,12 +180,13 @@ def node_doc(node: Any) -> dict[str, Any]:
                            "CertIssuerSubject": base64.b64encode(tls.cert_issuer_subject).decode(),
                            "CertIssuerPublicKey": base64.b64encode(tls.cert_issuer_public_key).decode()}
     out["Description"] = desc
-    out["Status"] = {k: v for k, v in to_docker(node.status, include_defaults=True).items()
-                     if k != "Message" or v}
+    st = node.status
+    out["Status"] = {"State": _enum(st, "state"), **({"Message": st.message} if st.message else {}),
+                     "Addr": st.addr}
     if node.HasField("manager_status"):
         ms = node.manager_status
         out["ManagerStatus"] = {"Leader": ms.leader,
-                                "Reachability": to_docker(ms, include_defaults=True)["Reachability"],
+                                "Reachability": _enum(ms, "reachability"),
                                 "Addr": ms.addr}
     if node.attachments:  # ours: the node's ingress endpoint (the routing mesh's address there)
         out["Attachments"] = to_docker(node)["Attachments"]

@@ -204,13 +204,15 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
 
 
 def _late_task(cl, task_id: str, tasks: dict, nodes: dict):  # type: ignore[no-untyped-def]
-    """A task that started after `service logs -f` began: look it up (and its node) once."""
+    """A task that started after `service logs -f` began: look it up (and its node) once; one
+    that cannot be found is remembered as None so its lines do not ask again."""
+    t = None
     try:
         t = cl.call(cl.control.GetTask, control_pb2.GetTaskRequest(task_id=task_id)).task
         if t.node_id and t.node_id not in nodes:
             nodes[t.node_id] = cl.call(cl.control.GetNode, control_pb2.GetNodeRequest(node_id=t.node_id)).node
     except CLIError:
-        return None
+        pass
     tasks[task_id] = t
     return t
 
@@ -574,7 +576,8 @@ def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, ref) -> None
                     if timestamps:
                         prefix += m.timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode()
                     if not raw:
-                        t = tasks.get(m.context.task_id) or _late_task(cl, m.context.task_id, tasks, nodes)
+                        tid = m.context.task_id
+                        t = tasks[tid] if tid in tasks else _late_task(cl, tid, tasks, nodes)
                         if t is not None:
                             s = services.get(t.service_id)
                             sname = s.spec.annotations.name if s else t.service_id

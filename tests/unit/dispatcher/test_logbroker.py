@@ -78,6 +78,26 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def mark_down(st: MemStore, node_id: str) -> None:
+    """What the dispatcher's heartbeat check does to a node that stopped beating."""
+    n = Reader(st).get(Node, node_id)
+    assert n is not None
+    n.status.state = NodeStatus.DOWN
+    await st.apply([typed.update(n)])
+
+
+async def waiting_on_silent_n3(b: LogBroker) -> tuple[Agent, asyncio.Future[tuple[list[str], list[str]]]]:
+    """n1 and n2 answer; n3 takes the subscription and never answers: the stream waits on it."""
+    Agent(b, "n1")
+    Agent(b, "n2")
+    silent = Agent(b, "n3", answer=False)
+    await settle()
+    got = asyncio.ensure_future(collect(b.subscribe(request())))
+    await asyncio.sleep(0.2)
+    assert not got.done()
+    return silent, got
+
+
 def test_every_node_sends_its_part_and_the_stream_ends() -> None:
     async def body(st: MemStore, b: LogBroker) -> None:
         agents = [Agent(b, n) for n in ("n1", "n2", "n3")]
@@ -111,13 +131,7 @@ def test_node_without_listener_is_named_in_the_warning() -> None:
 
 def test_listener_that_goes_away_mid_stream_ends_its_part() -> None:
     async def body(st: MemStore, b: LogBroker) -> None:
-        Agent(b, "n1")
-        Agent(b, "n2")
-        silent = Agent(b, "n3", answer=False)      # takes the subscription, never answers
-        await settle()
-        got = asyncio.ensure_future(collect(b.subscribe(request())))
-        await asyncio.sleep(0.2)
-        assert not got.done()                      # still waiting for n3
+        silent, got = await waiting_on_silent_n3(b)
         await silent.gone()                        # its agent's stream ends (daemon killed)
         lines, warnings = await got
         assert lines == ["from n1", "from n2"] and warnings == [
@@ -129,17 +143,8 @@ def test_listener_that_goes_away_mid_stream_ends_its_part() -> None:
 
 def test_node_marked_down_while_waiting_ends_its_part() -> None:
     async def body(st: MemStore, b: LogBroker) -> None:
-        Agent(b, "n1")
-        Agent(b, "n2")
-        Agent(b, "n3", answer=False)                # its connection vanished: listener still there
-        await settle()
-        got = asyncio.ensure_future(collect(b.subscribe(request())))
-        await asyncio.sleep(0.2)
-        assert not got.done()
-        n3 = Reader(st).get(Node, "n3")
-        assert n3 is not None
-        n3.status.state = NodeStatus.DOWN           # the dispatcher's heartbeat check
-        await st.apply([typed.update(n3)])
+        _, got = await waiting_on_silent_n3(b)      # n3's connection vanished: listener still there
+        await mark_down(st, "n3")
         lines, warnings = await got
         assert lines == ["from n1", "from n2"] and warnings and "node n3 is not available" in warnings[0]
 
@@ -151,10 +156,7 @@ def test_down_node_with_a_stale_listener_is_not_waited_for() -> None:
         for n in ("n1", "n2", "n3"):
             Agent(b, n)
         await settle()
-        n2 = Reader(st).get(Node, "n2")
-        assert n2 is not None
-        n2.status.state = NodeStatus.DOWN
-        await st.apply([typed.update(n2)])
+        await mark_down(st, "n2")
         lines, warnings = await collect(b.subscribe(request()))
         assert lines == ["from n1", "from n3"] and "node n2 is not available" in warnings[0]
 
@@ -217,10 +219,7 @@ def test_a_busy_stream_still_notices_a_node_going_down() -> None:
 
         talk = asyncio.ensure_future(chatter())
         await asyncio.sleep(0.1)
-        n3 = Reader(st).get(Node, "n3")
-        assert n3 is not None
-        n3.status.state = NodeStatus.DOWN
-        await st.apply([typed.update(n3)])
+        await mark_down(st, "n3")
         await asyncio.sleep(0.3)
         sub = b.subs[sub_id]                # dropped while lines kept coming, not after a lull
         assert sub.open_nodes == {"n1"} and sub.missing == {"n3"}
