@@ -104,7 +104,7 @@ class Certificate(_message.Message):
     def __init__(self, role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., csr: _Optional[bytes] = ..., state: _Optional[_Union[Certificate.State, str]] = ..., certificate: _Optional[bytes] = ..., cn: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "role", "certificate", "data_path_addr", "joined_at", "attachments")
+    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "role", "certificate", "data_path_addr", "joined_at", "attachments", "certificates")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class Node(_message.Message):
     DATA_PATH_ADDR_FIELD_NUMBER: _ClassVar[int]
     JOINED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.NodeSpec
@@ -127,7 +128,28 @@ class Node(_message.Message):
     data_path_addr: str
     joined_at: _timestamp_pb2.Timestamp
     attachments: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., data_path_addr: _Optional[str] = ..., joined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ...) -> None: ...
+    certificates: _containers.RepeatedCompositeFieldContainer[IssuedCertificate]
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., data_path_addr: _Optional[str] = ..., joined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[IssuedCertificate, _Mapping]]] = ...) -> None: ...
+
+class IssuedCertificate(_message.Message):
+    __slots__ = ("serial", "role", "not_after")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    role: _types_pb2.NodeRole
+    not_after: _timestamp_pb2.Timestamp
+    def __init__(self, serial: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RevokedCertificate(_message.Message):
+    __slots__ = ("serial", "node_id", "not_after")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    node_id: str
+    not_after: _timestamp_pb2.Timestamp
+    def __init__(self, serial: _Optional[str] = ..., node_id: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EndpointVirtualIP(_message.Message):
     __slots__ = ("network_id", "addr")
@@ -226,7 +248,7 @@ class Network(_message.Message):
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NetworkSpec, _Mapping]] = ..., driver_state: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ..., ipam: _Optional[_Union[_types_pb2.IPAMOptions, _Mapping]] = ..., pending_delete: _Optional[bool] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "meta", "spec", "root_ca", "default_address_pool", "subnet_size", "vxlan_udp_port", "raft_secret", "members", "removed_nodes")
+    __slots__ = ("id", "meta", "spec", "root_ca", "default_address_pool", "subnet_size", "vxlan_udp_port", "raft_secret", "members", "removed_nodes", "revoked_certificates", "raft_secret_generation")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +259,8 @@ class Cluster(_message.Message):
     RAFT_SECRET_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_NODES_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    RAFT_SECRET_GENERATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.ClusterSpec
@@ -247,4 +271,6 @@ class Cluster(_message.Message):
     raft_secret: bytes
     members: _containers.RepeatedCompositeFieldContainer[_types_pb2.RaftMember]
     removed_nodes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., root_ca: _Optional[_Union[_types_pb2.RootCA, _Mapping]] = ..., default_address_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ..., vxlan_udp_port: _Optional[int] = ..., raft_secret: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+    revoked_certificates: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
+    raft_secret_generation: int
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., root_ca: _Optional[_Union[_types_pb2.RootCA, _Mapping]] = ..., default_address_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ..., vxlan_udp_port: _Optional[int] = ..., raft_secret: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[str]] = ..., revoked_certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ..., raft_secret_generation: _Optional[int] = ...) -> None: ...

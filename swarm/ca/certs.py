@@ -54,6 +54,7 @@ class Identity:
     cluster_id: str
     not_after: dt.datetime
     not_before: dt.datetime | None = None
+    serial: str = ""          # lower-case hex, as recorded in the store (swarm.ca.revocation)
 
     @property
     def is_manager(self) -> bool:
@@ -134,7 +135,8 @@ def parse_identity(cert: bytes | str | x509.Certificate) -> Identity:
         raise InvalidCertificateError(f"unknown certificate role (OU) {ou!r}") from exc
     if not node_id or not cluster_id:
         raise InvalidCertificateError("certificate has an empty node ID or cluster ID")
-    return Identity(node_id, role, cluster_id, c.not_valid_after_utc, c.not_valid_before_utc)
+    return Identity(node_id, role, cluster_id, c.not_valid_after_utc, c.not_valid_before_utc,
+                    format(c.serial_number, "x"))
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
@@ -212,10 +214,18 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def renew_at(
-    cert: bytes | str | x509.Certificate, rng: random.Random | None = None
+    cert: bytes | str | x509.Certificate, rng: random.Random | None = None,
+    backdate: dt.timedelta = dt.timedelta(hours=1),
 ) -> dt.datetime:
-    """When to renew ``cert``: uniformly between 50 % and 80 % of its lifetime (§6.1)."""
+    """When to renew ``cert``: uniformly between 50 % and 80 % of its lifetime (§6.1).
+
+    The lifetime is counted from when the certificate was signed, not from its backdated
+    ``notBefore`` (the root backdates by ``backdate`` to absorb clock skew): counted from
+    notBefore, a 1 h certificate would be "half gone" the moment it is issued and be renewed
+    again at once, for ever."""
     c = load_certificate(cert)
     start, end = c.not_valid_before_utc, c.not_valid_after_utc
+    if end - start > backdate:
+        start = start + backdate
     fraction = (rng or random.SystemRandom()).uniform(RENEW_MIN_FRACTION, RENEW_MAX_FRACTION)
     return start + (end - start) * fraction

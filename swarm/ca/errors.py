@@ -49,6 +49,12 @@ class InvalidTokenError(CAError):
         self.reason = reason
 
 
+class PermissionDeniedError(CAError):
+    """A caller with a valid signature asked for something its node may not have now."""
+
+    code = "PERMISSION_DENIED"
+
+
 class CAMismatchError(CAError):
     """The root CA a remote manager presents does not hash to the digest in the join token."""
 

@@ -22,6 +22,7 @@ hash of these bytes, so they must not change when a root is saved and loaded aga
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -44,7 +45,9 @@ from swarm.ca.tokens import ca_digest, ca_digest_hex
 ROOT_CN = "swarm-ca"
 ROOT_EXPIRY = dt.timedelta(seconds=630_720_000)  # 20 years, as swarmkit
 DEFAULT_NODE_CERT_EXPIRY = dt.timedelta(hours=2160)
-MIN_NODE_CERT_EXPIRY = dt.timedelta(hours=1)
+#: Docker's minimum. ``PYSWARM_TEST_MIN_CERT_EXPIRY`` (seconds) lowers it for the tests that
+#: watch a swarm through several renewals; it is not meant for real clusters.
+MIN_NODE_CERT_EXPIRY = dt.timedelta(seconds=int(os.environ.get("PYSWARM_TEST_MIN_CERT_EXPIRY", "3600")))
 CERT_BACKDATE = dt.timedelta(hours=1)
 
 

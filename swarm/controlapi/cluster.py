@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Cluster
+from swarm.ca.rootca import MIN_NODE_CERT_EXPIRY
 from swarm.ca.tokens import generate_join_token
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
@@ -46,7 +47,7 @@ async def update_cluster(ctx: Context, req: c.UpdateClusterRequest) -> c.UpdateC
     if req.HasField("spec"):
         spec = req.spec
         if spec.ca_config.HasField("node_cert_expiry") and \
-                spec.ca_config.node_cert_expiry.ToSeconds() < 3600:
+                spec.ca_config.node_cert_expiry.ToSeconds() < MIN_NODE_CERT_EXPIRY.total_seconds():
             raise InvalidArgumentError("minimum certificate expiry time is 1h0m0s")
         if spec.dispatcher.HasField("heartbeat_period") and \
                 spec.dispatcher.heartbeat_period.ToNanoseconds() <= 0:

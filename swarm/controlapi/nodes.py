@@ -11,6 +11,7 @@ from __future__ import annotations
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Node, NodeStatus
 from swarm.api.types_pb2 import MANAGER, ORPHANED, RUNNING, WORKER
+from swarm.ca.revocation import revoke
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import FailedPreconditionError, NotFoundError
 from swarm.controlapi.resolve import resolve
@@ -49,12 +50,35 @@ async def update_node(ctx: Context, req: c.UpdateNodeRequest) -> c.UpdateNodeRes
     node = find_node(ctx, req.node_id)
     if req.node_version.index and req.node_version.index != node.meta.version.index:
         raise FailedPreconditionError("update out of sequence")
-    if node.spec.desired_role == MANAGER and req.spec.desired_role == WORKER:
+    demoting = node.spec.desired_role == MANAGER and req.spec.desired_role == WORKER
+    if demoting:
         _check_demote(ctx, node)
-    node.spec.CopyFrom(req.spec)
-    node.meta.updated_at.CopyFrom(ctx.now())
-    await ctx.apply([typed.update(node)])
+        await _demote_and_revoke(ctx, node, req)
+    else:
+        node.spec.CopyFrom(req.spec)
+        node.meta.updated_at.CopyFrom(ctx.now())
+        await ctx.apply([typed.update(node)])
     return c.UpdateNodeResponse(node=ctx.read.get(Node, node.id))
+
+
+async def _demote_and_revoke(ctx: Context, node: Node, req: c.UpdateNodeRequest) -> None:
+    """The demotion and the revocation of the node's manager certificates in one write: from
+    then on they are refused everywhere (the node fetches a worker certificate)."""
+
+    def build() -> list[object]:
+        fresh = ctx.read.get(Node, node.id)
+        if fresh is None:
+            raise NotFoundError(f"node {node.id} not found")
+        fresh.spec.CopyFrom(req.spec)
+        fresh.meta.updated_at.CopyFrom(ctx.now())
+        actions: list[object] = [typed.update(fresh)]
+        cluster = ctx.read.cluster()
+        if cluster is not None:
+            revoke(cluster, fresh, roles=(MANAGER,))
+            actions.append(typed.update(cluster))
+        return actions
+
+    await ctx.apply_fresh(build)
 
 
 def _check_demote(ctx: Context, node: Node) -> None:
@@ -93,6 +117,7 @@ async def remove_node(ctx: Context, req: c.RemoveNodeRequest) -> c.RemoveNodeRes
         cluster = r.cluster()
         if cluster is not None:
             cluster.removed_nodes.append(nid)
+            revoke(cluster, fresh)
             actions.append(typed.update(cluster))
         return actions
 

@@ -28,12 +28,12 @@ class AgentRole:
                              lambda tid, status: self.agent.report(tid, status),
                              on_network=netsync.update if netsync is not None else None)
         st = daemon.state
-        tls = daemon.tls
         managers = list(st.remote_managers) or [st.advertise_addr]
         if st.role == "manager":
             managers = [st.advertise_addr, *managers]
         self.agent = Agent(
-            channel_for=lambda addr: manager_channel(addr, tls, call_timeout=10.0),
+            # daemon.tls, not a copy: a renewed certificate is used from the next channel on
+            channel_for=lambda addr: manager_channel(addr, daemon.tls, call_timeout=10.0),
             managers=managers,
             describe=describe,
             advertise_addr=st.advertise_addr,

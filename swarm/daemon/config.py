@@ -31,6 +31,7 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = field(default_factory=tuple)
     executor: str = "runtime"       # "runtime" (real containers) or "fake" (tests, benchmarks)
     cgroup_parent: str = ""         # default: pyswarm-<hash of the data root>
+    socket_gid: int | None = None   # --group: the group that may use the local socket
 
     @property
     def host_url(self) -> str:
@@ -45,6 +46,18 @@ def parse_host(host: str) -> Path:
     if not path.startswith("/"):
         raise ConfigError(f"invalid --host {host!r}: the socket path must be absolute")
     return Path(path)
+
+
+def parse_group(value: str) -> int | None:
+    """``--group NAME|GID`` (dockerd's -G): the socket's group; empty = root only."""
+    import grp
+
+    if not value:
+        return None
+    try:
+        return grp.getgrgid(int(value)).gr_gid if value.isdigit() else grp.getgrnam(value).gr_gid
+    except (KeyError, ValueError):
+        raise ConfigError(f"invalid --group {value!r}: no such group") from None
 
 
 def check_insecure_registry(value: str) -> str:

@@ -41,6 +41,7 @@ class SwarmDaemon:
         self._busy = asyncio.Lock()
         self._role_switch: asyncio.Task[Any] | None = None
         self._restart: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self.start_error = ""
         from swarm.daemon.executors import make_images
 
@@ -60,6 +61,12 @@ class SwarmDaemon:
 
     async def _restart_roles(self) -> None:
         async with self._busy:
+            if self.tls is not None and _expired(self.tls):
+                from swarm.rpc.auth import EXPIRED_MESSAGE
+
+                log.error("this node's certificate expired while it was down: %s", EXPIRED_MESSAGE)
+                self.start_error = EXPIRED_MESSAGE
+                return
             try:
                 await self._start_roles()
             except asyncio.CancelledError:
@@ -86,7 +93,13 @@ class SwarmDaemon:
 
         path = self.cfg.socket_path
         _claim_socket(path)
-        server = local_server(str(path), is_manager=lambda: self.manager is not None)
+        # grpc binds the socket when the port is added: under a umask that leaves it to root
+        # alone, then opened to the --group, so there is no moment when anyone else may connect
+        old = os.umask(0o177)
+        try:
+            server = local_server(str(path), is_manager=lambda: self.manager is not None)
+        finally:
+            os.umask(old)
         daemon_pb2_grpc.add_DaemonServicer_to_server(DaemonServicer(self), server)
         control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self), server)
         from swarm.api import dispatcher_pb2_grpc
@@ -94,7 +107,9 @@ class SwarmDaemon:
 
         dispatcher_pb2_grpc.add_LogsServicer_to_server(LogsServicer(self), server)
         await server.start()
-        os.chmod(path, 0o660)
+        if self.cfg.socket_gid is not None:
+            os.chown(path, -1, self.cfg.socket_gid)
+            os.chmod(path, 0o660)
         self._server = server
 
     async def _start_roles(self, bootstrap: Any = None) -> None:
@@ -115,8 +130,33 @@ class SwarmDaemon:
 
         self.agent = await AgentRole.create(self)
         await self.agent.start()
+        from swarm.daemon.renewal import CertRenewer
+
+        self._renewer = asyncio.create_task(CertRenewer(lambda: self.tls, self._renew_certificate).run())
+
+    async def _renew_certificate(self) -> bool:
+        """Fetch a new certificate for this node's current role and use it from now on."""
+        from swarm.ca import Role, parse_identity
+        from swarm.daemon.joining import renew_certificate
+
+        async with self._busy:
+            st, tls = self.state, self.tls
+            if st is None or tls is None:
+                return False
+            new = await renew_certificate(st, tls)
+            want = Role.MANAGER if st.role == "manager" else Role.WORKER
+            if parse_identity(new.cert_pem).role is not want:
+                return False
+            save_node_tls(self.cfg.data_root, new)
+            self.tls = new
+            return True
 
     async def _stop_roles(self, leaving: bool = False) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._renewer
+            self._renewer = None
         if self.agent is not None:
             with contextlib.suppress(Exception):
                 await self.agent.stop(cleanup_network=True if leaving else None)
@@ -293,6 +333,13 @@ class SwarmDaemon:
         self.state_file.remove()
         for sub in ("raft", "certificates", "worker"):
             shutil.rmtree(self.cfg.data_root / sub, ignore_errors=True)
+
+
+def _expired(tls: NodeTLS) -> bool:
+    from swarm.ca import parse_identity
+    from swarm.ca.certs import utcnow
+
+    return parse_identity(tls.cert_pem).not_after < utcnow()
 
 
 def _claim_socket(path: Path) -> None:

@@ -21,6 +21,7 @@ from swarm.daemon.config import (
     ConfigError,
     DaemonConfig,
     check_insecure_registry,
+    parse_group,
     parse_host,
     prepare_data_root,
     prepare_socket_dir,
@@ -73,9 +74,11 @@ async def _serve(cfg: DaemonConfig) -> int:
               help="Task executor: real containers, or an instant fake (tests, benchmarks).")
 @click.option("--cgroup-parent", default="", help="Parent cgroup for containers "
               "(default: pyswarm-<hash of the data root>, so daemons side by side never share one).")
+@click.option("-G", "--group", "group", default="", metavar="NAME|GID",
+              help="Group allowed to use the local socket (default: root only).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarmd")
 def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...],
-        executor: str, cgroup_parent: str) -> None:
+        executor: str, cgroup_parent: str, group: str) -> None:
     """The swarm daemon: runs the node agent and, on managers, the manager."""
     from pathlib import Path
 
@@ -84,6 +87,7 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         regs = tuple(check_insecure_registry(r) for r in insecure_registries)
         root = prepare_data_root(Path(data_root))
         prepare_socket_dir(socket_path)
+        gid = parse_group(group)
     except ConfigError as e:
         click.echo(f"swarmd: {e}", err=True)
         sys.exit(1)
@@ -92,7 +96,8 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         click.echo(f"swarmd: invalid --cgroup-parent {cgroup_parent!r}", err=True)
         sys.exit(1)
     cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
-                       insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent)
+                       insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent,
+                       socket_gid=gid)
     try:
         code = asyncio.run(_serve(cfg))
     except ConfigError as e:

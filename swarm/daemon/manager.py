@@ -18,6 +18,7 @@ from swarm.controlapi.api import ControlAPI
 from swarm.controlapi.common import Context
 from swarm.daemon.ca_server import NodeCAServer
 from swarm.daemon.state import NodeState
+from swarm.daemon.trust import StoreTrust
 from swarm.dispatcher.dispatcher import Dispatcher
 from swarm.store import Store
 from swarm.store.typed import Reader
@@ -56,7 +57,8 @@ class ManagerRole:
         )
         self.ctx = Context(self.store, raft=_RaftReachability(self))
         self.control_api = ControlAPI(self.ctx)
-        self.ca_server = NodeCAServer(self.store)
+        self.trust = StoreTrust(self.store)
+        self.ca_server = NodeCAServer(self.store, self.trust)
         self.dispatcher: Dispatcher | None = None
         self.logbroker: Any = None
         from swarm.orchestrator import leader_components
@@ -77,7 +79,11 @@ class ManagerRole:
         """Start the replica. With `wait_ready` None, do not wait for it to catch up (a restart
         after a full-cluster stop has no quorum until enough members are back)."""
         self.store.on_leadership_change(self._leadership_q.put_nowait)
+        raft_dir = self.data_root / "raft"
+        raft_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(raft_dir, 0o700)
         await asyncio.to_thread(self.store.start)
+        _restrict(raft_dir)
         if wait_ready is not None:
             await self.store.wait_ready(wait_ready)
         self._watcher = asyncio.create_task(self._watch_leadership())
@@ -188,6 +194,14 @@ class _RaftReachability:
         if addr == self.role.state.raft_addr:
             return True
         return bool(self.role.store.status().get("members", {}).get(addr, False))
+
+
+def _restrict(raft_dir: Path) -> None:
+    """The journal, its meta and the snapshot hold the CA key and the Raft secret: owner only
+    (pysyncobj creates the journal with the process umask; our snapshot writer uses 0600)."""
+    for p in raft_dir.iterdir():
+        if p.is_file():
+            os.chmod(p, 0o600)
 
 
 def _factory(cls: Callable[[Any], Any]) -> LeaderComponent:

@@ -28,6 +28,7 @@ from swarm.api.specs_pb2 import ClusterSpec, NodeSpec
 from swarm.api.types_pb2 import MANAGER
 from swarm.ca import RootCA, make_key_and_csr
 from swarm.ca.ids import new_id
+from swarm.ca.revocation import record_issued
 from swarm.ca.storage import NodeTLS
 from swarm.ca.tokens import generate_join_token
 from swarm.daemon import sysinfo
@@ -120,6 +121,7 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
     node.manager_status.CopyFrom(ManagerStatus(
         raft_id=1, addr=advertise, leader=True, reachability=ManagerStatus.REACHABLE,
         raft_addr=raft_addr_for(advertise)))
+    record_issued(node, cert_pem)
 
     state = NodeState(node_id=node_id, cluster_id=cluster_id, role="manager",
                       advertise_addr=advertise, listen_addr=listen, data_path_addr=data_path,
@@ -154,3 +156,33 @@ def describe() -> Any:
     d.resources.nano_cpus = sysinfo.ncpu() * 10**9
     d.resources.memory_bytes = sysinfo.mem_total()
     return d
+
+
+class RaftJoinRefusedError(Exception):
+    code = "PERMISSION_DENIED"
+
+
+def check_raft_join(nodes: list[Node], node_id: str, raft_addr: str, api_addr: str, peer_ip: str) -> None:
+    """A Raft join may only add the caller itself: its desired role is manager (checked by the
+    authorizer), the Raft address is on the caller's own host (the address it calls from, or
+    the one it registered with) and belongs to no other node, and a node that is already a
+    member keeps its address. Anything else could add a phantom member (quorum counted for a
+    voter that never answers) or hijack another manager's slot."""
+    host = raft_addr.rsplit(":", 1)[0].strip("[]")
+    me = next((n for n in nodes if n.id == node_id), None)
+    if me is None:
+        raise RaftJoinRefusedError(f"node {node_id} is not part of this swarm")
+    own_hosts = {peer_ip, me.status.addr}
+    if not host or host not in own_hosts:
+        raise RaftJoinRefusedError(
+            f"raft address {raft_addr} is not this node's own address ({peer_ip or 'unknown'})")
+    api_host = api_addr.rsplit(":", 1)[0].strip("[]") if api_addr else host
+    if api_host not in own_hosts:
+        raise RaftJoinRefusedError(f"manager address {api_addr} is not this node's own address")
+    for n in nodes:
+        if n.id != node_id and n.manager_status.raft_addr == raft_addr:
+            raise RaftJoinRefusedError(f"raft address {raft_addr} belongs to node {n.id}")
+    current = me.manager_status.raft_addr
+    if current and current != raft_addr and me.role == MANAGER:
+        raise RaftJoinRefusedError(
+            f"node {node_id} is already a raft member at {current}; it cannot join again as {raft_addr}")

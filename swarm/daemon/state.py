@@ -53,7 +53,10 @@ class StateFile:
 
     def save(self, state: NodeState) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(json.dumps(asdict(state), indent=2))
         os.replace(tmp, self.path)
 
     def remove(self) -> None:

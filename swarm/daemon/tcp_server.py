@@ -28,7 +28,7 @@ async def start_manager_server(daemon: Any, listen_addr: str) -> aio.Server:
         return cl is not None and node_id in cl.removed_nodes
 
     server, _port = tcp_server(lambda: daemon.tls, listen_addr, is_removed=removed,
-                               cluster_id=daemon.state.cluster_id)
+                               trust=manager.trust, cluster_id=daemon.state.cluster_id)
     ca_pb2_grpc.add_CAServicer_to_server(CAServicer(manager), server)
     ca_pb2_grpc.add_NodeCAServicer_to_server(NodeCAServicer(manager), server)
     dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(manager), server)

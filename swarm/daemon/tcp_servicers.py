@@ -25,6 +25,8 @@ from swarm.api import (
 )
 from swarm.api.objects_pb2 import ManagerStatus, Node
 from swarm.api.types_pb2 import MANAGER, RaftMember
+from swarm.ca.revocation import revoked_serials
+from swarm.daemon.membership import check_raft_join
 from swarm.daemon.servicers import status_for
 from swarm.rpc.auth import current_identity
 from swarm.store import typed
@@ -72,7 +74,7 @@ class NodeCAServicer(ca_pb2_grpc.NodeCAServicer):
 
     async def IssueNodeCertificate(self, request, context):
         ident = current_identity()
-        renewing = ident.node_id if (ident is not None and not request.token) else None
+        renewing = ident if (ident is not None and not request.token) else None
         try:
             return await self.m.ca_server.issue(request, _peer_ip(context), renewing)
         except Exception as e:
@@ -130,6 +132,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         cl = r.cluster()
         if cl is not None:
             msg.root_ca = cl.root_ca.ca_cert
+            msg.revoked_serials.extend(sorted(revoked_serials(cl)))
         return msg
 
     async def Heartbeat(self, request, context):
@@ -178,6 +181,8 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
         # new member runs (1 -> 2 members needs both), and it starts only with our answer: so
         # answer at once with the full list, and finish the change in the background while
         # still holding the lock.
+        check_raft_join(Reader(store).list(Node), ident.node_id, request.raft_addr, request.api_addr,
+                        _peer_ip(context))
         await self.m.membership_lock.acquire()
         members = list(store.members())
         if request.raft_addr in members:

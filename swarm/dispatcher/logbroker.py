@@ -82,12 +82,32 @@ class LogBroker:
         s = self.subs.get(msg.subscription_id)
         if s is None or node_id not in s.nodes:
             return
-        if msg.messages:
-            s.queue.put_nowait(d.PublishLogsMessage(messages=msg.messages))
+        lines = self._own_lines(node_id, msg.messages)
+        if lines:
+            s.queue.put_nowait(d.PublishLogsMessage(messages=lines))
         if msg.close:
             s.open_nodes.discard(node_id)
             if not s.open_nodes and not s.msg.options.follow:
                 s.queue.put_nowait(None)
+
+    def _own_lines(self, node_id: str, messages: Any) -> list[d.LogMessage]:
+        """Only lines of tasks assigned to the publishing node, labelled with that node: a node
+        cannot speak for another node's tasks (such lines are dropped and logged)."""
+        r = Reader(self.store)
+        mine: dict[str, bool] = {}
+        out = []
+        for m in messages:
+            tid = m.context.task_id
+            if tid not in mine:
+                t = r.get(Task, tid)
+                mine[tid] = t is not None and t.node_id == node_id
+            if mine[tid]:
+                m.context.node_id = node_id      # the node is the one its certificate names
+                out.append(m)
+        if len(out) != len(messages):
+            log.warning("dropped %d log lines node %s sent for tasks that are not its own",
+                        len(messages) - len(out), node_id)
+        return out
 
     # ---- clients -----------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ service                            callers             TCP (2377)   unix socket
 =================================  ==================  ===========  ============
 CA, NodeCA                         anyone (token)      yes          no
 Dispatcher, LogBroker              worker, manager     yes          no
-Control, Logs                      manager             yes          yes [1]
+Logs                               manager             yes [2]      yes [1]
+Control                            manager             no [3]       yes [1]
 RaftMembership                     manager             yes          no
 Daemon                             local admin         no           yes
 =================================  ==================  ===========  ============
@@ -20,6 +21,16 @@ Daemon                             local admin         no           yes
 [1] On the unix socket the caller is the local administrator (the socket's file mode is the
 access control); a manager-only call is then refused when *this node* is not a manager, with the
 §1.1 message, if the server was given an ``is_manager`` callable.
+[2] A follower relays ``service logs`` to the leader's broker over the manager port.
+[3] Allowed by the table, but no Control servicer is registered on the manager port: every
+manager serves the control API from its own replica on its local socket.
+
+A certificate alone is not enough (it says what its holder *was* when it was signed, for 90
+days): with a :class:`PeerTrust` (the daemon's, reading the store) every authenticated call is
+also refused when the certificate's serial is revoked (a demoted manager's manager
+certificates, a removed node's), and a manager-only call when the caller's node is not a manager
+*now* in the store (``RaftMembership.Join`` only needs the desired role to be manager: the node
+becomes one by joining).
 
 Where the check runs: a grpc.aio server interceptor sees only the method name, not the TLS peer,
 so :class:`AuthInterceptor` wraps the method handler (``swarm.rpc.handlers``) and checks inside
@@ -50,6 +61,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from grpc import aio
@@ -218,6 +230,17 @@ def _own_cluster_id(cert_pem: bytes) -> str:
     return parse_identity(cert_pem).cluster_id
 
 
+class PeerTrust(Protocol):
+    """What the store says about a certificate beyond its signature (see swarm.daemon.trust)."""
+
+    def is_revoked(self, identity: Identity) -> bool: ...
+
+    def is_current_manager(self, identity: Identity, method: str) -> bool: ...
+
+
+REVOKED_MESSAGE = "Permission denied: this node certificate has been revoked"
+
+
 class Authorizer:
     """Decides, for one call, whether it may proceed and who the caller is."""
 
@@ -246,11 +269,13 @@ class TCPAuthorizer(Authorizer):
         *,
         cluster_id: str | Callable[[], str] | None = None,
         is_removed: Callable[[str], bool] | None = None,
+        trust: PeerTrust | None = None,
         table: Mapping[str, Rule] | None = None,
     ) -> None:
         self._tls = tls
         self._cluster_id = cluster_id
         self._is_removed = is_removed
+        self._trust = trust
         self._table = RPC_ACCESS if table is None else table
 
     def _current_tls(self) -> NodeTLS:
@@ -292,11 +317,16 @@ class TCPAuthorizer(Authorizer):
         if self._is_removed is not None and self._is_removed(identity.node_id):
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"Permission denied: node {identity.node_id} was removed from the swarm")
+        if self._trust is not None and self._trust.is_revoked(identity):
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, REVOKED_MESSAGE)
         if identity.role not in rule.roles:
             if rule.manager_only:
                 raise Denied(grpc.StatusCode.PERMISSION_DENIED, NOT_A_MANAGER_MESSAGE)
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"Permission denied: unauthorized peer role: {identity.role}")
+        if (Role.WORKER not in rule.roles and self._trust is not None
+                and not self._trust.is_current_manager(identity, method)):
+            raise Denied(grpc.StatusCode.PERMISSION_DENIED, NOT_A_MANAGER_MESSAGE)
         return peer
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from grpc import aio
 
 from swarm.ca import NodeTLS
-from swarm.rpc.auth import AuthInterceptor, LocalAuthorizer, TCPAuthorizer
+from swarm.rpc.auth import AuthInterceptor, LocalAuthorizer, PeerTrust, TCPAuthorizer
 from swarm.rpc.errors import ErrorInterceptor
 from swarm.rpc.tls import SERVER_OPTIONS, server_credentials
 
@@ -25,6 +25,7 @@ def tcp_server(
     listen_addr: str,
     *,
     is_removed: Callable[[str], bool] | None = None,
+    trust: PeerTrust | None = None,
     cluster_id: str | Callable[[], str] | None = None,
     interceptors: Sequence[aio.ServerInterceptor] = (),
     options: Sequence[tuple[str, object]] = (),
@@ -33,7 +34,7 @@ def tcp_server(
 
     Returns ``(server, port)``; register servicers, then ``await server.start()``.
     """
-    authorizer = TCPAuthorizer(tls, cluster_id=cluster_id, is_removed=is_removed)
+    authorizer = TCPAuthorizer(tls, cluster_id=cluster_id, is_removed=is_removed, trust=trust)
     server = aio.server(
         interceptors=[AuthInterceptor(authorizer), ErrorInterceptor(), *interceptors],
         options=[*SERVER_OPTIONS, *options],

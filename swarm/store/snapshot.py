@@ -95,7 +95,8 @@ class SnapshotWriter:
         tmp = self._dump.with_name(self._dump.name + ".swarm.tmp")
         ok = False
         try:
-            with open(tmp, "wb") as raw:
+            # 0600: the snapshot holds the cluster's CA key and Raft secret
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as g:
                     header = {"magic": MAGIC, "format": SNAPSHOT_FORMAT, "index": index,
                               "recent": recent, "raft": raft_data}

@@ -50,6 +50,7 @@ class Agent:
                 continue
             line = d.LogMessage(data=f"from {self.node_id}\n".encode())
             line.context.node_id = self.node_id
+            line.context.task_id = f"t{self.node_id[1:]}"     # task tN runs on node nN
             self.broker.publish(self.node_id, d.PublishLogsMessage(
                 subscription_id=msg.id, messages=[line], close=True))
 
@@ -214,6 +215,7 @@ def test_a_busy_stream_still_notices_a_node_going_down() -> None:
         async def chatter() -> None:        # a line every 10 ms: the stream is never idle
             while True:
                 line = d.LogMessage(data=b"x")
+                line.context.node_id, line.context.task_id = "n1", "t1"
                 b.publish("n1", d.PublishLogsMessage(subscription_id=sub_id, messages=[line]))
                 await asyncio.sleep(0.01)
 
@@ -227,5 +229,29 @@ def test_a_busy_stream_still_notices_a_node_going_down() -> None:
         b.publish("n1", d.PublishLogsMessage(subscription_id=sub_id, close=True))
         lines, warnings = await got
         assert len(lines) > 10 and "node n3 is not available" in warnings[0]
+
+    run(body)
+
+
+def test_a_node_cannot_publish_lines_for_another_nodes_tasks() -> None:
+    async def body(st: MemStore, b: LogBroker) -> None:
+        Agent(b, "n2")
+        Agent(b, "n3")
+        liar = Agent(b, "n1", answer=False)
+        await settle()
+        got = asyncio.ensure_future(collect(b.subscribe(request())))
+        await settle()
+        sub_id = liar.seen[0].id
+        forged = []
+        for tid, nid in (("t2", "n1"), ("t2", "n2"), ("t3", ""), ("nope", "n1")):  # not n1's tasks
+            m = d.LogMessage(data=f"forged {tid} {nid}\n".encode())
+            m.context.task_id, m.context.node_id = tid, nid
+            forged.append(m)
+        honest = d.LogMessage(data=b"from n1\n")
+        honest.context.task_id, honest.context.node_id = "t1", "n2"   # mislabelled: relabelled n1
+        b.publish("n1", d.PublishLogsMessage(subscription_id=sub_id, messages=[*forged, honest],
+                                             close=True))
+        lines, warnings = await got
+        assert lines == ["from n1", "from n2", "from n3"] and warnings == []
 
     run(body)
