@@ -193,7 +193,10 @@ class Runtime:
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
         self.cgroup_parent = cgroup_parent
-        self.bpf = seccomp.ensure_bpf(self.root / "seccomp") if seccomp_enabled else None
+        # Docker's profile per capability set, compiled once per set (the default one now)
+        self.seccomp = seccomp.BpfCache(self.root / "seccomp") if seccomp_enabled else None
+        if self.seccomp is not None:
+            self.seccomp.path(None)
         self._zygote = _Zygote(python or sys.executable)
         self.clone_into_cgroup = clone_into_cgroup     # False: fork + cgroup.procs (tests the fallback)
 
@@ -221,6 +224,7 @@ class Runtime:
             cg.create_unified(cfg.limits)
             oom = cg.ctrl.get("memory", cg.dirs.get("unified", Path("/nonexistent")))
             oom_file = oom / ("memory.oom_control" if cg.mode != "v2" else "memory.events")
+            bpf = self.seccomp.path(cfg.capabilities) if (self.seccomp and cfg.seccomp) else None
             spec = {
                 "id": cfg.id, "name": cfg.name, "labels": dict(cfg.labels), "process": process,
                 "rootfs": str(d / "rootfs"), "upper": str(d / "upper"), "work": str(d / "work"),
@@ -236,7 +240,7 @@ class Runtime:
                 "read_only": cfg.read_only,
                 "log_max_bytes": cfg.log_max_bytes, "log_max_files": cfg.log_max_files,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
-                "seccomp_bpf": str(self.bpf) if (self.bpf and cfg.seccomp) else None,
+                "seccomp_bpf": str(bpf) if bpf else None,
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",
             }
             (d / "config.json").write_text(json.dumps(spec))
