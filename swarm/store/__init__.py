@@ -7,7 +7,8 @@ unique indexes, consistent views and a change stream. Modules:
     errors.py      the exception tree (retry decision in the type)
     state.py       the deterministic state machine (pure; the replicated apply), views
     events.py      the bounded commit ring and asyncio subscriptions
-    raft.py        the SyncObj subclass, its configuration, failure mapping
+    raft.py        the SyncObj subclass, its configuration, failure mapping, secret rotation
+    raftlink.py    the Raft port's transport: mutual TLS 1.3, accept_peer, frame caps, deadlines
     snapshot.py    Raft snapshots written from a copy-on-write view by a worker thread
     bridge.py      tick thread -> asyncio hand-off
     store.py       Store: the public API
@@ -37,6 +38,7 @@ from .errors import (  # noqa: E402
     UnknownOutcomeError,
 )
 from .events import Subscription
+from .raftlink import RaftTLS, raft_tls_contexts
 from .state import StoreView
 from .store import Store
 from .types import TABLES, Action, Commit, Event, Reset, StoredObject
@@ -55,6 +57,7 @@ __all__ = [
     "NotFoundError",
     "NotLeaderError",
     "QueueFullError",
+    "RaftTLS",
     "Reset",
     "Store",
     "StoreError",
@@ -63,4 +66,5 @@ __all__ = [
     "Subscription",
     "TemporaryStoreError",
     "UnknownOutcomeError",
+    "raft_tls_contexts",
 ]

@@ -7,6 +7,10 @@ password from the environment: ``STORE_CTRL_KEY``, ``STORE_PASSWORD``). Replies 
 ``{"ok": value}`` or ``{"error": class name, "message": str}``. Load loops (``seq``, ``tput``,
 ``batches``, ``probe_*``) run inside the member, the way a manager's handlers call their own store.
 
+``--tls-dir D`` (``ca.pem``, ``cert.pem``, ``key.pem``) runs the Raft link over mutual TLS. The
+member's ``accept_peer`` stands in for the daemon's: the certificate's OU must be
+``swarm-manager`` and its CN (node id) not on the deny list (``link_deny``).
+
 The parent side (spawn, call, kill by PID, a 3-member cluster) is ``harness.py``.
 """
 
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .harness import Cluster, Member, RemoteError, free_port  # noqa: F401  (re-exported for other suites)
+from .raftlink import RaftTLS, raft_tls_contexts
 from .store import Store
 from .types import TABLES, Action, Reset
 
@@ -80,6 +85,20 @@ class _Server:
                 h.update(f"{t}/{o.id}/{o.version}/".encode() + o.data)
                 n += 1
         return {"index": v.index, "objects": n, "sha": h.hexdigest()[:16]}
+
+    async def cmd_set_secrets(self, send: str, accept: list[str]) -> bool:
+        await asyncio.to_thread(self.store.set_raft_secrets, send, accept)
+        return True
+
+    async def cmd_link_stats(self) -> dict | None:
+        return self.store._require_node().link_stats()
+
+    async def cmd_link_deny(self, node_ids: list[str]) -> bool:
+        """Deny these node ids from now on, and drop their open connections (as the daemon would
+        after a demotion)."""
+        _Policy.deny = frozenset(node_ids)
+        self.store.recheck_raft_peers()
+        return True
 
     async def cmd_barrier(self) -> int:
         return await self.store.barrier()
@@ -259,6 +278,27 @@ class _Server:
                 conn.send(reply)
 
 
+class _Policy:
+    """The stand-in for the daemon's accept_peer (runs on the tick thread)."""
+
+    deny: frozenset[str] = frozenset()
+
+    @classmethod
+    def accept_peer(cls, der: bytes) -> bool:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+        subject = x509.load_der_x509_certificate(der).subject
+        cn = [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        ou = [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+        return ou == ["swarm-manager"] and len(cn) == 1 and cn[0] not in cls.deny
+
+
+def _tls(tls_dir: Path, timeout: float) -> RaftTLS:
+    pair = raft_tls_contexts((tls_dir / "ca.pem").read_bytes(), (tls_dir / "cert.pem").read_bytes(),
+                             (tls_dir / "key.pem").read_bytes())
+    return RaftTLS(contexts=lambda: pair, accept_peer=_Policy.accept_peer, handshake_timeout=timeout)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--self", required=True)
@@ -266,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--ctrl", type=int, required=True)
     ap.add_argument("--compaction-min-entries", type=int, default=50_000)
+    ap.add_argument("--tls-dir", default=None)
+    ap.add_argument("--link-timeout", type=float, default=5.0)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)
@@ -274,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     store = Store(a.self, a.members.split(","), Path(a.data_dir), os.environ.get("STORE_PASSWORD", ""),
-                  compaction_min_entries=a.compaction_min_entries)
+                  compaction_min_entries=a.compaction_min_entries,
+                  tls=_tls(Path(a.tls_dir), a.link_timeout) if a.tls_dir else None)
     store.start()
     server = _Server(store, loop)
     lst = Listener(("127.0.0.1", a.ctrl), authkey=os.environ["STORE_CTRL_KEY"].encode())

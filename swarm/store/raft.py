@@ -22,7 +22,15 @@ Configuration (raft-notes §10.6, bugs F1-F8 measured on this machine):
   ``connectionRetryTime`` 1 s (default 5 s rejoin delay), ``commandsWaitLeader=False`` (fail fast
   with MISSING_LEADER instead of queueing a write that may apply after its caller gave up).
 * default election timeouts 0.4-1.4 s: shorter ones made failover slower here (F8).
-* ``dynamicMembershipChange=True``; ``password`` always (without it the port is a pickle RCE).
+* ``dynamicMembershipChange=True``; ``password`` always; with ``tls`` (the daemon always passes
+  one) the stock transport is replaced by ``raftlink.RaftLinkTransport``. What protects the Raft
+  port then: mutual TLS 1.3 with the swarm certificates and the daemon's ``accept_peer`` check
+  (a current, unrevoked manager) before any byte is parsed, a 5 s deadline and a 4 KiB cap for
+  the handshake + first frame, a ``FRAME_LIMITS.max_frame`` cap on every frame checked before it
+  is buffered, and only then pysyncobj's Fernet layer (``password``, rotated at run time with
+  ``RaftNode.set_encryptor``) in front of ``pickle.loads``. Without ``tls`` (store tests, the
+  harness) only the password guards it: whoever has, or once had, the password can run code on
+  every member, and anyone can make a member buffer 2 GiB (raftlink.py's docstring).
 * ``logCompactionMinEntries`` 50 000; snapshots are written by a worker thread from a
   copy-on-write view through pysyncobj's custom-serializer hooks (``snapshot.py``), not by
   pysyncobj's fork()ed child and not synchronously on the tick thread (0.7 s for 20 MiB, F7).
@@ -42,13 +50,17 @@ blocks all later compactions. Hence the thread-based writer by default; see ``sn
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, MultiFernet
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.encryptor import getEncryptor
 
 from .errors import NoLeaderError, QueueFullError, StoreError, UnknownOutcomeError
+from .raftlink import FrameLimits, RaftLinkTransport, RaftTLS, frame_limits, link_transport
 from .snapshot import SnapshotWriter
 from .state import StoreState
 
@@ -58,6 +70,8 @@ JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
 MAX_PROPOSAL_BYTES = 2 * 2**20
 BATCH_SIZE_BYTES = 4 * 2**20
+#: Frame caps of the TLS link, derived from the two above (``raftlink.frame_limits``: 33 MiB).
+FRAME_LIMITS: FrameLimits = frame_limits(MAX_PROPOSAL_BYTES, BATCH_SIZE_BYTES)
 
 RAFT_STATES = ("follower", "candidate", "leader")
 SNAPSHOT_MODES = ("thread", "fork", "sync")
@@ -83,11 +97,88 @@ class _Fsm(SyncObjConsumer):
 
 
 class RaftNode(SyncObj):
-    """One Raft member holding the store (through ``fsm``)."""
+    """One Raft member holding the store (through ``fsm``); with ``tls``, over the TLS link.
 
-    def __init__(self, self_addr: str, others: list[str], conf: SyncObjConf, state: StoreState) -> None:
+    Everything is set before ``SyncObj.__init__``: pysyncobj snapshots every attribute set after
+    it, and its tick thread is already running by then."""
+
+    def __init__(self, self_addr: str, others: list[str], conf: SyncObjConf, state: StoreState,
+                 tls: RaftTLS | None = None) -> None:
         self.fsm = _Fsm(state)
-        super().__init__(self_addr, others, conf, consumers=[self.fsm])
+        self._swaps = _EncryptorSwaps()
+        self._links: list[RaftLinkTransport] = []
+        extra: dict[str, Any] = {}
+        if tls is not None:
+            extra["transportClass"] = link_transport(tls, FRAME_LIMITS, self._links.append)
+        super().__init__(self_addr, others, conf, consumers=[self.fsm], **extra)
+        self.addOnTickCallback(self._swap_on_tick)
+
+    def recheck_peers(self) -> None:
+        """TLS link only: re-run ``accept_peer`` on every open connection at the next tick."""
+        for t in self._links:
+            t.request_recheck()
+
+    def link_stats(self) -> dict[str, int] | None:
+        """Refusal counters of the TLS link (``raftlink.REASONS``), None without TLS."""
+        return self._links[0].stats if self._links else None
+
+    def set_encryptor(self, encryptor: Any, timeout: float = 10.0) -> None:
+        """Make ``encryptor`` (``encrypt_at_time``/``extract_timestamp``/``decrypt``, e.g. a
+        ``MultiFernet``) pysyncobj's, for new and live connections. The swap runs on the tick
+        thread (an on-tick callback, between two polls: no frame is half-processed); this waits
+        for it. Never call it from the tick thread."""
+        if threading.current_thread() is self._SyncObj__thread:  # type: ignore[attr-defined]
+            raise StoreError("set_encryptor called on the raft tick thread (would deadlock)")
+        done = self._swaps.request(encryptor)
+        if not done.wait(timeout):
+            raise StoreError(f"the raft tick thread did not take the new secret within {timeout} s")
+
+    def _swap_on_tick(self) -> None:
+        enc = self._swaps.take()
+        if enc is None:
+            return
+        encryptor, events = enc
+        self._SyncObj__encryptor = encryptor          # read by the transport for new connections
+        transport = self._SyncObj__transport  # type: ignore[attr-defined]
+        for conn in [*transport._connections.values(), *transport._unknownConnections]:
+            conn.encryptor = encryptor
+        for ev in events:
+            ev.set()
+
+
+class _EncryptorSwaps:
+    """Encryptors waiting for the tick thread (the last one wins; every waiter is released)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: Any = None
+        self._events: list[threading.Event] = []
+
+    def request(self, encryptor: Any) -> threading.Event:
+        ev = threading.Event()
+        with self._lock:
+            self._next = encryptor
+            self._events.append(ev)
+        return ev
+
+    def take(self) -> tuple[Any, list[threading.Event]] | None:
+        if not self._events:                          # unlocked peek: the common, idle case
+            return None
+        with self._lock:
+            enc, events = self._next, self._events
+            self._next, self._events = None, []
+        return (enc, events) if events else None
+
+
+def derive_encryptor(secret: str) -> Fernet:
+    """pysyncobj's own key derivation (PBKDF2-HMAC-SHA256, 100 000 rounds, its fixed salt): ~0.1 s
+    of CPU - call it off the tick thread."""
+    return getEncryptor(secret)
+
+
+def key_ring(send: Fernet, accept: Sequence[Fernet]) -> MultiFernet:
+    """Encrypt with ``send``; decrypt (and read timestamps) with any of ``accept``, ``send`` first."""
+    return MultiFernet([send, *(f for f in accept if f is not send)])
 
 
 def make_conf(*, data_dir: Path, password: str, bind_addr: str | None, leader_fallback_timeout: float,

@@ -57,6 +57,7 @@ from .errors import (
 )
 from .events import DEFAULT_CAPACITY, EventLog, Subscription
 from .membership import MembershipMixin
+from .raftlink import RaftTLS
 from .snapshot import SnapshotWriter
 from .state import StoreState, StoreView
 from .types import META_TABLE, Action, StoredObject
@@ -70,7 +71,7 @@ class Store(MembershipMixin):
                  connection_retry_time: float = 1.0, compaction_min_entries: int = 50_000,
                  compaction_min_time: float = 300.0, snapshot_mode: str = "thread",
                  event_ring_size: int = DEFAULT_CAPACITY,
-                 max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES) -> None:
+                 max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES, tls: RaftTLS | None = None) -> None:
         if not password:
             raise ValueError("refusing to start the raft store without a password: the raft port "
                              "would accept unauthenticated pickle (remote code execution)")
@@ -80,6 +81,10 @@ class Store(MembershipMixin):
         self._initial_members = sorted(set(members))
         self.data_dir = Path(data_dir)
         self._password = password
+        self._accept: builtins.list[str] = [password]
+        self._fernets: dict[str, Any] = {}
+        self._secrets_lock = threading.Lock()
+        self._tls = tls
         self._bind_addr = bind_addr or self_addr
         self._opts = dict(leader_fallback_timeout=leader_fallback_timeout,
                           connection_retry_time=connection_retry_time,
@@ -113,7 +118,7 @@ class Store(MembershipMixin):
         conf.maxBindRetries = 10
         conf.bindRetryTime = 0.3
         others = [m for m in self._initial_members if m != self.self_addr]
-        node = raft.RaftNode(self.self_addr, others, conf, self._state)
+        node = raft.RaftNode(self.self_addr, others, conf, self._state, tls=self._tls)
         # pysyncobj stops its tick thread when the thread that built it exits; tie it to the
         # process's main thread instead, so start() may be called from an executor thread.
         node._SyncObj__mainThread = threading.main_thread()  # type: ignore[attr-defined]
@@ -124,6 +129,47 @@ class Store(MembershipMixin):
             self.close()
             raise StoreError(f"cannot bind raft port {self._bind_addr}: {e}") from e
         node.addOnTickCallback(self._on_tick)
+        with self._secrets_lock:
+            self._fernets.setdefault(self._password, node.encryptor)
+            if self._accept != [self._password]:        # set_raft_secrets before start()
+                node.set_encryptor(self._key_ring(self._password, self._accept))
+
+    def set_raft_secrets(self, send: str, accept: Sequence[str], timeout: float = 10.0) -> None:
+        """Encrypt Raft traffic with ``send`` and accept frames encrypted with any of ``accept``
+        (which must include ``send``), on new and live connections alike.
+
+        The primitive for rotating the Raft secret in phases: every manager accepts old+new while
+        sending old, then sends new, then accepts only new; a peer still sending a secret that is
+        no longer accepted has its frames refused (connection closed). Blocking: deriving a key is
+        ~0.1 s of CPU per new secret (cached per secret), then the swap waits for one Raft tick.
+        Call it from a worker thread (``asyncio.to_thread``), never from the tick thread. Before
+        ``start()`` it only records the secrets."""
+        accept = list(dict.fromkeys(accept))
+        if not send or not accept or not all(accept):
+            raise InvalidArgumentError("raft secrets must be non-empty")
+        if send not in accept:
+            raise InvalidArgumentError("the secret a member sends with must be one it accepts")
+        with self._secrets_lock:
+            node = self._node
+            ring = self._key_ring(send, accept) if node is not None else None
+            self._password, self._accept = send, accept
+            if node is not None:
+                node.set_encryptor(ring, timeout)
+
+    def recheck_raft_peers(self) -> None:
+        """With ``tls``: ask ``accept_peer`` again, on the next Raft tick, about every open Raft
+        connection and close those it refuses now. ``accept_peer`` otherwise only runs when a
+        connection is set up: call this after demoting or removing a manager or revoking a
+        certificate. Non-blocking; a no-op without ``tls``."""
+        self._require_node().recheck_peers()
+
+    def _key_ring(self, send: str, accept: builtins.list[str]) -> Any:
+        for secret in accept:
+            if secret not in self._fernets:
+                self._fernets[secret] = raft.derive_encryptor(secret)
+        for old in [s for s in self._fernets if s not in accept]:
+            del self._fernets[old]
+        return raft.key_ring(self._fernets[send], [self._fernets[s] for s in accept])
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this member applied up to the leader's commit index."""
