@@ -61,8 +61,14 @@ class Agent:
         worker: Worker | None = None,
         on_node: Callable[[Node, list[str]], Awaitable[None] | None] | None = None,
         log_source: LogSource | None = None,
+        vet_manager: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.channel_for = channel_for
+        # checks a manager's certificate against what the swarm last told us (the current
+        # managers, the revoked serials) before a session is opened with it; raises to refuse
+        self.vet_manager = vet_manager
+        self.manager_ids: frozenset[str] = frozenset()
+        self.revoked_serials: frozenset[str] = frozenset()
         self.managers = list(dict.fromkeys(managers))
         self.describe = describe
         self.advertise_addr = advertise_addr
@@ -134,6 +140,8 @@ class Agent:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _session(self, addr: str) -> None:
+        if self.vet_manager is not None:
+            await self.vet_manager(addr)
         channel = self.channel_for(addr)
         try:
             stub = dispatcher_pb2_grpc.DispatcherStub(channel)
@@ -173,6 +181,9 @@ class Agent:
             await channel.close()
 
     async def _on_session_message(self, msg: d.SessionMessage) -> None:
+        if msg.managers:
+            self.manager_ids = frozenset(m.node_id for m in msg.managers if m.node_id)
+        self.revoked_serials = frozenset(msg.revoked_serials)
         mgrs = [m.addr for m in msg.managers if m.addr]
         if mgrs:
             self.managers = list(dict.fromkeys(mgrs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -41,6 +42,8 @@ class AgentRole:
             on_node=self._on_node,
             worker=self.worker,
             log_source=_Logs(self.executor, self.worker),
+            vet_manager=lambda addr: vet_manager(addr, daemon.tls, st.cluster_id,
+                                                 self.agent.revoked_serials, self.agent.manager_ids),
         )
 
     @classmethod
@@ -108,6 +111,57 @@ class AgentRole:
             st.remote_managers = managers
             self.daemon.state_file.save(st)
         self.daemon.on_node_update(node)
+
+
+class UntrustedManagerError(ConnectionError):
+    pass
+
+
+async def vet_manager(addr: str, tls: Any, cluster_id: str, revoked: frozenset[str],
+                      manager_ids: frozenset[str], timeout: float = 5.0) -> None:
+    """Refuse a manager whose certificate the swarm no longer stands behind.
+
+    gRPC checks the chain and the ``swarm-manager`` name, which an ex-manager's certificate still
+    has for the rest of its life; grpcio does not show a client the server's certificate, so
+    this opens one TLS connection of its own first (our client certificate, ALPN h2, the swarm
+    root) and checks the certificate it is shown: a manager certificate of this cluster, not
+    revoked, of a node that is a manager now (when we know the managers). The gRPC channel that
+    follows is a second connection: a man in the middle who could swap certificates between the
+    two would still need a valid, unrevoked manager certificate for the second."""
+    import ssl
+    import tempfile
+
+    from swarm.ca import Role, parse_identity
+
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=tls.root_ca_pem.decode())
+    with tempfile.NamedTemporaryFile() as cert, tempfile.NamedTemporaryFile() as key:
+        cert.write(tls.cert_pem)
+        key.write(tls.key_pem)
+        cert.flush()
+        key.flush()
+        ctx.load_cert_chain(cert.name, key.name)
+    ctx.set_alpn_protocols(["h2"])
+    _reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host.strip("[]"), int(port), ssl=ctx), timeout)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        # abort, not close: a TLS close waits for the server's close_notify, which a gRPC server
+        # that never saw an HTTP/2 preface does not send (asyncio then waits 30 s)
+        writer.transport.abort()
+    from cryptography import x509
+
+    ident = parse_identity(x509.load_der_x509_certificate(der))
+    if ident.role is not Role.MANAGER or ident.cluster_id != cluster_id:
+        raise UntrustedManagerError(f"{addr} is not a manager of this swarm")
+    if ident.serial in revoked:
+        raise UntrustedManagerError(f"{addr} presented a revoked certificate (node {ident.node_id})")
+    if manager_ids and ident.node_id not in manager_ids:
+        raise UntrustedManagerError(f"{addr} (node {ident.node_id}) is not a manager any more")
 
 
 class _Logs:

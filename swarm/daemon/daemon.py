@@ -67,6 +67,12 @@ class SwarmDaemon:
                 log.error("this node's certificate expired while it was down: %s", EXPIRED_MESSAGE)
                 self.start_error = EXPIRED_MESSAGE
                 return
+            st = self.state
+            if st is not None and st.role == "manager" and self.tls is not None:
+                from swarm.daemon.raftsecret import refresh_from_leader, secret_saver
+
+                await refresh_from_leader(st.remote_managers, st.advertise_addr, self.tls,
+                                          secret_saver(self.cfg.data_root))
             try:
                 await self._start_roles()
             except asyncio.CancelledError:
@@ -118,7 +124,8 @@ class SwarmDaemon:
         if st.role == "manager":
             from swarm.daemon.manager import ManagerRole, load_raft_secret
 
-            self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root))
+            self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root),
+                                       tls=self._current_tls)
             await self.manager.start(wait_ready=None if bootstrap is None else 60.0)
             if bootstrap is not None:
                 from swarm.daemon.membership import write_bootstrap
@@ -133,6 +140,10 @@ class SwarmDaemon:
         from swarm.daemon.renewal import CertRenewer
 
         self._renewer = asyncio.create_task(CertRenewer(lambda: self.tls, self._renew_certificate).run())
+
+    def _current_tls(self) -> NodeTLS:
+        assert self.tls is not None
+        return self.tls
 
     async def _renew_certificate(self) -> bool:
         """Fetch a new certificate for this node's current role and use it from now on."""
@@ -330,6 +341,7 @@ class SwarmDaemon:
     def _wipe(self) -> None:
         self.state = None
         self.tls = None
+        self.start_error = ""       # a failed or refused start is about the swarm just left
         self.state_file.remove()
         for sub in ("raft", "certificates", "worker"):
             shutil.rmtree(self.cfg.data_root / sub, ignore_errors=True)

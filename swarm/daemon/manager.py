@@ -9,18 +9,21 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from swarm.api.objects_pb2 import Node
+from swarm.ca.storage import NodeTLS
 from swarm.controlapi.api import ControlAPI
 from swarm.controlapi.common import Context
 from swarm.daemon.ca_server import NodeCAServer
 from swarm.daemon.state import NodeState
 from swarm.daemon.trust import StoreTrust
 from swarm.dispatcher.dispatcher import Dispatcher
-from swarm.store import Store
+from swarm.store import RaftTLS, Store
+from swarm.store.raftlink import raft_tls_contexts
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,8 @@ def load_raft_secret(data_root: Path) -> bytes:
 
 
 class ManagerRole:
-    def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes) -> None:
+    def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes,
+                 tls: Callable[[], NodeTLS] | None = None) -> None:
         self.data_root = data_root
         self.state = state
         members = Store.saved_members(data_root / "raft") or state.raft_members or [state.raft_addr]
@@ -53,7 +57,7 @@ class ManagerRole:
             members = [*members, state.raft_addr]
         self.store = Store(
             state.raft_addr, members, data_root / "raft", raft_secret.decode(),
-            bind_addr=state.raft_addr,
+            bind_addr=state.raft_addr, tls=None if tls is None else self._raft_tls(tls),
         )
         self.ctx = Context(self.store, raft=_RaftReachability(self))
         self.control_api = ControlAPI(self.ctx)
@@ -72,6 +76,28 @@ class ManagerRole:
         self._watcher: asyncio.Task[None] | None = None
         self.membership_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._raft_secret = raft_secret
+
+    def _raft_tls(self, tls: Callable[[], NodeTLS]) -> RaftTLS:
+        """The Raft link in mutual TLS with this node's certificate (the current one: renewals
+        take effect on the next connection), a peer accepted only when the store says it is a
+        manager (swarm.daemon.trust.StoreTrust.raft_peer_ok)."""
+        cache: dict[bytes, tuple[ssl.SSLContext, ssl.SSLContext]] = {}
+
+        def contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+            t = tls()
+            if t.cert_pem not in cache:
+                cache.clear()
+                cache[t.cert_pem] = raft_tls_contexts(t.root_ca_pem, t.cert_pem, t.key_pem)
+            return cache[t.cert_pem]
+
+        def accept_peer(cert_der: bytes) -> bool:
+            ok = self.trust.raft_peer_ok(cert_der, tls().root_ca_pem, self.state.cluster_id)
+            if not ok:
+                log.warning("raft link: refused a peer certificate that is not a current manager's")
+            return ok
+
+        return RaftTLS(contexts=contexts, accept_peer=accept_peer)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -84,6 +110,9 @@ class ManagerRole:
         os.chmod(raft_dir, 0o700)
         await asyncio.to_thread(self.store.start)
         _restrict(raft_dir)
+        from swarm.daemon.raftsecret import SecretFollower, secret_saver
+
+        self.background(SecretFollower(self.store, self._raft_secret, secret_saver(self.data_root)).run())
         if wait_ready is not None:
             await self.store.wait_ready(wait_ready)
         self._watcher = asyncio.create_task(self._watch_leadership())

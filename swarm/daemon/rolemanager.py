@@ -85,3 +85,6 @@ class RoleManager:
         fresh.ClearField("manager_status")
         await self.store.apply([typed.update(fresh)])
         log.info("node %s: demoted to worker", n.id)
+        from swarm.daemon.raftsecret import rotate
+
+        self.m.background(rotate(self.store))

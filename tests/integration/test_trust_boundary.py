@@ -82,10 +82,17 @@ def test_demoted_managers_saved_certificate_has_no_manager_rights(cluster):
            60, "three managers")
     victim = node_id(c, 2)
     saved = load_node_tls(c[2].data_root)
+    saved_secret = (c[2].data_root / "raft" / "secret").read_bytes()
     assert parse_identity(saved.cert_pem).role is Role.MANAGER
     assert c[0].ok("node", "demote", victim).strip() == f"Manager {victim} demoted in the swarm."
     c.wait(lambda: next(n for n in c.node_ls(0) if n["ID"] == victim)["ManagerStatus"] == "", 60,
            "demoted")
+
+    def secret(i: int) -> bytes:
+        return (c[i].data_root / "raft" / "secret").read_bytes()
+
+    # the raft secret the ex-manager kept is rotated away on the managers that remain
+    c.wait(lambda: secret(0) == secret(1) != saved_secret, 60, "raft secret rotated")
 
     # the attack of the finding: Join with the leader's own raft address (it used to return the
     # raft secret, re-mark the node a manager and wedge the role manager)
@@ -118,6 +125,9 @@ def test_demoted_managers_saved_certificate_has_no_manager_rights(cluster):
     # and the swarm is fine
     c.wait(lambda: healthy(c), 60, "healthy swarm with three managers")
     assert len(c.node_ls(2)) == 3
+    c.wait(lambda: secret(2) == secret(0), 30, "the re-promoted manager got the current secret")
+    c[0].ok("service", "create", "--name", "after", "busybox")      # writes still commit
+    c.wait(lambda: "after" in c[2].ok("service", "ls"), 30, "replicated to the re-promoted manager")
 
 
 def test_a_manager_cannot_join_raft_under_an_address_that_is_not_its_own(cluster):
