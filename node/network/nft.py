@@ -12,7 +12,7 @@ are never deleted on an update: registering a base chain's hook costs ~13 ms (an
 period) against ~3 ms for the whole nft run otherwise. If a chain's definition changed (a
 newer version of this code adopting an old table), ``apply`` falls back to delete + create.
 
-Three tables:
+Tables:
 
 * **vip** (in each container sandbox): ``output`` nat chain, VIP -> backend for every TCP and
   UDP port (Docker marks all traffic to the VIP too). Replies are un-NATed by conntrack in the
@@ -27,6 +27,11 @@ Three tables:
   stateless, and the inner flows are tracked where NAT happens) and costs a lookup + an
   entry per flow. A host firewall must then accept the VXLAN port statelessly (it must
   anyway: every peer sends "new" packets).
+* **vxgate** (node namespace): UDP to the VXLAN port accepted only from a named set of the
+  current peers' data-path addresses (every overlay network's peers, ingress included), dropped
+  otherwise; the set is replaced in the same transaction that flushes it (``render_gate_table``).
+* **raftgate** (node namespace, managers): the same for the Raft TCP port and the managers'
+  addresses, plus loopback (``node.network.gates.set_raft_allow``).
 * **ingress sbox** (in the ingress sandbox): published port -> numgen map of backend
   ``ip . target_port`` on the ingress network, then masquerade out of eth0 so replies come
   back to this node's ingress IP (the container does not see the client IP, as in Docker).
@@ -173,3 +178,52 @@ def render_egress_table(table: str, subnet: str, bridge: str,
 def render_notrack_table(table: str, local: str, port: int) -> str:
     return _replace(table, [("raw_prerouting", RAW_PRE, [f"ip daddr {local} udp dport {port} notrack"]),
                             ("raw_output", RAW_OUT, [f"ip saddr {local} udp dport {port} notrack"])])
+
+
+GATE_SET = "allowed"
+FILTER_IN = "type filter hook input priority 0; policy accept;"
+
+
+def render_gate_table(table: str, proto: str, port: int, allowed: Iterable[str],
+                      accept_loopback: bool = False) -> str:
+    """Node namespace: ``<proto> dport <port>`` accepted only from ``ip saddr`` in the named set
+    ``allowed``, dropped otherwise (other traffic untouched; an accept here loosens nothing
+    another table drops).
+
+    One transaction: declare table, set and chain (no-ops when they exist), flush the chain's
+    rules and the set's elements, refill both. Packets see the old set or the new one, never an
+    empty one in between, and the input hook is registered only once (see the module docstring).
+    ``accept_loopback``: connections from this namespace itself (``iif lo``) pass too.
+    """
+    if proto not in ("tcp", "udp"):
+        raise ValueError(f"gate protocol must be tcp or udp, got {proto!r}")
+    addrs = sorted(set(allowed), key=_ip_key)
+    rules = ([f'iif "lo" {proto} dport {port} accept'] if accept_loopback else []) + [
+        f"{proto} dport {port} ip saddr @{GATE_SET} accept",
+        f"{proto} dport {port} drop"]
+    lines = [f"table ip {table} {{",
+             f"  set {GATE_SET} {{ type ipv4_addr; }}",
+             f"  chain input {{ {FILTER_IN} }}",
+             "}",
+             f"flush chain ip {table} input",
+             f"flush set ip {table} {GATE_SET}",
+             f"table ip {table} {{",
+             "  chain input {",
+             f"    {FILTER_IN}",
+             *[f"    {r}" for r in rules],
+             "  }",
+             "}"]
+    if addrs:
+        lines.append(f"add element ip {table} {GATE_SET} {{ {', '.join(addrs)} }}")
+    return "\n".join(lines) + "\n"
+
+
+def render_vxlan_gate_table(table: str, port: int, peers: Iterable[str]) -> str:
+    """Node namespace: VXLAN (UDP ``port``) only from the current peers' data-path addresses."""
+    return render_gate_table(table, "udp", port, peers)
+
+
+def render_raft_gate_table(table: str, port: int, managers: Iterable[str]) -> str:
+    """Node namespace: the Raft port (TCP) only from the managers' addresses and from this
+    node itself (loopback)."""
+    return render_gate_table(table, "tcp", port, managers, accept_loopback=True)

@@ -11,7 +11,8 @@ short-lived setns threads for container sandboxes. Nothing forks.
 Restart: the constructor reads ``state_dir/network.json``, re-adopts every namespace named
 with our stem that the file knows (sandboxes get their DNS sockets back; kernel links, FDB
 and nft tables stay as they were) and deletes every stem-named netns, host link or node nft
-table it does not know. The daemon then replays ensure_network/set_peers/set_services/
+table it does not know. The VXLAN gate keeps the peers the kernel's vxlan0 FDBs still hold
+until then. The daemon then replays ensure_network/set_peers/set_services/
 set_ingress from the manager's view, and calls ``prune_sandboxes`` with its live containers.
 """
 
@@ -20,13 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from node.network import egress, ingress, netns, nft, overlay
+from node.network import egress, gates, ingress, netns, nft, overlay
 from node.network import model as m
 from node.network import state as st
 from node.network.adopt import adopt
@@ -65,6 +66,10 @@ class NodeNetwork:
         self._vip_table = m.nft_table_name(name_prefix, "vip")
         self._ingress_table = m.nft_table_name(name_prefix, "ingress")
         self._notrack_table = m.nft_table_name(name_prefix, "vxlan")
+        self._vxgate_table = gates.vxlan_table(name_prefix)
+        self._raftgate_table = gates.raft_table(name_prefix)
+        self._peers: dict[str, frozenset[str]] = {}   # network id -> peer data-path addresses
+        self._vxgate_applied: frozenset[str] | None = None
         self._host = netns.NsThread(f"{self.stem}-host", None)
         self._nets: dict[str, netns.NsThread] = {}
         self._sbox: netns.NsThread | None = None
@@ -77,6 +82,7 @@ class NodeNetwork:
         self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips,
                                       self._s.host_ports) if egress_subnet else None)
         adopt(self)
+        self._adopt_vxlan_gate()
 
     # -- networks ----------------------------------------------------------------------------
 
@@ -95,6 +101,8 @@ class NodeNetwork:
             if not self._s.networks:  # first overlay: VXLAN packets skip conntrack (nft.py)
                 overlay.set_notrack(self._host, self._notrack_table, self.data_path_addr, self.vxlan_port)
             self._s.networks[cfg.id] = cfg
+            self._peers.setdefault(cfg.id, frozenset())
+            self._apply_vxlan_gate()
             self._save()
             log.info("network %s (%s) VNI %d %s ready in netns %s", cfg.id, cfg.name, cfg.vni,
                      cfg.subnet, name)
@@ -107,6 +115,14 @@ class NodeNetwork:
         eps = [(ip, node) for ip, node in remote_endpoints if node != self.data_path_addr]
         with self._lock:
             t = self._net_thread(network_id)
+            # the gate first: a new peer is accepted before we send to it; one atomic set replace
+            old = self._peers.get(network_id, frozenset())
+            self._peers[network_id] = frozenset(ps) | {node for _, node in eps}
+            try:
+                self._apply_vxlan_gate()
+            except BaseException:
+                self._peers[network_id] = old
+                raise
             t.call(lambda ipr: overlay.program_peers(ipr, ps, eps))
             log.debug("network %s: %d peers, %d remote endpoints", network_id, len(ps), len(eps))
 
@@ -126,6 +142,8 @@ class NodeNetwork:
                 t.close()
             netns.delete_netns(m.network_ns_name(self.prefix, network_id))
             self._s.networks.pop(network_id, None)
+            self._peers.pop(network_id, None)
+            self._apply_vxlan_gate()
             self._save()
             log.info("network %s removed", network_id)
 
@@ -285,6 +303,13 @@ class NodeNetwork:
             self._egress.set_host_ports(container_id, tuple(ports))
             self._save()
 
+    def set_raft_allow(self, port: int, addrs: Iterable[str] | None) -> None:
+        """Node namespace: TCP ``port`` (the Raft port) accepted only from ``addrs`` (IPv4; the
+        managers' addresses) and loopback, dropped otherwise; None or empty removes the gate.
+        Full atomic replacement; close(cleanup=True) removes it too. See gates.py for when."""
+        with self._lock:
+            self._set_raft_gate(port, addrs)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self, cleanup: bool = False) -> None:
@@ -298,6 +323,8 @@ class NodeNetwork:
                     self.remove_network(nid)
                 egress.teardown(self._host, self.stem)
                 overlay.set_notrack(self._host, self._notrack_table, None, 0)
+                self._apply_vxlan_gate()   # no network left: table removed
+                self._set_raft_gate(0, None)
                 self._state_file.unlink(missing_ok=True)
             for t in [*self._nets.values(), *([self._sbox] if self._sbox else []), self._host]:
                 t.close()
@@ -306,6 +333,31 @@ class NodeNetwork:
             log.info("node network %s closed (cleanup=%s)", self.stem, cleanup)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _apply_vxlan_gate(self) -> None:
+        """VXLAN port accepted only from the union of every network's peers (nft.py, gates.py);
+        no network: no table. Skips nft when the set is what was applied last."""
+        if not self._s.networks:   # (also deletes a leftover table at adoption)
+            self._host.call(lambda _ipr: gates.apply_vxlan_gate(self._vxgate_table, 0, None))
+            self._vxgate_applied = None
+            return
+        want = frozenset().union(*self._peers.values()) - {self.data_path_addr}
+        if want == self._vxgate_applied:
+            return
+        self._host.call(lambda _ipr: gates.apply_vxlan_gate(self._vxgate_table, self.vxlan_port, want))
+        self._vxgate_applied = want
+        log.debug("VXLAN gate: %d peer addresses", len(want))
+
+    def _adopt_vxlan_gate(self) -> None:
+        """After adopt: the peers the kernel's vxlan0 devices still send to (what the previous
+        daemon's last set_peers left) keep being accepted until the replayed set_peers."""
+        for nid, t in self._nets.items():
+            self._peers[nid] = frozenset(t.call(overlay.current_peers))
+        self._vxgate_applied = None
+        self._apply_vxlan_gate()
+
+    def _set_raft_gate(self, port: int, addrs: Iterable[str] | None) -> None:
+        self._host.call(lambda _ipr: gates.apply_raft_gate(self._raftgate_table, port, addrs))
 
     def _lookup(self, container_id: str, name: str) -> tuple[str, ...] | None:
         sb = self._s.sandboxes.get(container_id)

@@ -165,6 +165,15 @@ def program_peers(ipr: IPRoute, peers: Iterable[str], endpoints: Iterable[tuple[
                          state="permanent")
 
 
+def current_peers(ipr: IPRoute) -> set[str]:
+    """Run in the network namespace: node addresses vxlan0 sends to (flood list and remote
+    endpoints), i.e. what the last program_peers left; empty without vxlan0."""
+    vx = _idx(ipr, VXLAN)
+    if vx is None:
+        return set()
+    return {dst for m in ipr.fdb("dump", ifindex=vx) if (dst := _text(m.get_attr("NDA_DST")))}
+
+
 def _text(v: Any) -> Any:
     """pyroute2 hands some dumped addresses back as raw bytes (bridge-family fdb entries):
     normalise them to the text form the rest of this module and pyroute2's encoder use."""
