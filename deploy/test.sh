@@ -29,4 +29,4 @@ echo "== types"
 "$venv/mypy" swarm node
 
 echo "== tests"
-"$venv/pytest" -q -p no:cacheprovider tests/unit tests/integration tests/e2e "$@"
+"$venv/pytest" -q -rs -p no:cacheprovider tests/unit tests/integration tests/e2e "$@"

@@ -126,6 +126,7 @@ class SwarmDaemon:
 
             self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root),
                                        tls=self._current_tls)
+            self.manager.raft_gate = self._raft_gate
             await self.manager.start(wait_ready=None if bootstrap is None else 60.0)
             if bootstrap is not None:
                 from swarm.daemon.membership import write_bootstrap
@@ -140,6 +141,20 @@ class SwarmDaemon:
         from swarm.daemon.renewal import CertRenewer
 
         self._renewer = asyncio.create_task(CertRenewer(lambda: self.tls, self._renew_certificate).run())
+
+    def _raft_gate(self, hosts: frozenset[str] | None) -> bool:
+        """nftables on this node: the Raft port only from ``hosts`` (None: no gate). Only where
+        the node has its network layer (the runtime executor: never on the loopback test
+        daemons, which share the machine's own namespace)."""
+        nn = getattr(self.agent, "node_network", None)
+        st = self.state
+        if nn is None or st is None:
+            return False
+        from swarm.daemon.state import raft_addr_for
+
+        port = int(raft_addr_for(st.advertise_addr).rsplit(":", 1)[1])
+        nn.set_raft_allow(port, sorted(hosts) if hosts else None)
+        return True
 
     def _current_tls(self) -> NodeTLS:
         assert self.tls is not None
@@ -336,6 +351,8 @@ class SwarmDaemon:
             st.role = role
             self.state_file.save(st)
             await self._start_roles()
+            if role == "worker":
+                await asyncio.to_thread(self._raft_gate, None)     # no Raft port any more
             log.info("node %s: now a %s", st.node_id, role)
 
     def _wipe(self) -> None:

@@ -77,6 +77,9 @@ class ManagerRole:
         self.membership_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._raft_secret = raft_secret
+        #: set by the daemon when the node has a network layer (node.network.NodeNetwork)
+        self.raft_gate: Callable[[frozenset[str]], bool] | None = None
+        self.security: Any = None       # swarm.daemon.raftsecret.SecretFollower, once started
 
     def _raft_tls(self, tls: Callable[[], NodeTLS]) -> RaftTLS:
         """The Raft link in mutual TLS with this node's certificate (the current one: renewals
@@ -112,7 +115,9 @@ class ManagerRole:
         _restrict(raft_dir)
         from swarm.daemon.raftsecret import SecretFollower, secret_saver
 
-        self.background(SecretFollower(self.store, self._raft_secret, secret_saver(self.data_root)).run())
+        self.security = SecretFollower(self.store, self._raft_secret, secret_saver(self.data_root),
+                                       gate=self.raft_gate, initial_members=tuple(self.state.raft_members))
+        self.background(self.security.run())
         if wait_ready is not None:
             await self.store.wait_ready(wait_ready)
         self._watcher = asyncio.create_task(self._watch_leadership())

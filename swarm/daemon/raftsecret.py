@@ -69,15 +69,24 @@ async def _write(store: Any, change: Callable[[Any], None]) -> None:
 
 
 class SecretFollower:
-    """Every manager: keeps the Raft link's keys in step with the cluster object, and the saved
-    secret on disk with the one in use."""
+    """Every manager: keeps the Raft link's keys in step with the cluster object, the saved
+    secret on disk with the one in use, and has open Raft links re-checked when a manager is
+    demoted or a certificate revoked."""
 
-    def __init__(self, store: Any, current: bytes, save: Callable[[bytes], None]) -> None:
+    def __init__(self, store: Any, current: bytes, save: Callable[[bytes], None],
+                 gate: Callable[[frozenset[str]], bool] | None = None,
+                 initial_members: tuple[str, ...] = ()) -> None:
         self.store = store
+        # the node's nftables gate on the Raft port (node.network), when it has one: set to the
+        # hosts that may speak Raft to us; returns False while it cannot be set yet
+        self.gate = gate
+        self._initial = initial_members
+        self._gated: frozenset[str] | None = None
         self.current = current
         self.save = save
         self._old: bytes | None = None
         self._seen: bytes | None = None
+        self._peers_key: tuple[frozenset[str], frozenset[str]] | None = None
         self._old_until = 0.0
         self._applied: tuple[bytes, tuple[bytes, ...]] = (current, (current,))
 
@@ -102,10 +111,57 @@ class SecretFollower:
             accept.append(self._old)
         return self.current, tuple(dict.fromkeys(accept))
 
+    def peers_changed(self) -> bool:
+        """True when the revoked serials or the set of nodes meant to be managers changed since
+        the last call: open Raft links are then checked again (``Store.recheck_raft_peers``), so a
+        demoted manager's live connection is closed, not only its next one refused."""
+        from swarm.api.objects_pb2 import Node
+        from swarm.api.types_pb2 import MANAGER
+        from swarm.ca.revocation import revoked_serials
+
+        r = Reader(self.store)
+        key = (revoked_serials(r.cluster()),
+               frozenset(n.id for n in r.list(Node) if n.spec.desired_role == MANAGER))
+        changed = self._peers_key is not None and key != self._peers_key
+        self._peers_key = key
+        return changed
+
+    def raft_hosts(self) -> frozenset[str]:
+        """Who may reach our Raft port: the current Raft members, every node meant to be a
+        manager (a joining one is not a member yet), and the members we started with (a new
+        replica's store is still empty)."""
+        from swarm.api.objects_pb2 import Node
+        from swarm.api.types_pb2 import MANAGER
+
+        addrs = [*self.store.members(), *self._initial]
+        for n in Reader(self.store).list(Node):
+            if n.spec.desired_role == MANAGER:
+                addrs.append(n.manager_status.raft_addr or n.status.addr)
+        return frozenset(a.rsplit(":", 1)[0].strip("[]") if a.count(":") else a for a in addrs if a)
+
+    async def admit(self, host: str) -> None:
+        """Open the Raft gate to a manager about to be added (the leader, before the membership
+        change: a 1 -> 2 change cannot commit until the new member gets through)."""
+        if self.gate is None:
+            return
+        hosts = self.raft_hosts() | {host}
+        try:
+            if await asyncio.to_thread(self.gate, hosts):
+                self._gated = hosts
+        except Exception as e:       # the join goes on; the follower loop retries the gate
+            log.warning("raft gate: could not admit %s: %s", host, e)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
+                if self.gate is not None:
+                    hosts = self.raft_hosts()
+                    if hosts != self._gated and await asyncio.to_thread(self.gate, hosts):
+                        self._gated = hosts
+                        log.info("raft port open to %s only", ", ".join(sorted(hosts)))
+                if self.peers_changed():
+                    self.store.recheck_raft_peers()
                 want = self.wanted(loop.time())
                 if want != self._applied:
                     send, accept = want

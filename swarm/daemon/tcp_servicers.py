@@ -191,6 +191,8 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
         else:
             log.info("adding manager %s (%s) to raft", ident.node_id, request.raft_addr)
             members.append(request.raft_addr)
+            if self.m.security is not None:
+                await self.m.security.admit(request.raft_addr.rsplit(":", 1)[0].strip("[]"))
 
             async def finish() -> None:
                 try:
