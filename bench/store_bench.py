@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """swarm/store on 3 members (separate processes, 127.0.0.1) side by side with etcd 3.4.
 
-    python bench/store_bench.py [--quick] [--only seq,tput,batch,failover] [--no-etcd]
+    python bench/store_bench.py [--quick] [--only seq,tput,batch,failover,attack,frames] [--no-etcd]
+                                [--link plain|tls|plain,tls] [--out FILE]
 
 Measures, for both systems:
   seq       sequential 1 KiB writes on the leader: commit latency p50/p99
@@ -11,6 +12,22 @@ Measures, for both systems:
   failover  kill -9 the leader; a prober on a surviving member writes every 5 ms (250 ms timeout);
             time from the kill to the first accepted write that was started after the killed
             process was reaped. Killed member restarted between trials.
+  attack    (store only) a prober on the leader writes every 10 ms (10 s timeout) for 10 s while
+            attackers announce 2 GiB frames at the leader's Raft port and stream zeros: write
+            latency p50/p99/max and failures in that window, the leader's RSS growth, bytes the
+            attackers got accepted. plain: one stream (never cut off, capped at 128 MiB here);
+            tls: over and over, unauthenticated and as an accepted peer after the key exchange.
+  cpu       CPU time (user+sys from /proc) per 1 KiB write, 100 in flight, and per object in
+            batches of 100, on the leader and the followers, plus sequential write p50/p99 and the
+            rates, plain and tls alternating for ``--trials`` rounds (medians reported): robust
+            where wall-clock rates drift with the host's load.
+  frames    (no cluster) receive-buffer cost of one 32 MiB frame in 64 KiB chunks: stock
+            pysyncobj's ``bytes +=`` against raftlink.FrameReader's bytearray.
+
+``--link`` picks the Raft transport of the store: ``plain`` (pysyncobj's own, password only - the
+default and what the earlier results are), ``tls`` (swarm/store/raftlink.py: mutual TLS 1.3 +
+frame caps, on top of the same password), or both, reported side by side (``store``,
+``store_tls``).
 
 Store load loops run *inside* the leader member (``swarm.store.member_proc``), the way a manager's
 handlers call their own store; the etcd driver is this Python process speaking raw gRPC (no stubs),
@@ -61,8 +78,11 @@ def pct(vals: list[float], p: float) -> float | None:
 
 
 # ----------------------------------------------------------------------------- store
+LINK = {"tls": False}
+
+
 def store_cluster(root: Path) -> Cluster:
-    c = Cluster(root / f"store-{free_port()}")
+    c = Cluster(root / f"store-{free_port()}", tls=LINK["tls"])
     c.start()
     return c
 
@@ -136,6 +156,136 @@ def store_failover(R: dict, trials: int) -> None:
         finally:
             c.stop()
     R["failover"] = {"trials": res, "summary_s": summary([r["write_ok_after_s"] for r in res])}
+
+
+def store_attack(R: dict, window: float = 10.0) -> None:
+    from swarm.store.harness import client_context, link_socket, raft_frame, stream_oversize
+    with tempfile.TemporaryDirectory(prefix="storebench-") as td:
+        c = store_cluster(Path(td))
+        try:
+            L = c.leader()
+            leader = c.members[L]
+            leader.call("seq", n=200, size=1024, prefix="warm")
+            leader.call("probe_start", period=0.01, timeout=10.0)
+            time.sleep(2.0)
+            base = leader.call("probe_stop")
+            leader.call("probe_start", period=0.01, timeout=10.0)
+            time.sleep(0.5)
+            rss0 = rss_peak = leader.rss_kib()
+            t0 = time.time()
+            attacks = []
+            if LINK["tls"]:
+                ctx = client_context(c.issue("bench-attacker"), verify_server=False)
+                kinds = [("unauthenticated", None, b""),
+                         ("accepted-peer", ctx, raft_frame(os.urandom(32), "test-secret"))]
+                while time.time() - t0 < window:
+                    for kind, actx, pre in kinds:
+                        with link_socket(leader.addr, actx) as sk:
+                            if pre:
+                                sk.sendall(pre)
+                            r = stream_oversize(sk, limit=128 << 20, max_s=window)
+                            attacks.append({"kind": kind, **r})
+            else:
+                with link_socket(leader.addr, None) as sk:
+                    attacks.append({"kind": "unauthenticated",
+                                    **stream_oversize(sk, limit=128 << 20, max_s=window)})
+                    rss_peak = leader.rss_kib()
+                    time.sleep(max(0.0, window - (time.time() - t0)))
+            t1 = time.time()
+            rss1 = leader.rss_kib()
+            probe = leader.call("probe_stop", timeout=120)
+        finally:
+            c.stop()
+
+    def lat(plog: list, a: float, b: float) -> dict:
+        inside = [(s, e, ok) for (s, e, ok, *_) in plog if a <= s <= b]
+        if inside:
+            a, b = max(a, inside[0][0]), min(b, max(e for (_, e, _) in inside))
+        ok = sorted(e - s for (s, e, good) in inside if good)
+        return {"writes": len(inside), "failed": sum(not g for (_, _, g) in inside),
+                "p50_ms": (pct(ok, 50) or 0) * 1e3, "p99_ms": (pct(ok, 99) or 0) * 1e3,
+                "max_ms": (ok[-1] if ok else 0) * 1e3,
+                "writes_s": len(ok) / (b - a) if b > a else 0}
+    R["attack"] = {
+        "window_s": t1 - t0, "baseline": lat(base, 0, float("inf")), "during": lat(probe, t0, t1),
+        "rss_growth_mib": (rss1 - rss0) / 1024,
+        "rss_peak_growth_mib": (max(rss_peak, rss1) - rss0) / 1024,
+        "connections": len(attacks), "closed_by_member": sum(a["closed"] for a in attacks),
+        "max_accepted_mib": max(a["sent"] for a in attacks) / 2**20,
+        "total_accepted_mib": sum(a["sent"] for a in attacks) / 2**20, "first": attacks[:2]}
+    log("attack", json.dumps({k: v for k, v in R["attack"].items() if k != "first"}))
+
+
+def _cpu_s(m: Any) -> float:
+    fields = Path(f"/proc/{m.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def store_cpu(R: dict, rounds: int, links: list[str]) -> None:
+    runs: dict[str, list[dict]] = {link: [] for link in links}
+    for rnd in range(rounds):
+        for link in links:
+            with tempfile.TemporaryDirectory(prefix="storebench-") as td:
+                c = Cluster(Path(td) / "cpu", tls=link == "tls")
+                c.start()
+                try:
+                    L = c.leader()
+                    for m in c.members:
+                        m.call("wait_ready")
+                    c.members[L].call("tput", n=1000, size=1024, inflight=100, prefix="warm")
+                    seq = c.members[L].call("seq", n=1000, size=1024, prefix="s", timeout=300)
+                    t0 = [_cpu_s(m) for m in c.members]
+                    single = c.members[L].call("tput", n=6000, size=1024, inflight=100, timeout=300)
+                    t1 = [_cpu_s(m) for m in c.members]
+                    batched = c.members[L].call("tput", n=200, size=1024, inflight=4, batch=100,
+                                                prefix="b", timeout=300)
+                    t2 = [_cpu_s(m) for m in c.members]
+                finally:
+                    c.stop()
+            fol = [i for i in range(3) if i != L]
+            row = {"seq_p50_ms": seq["p50_ms"], "seq_p99_ms": seq["p99_ms"],
+                   "writes_s": single["objects_s"], "batch_objects_s": batched["objects_s"],
+                   "leader_us_per_write": (t1[L] - t0[L]) / 6000 * 1e6,
+                   "follower_us_per_write": sum(t1[i] - t0[i] for i in fol) / 2 / 6000 * 1e6,
+                   "leader_us_per_batched_object": (t2[L] - t1[L]) / 20000 * 1e6,
+                   "follower_us_per_batched_object": sum(t2[i] - t1[i] for i in fol) / 2 / 20000 * 1e6}
+            runs[link].append(row)
+            log(f"cpu[{link}] round {rnd}", json.dumps({k: round(v, 1) for k, v in row.items()}))
+    R["cpu"] = {"rounds": runs, "median": {link: {k: pct([r[k] for r in rows], 50) for k in rows[0]}
+                                           for link, rows in runs.items() if rows}}
+
+
+def frames_bench(R: dict, size: int = 32 << 20) -> None:
+    """Receive-buffer cost of one big frame: stock ``bytes +=`` vs FrameReader (no sockets), in
+    64 KiB chunks (a TLS read returns at most one 16 KiB record; plain loopback reads are often
+    this size) and 1 MiB chunks (our recvBufferSize: the most one stock read can return)."""
+    R["frames"] = [_frames_bench(size, chunk) for chunk in (64 * 1024, 1 << 20)]
+
+
+def _frames_bench(size: int, chunk: int) -> dict:
+    import struct
+
+    from swarm.store.raftlink import FrameReader
+    data = struct.pack("<I", size) + os.urandom(size)
+    pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)]
+    out: dict[str, Any] = {"frame_mib": size / 2**20, "chunk_kib": chunk / 1024}
+    t = time.perf_counter()
+    buf = b""
+    for p in pieces:                       # stock TcpConnection.__processRead / __processParseMessage
+        buf += p
+        if len(buf) >= 4 and len(buf) - 4 >= struct.unpack("i", buf[:4])[0]:
+            break
+    out["stock_bytes_concat_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    r = FrameReader(max_frame=size + 1)
+    got = []
+    for p in pieces:
+        got += r.feed(p)
+    out["framereader_s"] = time.perf_counter() - t
+    assert len(got) == 1 and len(got[0]) == size
+    out["speedup"] = out["stock_bytes_concat_s"] / out["framereader_s"]
+    log("frames", json.dumps(out))
+    return out
 
 
 def summary(vals: list[float | None]) -> dict:
@@ -354,7 +504,8 @@ def etcd_failover(e: Etcd, trials: int) -> dict:
 
 # ----------------------------------------------------------------------------- report
 def table(R: dict) -> str:
-    s, e = R.get("store", {}), R.get("etcd", {})
+    cols = [(name, label, R[name]) for name, label in (("store", "swarm/store"), ("store_tls", "store+TLS"),
+                                                       ("etcd", "etcd 3.4")) if R.get(name)]
 
     def g(d: dict, *path: str, key: str) -> str:
         for p in path:
@@ -373,11 +524,31 @@ def table(R: dict) -> str:
             ("objects/s, batches of 100 x 1 KiB, 16 in flight", ("batch", "100x1KiB/if16"), "objects_s"),
             ("failover kill -9 -> first write, mean s", ("failover", "summary_s"), "mean"),
             ("failover kill -9 -> first write, max s", ("failover", "summary_s"), "max"),
-            ("failover trials without a write within 6 s", ("failover", "summary_s"), "failed")]
-    out = [f"| {'metric (3 members, loopback)':50s} | {'swarm/store':>12s} | {'etcd 3.4':>10s} |",
-           f"|{'-' * 52}|{'-' * 14}|{'-' * 12}|"]
+            ("failover trials without a write within 6 s", ("failover", "summary_s"), "failed"),
+            ("attack: write p50 ms, baseline", ("attack", "baseline"), "p50_ms"),
+            ("attack: write p50 ms during", ("attack", "during"), "p50_ms"),
+            ("attack: write p99 ms during", ("attack", "during"), "p99_ms"),
+            ("attack: write max ms during", ("attack", "during"), "max_ms"),
+            ("attack: writes failed during", ("attack", "during"), "failed"),
+            ("attack: leader RSS growth MiB", ("attack",), "rss_peak_growth_mib"),
+            ("attack: most MiB accepted on one connection", ("attack",), "max_accepted_mib")]
+    out = ["| " + f"{'metric (3 members, loopback)':50s} | " + " | ".join(f"{lab:>12s}" for _, lab, _ in cols)
+           + " |", f"|{'-' * 52}|" + "|".join("-" * 14 for _ in cols) + "|"]
     for label, path, key in rows:
-        out.append(f"| {label:50s} | {g(s, *path, key=key):>12s} | {g(e, *path, key=key):>10s} |")
+        vals = [g(d, *path, key=key) for _, _, d in cols]
+        if all(v == "-" for v in vals):
+            continue
+        out.append(f"| {label:50s} | " + " | ".join(f"{v:>12s}" for v in vals) + " |")
+    med = (R.get("cpu") or {}).get("median", {})
+    if med:
+        n = len(R["cpu"]["rounds"][next(iter(med))])
+        out.append(f"\nmedians of {n} alternating rounds (CPU in µs, latency in ms) | " + " | ".join(med))
+        for k in next(iter(med.values())):
+            out.append(f"  {k:34s} | " + " | ".join(f"{med[lk][k]:,.1f}" for lk in med))
+    for f in R.get("frames") or []:
+        out.append(f"one {f['frame_mib']:.0f} MiB frame in {f['chunk_kib']:.0f} KiB chunks: stock bytes += "
+                   f"{f['stock_bytes_concat_s']:.2f} s, FrameReader {f['framereader_s']:.3f} s "
+                   f"({f['speedup']:.0f}x)")
     return "\n".join(out)
 
 
@@ -388,27 +559,42 @@ def main() -> None:
     ap.add_argument("--no-etcd", action="store_true")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "store.json"))
+    ap.add_argument("--link", default="plain", help="plain, tls or plain,tls")
     a = ap.parse_args()
     only = set(a.only.split(","))
+    links = a.link.split(",")
+    if not set(links) <= {"plain", "tls"}:
+        ap.error("--link takes plain, tls or plain,tls")
     trials = 3 if a.quick else a.trials
     ver = subprocess.run([ETCD, "--version"], capture_output=True, text=True).stdout.splitlines()
     R: dict[str, Any] = {"meta": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
                                   "quick": a.quick, "etcd": ver[0] if ver else None,
                                   "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                  "loadavg_start": os.getloadavg()},
-                         "store": {}, "etcd": {}}
-    if "seq" in only:
-        log("store seq")
-        store_seq(R["store"], 500 if a.quick else 2000)
-    if "tput" in only:
-        log("store tput")
-        store_tput(R["store"], a.quick)
-    if "batch" in only:
-        log("store batch")
-        store_batch(R["store"], a.quick)
-    if "failover" in only:
-        log("store failover")
-        store_failover(R["store"], trials)
+                                  "loadavg_start": os.getloadavg(), "links": links},
+                         "store": {}, "store_tls": {}, "etcd": {}}
+    for link in links:
+        LINK["tls"] = link == "tls"
+        S = R["store_tls" if LINK["tls"] else "store"]
+        if "seq" in only:
+            log(f"store[{link}] seq")
+            store_seq(S, 500 if a.quick else 2000)
+        if "tput" in only:
+            log(f"store[{link}] tput")
+            store_tput(S, a.quick)
+        if "batch" in only:
+            log(f"store[{link}] batch")
+            store_batch(S, a.quick)
+        if "failover" in only:
+            log(f"store[{link}] failover")
+            store_failover(S, trials)
+        if "attack" in only:
+            log(f"store[{link}] attack")
+            store_attack(S)
+    if "cpu" in only:
+        log("cpu")
+        store_cpu(R, trials, links)
+    if "frames" in only:
+        frames_bench(R)
     if not a.no_etcd:
         log("etcd")
         run_etcd(R["etcd"], only, a.quick, trials)
