@@ -26,11 +26,12 @@ access control); a manager-only call is then refused when *this node* is not a m
 manager serves the control API from its own replica on its local socket.
 
 A certificate alone is not enough (it says what its holder *was* when it was signed, for 90
-days): with a :class:`PeerTrust` (the daemon's, reading the store) every authenticated call is
-also refused when the certificate's serial is revoked (a demoted manager's manager
-certificates, a removed node's), and a manager-only call when the caller's node is not a manager
+days): with a :class:`PeerTrust` (the daemon's, reading the store) a manager-only call is also
+refused when the certificate's serial is revoked (a demoted manager's manager certificates; a
+removed node is refused by its node id everywhere) or when the caller's node is not a manager
 *now* in the store (``RaftMembership.Join`` only needs the desired role to be manager: the node
-becomes one by joining).
+becomes one by joining). A revoked certificate keeps what any node may do, so a demoted manager
+can still learn from the dispatcher that it is a worker now.
 
 Where the check runs: a grpc.aio server interceptor sees only the method name, not the TLS peer,
 so :class:`AuthInterceptor` wraps the method handler (``swarm.rpc.handlers``) and checks inside
@@ -317,16 +318,19 @@ class TCPAuthorizer(Authorizer):
         if self._is_removed is not None and self._is_removed(identity.node_id):
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"Permission denied: node {identity.node_id} was removed from the swarm")
-        if self._trust is not None and self._trust.is_revoked(identity):
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED, REVOKED_MESSAGE)
         if identity.role not in rule.roles:
             if rule.manager_only:
                 raise Denied(grpc.StatusCode.PERMISSION_DENIED, NOT_A_MANAGER_MESSAGE)
             raise Denied(grpc.StatusCode.PERMISSION_DENIED,
                          f"Permission denied: unauthorized peer role: {identity.role}")
-        if (Role.WORKER not in rule.roles and self._trust is not None
-                and not self._trust.is_current_manager(identity, method)):
-            raise Denied(grpc.StatusCode.PERMISSION_DENIED, NOT_A_MANAGER_MESSAGE)
+        if Role.WORKER not in rule.roles and self._trust is not None:
+            # a revoked certificate loses its manager rights; its node keeps what any node may
+            # do (a demoted manager must still reach the dispatcher to learn it is a worker
+            # now and fetch its worker certificate; a removed node is refused above)
+            if self._trust.is_revoked(identity):
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED, REVOKED_MESSAGE)
+            if not self._trust.is_current_manager(identity, method):
+                raise Denied(grpc.StatusCode.PERMISSION_DENIED, NOT_A_MANAGER_MESSAGE)
         return peer
 
 

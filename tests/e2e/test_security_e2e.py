@@ -53,3 +53,36 @@ def test_swarm_keeps_working_across_several_certificate_renewals(testbed, monkey
     for h in ("mgr1", "mgr3"):
         tb.wait_for(lambda h=h: json.loads(tb.cli(h, "node", "inspect", wk).stdout)[0]["Spec"]["Labels"]
                     == {"renewed": "yes"}, timeout=30, what=f"label seen on {h}")
+
+
+def test_demote_and_promote_again_through_the_gates(testbed):
+    """A demoted manager becomes a Ready worker (its revoked manager certificate still reaches the
+    dispatcher), the managers rotate the Raft secret and close their Raft gate to it, and a
+    re-promotion brings it back as a reachable manager."""
+    tb = testbed(managers=3, workers=0, form_swarm=True)
+
+    def status() -> dict[str, tuple[str, str]]:
+        r = tb.cli("mgr1", "node", "ls", "--format", "json")
+        assert r.returncode == 0, r.stderr
+        return {json.loads(x)["Hostname"]: (json.loads(x)["Status"], json.loads(x)["ManagerStatus"])
+                for x in r.stdout.splitlines() if x.strip()}
+
+    def secret(h: str) -> bytes:
+        return (Path(tb.host(h).data_root) / "raft" / "secret").read_bytes()
+
+    before = secret("mgr3")
+    listing = tb.cli("mgr1", "node", "ls", "--format", "json").stdout.splitlines()
+    mgr3 = next(json.loads(x)["ID"] for x in listing if json.loads(x)["Hostname"] == "mgr3")
+    assert tb.cli("mgr1", "node", "demote", mgr3).returncode == 0
+    tb.wait_for(lambda: status()["mgr3"] == ("Ready", ""), timeout=60, what="mgr3 a Ready worker")
+    tb.wait_for(lambda: secret("mgr1") == secret("mgr2") != before, timeout=30, what="secret rotated")
+    tables = tb.exec("mgr1", "nft", "list", "set", "ip", _gate_table(tb, "mgr1"), "allowed").stdout
+    assert tb.address("mgr3") not in tables and tb.address("mgr2") in tables
+    assert tb.cli("mgr1", "node", "promote", mgr3).returncode == 0
+    tb.wait_for(lambda: status()["mgr3"] == ("Ready", "Reachable"), timeout=90, what="mgr3 a manager again")
+    assert tb.cli("mgr3", "node", "ls").returncode == 0
+
+
+def _gate_table(tb, host: str) -> str:  # type: ignore[no-untyped-def]
+    out = tb.exec(host, "nft", "list", "tables").stdout
+    return next(line.split()[-1] for line in out.splitlines() if line.endswith("sw_raftgate"))

@@ -13,7 +13,8 @@ import time
 import grpc
 import pytest
 
-from swarm.api import ca_pb2, ca_pb2_grpc, raft_pb2, raft_pb2_grpc
+from swarm.api import ca_pb2, ca_pb2_grpc, dispatcher_pb2, dispatcher_pb2_grpc, raft_pb2, raft_pb2_grpc
+from swarm.api.types_pb2 import WORKER
 from swarm.ca import Role, make_key_and_csr, parse_identity
 from swarm.ca.storage import NodeTLS, load_node_tls
 from swarm.rpc.tls import manager_channel
@@ -69,6 +70,13 @@ def renew(ch):  # type: ignore[no-untyped-def]
         ca_pb2.IssueNodeCertificateRequest(csr=csr), timeout=10)
 
 
+async def first_session_message(ch):  # type: ignore[no-untyped-def]
+    stream = dispatcher_pb2_grpc.DispatcherStub(ch).Session(dispatcher_pb2.SessionRequest(), timeout=10)
+    msg = await stream.read()
+    stream.cancel()
+    return msg
+
+
 def healthy(c: LoopbackCluster) -> bool:
     nodes = c.node_ls(0)
     leaders = [n for n in nodes if n["ManagerStatus"] == "Leader"]
@@ -106,6 +114,11 @@ def test_demoted_managers_saved_certificate_has_no_manager_rights(cluster):
                    lambda ch: raft_pb2_grpc.RaftMembershipStub(ch).Status(raft_pb2.RaftStatusRequest(),
                                                                          timeout=10))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+    # but the node keeps what any node may do: it must still reach the dispatcher to learn it
+    # is a worker now (refusing that left a demoted manager Down for good)
+    code, first = call(c.addr(0), saved, first_session_message)
+    assert code == grpc.StatusCode.OK, first
+    assert first.node.spec.desired_role == WORKER
     # renewing from it yields only what the node is now: a worker certificate
     code, resp = call(c.addr(0), saved, renew)
     assert code == grpc.StatusCode.OK, resp
