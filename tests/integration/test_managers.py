@@ -125,6 +125,9 @@ def test_leader_failover_and_restart(cluster):
     assert c[1].ok("node", "update", "--label-add", "zone=a", worker).strip() == worker
     c[0].start()
     c.wait(lambda: statuses(c, 1)[leader_id][1] == "Reachable", 60, "old leader Reachable again")
+    # "Reachable" is the leader's view of the link; the restarted replica answers once it has
+    # heard from the leader (with the Raft link in TLS that can be a moment later)
+    c.wait(lambda: c[0].cli("node", "inspect", worker).returncode == 0, 30, "the old leader answers")
     labels = json.loads(c[0].ok("node", "inspect", worker))[0]["Spec"]["Labels"]
     assert labels == {"zone": "a"}
     # Docker's field paths, as scripts use them
