@@ -11,7 +11,8 @@ unique indexes, consistent views and a change stream. Modules:
     raftlink.py    the Raft port's transport: mutual TLS 1.3, accept_peer, frame caps, deadlines
     snapshot.py    Raft snapshots written from a copy-on-write view by a worker thread
     bridge.py      tick thread -> asyncio hand-off
-    store.py       Store: the public API
+    protocol.py    ObjectSource / ObjectStore / ReplicatedStore: the typed seam users depend on
+    store.py       Store: the public API (Raft), implements ReplicatedStore
     membership.py  add/remove member, leadership transfer
     member_proc.py one member as a process with a control channel (tests and bench only)
     harness.py     the parent side of member_proc: Member, Cluster (tests and bench only)
@@ -38,6 +39,7 @@ from .errors import (  # noqa: E402
     UnknownOutcomeError,
 )
 from .events import Subscription
+from .protocol import ObjectSource, ObjectStore, ReplicatedStore
 from .raftlink import RaftTLS, raft_tls_contexts
 from .state import StoreView
 from .store import Store
@@ -56,8 +58,11 @@ __all__ = [
     "NoLeaderError",
     "NotFoundError",
     "NotLeaderError",
+    "ObjectSource",
+    "ObjectStore",
     "QueueFullError",
     "RaftTLS",
+    "ReplicatedStore",
     "Reset",
     "Store",
     "StoreError",

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class LoopBridge:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._q: deque[tuple[Callable[..., Any], tuple]] = deque()
+        self._q: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
 
@@ -51,7 +51,7 @@ class LoopBridge:
                 log.exception("store callback %r failed", fn)
 
 
-def resolve(fut: asyncio.Future, value: Any) -> None:
+def resolve(fut: asyncio.Future[Any], value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
 

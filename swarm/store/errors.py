@@ -24,6 +24,8 @@ re-submits with the same proposal id, which the state machine de-duplicates.
 
 from __future__ import annotations
 
+from typing import Any
+
 NO_LEADER_MESSAGE = (
     "The swarm does not have a leader. It's possible that too few managers are online. "
     "Make sure more than half of the managers are online."
@@ -96,7 +98,7 @@ class QueueFullError(TemporaryStoreError):
     """pysyncobj's command queue is full; the write was not applied."""
 
 
-def error_from_result(result: tuple) -> StoreError:
+def error_from_result(result: tuple[Any, ...]) -> StoreError:
     """Turn an error value returned by the state machine into an exception (see ``state.py``)."""
     try:
         _, kind, message, table, oid, current = result

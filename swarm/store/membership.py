@@ -59,7 +59,8 @@ class MembershipMixin:
     def saved_members(data_dir: Path | str) -> list[str] | None:
         """The member list this node saved in ``data_dir`` (None if it never ran there)."""
         try:
-            return json.loads((Path(data_dir) / MEMBERS_FILE).read_text())["members"]
+            members: list[str] = json.loads((Path(data_dir) / MEMBERS_FILE).read_text())["members"]
+            return members
         except (OSError, ValueError, KeyError):
             return None
 
@@ -151,7 +152,7 @@ class MembershipMixin:
     async def _call(self: Store, submit: Any, deadline: float) -> int:  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         bridge = self._bridges.get(loop)
-        fut: asyncio.Future = loop.create_future()
+        fut: asyncio.Future[int] = loop.create_future()
         submit(lambda _res, err: bridge.post(resolve, fut, err))
         try:
             return await asyncio.wait_for(fut, max(deadline - time.monotonic(), 0.001))

@@ -63,6 +63,7 @@ from .errors import NoLeaderError, QueueFullError, StoreError, UnknownOutcomeErr
 from .raftlink import FrameLimits, RaftLinkTransport, RaftTLS, frame_limits, link_transport
 from .snapshot import SnapshotWriter
 from .state import StoreState
+from .types import ApplyResult
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,18 @@ RAFT_STATES = ("follower", "candidate", "leader")
 SNAPSHOT_MODES = ("thread", "fork", "sync")
 
 
-class _Fsm(SyncObjConsumer):
+class _Fsm(SyncObjConsumer):  # type: ignore[misc]  # pysyncobj is untyped
     """The replicated state machine: one entry point, snapshot hooks. Runs on the tick thread."""
 
     def __init__(self, state: StoreState) -> None:
         self._state = state          # set before SyncObjConsumer.__init__: not auto-serialized
         super().__init__()
 
-    @replicated
-    def apply_batch(self, proposal_id: object, actions: object) -> tuple:
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_batch(self, proposal_id: object, actions: object) -> ApplyResult:
         return self._state.apply_batch(proposal_id, actions)
 
-    def _serialize(self) -> dict:
+    def _serialize(self) -> dict[str, Any]:
         return self._state.snapshot_data()
 
     def _deserialize(self, data: Any) -> None:
@@ -96,7 +97,7 @@ class _Fsm(SyncObjConsumer):
         self._state.restore(data)
 
 
-class RaftNode(SyncObj):
+class RaftNode(SyncObj):  # type: ignore[misc]  # pysyncobj is untyped
     """One Raft member holding the store (through ``fsm``); with ``tls``, over the TLS link.
 
     Everything is set before ``SyncObj.__init__``: pysyncobj snapshots every attribute set after
@@ -127,7 +128,7 @@ class RaftNode(SyncObj):
         ``MultiFernet``) pysyncobj's, for new and live connections. The swap runs on the tick
         thread (an on-tick callback, between two polls: no frame is half-processed); this waits
         for it. Never call it from the tick thread."""
-        if threading.current_thread() is self._SyncObj__thread:  # type: ignore[attr-defined]
+        if threading.current_thread() is self._SyncObj__thread:
             raise StoreError("set_encryptor called on the raft tick thread (would deadlock)")
         done = self._swaps.request(encryptor)
         if not done.wait(timeout):
@@ -139,7 +140,7 @@ class RaftNode(SyncObj):
             return
         encryptor, events = enc
         self._SyncObj__encryptor = encryptor          # read by the transport for new connections
-        transport = self._SyncObj__transport  # type: ignore[attr-defined]
+        transport = self._SyncObj__transport
         for conn in [*transport._connections.values(), *transport._unknownConnections]:
             conn.encryptor = encryptor
         for ev in events:
@@ -173,7 +174,8 @@ class _EncryptorSwaps:
 def derive_encryptor(secret: str) -> Fernet:
     """pysyncobj's own key derivation (PBKDF2-HMAC-SHA256, 100 000 rounds, its fixed salt): ~0.1 s
     of CPU - call it off the tick thread."""
-    return getEncryptor(secret)
+    enc: Fernet = getEncryptor(secret)
+    return enc
 
 
 def key_ring(send: Fernet, accept: Sequence[Fernet]) -> MultiFernet:

@@ -269,7 +269,7 @@ _DISCONNECTED, _DIALING, _HANDSHAKE, _OPEN = "disconnected", "dialing", "handsha
 _R, _W, _E = POLL_EVENT_TYPE.READ, POLL_EVENT_TYPE.WRITE, POLL_EVENT_TYPE.ERROR
 
 
-class RaftLinkConnection(TcpConnection):
+class RaftLinkConnection(TcpConnection):  # type: ignore[misc]  # pysyncobj is untyped
     """One peer connection: TCP (dialled or accepted) -> TLS 1.3 handshake -> ``accept_peer`` ->
     pysyncobj frames. Implements the whole ``TcpConnection`` interface itself: the stock methods
     keep their buffers in name-mangled ``bytes`` attributes and are never called.
@@ -326,10 +326,10 @@ class RaftLinkConnection(TcpConnection):
     @property
     def state(self) -> int:
         if self._phase == _OPEN:
-            return CONNECTION_STATE.CONNECTED
+            return int(CONNECTION_STATE.CONNECTED)
         if self._phase == _DISCONNECTED:
-            return CONNECTION_STATE.DISCONNECTED
-        return CONNECTION_STATE.CONNECTING
+            return int(CONNECTION_STATE.DISCONNECTED)
+        return int(CONNECTION_STATE.CONNECTING)
 
     @property
     def preauth(self) -> bool:
@@ -366,7 +366,7 @@ class RaftLinkConnection(TcpConnection):
         self._start(_DIALING)
         return True
 
-    def accept_tls(self, sock: socket.socket, addr: tuple) -> None:
+    def accept_tls(self, sock: socket.socket, addr: tuple[Any, ...]) -> None:
         """Take over an accepted socket and start the server side of the handshake."""
         self._reset()
         self.peer, self.peer_host = f"{addr[0]}:{addr[1]}", str(addr[0])
@@ -669,12 +669,12 @@ class RaftLinkConnection(TcpConnection):
         return message
 
 
-class _RaftLinkServer(TcpServer):
+class _RaftLinkServer(TcpServer):  # type: ignore[misc]  # pysyncobj is untyped
     """The listening socket: accepts and hands sockets to the transport; never unbinds itself on
     a transient accept error (stock ``TcpServer`` unbinds for good on e.g. EMFILE)."""
 
     def __init__(self, poller: Any, host: str, port: int | str,
-                 on_accept: Callable[[socket.socket, tuple], None], sendBufferSize: int,
+                 on_accept: Callable[[socket.socket, tuple[Any, ...]], None], sendBufferSize: int,
                  recvBufferSize: int, on_lost: Callable[[], None]) -> None:
         super().__init__(poller, host, port, onNewConnection=None, sendBufferSize=sendBufferSize,
                          recvBufferSize=recvBufferSize)
@@ -728,7 +728,7 @@ class _RaftLinkServer(TcpServer):
             self._on_accept(sock, addr)
 
 
-class RaftLinkTransport(TCPTransport):
+class RaftLinkTransport(TCPTransport):  # type: ignore[misc]  # pysyncobj is untyped
     """pysyncobj's ``TCPTransport`` with ``RaftLinkConnection`` for every connection. Pass it with
     ``SyncObj(..., transportClass=link_transport(tls, limits))``. Requires pysyncobj's password."""
 
@@ -785,7 +785,7 @@ class RaftLinkTransport(TCPTransport):
             conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
             self._connections[node] = conn
 
-    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
+    def _on_accept(self, sock: socket.socket, addr: tuple[Any, ...]) -> None:
         host = str(addr[0])
         pending = [c for c in self._unknownConnections if isinstance(c, RaftLinkConnection) and c.preauth]
         if len(pending) >= MAX_PENDING or sum(c.peer_host == host for c in pending) >= MAX_PENDING_PER_HOST:

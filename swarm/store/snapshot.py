@@ -65,7 +65,7 @@ class SnapshotWriter:
         self.before_rename: threading.Event | None = None   # test hook: hold the writer here
 
     # -- pysyncobj hooks (tick thread)
-    def serialize(self, _tmp_name: str, raft_data: tuple) -> None:
+    def serialize(self, _tmp_name: str, raft_data: tuple[Any, ...]) -> None:
         with self._lock:
             if self._status == SERIALIZER_STATE.SERIALIZING:
                 return
@@ -81,9 +81,9 @@ class SnapshotWriter:
             status = self._status
             if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
                 self._status = SERIALIZER_STATE.NOT_SERIALIZING
-            return status
+            return int(status)
 
-    def deserialize(self, dump_name: str) -> tuple:
+    def deserialize(self, dump_name: str) -> tuple[Any, ...]:
         with self._lock:
             self._generation += 1          # a snapshot being written now is older: discard it
         raft_data, data = read_snapshot(Path(dump_name))
@@ -91,7 +91,8 @@ class SnapshotWriter:
         return raft_data
 
     # -- worker thread
-    def _write(self, gen: int, raft_data: tuple, index: int, tables: dict, recent: list) -> None:
+    def _write(self, gen: int, raft_data: tuple[Any, ...], index: int, tables: dict[str, Any],
+               recent: list[Any]) -> None:
         tmp = self._dump.with_name(self._dump.name + ".swarm.tmp")
         ok = False
         try:
@@ -138,13 +139,13 @@ class SnapshotWriter:
             t.join(timeout)
 
 
-def read_snapshot(path: Path) -> tuple[tuple, dict[str, Any]]:
+def read_snapshot(path: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Return (pysyncobj's raft tuple, data for ``StoreState.restore``)."""
     with gzip.open(path, "rb") as g:
         header = pickle.load(g)
         if not isinstance(header, dict) or header.get("magic") != MAGIC:
             raise ValueError(f"{path} is not a store snapshot")
-        tables: dict[str, dict] = {}
+        tables: dict[str, dict[str, Any]] = {}
         while True:
             item = pickle.load(g)
             if item[0] == "end":

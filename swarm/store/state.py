@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .types import ALL_TABLES, Event, StoredObject, check_wire
+from .types import ALL_TABLES, ApplyResult, Event, StoredObject, check_wire
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class StoreView(_Reader):
         return len(t.objects) if t else 0
 
 
-def _err(kind: str, msg: str, table: Any = None, oid: Any = None, cur: int | None = None) -> tuple:
+def _err(kind: str, msg: str, table: Any = None, oid: Any = None, cur: int | None = None) -> ApplyResult:
     return ("error", kind, msg, table if isinstance(table, str) else None,
             oid if isinstance(oid, str) else None, cur)
 
@@ -203,7 +203,7 @@ class StoreState(_Reader):
         return StoreView(dict(self._tables), self.index)
 
     # ---------------------------------------------------------------- the replicated write
-    def apply_batch(self, proposal_id: object, actions: object) -> tuple:
+    def apply_batch(self, proposal_id: object, actions: object) -> ApplyResult:
         """Validate all actions, then apply all or nothing. Never raises."""
         try:
             if type(proposal_id) is not str or type(actions) not in (list, tuple):
@@ -222,7 +222,7 @@ class StoreState(_Reader):
             log.exception("store apply failed; state may be inconsistent if this was in commit")
             return _err("internal", f"internal error in apply: {e!r}")
 
-    def _validate(self, actions: Iterable[object]) -> tuple:
+    def _validate(self, actions: Iterable[object]) -> tuple[Any, ...]:
         overlay: dict[tuple[str, str], Any] = {}          # (table, id) -> Row | _DELETED
         owners: dict[tuple[str, str, str], str | None] = {}  # (table, index, key) -> id
         new_version = self.index + 1
@@ -274,7 +274,7 @@ class StoreState(_Reader):
             plan.append((op, table, oid, row))
         return ("plan", plan)
 
-    def _commit(self, proposal_id: str, plan: builtins.list) -> tuple:
+    def _commit(self, proposal_id: str, plan: builtins.list[tuple[str, str, str, Row | None]]) -> ApplyResult:
         self.index += 1
         events = []
         for op, table, oid, row in plan:
@@ -301,14 +301,14 @@ class StoreState(_Reader):
         return self._tables[table]
 
     # ---------------------------------------------------------------- snapshots
-    def snapshot_data(self) -> dict:
+    def snapshot_data(self) -> dict[str, Any]:
         """Primitives-only snapshot. Called on the tick thread right before pysyncobj forks (or
         pickles synchronously), so returning the live row dicts is consistent and O(1)."""
         return {"format": SNAPSHOT_FORMAT, "index": self.index,
                 "tables": {name: t.objects for name, t in self._tables.items()},
                 "recent": list(self._recent.items())}
 
-    def restore(self, data: dict) -> None:
+    def restore(self, data: dict[str, Any]) -> None:
         """Replace the whole state from ``snapshot_data`` output (restart or InstallSnapshot)."""
         if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unsupported store snapshot: {type(data).__name__}")

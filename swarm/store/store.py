@@ -57,10 +57,11 @@ from .errors import (
 )
 from .events import DEFAULT_CAPACITY, EventLog, Subscription
 from .membership import MembershipMixin
+from .protocol import ObjectSource, ReplicatedStore
 from .raftlink import RaftTLS
 from .snapshot import SnapshotWriter
 from .state import StoreState, StoreView
-from .types import META_TABLE, Action, StoredObject
+from .types import META_TABLE, Action, StoredObject, WireAction
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class Store(MembershipMixin):
         node = raft.RaftNode(self.self_addr, others, conf, self._state, tls=self._tls)
         # pysyncobj stops its tick thread when the thread that built it exits; tie it to the
         # process's main thread instead, so start() may be called from an executor thread.
-        node._SyncObj__mainThread = threading.main_thread()  # type: ignore[attr-defined]
+        node._SyncObj__mainThread = threading.main_thread()
         self._node = node
         try:
             node.waitBinded()
@@ -190,7 +191,7 @@ class Store(MembershipMixin):
             with contextlib.suppress(Exception):
                 self._save_members(node)
             node.destroy()
-            thread = node._SyncObj__thread  # type: ignore[attr-defined]
+            thread = node._SyncObj__thread
             if thread is not None:
                 thread.join(10.0)
             _reap_snapshot_child(node)
@@ -207,7 +208,7 @@ class Store(MembershipMixin):
     def apply_sync(self, actions: Sequence[Action], timeout: float = 5.0) -> int:
         """Blocking ``apply`` for tests and tools. Never call it from the tick thread or a callback."""
         node = self._require_node()
-        if threading.current_thread() is node._SyncObj__thread:  # type: ignore[attr-defined]
+        if threading.current_thread() is node._SyncObj__thread:
             raise StoreError("apply_sync called on the raft tick thread (would deadlock)")
         return self._propose_sync(self._prepare(actions), timeout)
 
@@ -220,7 +221,7 @@ class Store(MembershipMixin):
             group = self._barriers[loop] = _BarrierGroup()
         return await group.run(lambda: self._propose([], timeout))
 
-    def _prepare(self, actions: Sequence[Action], *, internal: bool = False) -> builtins.list[tuple]:
+    def _prepare(self, actions: Sequence[Action], *, internal: bool = False) -> builtins.list[WireAction]:
         wire, size = [], 0
         for a in actions:
             if not isinstance(a, Action):
@@ -241,7 +242,7 @@ class Store(MembershipMixin):
             return error_from_result(res)
         return raft.failure(err)
 
-    async def _propose(self, wire: builtins.list[tuple], timeout: float) -> int:
+    async def _propose(self, wire: builtins.list[WireAction], timeout: float) -> int:
         node = self._require_node()
         loop = asyncio.get_running_loop()
         bridge = self._bridges.get(loop)
@@ -250,7 +251,7 @@ class Store(MembershipMixin):
         while True:
             if not _may_commit(node):
                 raise _final(NoLeaderError(), uncertain)
-            fut: asyncio.Future = loop.create_future()
+            fut: asyncio.Future[Any] = loop.create_future()
             node.fsm.apply_batch(pid, wire, callback=lambda r, e, f=fut: bridge.post(resolve, f, (r, e)))
             try:
                 res, err = await asyncio.wait_for(fut, max(deadline - time.monotonic(), 0.001))
@@ -267,7 +268,7 @@ class Store(MembershipMixin):
             attempt += 1
             await asyncio.sleep(delay)
 
-    def _propose_sync(self, wire: builtins.list[tuple], timeout: float) -> int:
+    def _propose_sync(self, wire: builtins.list[WireAction], timeout: float) -> int:
         node = self._require_node()
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
         uncertain = False   # an earlier attempt may have applied: never report "not applied" then
@@ -277,7 +278,7 @@ class Store(MembershipMixin):
             done = threading.Event()
             box: builtins.list[tuple[Any, int]] = []
 
-            def cb(r: Any, e: int, box: builtins.list = box, done: threading.Event = done) -> None:
+            def cb(r: Any, e: int, box: builtins.list[Any] = box, done: threading.Event = done) -> None:
                 box.append((r, e))
                 done.set()
             node.fsm.apply_batch(pid, wire, callback=cb)
@@ -442,3 +443,8 @@ def _reap_snapshot_child(node: raft.RaftNode) -> None:
             except ChildProcessError:
                 return
             time.sleep(0.01)
+
+
+def _provides_the_protocol(store: Store, view: StoreView) -> tuple[ReplicatedStore, ObjectSource]:
+    """Never called: mypy checks here that Store and its views satisfy the typed seam."""
+    return store, view

@@ -19,6 +19,9 @@ from google.protobuf.message import Message
 from swarm.api import objects_pb2
 from swarm.api.objects_pb2 import Cluster, Network, Node, Service, Task
 
+from .protocol import ObjectSource
+from .types import Action, StoredObject
+
 M = TypeVar("M", bound=Message)
 
 TABLE_OF: dict[type[Message], str] = {
@@ -64,14 +67,14 @@ def _unique(msg: Message) -> dict[str, str]:
     return {}
 
 
-def decode(table: str, stored: Any) -> Message:
+def decode(table: str, stored: StoredObject) -> Message:
     msg = TYPE_OF[table]()
     msg.ParseFromString(stored.data)
     msg.meta.version.index = stored.version  # type: ignore[attr-defined]
     return msg
 
 
-def decode_all(table: str, stored: Iterable[Any]) -> list[Any]:
+def decode_all(table: str, stored: Iterable[StoredObject]) -> list[Any]:
     return [decode(table, s) for s in stored]
 
 
@@ -79,27 +82,21 @@ def _encode(msg: Message) -> bytes:
     return msg.SerializeToString(deterministic=True)
 
 
-def create(msg: Message) -> Any:
-    from swarm.store import Action
-
+def create(msg: Message) -> Action:
     return Action(op="create", table=table_of(msg), id=msg.id, data=_encode(msg),  # type: ignore[attr-defined]
                   expected_version=None, indexes=indexes_of(msg), unique=unique_of(msg))
 
 
-def update(msg: Message, expected_version: int | None = -1) -> Any:
+def update(msg: Message, expected_version: int | None = -1) -> Action:
     """An update conditional on the version the message was read at (meta.version.index),
     unless `expected_version` is given (None = unconditional)."""
-    from swarm.store import Action
-
     ev = msg.meta.version.index if expected_version == -1 else expected_version  # type: ignore[attr-defined]
     return Action(op="update", table=table_of(msg), id=msg.id, data=_encode(msg),  # type: ignore[attr-defined]
                   expected_version=ev, indexes=indexes_of(msg), unique=unique_of(msg))
 
 
 def delete(msg: Message | None = None, *, table: str | None = None, id: str | None = None,
-           expected_version: int | None = None) -> Any:
-    from swarm.store import Action
-
+           expected_version: int | None = None) -> Action:
     if msg is not None:
         table, id = table_of(msg), msg.id  # type: ignore[attr-defined]
     assert table and id
@@ -107,9 +104,9 @@ def delete(msg: Message | None = None, *, table: str | None = None, id: str | No
 
 
 class Reader:
-    """Typed reads over anything with the store's read methods (a Store or a StoreView)."""
+    """Typed reads over any :class:`~swarm.store.protocol.ObjectSource` (a Store, a StoreView)."""
 
-    def __init__(self, src: Any) -> None:
+    def __init__(self, src: ObjectSource) -> None:
         self.src = src
 
     def get(self, cls: type[M], oid: str) -> M | None:

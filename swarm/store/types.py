@@ -31,6 +31,11 @@ OPS: frozenset[str] = frozenset(("create", "update", "delete"))
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
+#: An action as it travels in a Raft log entry (``Action.to_wire``): primitives only.
+WireAction = tuple[Any, ...]
+#: What the state machine returns: ``("ok", index)`` or ``("error", kind, message, table, id, current)``.
+ApplyResult = tuple[Any, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
@@ -73,7 +78,7 @@ class Action:
     def delete(cls, table: str, id: str, *, expected_version: int | None = None) -> Action:
         return cls("delete", table, id, b"", expected_version)
 
-    def to_wire(self) -> tuple:
+    def to_wire(self) -> WireAction:
         return (self.op, self.table, self.id, self.expected_version, self.data,
                 dict(self.indexes), dict(self.unique))
 
