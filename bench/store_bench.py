@@ -29,7 +29,7 @@ default and what the earlier results are), ``tls`` (swarm/store/raftlink.py: mut
 frame caps, on top of the same password), or both, reported side by side (``store``,
 ``store_tls``).
 
-Store load loops run *inside* the leader member (``swarm.store.member_proc``), the way a manager's
+Store load loops run *inside* the leader member (``tests.support.store_member_proc``), the way a manager's
 handlers call their own store; the etcd driver is this Python process speaking raw gRPC (no stubs),
 as in /work/shared/labs/raft/bench_etcd.py. etcd fsyncs its WAL, pysyncobj never fsyncs - compare
 with that in mind. Single runs on a shared 2-core VM: read ratios, not digits.
@@ -57,7 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from swarm.store.harness import Cluster, free_port  # noqa: E402
+from tests.support.store_harness import Cluster, free_port  # noqa: E402
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 T0 = time.time()
@@ -159,7 +159,7 @@ def store_failover(R: dict, trials: int) -> None:
 
 
 def store_attack(R: dict, window: float = 10.0) -> None:
-    from swarm.store.harness import client_context, link_socket, raft_frame, stream_oversize
+    from tests.support.store_harness import client_context, link_socket, raft_frame, stream_oversize
     with tempfile.TemporaryDirectory(prefix="storebench-") as td:
         c = store_cluster(Path(td))
         try:

@@ -44,8 +44,8 @@ async def child(args: argparse.Namespace) -> dict:
     import grpc
 
     from swarm.store import Action, Store
-    from swarm.store.harness import free_port
     from swarm.store.snapshot import read_snapshot
+    from tests.support.store_harness import free_port
 
     d = Path(tempfile.mkdtemp(prefix="storefork-"))
     addr = f"127.0.0.1:{free_port()}"

@@ -35,8 +35,8 @@ from swarm.ca.ids import new_id
 from swarm.orchestrator import leader_components
 from swarm.orchestrator.tasks import ts
 from swarm.store import Commit, ConflictError, Store, typed
-from swarm.store.member_proc import free_port
 from swarm.store.typed import Reader
+from tests.support.store_harness import free_port
 
 pytestmark = pytest.mark.timeout(180)
 T = TypeVar("T")

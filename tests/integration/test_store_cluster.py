@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from swarm.store import Store
-from swarm.store.harness import Cluster, Member, RemoteError
+from tests.support.store_harness import Cluster, Member, RemoteError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -180,7 +180,7 @@ def test_no_quorum_fails_fast_with_no_leader(cluster: Cluster) -> None:
 
 
 def test_refuses_to_run_without_password(tmp_path: Path) -> None:
-    from swarm.store.harness import free_port
+    from tests.support.store_harness import free_port
     addr = f"127.0.0.1:{free_port()}"
     m = Member(addr, [addr], tmp_path / "nopw", password="")
     m.start()

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from swarm.ca import RootCA
-from swarm.store.harness import (
+from tests.support.store_harness import (
     Cluster,
     MakeDir,
     Member,

@@ -22,7 +22,7 @@ from swarm.store import (
     NotFoundError,
     Store,
 )
-from swarm.store.harness import free_port
+from tests.support.store_harness import free_port
 
 
 def test_refuses_to_start_without_password(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Parent-side harness for store member processes (integration tests and bench only).
 
-``Member`` spawns ``python -m swarm.store.member_proc`` with a fresh control port and key, calls
-its commands and kills it by PID; ``Cluster`` is N of them on 127.0.0.1 with free ports.
+``Member`` spawns ``python -m tests.support.store_member_proc`` (in the repository root) with a
+fresh control port and key, calls its commands and kills it by PID; ``Cluster`` is N of them on
+127.0.0.1 with free ports.
 ``Cluster(tls=True)`` makes a swarm root CA and one manager certificate per member (node ids
 ``m0``, ``m1``, ...) and runs the Raft link over mutual TLS (``raftlink.py``); ``Cluster.issue``
 makes more certificates (attack clients in tests). ``link_socket`` / ``raft_frame`` speak the Raft
@@ -55,7 +56,7 @@ class Member:
         self.ctrl = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, STORE_PASSWORD=self.password, STORE_CTRL_KEY=self.key)
-        cmd = [sys.executable, "-m", "swarm.store.member_proc", "--self", self.addr,
+        cmd = [sys.executable, "-m", "tests.support.store_member_proc", "--self", self.addr,
                "--members", ",".join(self.members), "--data-dir", str(self.data_dir),
                "--ctrl", str(self.ctrl), *self.extra]
         with open(self.log_path, "ab") as logf:
@@ -191,7 +192,7 @@ class RemoteError(Exception):
 
 # ----------------------------------------------------------------------------- TLS files, attack clients
 def write_tls_dir(d: Path, node_tls: Any) -> None:
-    """``ca.pem``, ``cert.pem``, ``key.pem`` (0600) for ``member_proc --tls-dir``."""
+    """``ca.pem``, ``cert.pem``, ``key.pem`` (0600) for ``store_member_proc --tls-dir``."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "ca.pem").write_bytes(node_tls.root_ca_pem)
     (d / "cert.pem").write_bytes(node_tls.cert_pem)

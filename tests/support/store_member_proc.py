@@ -1,17 +1,17 @@
 """One store member as an OS process with a control channel - for integration tests and the bench.
 
-Not used by the daemon. ``python -m swarm.store.member_proc --self H:P --members A,B,C --data-dir D
+Not used by the daemon. ``python -m tests.support.store_member_proc --self H:P --members A,B,C --data-dir D
 --ctrl PORT`` runs a ``Store`` on an asyncio loop in the main thread and serves
 ``multiprocessing.connection`` requests ``(cmd, kwargs)`` on ``127.0.0.1:PORT`` (authkey and raft
 password from the environment: ``STORE_CTRL_KEY``, ``STORE_PASSWORD``). Replies are
 ``{"ok": value}`` or ``{"error": class name, "message": str}``. Load loops (``seq``, ``tput``,
-``batches``, ``probe_*``) run inside the member, the way a manager's handlers call their own store.
+``tput_raw``, ``probe_*``) run inside the member, the way a manager's handlers call their own store.
 
 ``--tls-dir D`` (``ca.pem``, ``cert.pem``, ``key.pem``) runs the Raft link over mutual TLS. The
 member's ``accept_peer`` stands in for the daemon's: the certificate's OU must be
 ``swarm-manager`` and its CN (node id) not on the deny list (``link_deny``).
 
-The parent side (spawn, call, kill by PID, a 3-member cluster) is ``harness.py``.
+The parent side (spawn, call, kill by PID, a 3-member cluster) is ``store_harness.py``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from .harness import Cluster, Member, RemoteError, free_port  # noqa: F401  (re-exported for other suites)
-from .raftlink import RaftTLS, raft_tls_contexts
-from .store import Store
-from .types import TABLES, Action, Reset
+from swarm.store.raftlink import RaftTLS, raft_tls_contexts
+from swarm.store.store import Store
+from swarm.store.types import TABLES, Action, Reset
 
 
 def _pct(vals: list[float], p: float) -> float | None:
