@@ -11,6 +11,7 @@ import click
 
 from swarm import __version__
 from swarm.cli.client import Client, CLIError
+from swarm.cli.commands import image, network, node, service, swarm_cmds, system
 
 
 class Ctx:
@@ -25,9 +26,6 @@ class Ctx:
         return self._client
 
 
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-H", "--host", envvar="SWARM_HOST", default=None, metavar="unix:///PATH.sock",
               help="Daemon socket to connect to (env SWARM_HOST).")
@@ -38,19 +36,11 @@ def cli(ctx: click.Context, host: str | None) -> None:
     ctx.obj = Ctx(host)
 
 
-def _register() -> None:
-    from swarm.cli.commands import system
-
-    system.register(cli)
-    for name in ("swarm_cmds", "node", "service", "image", "network"):
-        try:
-            mod = __import__(f"swarm.cli.commands.{name}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
-        mod.register(cli)
-
-
-_register()
+# Every command module, imported explicitly: a missing one is an ImportError at start, never a
+# command that is silently absent.
+COMMAND_MODULES = (system, swarm_cmds, node, service, image, network)
+for _module in COMMAND_MODULES:
+    _module.register(cli)
 
 
 def main() -> None:
