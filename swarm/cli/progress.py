@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from swarm.api import control_pb2
 from swarm.api.objects_pb2 import NodeStatus, Service, Task
-from swarm.api.types_pb2 import RUNNING, UpdateStatus
+from swarm.api.types_pb2 import RUNNING, TaskState, UpdateStatus
 from swarm.cli.client import CLIError
 
 POLL = 0.2
@@ -28,10 +29,12 @@ STEPS = {"new": 1, "allocated": 2, "pending": 3, "assigned": 4, "accepted": 5, "
 
 
 class Screen:
-    """Redraws a set of keyed lines in place on a TTY, or prints changed lines otherwise."""
+    """Redraws a set of keyed lines in place on a TTY, or prints changed lines otherwise; with
+    ``quiet`` it keeps the lines and prints nothing."""
 
-    def __init__(self, tty: bool) -> None:
+    def __init__(self, tty: bool, quiet: bool = False) -> None:
         self.tty = tty
+        self.quiet = quiet
         self.order: list[str] = []
         self.lines: dict[str, str] = {}
         self.drawn = 0
@@ -42,7 +45,14 @@ class Screen:
             self.order.append(key)
         self.lines[key] = text
 
+    def echo(self, text: str | None) -> None:
+        """One plain line (none for None), below what was drawn so far."""
+        if text is not None and not self.quiet:
+            click.echo(text)
+
     def flush(self) -> None:
+        if self.quiet:
+            return
         if self.tty:
             out = []
             if self.drawn:
@@ -73,81 +83,145 @@ def _pick(tasks: list[Task]) -> Task:
     return sorted(tasks, key=lambda t: (t.desired_state, t.status.state))[0]
 
 
+def monitor_seconds(svc: Service) -> float:
+    """How long converged tasks must stay up before the service counts as converged."""
+    return svc.spec.update.monitor.ToNanoseconds() / 1e9 if svc.spec.update.HasField("monitor") else 5.0
+
+
+def group_tasks(svc: Service, tasks: Iterable[Task], down: set[str]) -> dict[object, list[Task]]:
+    """Live tasks by slot (replicated) or node (global), in the order the tasks come; tasks on
+    Down nodes and tasks meant to stop are left out."""
+    replicated = svc.spec.HasField("replicated")
+    groups: dict[object, list[Task]] = {}
+    for t in tasks:
+        if t.node_id in down or t.desired_state > RUNNING:
+            continue
+        groups.setdefault(t.slot if replicated else t.node_id, []).append(t)
+    return groups
+
+
+def task_bar(t: Task, rollback: bool) -> str:
+    """The bar of one slot's (or node's) task; during a rollback Docker's bars stay at ">"."""
+    state = TaskState.Name(t.status.state).lower()
+    if rollback and not t.status.err:
+        return f"{state:<9} [{'>'.ljust(51)}]"
+    return bar(state, t.status.err)
+
+
+@dataclass
+class Frame:
+    """One refresh: the keyed lines to draw, in order, and whether every wanted task runs."""
+
+    lines: list[tuple[str, str]]
+    converged: bool
+
+
+@dataclass
+class Progress:
+    """What the display remembers between refreshes: the bar number of each slot or node (given
+    once, in sorted order of first sight) and whether a rollback was seen."""
+
+    rollback: bool = False
+    rollback_seen: bool = False
+    slot_index: dict[object, int] = field(default_factory=dict)
+
+    def status_notice(self, us: UpdateStatus) -> str | None:
+        """Raise CLIError on a paused update or rollback; the ``rollback: ...`` line the first time a
+        rollback shows, None otherwise."""
+        if us.state == UpdateStatus.PAUSED:
+            raise CLIError(f"service update paused: {us.message}")
+        if us.state == UpdateStatus.ROLLBACK_PAUSED:
+            raise CLIError(f"service rollback paused: {us.message}")
+        if us.state not in (UpdateStatus.ROLLBACK_STARTED, UpdateStatus.ROLLBACK_COMPLETED):
+            return None
+        self.rollback = True
+        if self.rollback_seen:
+            return None
+        self.rollback_seen = True
+        return f"rollback: {us.message}"
+
+    def frame(self, svc: Service, tasks: Iterable[Task], down: set[str]) -> Frame:
+        """The overall line and one bar per slot (node) from the service's up-to-date tasks."""
+        replicated = svc.spec.HasField("replicated")
+        groups = group_tasks(svc, tasks, down)
+        want = svc.spec.replicated.replicas if replicated else len(groups)
+        picked = {k: _pick(v) for k, v in groups.items()}
+        running = sum(1 for t in picked.values() if t.status.state == RUNNING)
+        lines = [("overall progress", self._overall(bool(replicated or groups), running, want))]
+        if want <= MAX_BARS:
+            lines += self._bars(picked, want, replicated)
+        return Frame(lines, running >= want and bool(replicated or groups))
+
+    def _overall(self, any_slot: bool, running: int, want: int) -> str:
+        if not any_slot:
+            return "waiting for new tasks"
+        prefix = "rolling back update: " if self.rollback else ""
+        return f"{prefix}{running} out of {want} tasks"
+
+    def _bars(self, picked: dict[object, Task], want: int, replicated: bool) -> list[tuple[str, str]]:
+        for k in sorted(picked, key=str):
+            if k not in self.slot_index:
+                self.slot_index[k] = len(self.slot_index) + 1
+        # slots without any task yet draw no bar: unschedulable services still show their reason
+        return [(f"{self.slot_index[k]}/{want}" if replicated else str(k)[:12], task_bar(t, self.rollback))
+                for k, t in picked.items() if self.slot_index[k] <= want]
+
+
+class Stability:
+    """The "verify" step: converged tasks must stay so for the monitor period."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.since: float | None = None
+
+    def step(self, stable: bool, monitor: float, shown_id: str) -> tuple[str | None, bool]:
+        """The verify line for this refresh (None: leave it as is) and whether the wait is over."""
+        if not stable:
+            line = "Detected task failure" if self.since is not None else None
+            self.since = None
+            return line, False
+        if self.since is None:
+            self.since = self.clock()
+        left = monitor - (self.clock() - self.since)
+        if left <= 0:
+            return f"Service {shown_id} converged", True
+        return f"Waiting {int(left) + 1} seconds to verify that tasks are stable...", False
+
+
+def _tasks_and_down(c: Any, svc: Service) -> tuple[list[Task], set[str]]:
+    """The service's up-to-date tasks and the ids of Down nodes."""
+    tasks = c.call(c.control.ListTasks, control_pb2.ListTasksRequest(
+        filters=control_pb2.ListTasksRequest.Filters(service_ids=[svc.id], up_to_date=True))).tasks
+    nodes = c.call(c.control.ListNodes, control_pb2.ListNodesRequest()).nodes
+    return list(tasks), {n.id for n in nodes if n.status.state == NodeStatus.DOWN}
+
+
+def refresh(c: Any, service_id: str, shown_id: str, progress: Progress, stability: Stability,
+            screen: Screen) -> bool:
+    """One poll: read the service and its tasks, draw; True once it converged and stayed so."""
+    svc: Service = c.call(c.control.GetService, control_pb2.GetServiceRequest(service_id=service_id)).service
+    us = svc.update_status
+    screen.echo(progress.status_notice(us))
+    frame = progress.frame(svc, *_tasks_and_down(c, svc))
+    for key, text in frame.lines:
+        screen.set(key, text)
+    settled = frame.converged and us.state not in (UpdateStatus.UPDATING, UpdateStatus.ROLLBACK_STARTED)
+    line, done = stability.step(settled, monitor_seconds(svc), shown_id)
+    if line is not None:
+        screen.set("verify", line)
+    screen.flush()
+    if done and us.state == UpdateStatus.ROLLBACK_COMPLETED:
+        screen.echo(f"rollback: {us.message}")
+    return done
+
+
 def watch(client: Any, service_id: str, shown_id: str, *, quiet: bool = False,
           is_rollback: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
     """Poll until the service converged; raise CLIError on a paused update/rollback."""
-    from swarm.api.types_pb2 import TaskState
-
-    screen = Screen(sys.stdout.isatty())
-    c = client
-    verify_start: float | None = None
-    rollback = is_rollback
-    printed_rollback = False
-    slot_index: dict[object, int] = {}
+    screen = Screen(sys.stdout.isatty(), quiet)
+    progress, stability = Progress(rollback=is_rollback), Stability(clock)
     try:
-        while True:
-            svc: Service = c.call(c.control.GetService, control_pb2.GetServiceRequest(service_id=service_id)).service
-            us = svc.update_status
-            monitor = svc.spec.update.monitor.ToNanoseconds() / 1e9 if svc.spec.update.HasField("monitor") else 5.0
-            if us.state == UpdateStatus.PAUSED:
-                raise CLIError(f"service update paused: {us.message}")
-            if us.state == UpdateStatus.ROLLBACK_PAUSED:
-                raise CLIError(f"service rollback paused: {us.message}")
-            if us.state in (UpdateStatus.ROLLBACK_STARTED, UpdateStatus.ROLLBACK_COMPLETED):
-                if not printed_rollback and not quiet:
-                    click.echo(f"rollback: {us.message}")
-                    printed_rollback = True
-                rollback = True
-            tasks = c.call(c.control.ListTasks, control_pb2.ListTasksRequest(
-                filters=control_pb2.ListTasksRequest.Filters(service_ids=[svc.id], up_to_date=True))).tasks
-            nodes = {n.id: n for n in c.call(c.control.ListNodes, control_pb2.ListNodesRequest()).nodes}
-            down = {nid for nid, n in nodes.items() if n.status.state == NodeStatus.DOWN}
-            groups: dict[object, list[Task]] = {}
-            replicated = svc.spec.HasField("replicated")
-            for t in tasks:
-                if t.node_id in down or t.desired_state > RUNNING:
-                    continue
-                groups.setdefault(t.slot if replicated else t.node_id, []).append(t)
-            want = svc.spec.replicated.replicas if replicated else len(groups)
-            picked = {k: _pick(v) for k, v in groups.items()}
-            running = sum(1 for t in picked.values() if t.status.state == RUNNING)
-            prefix = "rolling back update: " if rollback else ""
-            if not replicated and not groups:
-                screen.set("overall progress", "waiting for new tasks")
-            else:
-                screen.set("overall progress", f"{prefix}{running} out of {want} tasks")
-            if want <= MAX_BARS:
-                for k in sorted(picked, key=str):
-                    if k not in slot_index:
-                        slot_index[k] = len(slot_index) + 1
-                for k, t in picked.items():
-                    label = f"{slot_index[k]}/{want}" if replicated else str(k)[:12]
-                    state = TaskState.Name(t.status.state).lower()
-                    text = bar(state, t.status.err)
-                    if rollback and not t.status.err:  # Docker's rollback bars stay at ">"
-                        text = f"{state:<9} [{'>'.ljust(51)}]"
-                    if slot_index[k] <= want:
-                        screen.set(label, text)
-                # slots without any task yet: unschedulable services still show their reason
-            converged = running >= want and (replicated or groups)
-            if converged and us.state not in (UpdateStatus.UPDATING, UpdateStatus.ROLLBACK_STARTED):
-                if verify_start is None:
-                    verify_start = clock()
-                left = monitor - (clock() - verify_start)
-                if left <= 0:
-                    screen.set("verify", f"Service {shown_id} converged")
-                    if not quiet:
-                        screen.flush()
-                    if us.state == UpdateStatus.ROLLBACK_COMPLETED and not quiet:
-                        click.echo(f"rollback: {us.message}")
-                    return
-                screen.set("verify", f"Waiting {int(left) + 1} seconds to verify that tasks are stable...")
-            else:
-                if verify_start is not None:
-                    screen.set("verify", "Detected task failure")
-                verify_start = None
-            if not quiet:
-                screen.flush()
+        while not refresh(client, service_id, shown_id, progress, stability, screen):
             time.sleep(POLL)
     except KeyboardInterrupt:
         click.echo("Operation continuing in background.")
