@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 
-from swarm.api.specs_pb2 import EndpointSpec, NetworkAttachmentConfig, ServiceSpec
-from swarm.api.types_pb2 import PlacementPreference, PortConfig, RestartPolicy, UpdateConfig
+from swarm.api.specs_pb2 import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, ServiceSpec, TaskSpec
+from swarm.api.types_pb2 import (
+    Placement,
+    PlacementPreference,
+    PortConfig,
+    ResourceRequirements,
+    RestartPolicy,
+    UpdateConfig,
+)
 from swarm.cli.client import CLIError
 from swarm.cli.durations import parse_duration
 
@@ -175,3 +183,185 @@ def placement_pref(v: str) -> PlacementPreference:
     if k != "spread" or not val:
         raise CLIError(f"invalid placement preference {v!r}: only spread=<label> is supported")
     return PlacementPreference(spread_descriptor=val)
+
+
+# ----------------------------------------------------------------------------- flags -> spec
+# ``o`` is the options dict click gives the create/update commands (every flag present, None,
+# False or () when not given). The appliers run in a fixed order, so with several bad flags the
+# first one in that order is the one reported.
+
+def labels(items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` (or ``KEY``, value empty) items; a later key wins."""
+    out = {}
+    for kv in items:
+        k, _, v = kv.partition("=")
+        out[k] = v
+    return out
+
+
+def apply_common_flags(spec: ServiceSpec, o: Mapping[str, Any]) -> None:
+    """The flags create and update share (``--replicas``, ``--restart-*``, ``--limit-*``, ...)."""
+    _apply_replicas(spec, o.get("replicas"))
+    _apply_process(spec.task.container, o)
+    _apply_restart(spec.task.restart, o)
+    _apply_resources(spec.task.resources, o)
+    _apply_stop(spec.task.container, o)
+    _apply_endpoint_mode(spec, o.get("endpoint_mode"))
+    if o.get("replicas_max_per_node") is not None:
+        spec.task.placement.max_replicas = o["replicas_max_per_node"]
+    for kind in ("update", "rollback"):
+        cfg = spec.update if kind == "update" else spec.rollback
+        apply_update_config(cfg, kind, {k[len(kind) + 1:]: v for k, v in o.items() if k.startswith(kind + "_")},
+                            rollback=kind == "rollback")
+
+
+def _apply_replicas(spec: ServiceSpec, replicas: int | None) -> None:
+    if replicas is None:
+        return
+    if replicas < 0:
+        raise CLIError(f'invalid argument "{replicas}" for "--replicas" flag: replicas must not be negative')
+    if not spec.HasField("replicated"):
+        raise CLIError("replicas can only be used with replicated or replicated-job mode")
+    spec.replicated.replicas = replicas
+
+
+def _apply_process(c: ContainerSpec, o: Mapping[str, Any]) -> None:
+    if o.get("workdir") is not None:
+        c.dir = o["workdir"]
+    if o.get("user") is not None:
+        c.user = o["user"]
+    if o.get("hostname") is not None:
+        c.hostname = o["hostname"]
+    if o.get("entrypoint") is not None:
+        del c.command[:]
+        c.command.extend(o["entrypoint"].split() if o["entrypoint"] else [])
+
+
+def _apply_restart(rp: RestartPolicy, o: Mapping[str, Any]) -> None:
+    if o.get("restart_condition") is not None:
+        if o["restart_condition"] not in RESTART:
+            raise CLIError(f'invalid restart condition "{o["restart_condition"]}"')
+        rp.condition = RESTART[o["restart_condition"]]
+    if o.get("restart_delay") is not None:
+        rp.delay.CopyFrom(duration("--restart-delay", o["restart_delay"]))
+    if o.get("restart_max_attempts") is not None:
+        if o["restart_max_attempts"] < 0:
+            raise CLIError("--restart-max-attempts must not be negative")
+        rp.max_attempts = o["restart_max_attempts"]
+    if o.get("restart_window") is not None:
+        rp.window.CopyFrom(duration("--restart-window", o["restart_window"]))
+
+
+def _apply_resources(r: ResourceRequirements, o: Mapping[str, Any]) -> None:
+    if o.get("limit_cpu") is not None:
+        r.limits.nano_cpus = parse_cpus("--limit-cpu", o["limit_cpu"])
+    if o.get("limit_memory") is not None:
+        r.limits.memory_bytes = parse_bytes("--limit-memory", o["limit_memory"])
+    if o.get("limit_pids") is not None:
+        r.limits.pids = o["limit_pids"]
+    if o.get("reserve_cpu") is not None:
+        r.reservations.nano_cpus = parse_cpus("--reserve-cpu", o["reserve_cpu"])
+    if o.get("reserve_memory") is not None:
+        r.reservations.memory_bytes = parse_bytes("--reserve-memory", o["reserve_memory"])
+
+
+def _apply_stop(c: ContainerSpec, o: Mapping[str, Any]) -> None:
+    if o.get("stop_grace_period") is not None:
+        c.stop_grace_period.CopyFrom(duration("--stop-grace-period", o["stop_grace_period"]))
+    if o.get("stop_signal") is not None:
+        c.stop_signal = o["stop_signal"]
+
+
+def _apply_endpoint_mode(spec: ServiceSpec, mode: str | None) -> None:
+    if mode is None:
+        return
+    if mode not in ("vip", "dnsrr"):
+        raise CLIError(f'invalid endpoint mode "{mode}"')
+    spec.endpoint.mode = EndpointSpec.DNSRR if mode == "dnsrr" else EndpointSpec.VIP
+
+
+def updated_spec(current: ServiceSpec, o: Mapping[str, Any]) -> ServiceSpec:
+    """``current`` changed by the flags of ``service update`` (a new message; ``current`` is left
+    as it was)."""
+    spec = ServiceSpec()
+    spec.CopyFrom(current)
+    _update_container(spec.task.container, o)
+    _update_placement(spec.task.placement, o)
+    _update_ports(spec.endpoint, o["publish_rm"], o["publish_add"])
+    _update_networks(spec.task, o["network_rm"], o["network_add"])
+    _update_labels(spec, o)
+    apply_common_flags(spec, o)
+    if o["force"]:
+        spec.task.force_update += 1
+    return spec
+
+
+def _update_container(c: ContainerSpec, o: Mapping[str, Any]) -> None:
+    """``--image``, ``--args``, ``--env-add``/``--env-rm``."""
+    if o["image"] is not None:
+        c.image = o["image"]
+    if o["args_"] is not None:
+        del c.args[:]
+        c.args.extend(o["args_"].split())
+    if o["env_add"] or o["env_rm"]:
+        env = set_env(list(c.env), o["env_add"], o["env_rm"])
+        del c.env[:]
+        c.env.extend(env)
+
+
+def _update_placement(placement: Placement, o: Mapping[str, Any]) -> None:
+    """``--constraint-add/-rm`` (kept in order, no duplicates), ``--placement-pref-add/-rm``."""
+    cons = [x for x in placement.constraints if x not in o["constraint_rm"]]
+    cons += [x for x in o["constraint_add"] if x not in cons]
+    del placement.constraints[:]
+    placement.constraints.extend(cons)
+    _update_prefs(placement, o["placement_pref_rm"], o["placement_pref_add"])
+
+
+def _update_prefs(placement: Placement, remove: Sequence[str], add: Sequence[str]) -> None:
+    if not remove and not add:
+        return
+    rm = {placement_pref(p).spread_descriptor for p in remove}
+    prefs = [p for p in placement.preferences if p.spread_descriptor not in rm]
+    prefs += [placement_pref(p) for p in add]
+    del placement.preferences[:]
+    placement.preferences.extend(prefs)
+
+
+def _update_ports(endpoint: EndpointSpec, remove: Sequence[str], add: Sequence[str]) -> None:
+    """``--publish-rm TARGET[/PROTO]`` drops the ports with that target or published port;
+    ``--publish-add`` appends."""
+    if not remove and not add:
+        return
+    rm_targets = set()
+    for p in remove:
+        t, _, proto = p.partition("/")
+        rm_targets.add((int(t) if t.isdigit() else -1, proto or "tcp"))
+    ports = [p for p in endpoint.ports
+             if (p.target_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets
+             and (p.published_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets]
+    ports += [parse_port(p) for p in add]
+    del endpoint.ports[:]
+    endpoint.ports.extend(ports)
+
+
+def _update_networks(task: TaskSpec, remove: Sequence[str], add: Sequence[str]) -> None:
+    if not remove and not add:
+        return
+    nets = [n for n in task.networks if n.target not in remove]
+    nets += networks(add)
+    del task.networks[:]
+    task.networks.extend(nets)
+
+
+def _update_labels(spec: ServiceSpec, o: Mapping[str, Any]) -> None:
+    """``--label-add/-rm`` on the service, ``--container-label-add/-rm`` on its containers."""
+    for k, v in labels(o["label_add"]).items():
+        spec.annotations.labels[k] = v
+    for k in o["label_rm"]:
+        spec.annotations.labels.pop(k, None)
+    c = spec.task.container
+    for k, v in labels(o["container_label_add"]).items():
+        c.labels[k] = v
+    for k in o["container_label_rm"]:
+        c.labels.pop(k, None)

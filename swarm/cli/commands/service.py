@@ -96,71 +96,6 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
     return deco
 
 
-def _apply_common(spec: specs_pb2.ServiceSpec, o: dict[str, Any]) -> None:
-    c = spec.task.container
-    if o.get("replicas") is not None:
-        if o["replicas"] < 0:
-            raise CLIError(f'invalid argument "{o["replicas"]}" for "--replicas" flag: replicas must not be negative')
-        if not spec.HasField("replicated"):
-            raise CLIError("replicas can only be used with replicated or replicated-job mode")
-        spec.replicated.replicas = o["replicas"]
-    if o.get("workdir") is not None:
-        c.dir = o["workdir"]
-    if o.get("user") is not None:
-        c.user = o["user"]
-    if o.get("hostname") is not None:
-        c.hostname = o["hostname"]
-    if o.get("entrypoint") is not None:
-        del c.command[:]
-        c.command.extend(o["entrypoint"].split() if o["entrypoint"] else [])
-    rp = spec.task.restart
-    if o.get("restart_condition") is not None:
-        if o["restart_condition"] not in ss.RESTART:
-            raise CLIError(f'invalid restart condition "{o["restart_condition"]}"')
-        rp.condition = ss.RESTART[o["restart_condition"]]
-    if o.get("restart_delay") is not None:
-        rp.delay.CopyFrom(ss.duration("--restart-delay", o["restart_delay"]))
-    if o.get("restart_max_attempts") is not None:
-        if o["restart_max_attempts"] < 0:
-            raise CLIError("--restart-max-attempts must not be negative")
-        rp.max_attempts = o["restart_max_attempts"]
-    if o.get("restart_window") is not None:
-        rp.window.CopyFrom(ss.duration("--restart-window", o["restart_window"]))
-    r = spec.task.resources
-    if o.get("limit_cpu") is not None:
-        r.limits.nano_cpus = ss.parse_cpus("--limit-cpu", o["limit_cpu"])
-    if o.get("limit_memory") is not None:
-        r.limits.memory_bytes = ss.parse_bytes("--limit-memory", o["limit_memory"])
-    if o.get("limit_pids") is not None:
-        r.limits.pids = o["limit_pids"]
-    if o.get("reserve_cpu") is not None:
-        r.reservations.nano_cpus = ss.parse_cpus("--reserve-cpu", o["reserve_cpu"])
-    if o.get("reserve_memory") is not None:
-        r.reservations.memory_bytes = ss.parse_bytes("--reserve-memory", o["reserve_memory"])
-    if o.get("stop_grace_period") is not None:
-        c.stop_grace_period.CopyFrom(ss.duration("--stop-grace-period", o["stop_grace_period"]))
-    if o.get("stop_signal") is not None:
-        c.stop_signal = o["stop_signal"]
-    if o.get("endpoint_mode") is not None:
-        if o["endpoint_mode"] not in ("vip", "dnsrr"):
-            raise CLIError(f'invalid endpoint mode "{o["endpoint_mode"]}"')
-        spec.endpoint.mode = specs_pb2.EndpointSpec.DNSRR if o["endpoint_mode"] == "dnsrr" else specs_pb2.EndpointSpec.VIP
-    if o.get("replicas_max_per_node") is not None:
-        spec.task.placement.max_replicas = o["replicas_max_per_node"]
-    for kind in ("update", "rollback"):
-        cfg = spec.update if kind == "update" else spec.rollback
-        ss.apply_update_config(cfg, kind, {k[len(kind) + 1:]: v for k, v in o.items() if k.startswith(kind + "_")},
-                               rollback=kind == "rollback")
-
-
-def _labels(items: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for kv in items:
-        k, _, v = kv.partition("=")
-        out[k] = v
-    return out
-
-
 @service.command("create", context_settings={"allow_interspersed_args": False})
 @spec_options(create=True)
 @click.argument("image")
@@ -180,10 +115,10 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
     else:
         raise CLIError(f"unknown mode: {mode}, only replicated and global supported")
     spec.annotations.name = o["name"] or _random_name()
-    spec.annotations.labels.update(_labels(o["label"]))
+    spec.annotations.labels.update(ss.labels(o["label"]))
     c = spec.task.container
     c.image = image
-    c.labels.update(_labels(o["container_label"]))
+    c.labels.update(ss.labels(o["container_label"]))
     if command:
         c.args.extend(command)
     c.env.extend(ss.set_env([], o["env"]))
@@ -191,7 +126,7 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
     spec.task.placement.preferences.extend(ss.placement_pref(p) for p in o["placement_pref"])
     spec.endpoint.ports.extend(ss.parse_port(p) for p in o["publish"])
     spec.task.networks.extend(ss.networks(o["network"]))
-    _apply_common(spec, o)
+    ss.apply_common_flags(spec, o)
     cl = obj.client
     r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
     for w in r.warnings:
@@ -425,59 +360,9 @@ def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
     cl = obj.client
     svc = _get(cl, ref)
     if o["rollback"]:
-        given = [k for k, v in o.items() if k not in ("rollback", "detach", "quiet") and v not in (None, False, ())]
-        if given:
-            raise CLIError("other flags may not be combined with --rollback")
+        _refuse_flags_besides_rollback(o)
         return _rollback(cl, svc, ref, o["detach"], o["quiet"])
-    spec = specs_pb2.ServiceSpec()
-    spec.CopyFrom(svc.spec)
-    c = spec.task.container
-    if o["image"] is not None:
-        c.image = o["image"]
-    if o["args_"] is not None:
-        del c.args[:]
-        c.args.extend(o["args_"].split())
-    if o["env_add"] or o["env_rm"]:
-        env = ss.set_env(list(c.env), o["env_add"], o["env_rm"])
-        del c.env[:]
-        c.env.extend(env)
-    cons = [x for x in spec.task.placement.constraints if x not in o["constraint_rm"]]
-    cons += [x for x in o["constraint_add"] if x not in cons]
-    del spec.task.placement.constraints[:]
-    spec.task.placement.constraints.extend(cons)
-    if o["placement_pref_rm"] or o["placement_pref_add"]:
-        rm = {ss.placement_pref(p).spread_descriptor for p in o["placement_pref_rm"]}
-        prefs = [p for p in spec.task.placement.preferences if p.spread_descriptor not in rm]
-        prefs += [ss.placement_pref(p) for p in o["placement_pref_add"]]
-        del spec.task.placement.preferences[:]
-        spec.task.placement.preferences.extend(prefs)
-    if o["publish_rm"] or o["publish_add"]:
-        rm_targets = set()
-        for p in o["publish_rm"]:
-            t, _, proto = p.partition("/")
-            rm_targets.add((int(t) if t.isdigit() else -1, proto or "tcp"))
-        ports = [p for p in spec.endpoint.ports
-                 if (p.target_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets
-                 and (p.published_port, PortConfig.Protocol.Name(p.protocol).lower()) not in rm_targets]
-        ports += [ss.parse_port(p) for p in o["publish_add"]]
-        del spec.endpoint.ports[:]
-        spec.endpoint.ports.extend(ports)
-    if o["network_rm"] or o["network_add"]:
-        nets = [n for n in spec.task.networks if n.target not in o["network_rm"]]
-        nets += ss.networks(o["network_add"])
-        del spec.task.networks[:]
-        spec.task.networks.extend(nets)
-    for k, v in _labels(o["label_add"]).items():
-        spec.annotations.labels[k] = v
-    for k in o["label_rm"]:
-        spec.annotations.labels.pop(k, None)
-    for k, v in _labels(o["container_label_add"]).items():
-        c.labels[k] = v
-    for k in o["container_label_rm"]:
-        c.labels.pop(k, None)
-    _apply_common(spec, o)
-    if o["force"]:
-        spec.task.force_update += 1
+    spec = ss.updated_spec(svc.spec, o)
     r = cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
         service_id=svc.id, service_version=svc.meta.version, spec=spec))
     for w in r.warnings:
@@ -487,6 +372,13 @@ def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
         from swarm.cli.progress import watch
 
         watch(cl, svc.id, ref, quiet=o["quiet"])
+
+
+def _refuse_flags_besides_rollback(o: dict[str, Any]) -> None:
+    """``update --rollback`` takes only ``--detach`` and ``--quiet``."""
+    given = [k for k, v in o.items() if k not in ("rollback", "detach", "quiet") and v not in (None, False, ())]
+    if given:
+        raise CLIError("other flags may not be combined with --rollback")
 
 
 def _rollback(cl, svc: Service, ref: str, detach: bool, quiet: bool) -> None:  # type: ignore[no-untyped-def]
