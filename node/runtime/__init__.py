@@ -7,6 +7,9 @@ Public API (lazy imports keep the zygote -- which imports ``node.runtime.zygote`
     rt.start("c1"); rt.wait("c1", timeout=None); rt.stop("c1", grace=10); rt.remove("c1")
     rt.state("c1"); rt.list(); rt.logs("c1", follow=False, tail=-1)
 
+Mounts, volumes and secret/config files: :mod:`node.runtime.mounts` (``Runtime(...,
+volumes=VolumeStore(...))`` for ``type="volume"``; ``node.volumes``).
+
 Errors: :mod:`node.runtime.errors`.
 """
 
@@ -21,7 +24,11 @@ _EXPORTS = {
     "ContainerState": "node.runtime.spec",
     "Limits": "node.runtime.spec",
     "LogLine": "node.runtime.spec",
-    "Mount": "node.runtime.spec",
+    "Mount": "node.runtime.mounts",
+    "File": "node.runtime.mounts",
+    "VolumeOptions": "node.runtime.mounts",
+    "secret_file": "node.runtime.mounts",
+    "config_file": "node.runtime.mounts",
     "Status": "node.runtime.spec",
 }
 

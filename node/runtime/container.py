@@ -13,7 +13,8 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
    use after a quiet spell waits for an RCU grace period (5-9 ms here; writing a pid to
    ``cgroup.procs`` always takes it, REPORT §2);
 3. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
-   the option string short for deep images), bind/tmpfs mounts, ``/proc``, a minimal ``/dev``
+   the option string short for deep images), the user's bind/tmpfs/volume mounts and files
+   (secrets, configs) resolved inside the rootfs (:mod:`node.runtime.mountns`), ``/proc``, a minimal ``/dev``
    (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
 4. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
 5. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
@@ -39,6 +40,8 @@ import stat
 from typing import Any, NoReturn
 
 from node.runtime import linux as L
+from node.runtime import mountns
+from node.runtime import securejoin as sj
 
 MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
@@ -102,8 +105,8 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
             raise OSError(e.errno, f"joining cgroup {os.path.dirname(path)}: {e.strerror}") from None
     rootfs = cfg["rootfs"]
     _mount_rootfs(cfg, rootfs)
-    for m in cfg.get("mounts", ()):
-        _user_mount(rootfs, m)
+    mountns.mount_all(rootfs, list(cfg.get("mounts") or ()), cfg.get("files") or None,
+                      cfg.get("files_stage") or os.path.join(os.path.dirname(rootfs), "files"))
     _mount_dev_proc_sys(rootfs)
     os.chdir(rootfs)
     L.pivot_root(".", ".")
@@ -175,35 +178,25 @@ def _mount_rootfs(cfg: dict[str, Any], rootfs: str) -> None:
 
 
 def _target(rootfs: str, path: str, is_dir: bool) -> str:
-    """The mount point for ``path`` inside ``rootfs``; refuse anything that resolves outside.
+    """The mount point for ``path`` inside ``rootfs`` (made if missing), as a host path with
+    no symlink left in it; resolved inside the rootfs (:mod:`node.runtime.securejoin`).
 
-    Mounts happen before ``pivot_root``, so an absolute symlink in the image (``/data ->
+    Mounts happen before ``pivot_root``, so an absolute symlink in the image (``/proc ->
     /etc``) would otherwise resolve against the host's root.
     """
-    t = os.path.join(rootfs, path.lstrip("/"))
-    for p in (os.path.dirname(t), t):
-        real = os.path.realpath(p)
-        if os.path.lexists(p) and not (real == rootfs or real.startswith(rootfs + "/")):
-            raise OSError(1, f"mount target {path} resolves outside the container rootfs")
-    if is_dir:
-        os.makedirs(t, exist_ok=True)
-    elif not os.path.lexists(t):
-        os.makedirs(os.path.dirname(t), exist_ok=True)
-        open(t, "a").close()
-    return t
-
-
-def _user_mount(rootfs: str, m: dict[str, Any]) -> None:
-    ro = L.MS_RDONLY if m.get("read_only") else 0
-    if m["type"] == "tmpfs":
-        t = _target(rootfs, m["target"], True)
-        L.mount("tmpfs", t, "tmpfs", L.MS_NOSUID | L.MS_NODEV | ro, m.get("options") or "mode=1777")
-        return
-    src = m["source"]
-    t = _target(rootfs, m["target"], os.path.isdir(src))
-    L.mount(src, t, None, L.MS_BIND | L.MS_REC)
-    if ro:
-        L.mount(None, t, None, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC)
+    real_root = os.path.realpath(rootfs)
+    root = os.open(real_root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = sj.walk(root, path, create="dir" if is_dir else "file", refuse_escaping_leaf=True)
+    finally:
+        os.close(root)
+    try:
+        real = os.readlink(sj.procfd(fd))
+    finally:
+        os.close(fd)
+    if not (real == real_root or real.startswith(real_root + "/")):
+        raise OSError(errno.EPERM, f"mount target {path} resolves outside the container rootfs")
+    return real
 
 
 def _mount_dev_proc_sys(rootfs: str) -> None:

@@ -18,6 +18,7 @@ All methods are synchronous and thread-safe (the agent calls them from worker th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -46,6 +47,7 @@ from node.runtime.errors import (
     WaitTimeout,
 )
 from node.runtime.logs import read_logs
+from node.runtime.mounts import VolumeProvider, file_entries, runtime_entries
 from node.runtime.spec import (
     ContainerConfig,
     ContainerState,
@@ -91,7 +93,7 @@ def _etc_files(hostname: str, cfg: ContainerConfig) -> dict[str, str]:
     container's writable layer (the shim writes them; cheaper than three bind mounts: ~1 ms
     per start) unless the config mounts its own (the network layer does that for service
     DNS). resolv.conf is the host's without loopback nameservers."""
-    own = {m.target for m in cfg.mounts}
+    own = {m.target for m in cfg.mounts} | {f.target for f in cfg.files}
     files = {"hostname": f"{hostname}\n",
              "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                       f"127.0.1.1\t{hostname}\n"}
@@ -188,8 +190,10 @@ class Runtime:
     """Runs containers from images; see the module docstring for the process model."""
 
     def __init__(self, root: Path, cgroup_parent: str = "pyswarm", seccomp_enabled: bool = True,
-                 python: str | None = None, clone_into_cgroup: bool = True) -> None:
+                 python: str | None = None, clone_into_cgroup: bool = True,
+                 volumes: VolumeProvider | None = None) -> None:
         self.root = Path(root)
+        self.volumes = volumes            # for type="volume" mounts (node.volumes.VolumeStore)
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
         self.cgroup_parent = cgroup_parent
@@ -217,6 +221,8 @@ class Runtime:
             raise ContainerExistsError(f"container {cfg.id} already exists") from None
         cg: cgroups.Cgroup | None = None
         try:
+            mounts = runtime_entries(cfg.mounts, self.volumes, cfg.id)     # acquires the volumes
+            files, data = file_entries(cfg.files)
             # here only what the container's first process is forked into (the cgroup2 dir);
             # the shim makes the v1 cgroups while that process sets up its namespaces and
             # writable layer (two CPUs' worth of work at once); either reports any error
@@ -236,7 +242,7 @@ class Runtime:
                 "cgroup_clone3": self.clone_into_cgroup,
                 "cgroup_dirs": [str(p) for p in cg.dirs.values()],
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
-                "mounts": [vars(m) for m in cfg.mounts],
+                "mounts": mounts, "files": files, "files_stage": str(d / "files"),
                 "read_only": cfg.read_only,
                 "log_max_bytes": cfg.log_max_bytes, "log_max_files": cfg.log_max_files,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
@@ -244,13 +250,18 @@ class Runtime:
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",
             }
             (d / "config.json").write_text(json.dumps(spec))
-            reply = self._zygote.request({"op": "spawn", "dir": str(d)})
+            req: dict[str, Any] = {"op": "spawn", "dir": str(d)}
+            if data:          # the files' bytes go through the zygote to the shim, never to disk
+                req["files"] = [base64.b64encode(b).decode() for b in data]
+            reply = self._zygote.request(req)
             if not reply.get("ok"):
                 raise ContainerStartError(f"create {cfg.id}: {reply.get('error')}")
         except BaseException:
             if cg is not None:
                 cg.remove()
             shutil.rmtree(d, ignore_errors=True)
+            if self.volumes is not None:
+                self.volumes.release(cfg.id)
             raise
         log.info("container %s created (pid %s, shim %s)", cfg.id, reply.get("pid"), reply.get("shim_pid"))
         return ContainerState.from_json(reply["state"])
@@ -329,6 +340,8 @@ class Runtime:
         shutil.rmtree(d, ignore_errors=True)
         if d.exists():
             raise ContainerStateError(f"container {cid}: directory could not be removed")
+        if self.volumes is not None:
+            self.volumes.release(cid)         # its volumes are free again (anonymous ones go)
         log.info("container %s removed", cid)
 
     # ------------------------------------------------------------ queries

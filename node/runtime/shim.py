@@ -27,6 +27,7 @@ directory (``state.json``, ``shim.sock``, ``container.log``).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import json
 import os
@@ -57,11 +58,16 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 
 class Shim:
-    def __init__(self, cdir: str, report_fd: int) -> None:
+    def __init__(self, cdir: str, report_fd: int, files: list[str] | None = None) -> None:
         self.dir = cdir
         self.report_fd = report_fd
         with open(os.path.join(cdir, "config.json")) as f:
             self.cfg: dict[str, Any] = json.load(f)
+        entries = self.cfg.get("files") or []
+        if len(files or ()) != len(entries):
+            raise RuntimeSetupError(f"{len(entries)} files in config.json, {len(files or ())} sent")
+        for entry, b64 in zip(entries, files or (), strict=True):   # bytes from the spawn request
+            entry["data"] = binascii.a2b_base64(b64)
         self.state: dict[str, Any] = {
             "id": self.cfg["id"], "name": self.cfg.get("name", ""), "labels": self.cfg.get("labels", {}),
             "status": "created", "pid": None, "shim_pid": os.getpid(), "exit_code": None,
@@ -94,6 +100,8 @@ class Shim:
             for fd in (out_r, err_r, ready_r, go_w, self.report_fd, self.log.fileno()):
                 os.close(fd)
             container.run(self.cfg, ready_w, go_r, out_w, err_w)
+        for entry in self.cfg.get("files") or ():    # the container has them; we need them no more
+            entry.pop("data", None)
         for fd in (out_w, err_w, ready_w, go_r):
             os.close(fd)
         self.pid, self.ready_r, self.go_w = pid, ready_r, go_w
@@ -381,7 +389,7 @@ def _send(conn: socket.socket, msg: dict[str, Any]) -> None:
         conn.close()
 
 
-def main(cdir: str, report_fd: int) -> NoReturn:
+def main(cdir: str, report_fd: int, files: list[str] | None = None) -> NoReturn:
     """Entry from the zygote's grandchild (already in its own session)."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
@@ -394,7 +402,7 @@ def main(cdir: str, report_fd: int) -> NoReturn:
     os.close(null)
     shim: Shim | None = None
     try:
-        shim = Shim(cdir, report_fd)
+        shim = Shim(cdir, report_fd, files)
         shim.run()
     except BaseException as e:  # the shim must never fall back into zygote code
         with contextlib.suppress(OSError):

@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from node.runtime.errors import InvalidConfigError
+from node.runtime.mounts import File, Mount, check_runtime_mount, validate_file
+
+__all__ = ["DEFAULT_PATH", "MIN_MEMORY", "ContainerConfig", "ContainerState", "File", "Limits", "LogLine",
+           "Mount", "Status", "image_parts", "merge_process", "validate"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024
@@ -54,17 +58,6 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Mount:
-    """A bind mount (``type="bind"``, ``source`` on the host) or a ``tmpfs`` at ``target``."""
-
-    target: str
-    source: str = ""
-    type: str = "bind"
-    read_only: bool = False
-    options: str = ""
-
-
-@dataclass(frozen=True)
 class ContainerConfig:
     """What to run. ``image`` is an ``node.images.Image`` or a ``(layer_dirs, ImageConfig)``
     pair (layer dirs bottom -> top)."""
@@ -82,7 +75,8 @@ class ContainerConfig:
     netns_path: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str = ""
-    mounts: Sequence[Mount] = ()
+    mounts: Sequence[Mount] = ()                   # node.runtime.mounts
+    files: Sequence[File] = ()                     # secrets/configs: on a tmpfs, bound read-only
     read_only: bool = False
     capabilities: Sequence[str] | None = None      # None = Docker's default set
     seccomp: bool = True
@@ -169,7 +163,10 @@ def validate(cfg: ContainerConfig) -> None:
             raise InvalidConfigError(f"mount target {m.target!r} must be an absolute path without '..'")
         if m.type == "bind" and not Path(m.source).exists():
             raise InvalidConfigError(f"bind source {m.source!r} does not exist")
-        if m.type not in ("bind", "tmpfs"):
-            raise InvalidConfigError(f"mount type {m.type!r} not supported (bind, tmpfs)")
+        check_runtime_mount(m)
+    for f in cfg.files:
+        validate_file(f)
+        if ".." in f.target.split("/"):
+            raise InvalidConfigError(f"file target {f.target!r} must not contain '..'")
     if cfg.netns_path is not None and not Path(cfg.netns_path).exists():
         raise InvalidConfigError(f"netns path {cfg.netns_path!r} does not exist")

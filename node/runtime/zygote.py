@@ -6,11 +6,12 @@ spawns this process with ``subprocess`` (fork+exec in C, no Python runs in betwe
 ``python -I -S`` -- no site-packages, only stdlib + this package -- and talks to it over a
 socketpair on its stdin with line-JSON:
 
-    -> {"op": "spawn", "dir": "<container dir>"}
+    -> {"op": "spawn", "dir": "<container dir>"[, "files": ["<base64>", ...]]}
     <- {"ok": true, "pid": <container pid>, "shim_pid": <pid>} | {"ok": false, "error": "..."}
 
 The zygote keeps one *spare* shim forked in advance (own session, fds cleaned, blocked on
-a pipe); a ``spawn`` request hands it the container directory and forks the next spare. The
+a pipe); a ``spawn`` request hands it the container directory (and the bytes of the
+container's secret/config files, which are never written to disk) and forks the next spare. The
 shim answers the ``spawn`` request itself, on its copy of the control socket, once the
 container's rootfs, namespaces and cgroups are ready (or on failure). The daemon holds its
 lock until that answer, so replies never interleave; every process hand-off saved matters
@@ -54,16 +55,26 @@ def _fork_spare(ctl_fd: int) -> int:
             os.closerange(keep[1] + 1, 65536)
             buf = b""
             while not buf.endswith(b"\n"):
-                chunk = os.read(r, 4096)
+                chunk = os.read(r, 65536)
                 if not chunk:
                     os._exit(0)
                 buf += chunk
             os.close(r)
-            shim.main(buf[:-1].decode(), report)            # never returns
+            line = buf[:-1].decode()
+            if line.startswith("{"):                        # {"dir": ..., "files": [base64...]}
+                req = json.loads(line)
+                shim.main(req["dir"], report, req.get("files"))   # never returns
+            shim.main(line, report)                         # never returns
         finally:
             os._exit(1)
     os.close(r)
     return w
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def main() -> None:
@@ -86,12 +97,15 @@ def main() -> None:
             try:
                 req = json.loads(line)
                 if req.get("op") == "spawn":
+                    msg = str(req["dir"]).encode() + b"\n"
+                    if req.get("files"):                    # secrets/configs: in memory only
+                        msg = json.dumps({"dir": req["dir"], "files": req["files"]}).encode() + b"\n"
                     try:
-                        os.write(spare, str(req["dir"]).encode() + b"\n")
+                        _write_all(spare, msg)
                     except OSError:                         # the spare died: use a fresh one
                         os.close(spare)
                         spare = _fork_spare(ctl.fileno())
-                        os.write(spare, str(req["dir"]).encode() + b"\n")
+                        _write_all(spare, msg)
                     os.close(spare)
                     spare = _fork_spare(ctl.fileno())       # ready for the next request
                     continue
