@@ -1,6 +1,11 @@
 """The CLI's connection to the local daemon, and the translation of RPC errors to one line.
 
 The CLI imports only the generated stubs; it never reads the store or the data root.
+
+Every failed call goes through :meth:`Client.translate`, the CLI's one error renderer: a daemon
+that does not answer on its socket is ``Cannot connect to the swarm daemon at <host>. Is swarmd
+running?``; any status the daemon sent back is :func:`error_line`, Docker's ``Error response
+from daemon: <message>`` with the daemon's message as it is (the status code is not printed).
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ def resolve_host(host: str | None) -> str:
     return host or os.environ.get("SWARM_HOST") or DEFAULT_HOST
 
 
+def error_line(code: grpc.StatusCode | None, details: str) -> str:
+    """The line printed for a call the daemon answered with ``code`` and ``details``."""
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "Error response from daemon: context deadline exceeded"
+    return f"Error response from daemon: {details}"
+
+
 class Client:
     def __init__(self, host: str | None) -> None:
         self.host = resolve_host(host)
@@ -59,13 +71,8 @@ class Client:
     def channel(self) -> grpc.Channel:
         if self._channel is None:
             # Probe first: gRPC would otherwise retry a missing socket until the deadline.
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.path)
-            except OSError:
-                raise self._not_running() from None
-            finally:
-                s.close()
+            if not self._socket_answers():
+                raise self._not_running()
             self._channel = grpc.insecure_channel(
                 self.host, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
             )
@@ -96,9 +103,7 @@ class Client:
             details = e.details() if hasattr(e, "details") else str(e)
             if code == grpc.StatusCode.UNAVAILABLE and not self._socket_answers():
                 raise self._not_running() from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise CLIError("Error response from daemon: context deadline exceeded") from None
-            raise CLIError(f"Error response from daemon: {details}") from None
+            raise CLIError(error_line(code, details)) from None
 
     def close(self) -> None:
         if self._channel is not None:
