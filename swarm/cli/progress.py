@@ -5,6 +5,11 @@ most relevant up-to-date task and draws its state as a bar out of 9 steps; once 
 it waits one monitor period ("verify") before printing `Service <id> converged`. On a terminal
 the lines are redrawn in place; otherwise every refresh that changed something is printed as
 plain lines. Ctrl-C leaves the operation running.
+
+The pieces, each testable without a daemon: ``Progress`` turns one poll's service and tasks into
+the lines to draw (the pick per slot, the bar numbers kept across polls, the rollback wording and
+notice), ``Stability`` is the verify wait on a clock, ``Screen`` draws; ``refresh`` is one poll
+and ``watch`` the loop.
 """
 
 from __future__ import annotations

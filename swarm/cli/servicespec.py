@@ -1,4 +1,9 @@
-"""Turning `service create/update` flags into a ServiceSpec (docker/cli service/opts.go)."""
+"""Turning `service create/update` flags into a ServiceSpec (docker/cli service/opts.go).
+
+Parsers of single flag values (sizes, CPUs, durations, ports, networks, placement preferences)
+first; then the flag appliers: ``apply_common_flags`` (what create and update share) and
+``updated_spec`` (a service's spec changed by `service update`'s flags).
+"""
 
 from __future__ import annotations
 
