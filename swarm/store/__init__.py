@@ -1,7 +1,8 @@
 """swarm/store: the Raft-replicated object store (pysyncobj underneath).
 
 Versioned opaque objects in typed tables, atomic batches with optimistic concurrency, secondary and
-unique indexes, consistent views and a change stream. Modules:
+unique indexes, consistent views and a change stream (its multi-process test harness is
+``tests/support/store_harness.py``). Modules:
 
     types.py       StoredObject, Action, Event, Commit, Reset, the table set, the wire form
     errors.py      the exception tree (retry decision in the type)
@@ -14,8 +15,6 @@ unique indexes, consistent views and a change stream. Modules:
     protocol.py    ObjectSource / ObjectStore / ReplicatedStore: the typed seam users depend on
     store.py       Store: the public API (Raft), implements ReplicatedStore
     membership.py  add/remove member, leadership transfer
-    member_proc.py one member as a process with a control channel (tests and bench only)
-    harness.py     the parent side of member_proc: Member, Cluster (tests and bench only)
 
 Domain code does not import grpc; callers serialize their protobufs to bytes themselves.
 """
