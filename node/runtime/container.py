@@ -13,9 +13,10 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
    use after a quiet spell waits for an RCU grace period (5-9 ms here; writing a pid to
    ``cgroup.procs`` always takes it, REPORT §2);
 3. overlayfs at ``rootfs`` (lower dirs passed relative to their common parent, which keeps
-   the option string short for deep images), the user's bind/tmpfs/volume mounts and files
-   (secrets, configs) resolved inside the rootfs (:mod:`node.runtime.mountns`), ``/proc``, a minimal ``/dev``
-   (tmpfs + null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only;
+   the option string short for deep images), ``/proc``, a minimal ``/dev`` (tmpfs +
+   null/zero/full/random/urandom/tty, devpts, shm, mqueue), ``/sys`` read-only, then the
+   user's bind/tmpfs/volume mounts and files (secrets, configs), resolved inside the rootfs
+   (:mod:`node.runtime.mountns`; after the defaults, as runc: a tmpfs at /dev/shm wins);
 4. ``pivot_root(".", ".")`` + lazy unmount of the old root (runc's trick, no put_old dir);
 5. runc's masked paths (``/dev/null`` over files, read-only tmpfs over dirs) and read-only
    ``/proc`` paths; optional read-only rootfs; hostname; the user looked up in the
@@ -105,9 +106,9 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
             raise OSError(e.errno, f"joining cgroup {os.path.dirname(path)}: {e.strerror}") from None
     rootfs = cfg["rootfs"]
     _mount_rootfs(cfg, rootfs)
+    _mount_dev_proc_sys(rootfs)                 # first, as runc: a user's /dev/shm goes on top
     mountns.mount_all(rootfs, list(cfg.get("mounts") or ()), cfg.get("files") or None,
                       cfg.get("files_stage") or os.path.join(os.path.dirname(rootfs), "files"))
-    _mount_dev_proc_sys(rootfs)
     os.chdir(rootfs)
     L.pivot_root(".", ".")
     L.umount2(".", L.MNT_DETACH)

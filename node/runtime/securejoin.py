@@ -27,13 +27,14 @@ import os
 import stat
 from collections import deque
 
+from node.runtime.linux import libc as _libc
+
 O_PATH_FLAGS = os.O_PATH | os.O_CLOEXEC
 MAXSYMLINKS = 40                 # the kernel's limit (ELOOP beyond it)
 SYS_openat2 = 437                # x86_64 and aarch64
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
-_libc = ctypes.CDLL(None, use_errno=True)
 _openat2_ok: bool | None = None  # None: not tried yet
 
 

@@ -30,7 +30,7 @@ import json
 import os
 import signal
 
-from node.runtime import shim
+from node.runtime import securejoin, shim
 
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
         "from node.runtime.zygote import main; main()")
@@ -80,6 +80,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)           # shims are reaped by the kernel
+    securejoin.have_openat2()     # probed once here; every container process inherits the answer
     gc.freeze()        # imported objects -> permanent generation: collections in the shims
     #                    never touch (and so never copy) the pages they share with us
     ctl = os.fdopen(0, "rb", buffering=0)

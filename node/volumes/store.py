@@ -37,7 +37,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -248,6 +248,16 @@ class VolumeStore:
                 with contextlib.suppress(NoSuchVolumeError):
                     if self.get(n).anonymous and not self.users(n):
                         self._delete(n)
+
+    def forget_others(self, alive: Iterable[str]) -> builtins.list[tuple[str, str]]:
+        """Drop the references of containers not in ``alive`` (the runtime's containers at
+        start-up: a crash between a container's removal and its ``release`` leaves one
+        behind); their unused anonymous volumes go too. Returns ``[(volume, container)]``."""
+        keep = set(alive)
+        dropped = [(n, c) for n in self._names() for c in self.users(n) if c not in keep]
+        for _, c in dropped:
+            self.release(c)
+        return dropped
 
     # ------------------------------------------------------------ plumbing
     def _create(self, name: str, labels: dict[str, str]) -> Volume:

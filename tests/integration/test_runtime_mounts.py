@@ -96,7 +96,18 @@ def entry(**kw):
             "options": "", "populate": False, "volume": None, **kw}
 
 
-def test_bind_through_symlink_to_host_etc_lands_inside(evil_root, tmp_path):
+@pytest.fixture(params=["openat2", "walk"])
+def resolver(request):
+    """Both ways of resolving inside the rootfs (the child of in_private_ns inherits it)."""
+    if request.param == "openat2" and not sj.have_openat2():
+        pytest.skip("no openat2 on this kernel")
+    saved = sj._openat2_ok
+    sj._openat2_ok = request.param == "openat2"
+    yield request.param
+    sj._openat2_ok = saved
+
+
+def test_bind_through_symlink_to_host_etc_lands_inside(evil_root, tmp_path, resolver):
     name = f"pyswarm-attack-{uuid.uuid4().hex[:8]}"
     src = tmp_path / "src"
     src.mkdir()
@@ -113,7 +124,7 @@ def test_bind_through_symlink_to_host_etc_lands_inside(evil_root, tmp_path):
     assert (evil_root / "etc" / name).is_dir()                 # the mount point, in the rootfs
 
 
-def test_tmpfs_and_file_through_dotdot_land_inside(evil_root, tmp_path):
+def test_tmpfs_and_file_through_dotdot_land_inside(evil_root, tmp_path, resolver):
     name = f"pyswarm-attack-{uuid.uuid4().hex[:8]}"
     f = tmp_path / "file.txt"
     f.write_text("a file\n")
@@ -158,7 +169,7 @@ def test_read_only_bind_keeps_the_source_flags(evil_root, tmp_path):
     assert in_private_ns(child) == "nodev noexec nosuid ro True False"
 
 
-def test_secret_files_on_a_tmpfs_bound_read_only(evil_root, tmp_path):
+def test_secret_files_on_a_tmpfs_bound_read_only(evil_root, tmp_path, resolver):
     stage = tmp_path / "files"
 
     def child() -> str:
@@ -290,9 +301,11 @@ def test_bind_read_only_is_enforced_and_tmpfs_has_mode_size_flags(rt, image, tmp
         stat -c 'mode=%a' /t
         grep ' /t ' /proc/mounts | cut -d' ' -f4
         dd if=/dev/zero of=/t/fill bs=1024 count=2048 2>/dev/null && echo fill=ok || echo fill=full
+        grep ' /dev/shm ' /proc/mounts | tail -1 | grep -o 'size=[0-9]*k'
         """, mounts=[Mount(target="/ro", source=str(src), read_only=True),
                      Mount(target="/rw", source=str(rw)),
-                     Mount(target="/t", type="tmpfs", tmpfs_size=1 << 20, tmpfs_mode=0o700)])
+                     Mount(target="/t", type="tmpfs", tmpfs_size=1 << 20, tmpfs_mode=0o700),
+                     Mount(target="/dev/shm", type="tmpfs", tmpfs_size=2 << 20)])
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "from host" and "Read-only file system" in err
@@ -300,6 +313,7 @@ def test_bind_read_only_is_enforced_and_tmpfs_has_mode_size_flags(rt, image, tmp
     assert lines[1] == "mode=700"
     assert {"rw", "nosuid", "nodev", "noexec", "size=1024k", "mode=700"} <= set(lines[2].split(","))
     assert lines[3] == "fill=full"
+    assert lines[4] == "size=2048k"                            # the user's /dev/shm, over the default
 
 
 @needs_images

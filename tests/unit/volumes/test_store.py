@@ -170,3 +170,11 @@ def test_runtime_entries_acquire_through_the_store(vs):
     assert vs.users("vv") == ["c1"]
     with pytest.raises(InvalidConfigError, match=r"^create v: volume name is too short"):
         runtime_entries([Mount(target="/a", type="volume", source="v")], vs, "c1")
+
+
+def test_forget_others_drops_references_of_vanished_containers(vs):
+    vs.acquire("data", "alive", VolumeOptions())
+    vs.acquire("data", "gone", VolumeOptions())
+    anon = vs.acquire("", "gone", VolumeOptions()).name
+    assert sorted(vs.forget_others(["alive"])) == sorted([("data", "gone"), (anon, "gone")])
+    assert vs.users("data") == ["alive"] and [v.name for v in vs.list()] == ["data"]
