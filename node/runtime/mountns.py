@@ -12,7 +12,9 @@ with the entries of :func:`node.runtime.mounts.runtime_entries` (parents first).
 3. the target is resolved once more (now the new mount's root) and, for a bind, checked to be
    the source (same device and inode): then the propagation (``rprivate`` by default) and,
    read-only, ``MS_BIND|MS_REMOUNT|MS_RDONLY`` keeping the flags the source mount had
-   (``nosuid``, ``nodev``, ``noexec``, atime: a bare remount would clear them).
+   (``nosuid``, ``nodev``, ``noexec``, atime: a bare remount would clear them), and for the
+   mounts below a recursive bind ``mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`` where the
+   kernel has it (>= 5.12; Docker 25's recursive read-only).
 
 Tmpfs mounts are ``nosuid,nodev,noexec``. A volume entry (a bind with ``populate``) whose
 directory is empty first gets a copy of what the image has at the target (files, links,
@@ -112,6 +114,8 @@ def bind(root: int, target: str, src: int, is_dir: bool, ro: int, propagation: s
             f = os.statvfs(p).f_flag
             keep = sum(ms for st_bit, ms in _KEEP if f & st_bit)
             L.mount(None, p, None, L.MS_BIND | L.MS_REMOUNT | ro | keep | extra)
+        if ro and recursive:
+            L.make_tree_read_only(t)         # the mounts below a read-only rbind too (Docker 25)
     finally:
         os.close(t)
 

@@ -158,15 +158,23 @@ def test_read_only_bind_keeps_the_source_flags(evil_root, tmp_path):
 
     def child() -> str:
         L.mount("tmpfs", str(src), "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC, "size=64k")
+        (src / "sub").mkdir()
+        L.mount("tmpfs", str(src / "sub"), "tmpfs", 0, "size=64k")     # a mount below the source
         mountns.mount_all(str(evil_root), [entry(source=str(src), target="/ro", read_only=True),
                                            entry(source=str(src), target="/shared", propagation="rshared")])
         ro, shared = (Path(evil_root) / "ro", Path(evil_root) / "shared")
         opts = mount_options(str(ro))
         info = {line.split()[4]: line for line in Path("/proc/self/mountinfo").read_text().splitlines()}
+        try:
+            (ro / "sub/x").write_text("x")
+            sub = "sub=rw"
+        except OSError as e:
+            sub = f"sub={os.strerror(e.errno)}"
+        (shared / "sub/y").write_text("y")                    # the rw bind's submount stays rw
         return " ".join([*sorted(opts & {"ro", "nosuid", "nodev", "noexec"}),
-                         str("shared:" in info[str(shared)]), str("shared:" in info[str(ro)])])
+                         str("shared:" in info[str(shared)]), str("shared:" in info[str(ro)]), sub])
 
-    assert in_private_ns(child) == "nodev noexec nosuid ro True False"
+    assert in_private_ns(child) == "nodev noexec nosuid ro True False sub=Read-only file system"
 
 
 def test_secret_files_on_a_tmpfs_bound_read_only(evil_root, tmp_path, resolver):
