@@ -47,6 +47,27 @@ _KEEP = ((os.ST_NOSUID, L.MS_NOSUID), (os.ST_NODEV, L.MS_NODEV), (os.ST_NOEXEC, 
          (os.ST_NOATIME, L.MS_NOATIME), (os.ST_NODIRATIME, L.MS_NODIRATIME),
          (os.ST_RELATIME, L.MS_RELATIME))
 TMPFS_FLAGS = L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC
+#: what may be mounted over inside /proc (runc's list: lxcfs-style replacements)
+PROC_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+                "/proc/sys/kernel/ns_last_pid")
+
+
+class TargetRefused(OSError):
+    """A mount target the runtime never mounts on (inside /proc)."""
+
+
+def mount_point(root: int, target: str, kind: str) -> int:
+    """The ``O_PATH`` fd of ``target``'s mount point, made if missing (``kind``: dir/file);
+    refused when it resolves into ``/proc`` (runc's rule: masked and read-only paths there
+    must stay so), but for ``PROC_ALLOWED``."""
+    t = sj.walk(root, target, create=kind, refuse_escaping_leaf=True)
+    top = os.readlink(sj.procfd(root)).rstrip("/")
+    rel = os.readlink(sj.procfd(t))[len(top):] or "/"
+    if (rel == "/proc" or rel.startswith("/proc/")) and rel not in PROC_ALLOWED:
+        os.close(t)
+        raise TargetRefused(errno.EPERM, f"{target!r} cannot be mounted because it is inside /proc")
+    return t
 
 
 def mount_all(rootfs: str, mounts: list[dict[str, Any]], files: list[dict[str, Any]] | None = None,
@@ -64,7 +85,7 @@ def mount_all(rootfs: str, mounts: list[dict[str, Any]], files: list[dict[str, A
 def mount_one(root: int, m: dict[str, Any]) -> None:
     try:
         _mount_one(root, m)
-    except sj.EscapeError:
+    except (sj.EscapeError, TargetRefused):
         raise
     except OSError as e:
         what = "tmpfs" if m["type"] == "tmpfs" else m["source"]
@@ -75,7 +96,7 @@ def _mount_one(root: int, m: dict[str, Any]) -> None:
     target = m["target"]
     ro = L.MS_RDONLY if m.get("read_only") else 0
     if m["type"] == "tmpfs":
-        t = sj.walk(root, target, create="dir", refuse_escaping_leaf=True)
+        t = mount_point(root, target, "dir")
         try:
             L.mount("tmpfs", sj.procfd(t), "tmpfs", TMPFS_FLAGS | ro, m.get("options") or "mode=1777")
         finally:
@@ -97,7 +118,7 @@ def bind(root: int, target: str, src: int, is_dir: bool, ro: int, propagation: s
     """Bind ``src`` (an fd) at ``target`` in ``root``: mount, re-resolve, check, then
     propagation and the read-only remount (``extra``: more flags for it, e.g. nosuid)."""
     st = os.fstat(src)
-    t = sj.walk(root, target, create="dir" if is_dir else "file", refuse_escaping_leaf=True)
+    t = mount_point(root, target, "dir" if is_dir else "file")
     try:
         L.mount(sj.procfd(src), sj.procfd(t), None, L.MS_BIND | (L.MS_REC if recursive else 0))
     finally:
@@ -143,7 +164,7 @@ def mount_files(root: int, files: list[dict[str, Any]], stage: str) -> None:
                 try:
                     bind(root, f["target"], src, False, L.MS_RDONLY, propagation="rprivate",
                          recursive=False, extra=TMPFS_FLAGS)
-                except sj.EscapeError:
+                except (sj.EscapeError, TargetRefused):
                     raise
                 except OSError as e:
                     raise OSError(e.errno, f"mounting a file on {f['target']}: {e.strerror or e}") from None

@@ -250,6 +250,8 @@ def check_runtime_mount(m: Mount) -> None:
     """The checks the runtime itself makes (``spec.validate``): shapes, not policy."""
     if m.type not in TYPES:
         raise InvalidConfigError(f"mount type {m.type!r} not supported (bind, tmpfs, volume)")
+    if posixpath.normpath(m.target) == "/":
+        raise InvalidConfigError("invalid specification: destination can't be '/'")
     if m.type == "bind" and m.propagation and m.propagation not in PROPAGATIONS:
         raise InvalidConfigError(f"invalid propagation mode: {m.propagation}")
     if m.type == "tmpfs" and (m.tmpfs_size < 0 or not 0 <= m.tmpfs_mode <= 0o7777):

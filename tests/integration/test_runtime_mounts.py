@@ -152,6 +152,27 @@ def test_target_that_is_an_escaping_symlink_is_refused(evil_root, tmp_path):
     assert mount_points() == before
 
 
+def test_nothing_is_mounted_inside_proc(evil_root, tmp_path):
+    def child() -> str:
+        (evil_root / "proc").mkdir()
+        L.mount("proc", str(evil_root / "proc"), "proc", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)
+        (evil_root / "p").symlink_to("proc/sys")
+        out = []
+        for target in ("/proc/sys", "/p/kernel", "/proc"):
+            try:
+                mountns.mount_all(str(evil_root), [entry(source=str(tmp_path), target=target)])
+                out.append("mounted")
+            except OSError as e:
+                out.append("refused" if "inside /proc" in str(e) else str(e))
+        f = tmp_path / "meminfo"
+        f.write_text("MemTotal: 1 kB\n")
+        mountns.mount_all(str(evil_root), [entry(source=str(f), target="/proc/meminfo")])   # lxcfs-style
+        out.append((evil_root / "proc/meminfo").read_text().split()[1])
+        return " ".join(out)
+
+    assert in_private_ns(child) == "refused refused refused 1"
+
+
 def test_read_only_bind_keeps_the_source_flags(evil_root, tmp_path):
     src = tmp_path / "nosuid"
     src.mkdir()
