@@ -10,6 +10,10 @@ The daemon never forks. Every container has a directory ``root/containers/<id>/`
 ``config.json`` (what the shim runs), ``state.json`` (written by the shim), ``shim.sock``,
 ``container.log`` and the overlay ``upper/``, ``work/`` and ``rootfs/`` (mount point; the
 overlay is mounted only inside the container's mount namespace, so it disappears with it).
+Mounts (:mod:`node.runtime.mounts`): volumes come from the ``volumes`` provider given to
+:class:`Runtime` (acquired at create, released at remove); the bytes of secret/config files
+travel with the ``spawn`` request through the zygote to the shim, never into ``config.json``,
+and end on a tmpfs inside the container's mount namespace (``files/`` is its empty mount point).
 After a daemon restart :meth:`Runtime.list` rediscovers everything from those directories and
 talks to the still-running shims through their sockets (re-attach).
 
