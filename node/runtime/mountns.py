@@ -61,9 +61,12 @@ def mount_point(root: int, target: str, kind: str) -> int:
     """The ``O_PATH`` fd of ``target``'s mount point, made if missing (``kind``: dir/file);
     refused when it resolves into ``/proc`` (runc's rule: masked and read-only paths there
     must stay so), but for ``PROC_ALLOWED``."""
-    t = sj.walk(root, target, create=kind, refuse_escaping_leaf=True)
+    t = sj.walk(root, target, create=kind)   # symlinks followed inside the rootfs, as runc
     top = os.readlink(sj.procfd(root)).rstrip("/")
     rel = os.readlink(sj.procfd(t))[len(top):] or "/"
+    if rel == "/":
+        os.close(t)
+        raise TargetRefused(errno.EPERM, f"{target!r} resolves to the container's root: cannot mount over it")
     if (rel == "/proc" or rel.startswith("/proc/")) and rel not in PROC_ALLOWED:
         os.close(t)
         raise TargetRefused(errno.EPERM, f"{target!r} cannot be mounted because it is inside /proc")

@@ -385,18 +385,22 @@ def test_logs_follow_running_container(rt, images):
     assert rt.state(c.id).status == Status.EXITED
 
 
-def test_mount_target_symlink_escaping_rootfs_is_refused(rt, images, tmp_path):
+def test_mount_target_symlink_resolves_inside_the_rootfs(rt, images, tmp_path):
+    """An absolute symlink at a mount target is followed inside the rootfs, as Docker (runc's
+    securejoin) does: the bind lands on the container's path, never on the host's."""
     layer = tmp_path / "evil-layer"
     layer.mkdir()
-    (layer / "data").symlink_to("/etc")                      # absolute: would be the host's /etc
+    (layer / "data").symlink_to("/etc/pyswarm-evil")          # on the host: /etc/pyswarm-evil
     src = tmp_path / "src"
     src.mkdir()
+    (src / "marker").write_text("inside\n")
     from node.images.model import ImageConfig
 
     image = ([*images["demo/web:1"].layers, layer], ImageConfig())
-    with pytest.raises(ContainerStartError, match="resolves outside"):
-        rt.create(ContainerConfig(id=cid(), image=image, command=["true"],
-                                  mounts=[Mount(target="/data", source=str(src))]))
+    code, out, err, _ = run(rt, image, sh("cat /data/marker /etc/pyswarm-evil/marker"),
+                            mounts=[Mount(target="/data", source=str(src))])
+    assert (code, out) == (0, "inside\ninside\n"), err
+    assert not Path("/etc/pyswarm-evil").exists()
     assert not any("evil" in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
 
 

@@ -143,12 +143,21 @@ def test_tmpfs_and_file_through_dotdot_land_inside(evil_root, tmp_path, resolver
     assert (evil_root / "etc" / f"{name}.txt").is_file()       # an empty file as mount point
 
 
-def test_target_that_is_an_escaping_symlink_is_refused(evil_root, tmp_path):
+def test_target_that_is_an_escaping_symlink_lands_inside_or_is_refused(evil_root, tmp_path, resolver):
+    """A target that is itself an absolute symlink is followed inside the rootfs (runc's
+    securejoin, so Docker's behaviour: ``/var/run -> /run`` works); one that climbs to the
+    container's root is refused rather than mounted over it."""
     before = mount_points()
-    for target in ("/data", "/up"):
-        with pytest.raises(RuntimeError, match="resolves outside the container rootfs"):
-            in_private_ns(lambda t=target: mountns.mount_all(
-                str(evil_root), [entry(source=str(tmp_path), target=t)]))
+    (tmp_path / "src").mkdir()
+    ((tmp_path / "src") / "marker").write_text("bound\n")
+
+    def child() -> str:
+        mountns.mount_all(str(evil_root), [entry(source=str(tmp_path / "src"), target="/data")])
+        return f"{(evil_root / 'etc' / 'marker').read_text().strip()} {os.path.exists('/etc/marker')}"
+
+    assert in_private_ns(child) == "bound False"
+    with pytest.raises(RuntimeError, match="container's root"):
+        in_private_ns(lambda: mountns.mount_all(str(evil_root), [entry(source=str(tmp_path), target="/up")]))
     assert mount_points() == before
 
 
