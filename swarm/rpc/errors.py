@@ -15,9 +15,17 @@ class first, so a subclass can refine its base):
    imports the domain packages; ``register()`` adds or overrides entries at start-up, and a unit
    test checks every default key still names a real class, so a rename cannot drift silently.
 
-An exception with neither is a bug, not a domain error: it is re-raised and grpc reports it as
-``UNKNOWN`` with the traceback logged, never swallowed. Aborts done by a servicer itself
-(``grpc.aio.AbortError``) pass through untouched.
+The interceptor (:class:`ErrorInterceptor`, installed on every server by ``swarm.rpc.server``) is
+the only place an exception becomes a status: servicers never catch to abort, and a servicer that
+must refuse a call raises a domain error. Three cases, in order:
+
+* an ``grpc.RpcError`` with a code: a call this handler made upstream failed (the follower's log
+  relay to the leader): its code and details pass through as they are;
+* a mapped domain error: its code, with ``str(exc)`` as the details (the message users see);
+* anything else is a bug, not a domain error: it is logged WITH its traceback and answered
+  ``INTERNAL`` (details ``str(exc)``, or the class name when that is empty), never swallowed.
+
+Aborts done by grpc itself (``grpc.aio.AbortError``) pass through untouched.
 
 Defaults for the store follow the house list: not found → ``NOT_FOUND``, exists →
 ``ALREADY_EXISTS``, bad input → ``INVALID_ARGUMENT``, optimistic-concurrency conflict ("update out
@@ -94,22 +102,31 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
     return None if name is None else getattr(grpc.StatusCode, name)
 
 
-async def abort_with(exc: Exception, context: aio.ServicerContext) -> None:
-    """If ``exc`` is a mapped domain error, abort the call with its code and message."""
+async def abort_with(exc: Exception, context: aio.ServicerContext, method: str = "") -> None:
+    """Abort the call with the status ``exc`` stands for (see the module notes)."""
     if isinstance(exc, aio.AbortError):
         return
+    if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
+        details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+        await context.abort(exc.code(), details or "")
     code = status_for(exc)
     if code is None:
-        log.exception("unmapped exception in RPC handler", exc_info=exc)
-        return
+        log.error("bug in RPC %s: %s: %s", method or "(unknown method)", type(exc).__name__, exc,
+                  exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, str(exc) or type(exc).__name__)
     await context.abort(code, str(exc))
 
 
 class ErrorInterceptor(aio.ServerInterceptor):
-    """Server interceptor: domain exceptions raised by servicers become status codes."""
+    """Server interceptor: whatever a servicer raises becomes a status (see the module notes)."""
 
     async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        return wrap_handler(await continuation(handler_call_details), on_error=abort_with)
+        method = handler_call_details.method
+
+        async def on_error(exc: Exception, context: aio.ServicerContext) -> None:
+            await abort_with(exc, context, method)
+
+        return wrap_handler(await continuation(handler_call_details), on_error=on_error)
 
 
 def go_code_name(code: grpc.StatusCode) -> str:
