@@ -1,59 +1,119 @@
-"""The control API as one object the servicer calls by RPC name.
+"""The control API: one async method per Control RPC, each calling its handler function by name.
 
 Every manager serves it against its own replica: writes go through Raft (a follower's write is
 forwarded to the leader by the Raft layer and applied with a version check, so validation on a
 slightly stale follower can never overwrite newer state), reads come from the local replica
 after checking that the cluster has a leader — without one every call fails fast with the
 reference's "does not have a leader" message instead of serving stale state or hanging.
+
+The handlers live by object kind in :mod:`~swarm.controlapi.nodes`, :mod:`~.cluster`,
+:mod:`~.services` (services and tasks) and :mod:`~.networks`; errors are the domain errors of
+:mod:`swarm.controlapi.errors` and :mod:`swarm.store.errors`, turned into status codes by the RPC
+edge (``swarm.rpc.errors``). The gRPC servicer (``swarm.daemon.servicers.ControlServicer``) has
+one line per RPC calling the method of the same name here; a unit test checks that every RPC of
+the Control service has both, so a new RPC cannot be forgotten.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
+import re
 from typing import Any
 
+from swarm.api import control_pb2 as c
 from swarm.controlapi import cluster, networks, nodes, services
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import ControlError
-
-Handler = Callable[[Context, Any], Any]
 
 
 class ControlAPI:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.handlers: dict[str, Handler] = {
-            "GetNode": nodes.get_node,
-            "ListNodes": nodes.list_nodes,
-            "UpdateNode": nodes.update_node,
-            "RemoveNode": nodes.remove_node,
-            "GetCluster": cluster.get_cluster,
-            "ListClusters": cluster.list_clusters,
-            "UpdateCluster": cluster.update_cluster,
-            **services.HANDLERS,
-            **networks.HANDLERS,
-        }
 
-    def register(self, handlers: dict[str, Handler]) -> None:
-        self.handlers.update(handlers)
-
-    async def call(self, name: str, request: Any) -> Any:
-        fn = self.handlers.get(name)
-        if fn is None:
-            raise NotImplementedControlError(f"{name} is not implemented yet")
+    def _ready(self) -> Context:
+        """The context, once the cluster has a leader (``NoLeaderError`` otherwise)."""
         if self.ctx.store.leader() is None:
             from swarm.store import NoLeaderError
 
             raise NoLeaderError()
-        result = fn(self.ctx, request)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return self.ctx
+
+    # ---- nodes -------------------------------------------------------------------------------
+
+    async def get_node(self, req: c.GetNodeRequest) -> c.GetNodeResponse:
+        return nodes.get_node(self._ready(), req)
+
+    async def list_nodes(self, req: c.ListNodesRequest) -> c.ListNodesResponse:
+        return nodes.list_nodes(self._ready(), req)
+
+    async def update_node(self, req: c.UpdateNodeRequest) -> c.UpdateNodeResponse:
+        return await nodes.update_node(self._ready(), req)
+
+    async def remove_node(self, req: c.RemoveNodeRequest) -> c.RemoveNodeResponse:
+        return await nodes.remove_node(self._ready(), req)
+
+    # ---- tasks -------------------------------------------------------------------------------
+
+    async def get_task(self, req: c.GetTaskRequest) -> c.GetTaskResponse:
+        return services.get_task(self._ready(), req)
+
+    async def list_tasks(self, req: c.ListTasksRequest) -> c.ListTasksResponse:
+        return services.list_tasks(self._ready(), req)
+
+    # ---- services ----------------------------------------------------------------------------
+
+    async def create_service(self, req: c.CreateServiceRequest) -> c.CreateServiceResponse:
+        return await services.create_service(self._ready(), req)
+
+    async def get_service(self, req: c.GetServiceRequest) -> c.GetServiceResponse:
+        return services.get_service(self._ready(), req)
+
+    async def update_service(self, req: c.UpdateServiceRequest) -> c.UpdateServiceResponse:
+        return await services.update_service(self._ready(), req)
+
+    async def remove_service(self, req: c.RemoveServiceRequest) -> c.RemoveServiceResponse:
+        return await services.remove_service(self._ready(), req)
+
+    async def list_services(self, req: c.ListServicesRequest) -> c.ListServicesResponse:
+        return services.list_services(self._ready(), req)
+
+    # ---- networks ----------------------------------------------------------------------------
+
+    async def create_network(self, req: c.CreateNetworkRequest) -> c.CreateNetworkResponse:
+        return await networks.create_network(self._ready(), req)
+
+    async def get_network(self, req: c.GetNetworkRequest) -> c.GetNetworkResponse:
+        return networks.get_network(self._ready(), req)
+
+    async def list_networks(self, req: c.ListNetworksRequest) -> c.ListNetworksResponse:
+        return networks.list_networks(self._ready(), req)
+
+    async def remove_network(self, req: c.RemoveNetworkRequest) -> c.RemoveNetworkResponse:
+        return await networks.remove_network(self._ready(), req)
+
+    # ---- cluster -----------------------------------------------------------------------------
+
+    async def get_cluster(self, req: c.GetClusterRequest) -> c.GetClusterResponse:
+        return cluster.get_cluster(self._ready(), req)
+
+    async def list_clusters(self, req: c.ListClustersRequest) -> c.ListClustersResponse:
+        return cluster.list_clusters(self._ready(), req)
+
+    async def update_cluster(self, req: c.UpdateClusterRequest) -> c.UpdateClusterResponse:
+        return await cluster.update_cluster(self._ready(), req)
+
+    # ---- deprecated ----------------------------------------------------------------------------
+
+    async def call(self, name: str, request: Any) -> Any:
+        """The old dispatch by RPC name, kept only for ``ManagerRole.control`` (no longer called
+        by the servicer): delete both together."""
+        method = getattr(self, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None)
+        if method is None:
+            raise NotImplementedControlError(f"{name} is not implemented yet")
+        return await method(request)
 
 
 class NotImplementedControlError(ControlError):
     code = "UNIMPLEMENTED"
 
 
-__all__ = ["Awaitable", "ControlAPI"]
+__all__ = ["ControlAPI"]

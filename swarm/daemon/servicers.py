@@ -14,6 +14,7 @@ import grpc
 from grpc import aio
 
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
+from swarm.controlapi.api import ControlAPI
 from swarm.daemon.errors import DaemonError, NotAManagerError
 
 log = logging.getLogger(__name__)
@@ -138,26 +139,70 @@ def _image_status(e: Exception) -> grpc.StatusCode:
 
 
 class ControlServicer(control_pb2_grpc.ControlServicer):
-    """Local entry to the Control API: served by the manager role, refused on workers."""
+    """Local entry to the Control API: one line per RPC, served by the manager role (refused
+    with ``NotInSwarmError`` / ``NotAManagerError`` elsewhere)."""
 
     def __init__(self, daemon: Any) -> None:
         self.d = daemon
 
-    def __getattribute__(self, name: str) -> Any:
-        if name[:1].isupper() and name not in ("__class__",):
-            return _control_method(object.__getattribute__(self, "d"), name)
-        return object.__getattribute__(self, name)
+    def _api(self) -> ControlAPI:
+        self.d.require_swarm()
+        manager = self.d.manager
+        if manager is None:
+            raise NotAManagerError()
+        api: ControlAPI = manager.control_api
+        return api
 
+    async def GetNode(self, request, context):
+        return await self._api().get_node(request)
 
-def _control_method(daemon: Any, name: str) -> Callable[..., Awaitable[Any]]:
-    async def handler(request: Any, context: aio.ServicerContext) -> Any:
-        async def run() -> Any:
-            daemon.require_swarm()
-            manager = daemon.manager
-            if manager is None:
-                raise NotAManagerError()
-            return await manager.control(name, request)
+    async def ListNodes(self, request, context):
+        return await self._api().list_nodes(request)
 
-        return await call(context, run)
+    async def UpdateNode(self, request, context):
+        return await self._api().update_node(request)
 
-    return handler
+    async def RemoveNode(self, request, context):
+        return await self._api().remove_node(request)
+
+    async def GetTask(self, request, context):
+        return await self._api().get_task(request)
+
+    async def ListTasks(self, request, context):
+        return await self._api().list_tasks(request)
+
+    async def CreateService(self, request, context):
+        return await self._api().create_service(request)
+
+    async def GetService(self, request, context):
+        return await self._api().get_service(request)
+
+    async def UpdateService(self, request, context):
+        return await self._api().update_service(request)
+
+    async def RemoveService(self, request, context):
+        return await self._api().remove_service(request)
+
+    async def ListServices(self, request, context):
+        return await self._api().list_services(request)
+
+    async def CreateNetwork(self, request, context):
+        return await self._api().create_network(request)
+
+    async def GetNetwork(self, request, context):
+        return await self._api().get_network(request)
+
+    async def ListNetworks(self, request, context):
+        return await self._api().list_networks(request)
+
+    async def RemoveNetwork(self, request, context):
+        return await self._api().remove_network(request)
+
+    async def GetCluster(self, request, context):
+        return await self._api().get_cluster(request)
+
+    async def ListClusters(self, request, context):
+        return await self._api().list_clusters(request)
+
+    async def UpdateCluster(self, request, context):
+        return await self._api().update_cluster(request)
