@@ -21,13 +21,15 @@ the DB, in the state we last recorded, which re-adopts the existing containers t
 ``Controller.adopt()`` instead of starting new ones. :meth:`Worker.stop` stops driving tasks but
 leaves every container running (live restore).
 
-Network, route and peer assignments are not ours: when the worker was given ``on_network``
-(the agent's :class:`~node.agent.netsync.NetSync` ``update``), every message's non-task
-changes are handed to it, in a copy of the message with the same ``type`` (so a COMPLETE set
-still means "this is all of them"), *before* the tasks are applied, so a task that starts
-from this very message finds its networks, routes and peers already known. A COMPLETE message
-is always handed on (even with no network items: that empties the view); an INCREMENTAL one
-only if it has non-task changes. Without ``on_network`` they are ignored.
+Network, route and peer assignments are not ours: every message's non-task changes are handed
+to the executor (:meth:`~node.exec.executor.Executor.update_networks`; the runtime executor
+passes them to the node's network layer, the fake one ignores them), in a copy of the message
+with the same ``type`` (so a COMPLETE set still means "this is all of them"), *before* the
+tasks are applied, so a task that starts from this very message finds its networks, routes and
+peers already known. A COMPLETE message is always handed on (even with no network items: that
+empties the view); an INCREMENTAL one only if it has non-task changes. A failure there is
+logged and does not stop the tasks. ``on_network``, when given, receives them instead of the
+executor (a hook for tests and for wiring that predates ``update_networks``).
 """
 
 from __future__ import annotations
@@ -124,15 +126,16 @@ class Worker:
             self._spawn(self._remove_orphans(set(self.managers)))
 
     async def _hand_network_items(self, msg: d.AssignmentsMessage) -> None:
-        if self.on_network is None:
-            return
         other = [c for c in msg.changes if c.assignment.WhichOneof("item") not in ("task", None)]
         if not other and msg.type != d.AssignmentsMessage.COMPLETE:
             return
         sub = d.AssignmentsMessage(type=msg.type, applies_to=msg.applies_to, results_in=msg.results_in,
                                    changes=other)
         try:
-            await self.on_network(sub)
+            if self.on_network is not None:
+                await self.on_network(sub)
+            else:
+                await self.executor.update_networks(sub)
         except Exception:   # the data path must not stop task assignments; it logs and retries
             log.exception("assignments %s: network items not applied", msg.results_in or "?")
 

@@ -22,6 +22,10 @@ each of them):
   permanent without knowing the back end.
 * Controllers may be cancelled in any ``await``; an executor whose work runs in threads must
   not let a cancelled call race a later one on the same container.
+* ``update_networks(msg)`` takes the non-task items (networks, routes, peers) of every
+  assignments message, before its tasks are applied: the executor owns what the node's
+  data path looks like, the agent only passes the manager's view on. An executor without
+  networking accepts and ignores them.
 
 Container names follow Docker: ``<service>.<slot>.<taskID>`` (global services use the node
 ID in place of the slot); the task's own ``annotations.name`` wins when the manager set one.
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from swarm.api.dispatcher_pb2 import AssignmentsMessage
 from swarm.api.objects_pb2 import NodeDescription, Task
 from swarm.api.types_pb2 import ContainerStatus
 
@@ -173,6 +178,13 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def logs(self, task_id: str, follow: bool = False, tail: int = -1) -> AsyncIterator[LogRecord]:
         """The task container's log lines; ``tail=-1`` means all; ``follow`` until it exits."""
+
+    @abc.abstractmethod
+    async def update_networks(self, msg: AssignmentsMessage) -> None:
+        """The network, route and peer items of one assignments message (no task items), with
+        the message's ``type``: a COMPLETE one is the whole set, an INCREMENTAL one upserts or
+        removes. Called before the message's tasks are applied, so a task starting from it
+        finds its networks known."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the executor's resources; containers keep running."""

@@ -23,6 +23,9 @@ What a task does is a :class:`Behavior`, taken from (first match wins):
 Images: ``FakeExecutor(images={...})`` makes every other image fail to "pull" with
 ``<image>: manifest unknown`` (like the registry); ``images=None`` accepts any image.
 
+Network items of the assignments (``update_networks``) are not acted on: the last
+``NETWORK_UPDATES_KEPT`` messages are kept in ``executor.network_updates`` for tests.
+
 Containers live in the executor (``executor.containers``), not in the controllers, so a
 "restarted agent" -- a new worker and new controllers on the same executor -- finds them
 again through ``adopt()``, as the real runtime's containers survive ``swarmd``.
@@ -36,6 +39,7 @@ import itertools
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -48,6 +52,7 @@ from node.exec.errors import (
     RegistryUnavailableError,
 )
 from node.exec.executor import ContainerInfo, Controller, Executor, LogRecord, stop_grace, task_name
+from swarm.api.dispatcher_pb2 import AssignmentsMessage
 from swarm.api.objects_pb2 import NodeDescription, Task
 from swarm.api.types_pb2 import Platform, Resources
 
@@ -55,6 +60,7 @@ log = logging.getLogger(__name__)
 
 EXIT_SIGTERM = 143
 EXIT_SIGKILL = 137
+NETWORK_UPDATES_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class FakeExecutor(Executor):
         self.memory_bytes = memory_bytes
         self.containers: dict[str, FakeContainer] = {}
         self.calls: list[tuple[str, str]] = []
+        self.network_updates: deque[AssignmentsMessage] = deque(maxlen=NETWORK_UPDATES_KEPT)
         self._tempfails: dict[str, int] = {}
         self._ids = itertools.count(1)
 
@@ -170,6 +177,10 @@ class FakeExecutor(Executor):
             yield rec
         if follow:
             await c.exited.wait()
+
+    async def update_networks(self, msg: AssignmentsMessage) -> None:
+        """Recorded (the last few), not acted on: the fake has no data path."""
+        self.network_updates.append(msg)
 
     def kill_behind_our_back(self, task_id: str, exit_code: int = EXIT_SIGKILL) -> None:
         """Test helper: the container's process dies (OOM, crash) without the agent asking."""

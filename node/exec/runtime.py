@@ -19,7 +19,10 @@ Design notes:
   errors become :class:`~node.exec.errors.ImagePullError` with the registry's message
   ("manifest unknown"), so the task is REJECTED with it.
 * Errors of both layers are translated at this edge, by their ``temporary`` flag and type.
-* Networks (``network=``, the agent's ``NetSync``; None = no overlay networking): for a task
+* Networks (``network=``, a :class:`SandboxNetwork`: ``node.network.netsync.NetSync``, built
+  and closed by the daemon; None = no overlay networking): ``update_networks()`` forwards the
+  assignments' network, route and peer items (the agent hands them over and knows nothing
+  more of networking); for a task
   with ``Task.networks`` ``prepare()`` has the network layer ensure the task's networks,
   create the sandbox netns and attach one interface per address (ingress first), and only
   then creates the container *joining* that netns, with the sandbox's resolv.conf (embedded
@@ -61,6 +64,7 @@ from node.runtime.errors import (
     ShimUnavailableError,
 )
 from node.runtime.errors import ContainerStartError as RtStartError
+from swarm.api.dispatcher_pb2 import AssignmentsMessage
 from swarm.api.objects_pb2 import NodeDescription, Task
 from swarm.api.types_pb2 import Platform, Resources
 
@@ -88,8 +92,9 @@ def translate(e: Exception) -> xe.ExecError:
 
 
 class SandboxNetwork(Protocol):
-    """What the executor needs of the network layer (``node.agent.netsync.NetSync``)."""
+    """What the executor needs of the network layer (``node.network.netsync.NetSync``)."""
 
+    async def update(self, msg: AssignmentsMessage) -> None: ...
     async def setup_sandbox(self, container_id: str, task: Task) -> tuple[str, str] | None: ...
     async def adopt_sandbox(self, container_id: str, task: Task) -> None: ...
     async def destroy_sandbox(self, container_id: str) -> None: ...
@@ -199,6 +204,11 @@ class RuntimeExecutor(Executor):
                 queue.get_nowait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(fut), 2)
+
+    async def update_networks(self, msg: AssignmentsMessage) -> None:
+        """Hand the assignments' network items to the network layer (ignored without one)."""
+        if self.network is not None:
+            await self.net(self.network.update(msg))
 
     async def prune_sandboxes(self) -> list[str]:
         """After a restart: destroy network sandboxes whose container no longer exists.

@@ -3,6 +3,8 @@ load balancing (nftables), the ingress routing mesh and an embedded DNS server.
 
 Synchronous and thread-safe; every call blocks (netlink, nft, mounts), so the asyncio daemon
 calls it with ``asyncio.to_thread``. Imports: stdlib + pyroute2 only; needs root, nft(8).
+The two modules that drive it from the manager's assignments (netview, netsync) also take the
+generated API's types.
 
 API::
 
@@ -48,8 +50,10 @@ Daemon wiring (what to call when):
 * after a restart: construct, replay the calls above from the manager's view, then
   ``prune_sandboxes(keep=containers the runtime still runs)``.
 
-node/agent/netview.py derives all of those arguments from the dispatcher's assignments and
-node/agent/netsync.py makes the calls.
+netview.py derives all of those arguments from the dispatcher's assignments (pure) and
+netsync.py makes the calls (``NetSync``: one thread, debounced pushes, sandboxes). NetSync is
+what ``node.exec.runtime.RuntimeExecutor`` is given as its ``network``: the executor forwards
+the assignments' network items and asks it for task sandboxes; the agent never calls it.
 
 Design notes live in the module docstrings: overlay.py (namespace-per-network, VXLAN with
 proxy ARP), nft.py (numgen load balancing, atomic flush-and-refill tables, notrack for VXLAN),

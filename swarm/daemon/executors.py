@@ -42,9 +42,10 @@ EGRESS_SUBNET = "172.18.0.0/16"
 
 def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str,
                  vxlan_port: int = 4789) -> tuple[Any, Any]:
-    """(NodeNetwork, NetSync) for the real executor."""
-    from node.agent.netsync import NetSync
+    """(NodeNetwork, NetSync) for the real executor: NetSync is its ``network`` (the sandbox
+    seam, and where the assignments' network items go); the daemon closes both."""
     from node.network import NodeNetwork
+    from node.network.netsync import NetSync
 
     nn = NodeNetwork(cfg.data_root / "network", data_path_addr=data_path_addr,
                      vxlan_port=vxlan_port, name_prefix=name_prefix(cfg), egress_subnet=EGRESS_SUBNET)

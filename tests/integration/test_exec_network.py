@@ -46,7 +46,6 @@ pytestmark = [
 
 network_mod = pytest.importorskip("node.network")
 
-from node.agent.netsync import NetSync  # noqa: E402
 from node.agent.worker import Worker  # noqa: E402
 from node.exec.containerspec import container_id  # noqa: E402
 from node.exec.runtime import RuntimeExecutor  # noqa: E402
@@ -54,6 +53,7 @@ from node.images import ImageStore  # noqa: E402
 from node.network import NetworkConfig, ServiceEntry  # noqa: E402
 from node.network.errors import NetworkError  # noqa: E402
 from node.network.model import sandbox_ns_name  # noqa: E402
+from node.network.netsync import NetSync  # noqa: E402
 from node.runtime import Runtime  # noqa: E402
 from node.runtime import cgroups as cg  # noqa: E402
 from swarm.api import dispatcher_pb2 as d  # noqa: E402
@@ -63,7 +63,7 @@ from swarm.api.types_pb2 import PortConfig  # noqa: E402
 from swarm.api.types_pb2 import TaskState as S  # noqa: E402
 from tests.support.registry import registry_fixture  # noqa: E402
 from tests.unit.agent.helpers import Recorder, eventually, make_task, run  # noqa: E402
-from tests.unit.agent.test_netview import backend, complete, net, route  # noqa: E402
+from tests.unit.network.test_netview import backend, complete, net, route  # noqa: E402
 
 registry = registry_fixture()
 REPO = Path(__file__).resolve().parents[2]
@@ -235,14 +235,15 @@ def assignments(*tasks: Task) -> d.AssignmentsMessage:
 
 
 class Agent:
-    """One daemon's agent side: NetSync + RuntimeExecutor(network=) + Worker(on_network=)."""
+    """One daemon's agent side: NetSync + RuntimeExecutor(network=) + Worker (which hands the
+    network items to the executor)."""
 
     def __init__(self, root: Path, images: ImageStore, nn: DriverNetwork) -> None:
         self.rt = Runtime(root / "rt", cgroup_parent=PARENT)
         self.netsync = NetSync(nn, NODE_ID)
         self.x = RuntimeExecutor(self.rt, images, hostname="node-a", poll=0.05, network=self.netsync)
         self.rec = Recorder()
-        self.w = Worker(root / "agent", self.x, self.rec, on_network=self.netsync.update)
+        self.w = Worker(root / "agent", self.x, self.rec)
 
     async def start(self) -> None:
         await self.w.start()

@@ -1,6 +1,6 @@
 """NetView: the manager's network assignments, and what this node's data path should look like.
 
-Pure (no I/O, no asyncio): :class:`~node.agent.netsync.NetSync` feeds it every
+Pure (no I/O, no asyncio): :class:`~node.network.netsync.NetSync` feeds it every
 ``AssignmentsMessage`` (tasks are ignored here) and pushes what :meth:`NetView.desired` derives
 into ``node.network.NodeNetwork``.
 

@@ -6,14 +6,14 @@ from collections.abc import Iterable
 
 import pytest
 
-from node.agent.netview import (
+from node.network import NetworkConfig, PortMap, ServiceEntry
+from node.network.netview import (
     VNI_OPTION,
     NetView,
     network_config,
     task_aliases,
     task_attachments,
 )
-from node.network import NetworkConfig, PortMap, ServiceEntry
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import EndpointVirtualIP, Network, NetworkAttachment, Task
 from swarm.api.specs_pb2 import EndpointSpec, NetworkAttachmentConfig

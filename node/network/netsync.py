@@ -1,14 +1,18 @@
 """NetSync: pushes the manager's view of the networks into this node's ``NodeNetwork``.
 
-One per daemon, between three parties:
+One per daemon; the implementation of the executor's sandbox-network seam
+(``node.exec.runtime.SandboxNetwork``), between three parties:
 
-* the worker hands it every assignments message's network/route/peer items
-  (``Worker(on_network=netsync.update)``); they go into a pure
-  :class:`~node.agent.netview.NetView`;
-* the executor asks it for a task's sandbox (``RuntimeExecutor(network=netsync)``):
+* the runtime executor (``RuntimeExecutor(network=netsync)``) is its only caller. It forwards
+  every assignments message's network/route/peer items, which the agent's worker hands to
+  ``Executor.update_networks``, to :meth:`update`; they go into a pure
+  :class:`~node.network.netview.NetView`. It asks for a task's sandbox:
   :meth:`setup_sandbox` before the container is created, :meth:`destroy_sandbox` when it is
   removed, :meth:`adopt_sandbox` when a restarted daemon re-adopts a running container;
+* the daemon (composition root) builds it over its ``NodeNetwork`` and closes it;
 * ``NodeNetwork`` (blocking, thread-safe) does the data path.
+
+The agent never sees this module: ``node.agent`` imports ``node.exec`` only.
 
 Design notes:
 
@@ -53,9 +57,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from node.agent.netview import Desired, NetState, NetView, network_config, task_attachments
 from node.network.errors import InvalidNetworkConfigError, NetworkError
 from node.network.model import NetworkConfig, PortMap, ServiceEntry
+from node.network.netview import Desired, NetState, NetView, network_config, task_attachments
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Task
 
@@ -118,7 +122,7 @@ class NetSync:
 
     # ---- assignments -----------------------------------------------------------------------
     async def update(self, msg: d.AssignmentsMessage) -> None:
-        """``Worker(on_network=...)``: take the message's network items; push soon."""
+        """``RuntimeExecutor.update_networks``: take the message's network items; push soon."""
         changed = self.view.apply(msg)
         if msg.type == d.AssignmentsMessage.COMPLETE:
             self.synced = True

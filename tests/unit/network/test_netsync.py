@@ -1,4 +1,4 @@
-"""NetSync over a fake NodeNetwork that records its calls; the Worker's on_network hook."""
+"""NetSync over a fake NodeNetwork that records its calls; the Worker's network-items hand-over."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from node.agent.netsync import NetSync
-from node.agent.netview import network_config
 from node.agent.worker import Worker
 from node.exec.fake import FakeExecutor
 from node.network import NetworkConfig, ServiceEntry
 from node.network.errors import InvalidNetworkConfigError, NamespaceError, UnknownNetworkError
+from node.network.netsync import NetSync
+from node.network.netview import network_config
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Network, NetworkAttachment, Task
 from tests.unit.agent.helpers import Recorder, eventually, make_task, run
-from tests.unit.agent.test_netview import (
+from tests.unit.network.test_netview import (
     APP,
     DB,
     DBSVC,
@@ -272,7 +272,7 @@ def test_failed_push_is_retried() -> None:
     async def main() -> None:
         ns, nn = make()
         nn.fail["set_peers"] = NamespaceError("busy")
-        import node.agent.netsync as mod
+        import node.network.netsync as mod
         mod_min = mod.RETRY_MIN
         mod.RETRY_MIN = 0.01
         try:
