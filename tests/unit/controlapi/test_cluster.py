@@ -1,0 +1,117 @@
+"""The cluster object through the control API's handlers: inspect (never the CA key or the Raft
+secret), update with a version check and the reference's limits, join-token rotation."""
+
+from __future__ import annotations
+
+from swarm.api import control_pb2 as c
+from swarm.api.objects_pb2 import Cluster
+from swarm.api.specs_pb2 import ClusterSpec
+from swarm.ca.tokens import parse_join_token, token_matches_ca
+from swarm.controlapi import cluster
+from swarm.controlapi.common import Context
+
+from .conftest import Swarm
+from .helpers import call, refused
+
+
+def stored(swarm: Swarm) -> Cluster:
+    cl = swarm.ctx.read.cluster()
+    assert cl is not None
+    return cl
+
+
+def update_req(cl: Cluster, spec: ClusterSpec | None = None, *, worker: bool = False,
+               manager: bool = False) -> c.UpdateClusterRequest:
+    req = c.UpdateClusterRequest(cluster_id=cl.id, spec=spec if spec is not None else cl.spec)
+    req.cluster_version.index = cl.meta.version.index
+    req.rotation.worker_join_token = worker
+    req.rotation.manager_join_token = manager
+    return req
+
+
+def test_get_is_redacted_and_answers_to_its_id_default_and_nothing(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    for ref in (cl.id, "default", ""):
+        got = call(cluster.get_cluster, swarm.ctx, c.GetClusterRequest(cluster_id=ref)).cluster
+        assert got.root_ca.ca_key == b"" and got.raft_secret == b""
+        assert got.root_ca.ca_cert == cl.root_ca.ca_cert
+        assert got.root_ca.join_tokens == cl.root_ca.join_tokens
+        assert got.spec == cl.spec and got.id == cl.id
+    refused(cluster.get_cluster, swarm.ctx, c.GetClusterRequest(cluster_id="other"),
+            "NOT_FOUND", "cluster other not found")
+
+
+def test_list_is_redacted(swarm: Swarm) -> None:
+    (got,) = call(cluster.list_clusters, swarm.ctx, c.ListClustersRequest()).clusters
+    assert got.id == swarm.cluster_id and got.root_ca.ca_key == b"" and got.raft_secret == b""
+
+
+def test_without_a_cluster_object(ctx: Context) -> None:
+    refused(cluster.get_cluster, ctx, c.GetClusterRequest(), "NOT_FOUND", "cluster not found")
+    refused(cluster.update_cluster, ctx, c.UpdateClusterRequest(), "NOT_FOUND", "cluster not found")
+    assert not call(cluster.list_clusters, ctx, c.ListClustersRequest()).clusters
+
+
+def test_update_changes_the_spec_and_keeps_the_secrets(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    spec = ClusterSpec()
+    spec.CopyFrom(cl.spec)
+    spec.orchestration.task_history_retention_limit = 10
+    spec.dispatcher.heartbeat_period.FromSeconds(10)
+    spec.ca_config.node_cert_expiry.FromSeconds(3600)           # the minimum is allowed
+    swarm.clock.now += 60
+    out = call(cluster.update_cluster, swarm.ctx, update_req(cl, spec)).cluster
+    assert out.spec == spec and out.root_ca.ca_key == b"" and out.raft_secret == b""
+    after = stored(swarm)
+    assert after.spec == spec and after.meta.updated_at.seconds == int(swarm.clock.now)
+    assert after.root_ca.ca_key == cl.root_ca.ca_key and after.raft_secret == cl.raft_secret
+    assert after.root_ca.join_tokens == cl.root_ca.join_tokens
+
+
+def test_update_with_a_stale_version_is_refused(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    call(cluster.update_cluster, swarm.ctx, update_req(cl))
+    refused(cluster.update_cluster, swarm.ctx, update_req(cl, worker=True),
+            "FAILED_PRECONDITION", "update out of sequence")
+
+
+def test_update_refuses_a_certificate_expiry_under_one_hour(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    spec = ClusterSpec()
+    spec.CopyFrom(cl.spec)
+    spec.ca_config.node_cert_expiry.FromSeconds(3599)
+    refused(cluster.update_cluster, swarm.ctx, update_req(cl, spec), "INVALID_ARGUMENT",
+            "minimum certificate expiry time is 1h0m0s")
+
+
+def test_update_refuses_a_heartbeat_period_that_is_not_positive(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    for seconds in (0, -5):
+        spec = ClusterSpec()
+        spec.CopyFrom(cl.spec)
+        spec.dispatcher.heartbeat_period.FromSeconds(seconds)
+        refused(cluster.update_cluster, swarm.ctx, update_req(cl, spec), "INVALID_ARGUMENT",
+                "heartbeat period must be positive")
+
+
+def test_rotation_replaces_only_the_asked_token_and_pins_the_ca(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    old = cl.root_ca.join_tokens
+    out = call(cluster.update_cluster, swarm.ctx, update_req(cl, worker=True)).cluster
+    assert out.root_ca.join_tokens.manager == old.manager
+    assert out.root_ca.join_tokens.worker != old.worker
+    assert token_matches_ca(parse_join_token(out.root_ca.join_tokens.worker), cl.root_ca.ca_cert)
+    cl = stored(swarm)
+    out = call(cluster.update_cluster, swarm.ctx, update_req(cl, manager=True)).cluster
+    assert out.root_ca.join_tokens.worker == cl.root_ca.join_tokens.worker
+    assert out.root_ca.join_tokens.manager != old.manager
+    assert stored(swarm).root_ca.join_tokens == out.root_ca.join_tokens
+
+
+def test_rotation_without_a_spec_keeps_the_spec(swarm: Swarm) -> None:
+    cl = stored(swarm)
+    req = c.UpdateClusterRequest(cluster_id=cl.id)
+    req.cluster_version.index = cl.meta.version.index
+    req.rotation.worker_join_token = True
+    call(cluster.update_cluster, swarm.ctx, req)
+    assert stored(swarm).spec == cl.spec
