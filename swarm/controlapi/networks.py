@@ -1,91 +1,55 @@
 """Networks for the CLI: create (overlay only), inspect, list, remove.
 
-Subnets and VNIs are picked here (see swarm.allocator.ipam) and protected by the store's unique
-indexes; addresses inside a network are the allocator's job.
+This module validates and asks: the spec is checked here (validate.py) and against the store
+(name taken, a second ingress network); the subnet, gateway and VNI are the allocator's
+decision (``swarm.allocator.networks.new_network``), protected by the store's unique indexes:
+when another manager took the name, subnet or VNI meanwhile, the write is refused and the
+network is built again from a fresh read. Addresses inside a network are the leader's
+allocator's job.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
-from swarm.allocator.ipam import VXLAN_OPTION, IPAMError, next_subnet, next_vni, subnet_of, vni_of
+from swarm.allocator.ipam import IPAMError
+from swarm.allocator.networks import build_network, new_network
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Network, Service
 from swarm.api.specs_pb2 import NetworkSpec
-from swarm.api.types_pb2 import IPAMConfig
-from swarm.ca.ids import new_id
 from swarm.controlapi.common import Context
 from swarm.controlapi.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
-    InvalidArgumentError,
 )
 from swarm.controlapi.resolve import resolve
-from swarm.controlapi.validate import NAME_RE
+from swarm.controlapi.validate import validate_network_spec
 from swarm.store import NameConflictError, typed
 
-DEFAULT_POOL = "10.0.0.0/8"
+# still imported from here by swarm.daemon.membership (the ingress network at init) until it
+# imports swarm.allocator.networks.build_network itself
+__all__ = ["HANDLERS", "build_network"]
 
 
 def find_network(ctx: Context, ref: str) -> Network:
     return resolve(ref, ctx.read.list(Network), "network", lambda n: n.spec.annotations.name)
 
 
-def build_network(spec: NetworkSpec, taken_subnets: list[str], taken_vnis: list[int],
-                  pools: list[str], size: int, now: object) -> Network:
-    net = Network(id=new_id(), spec=spec)
-    net.driver_state.name = "overlay"
-    if spec.ipam.configs and spec.ipam.configs[0].subnet:
-        sub = ipaddress.ip_network(spec.ipam.configs[0].subnet, strict=False)
-        gw = spec.ipam.configs[0].gateway or str(next(sub.hosts()))
-    else:
-        sub = ipaddress.ip_network(next_subnet(pools, size, taken_subnets))
-        gw = str(next(sub.hosts()))
-    net.ipam.configs.append(IPAMConfig(subnet=str(sub), gateway=gw))
-    net.driver_state.options[VXLAN_OPTION] = str(next_vni(taken_vnis))
-    net.meta.created_at.CopyFrom(now)  # type: ignore[arg-type]
-    net.meta.updated_at.CopyFrom(now)  # type: ignore[arg-type]
-    return net
-
-
 async def create_network(ctx: Context, req: c.CreateNetworkRequest) -> c.CreateNetworkResponse:
     spec = NetworkSpec()
     spec.CopyFrom(req.spec)
-    name = spec.annotations.name
-    if not name or not NAME_RE.match(name):
-        raise InvalidArgumentError("network name must be valid as a DNS name component")
-    driver = spec.driver_config.name or "overlay"
-    if driver != "overlay":
-        raise InvalidArgumentError(f"network driver {driver!r} is not supported: only overlay")
+    validate_network_spec(spec)
     spec.driver_config.name = "overlay"
-    for cfg in spec.ipam.configs:
-        try:
-            sub = ipaddress.ip_network(cfg.subnet, strict=False)
-        except ValueError:
-            raise InvalidArgumentError(f"invalid subnet {cfg.subnet!r}") from None
-        if not isinstance(sub, ipaddress.IPv4Network) or sub.prefixlen > 29:
-            raise InvalidArgumentError(f"invalid subnet {cfg.subnet}: IPv4, /29 or larger")
-        if cfg.gateway and ipaddress.ip_address(cfg.gateway) not in sub:
-            raise InvalidArgumentError(f"gateway {cfg.gateway} is not in subnet {cfg.subnet}")
+    name = spec.annotations.name
     if spec.ingress and any(n.spec.ingress for n in ctx.read.list(Network)):
         raise AlreadyExistsError("an ingress network already exists")
     cl = ctx.read.cluster()
-    pools = list(cl.default_address_pool) if cl and cl.default_address_pool else [DEFAULT_POOL]
-    size = cl.subnet_size if cl and cl.subnet_size else 24
     for _ in range(8):
         nets = ctx.read.list(Network)
         if any(n.spec.annotations.name == name for n in nets):
             raise AlreadyExistsError(f"network with name {name} already exists")
-        taken = [str(s) for s in (subnet_of(n) for n in nets) if s]
-        for cfg in spec.ipam.configs:
-            sub = ipaddress.ip_network(cfg.subnet, strict=False)
-            for t in taken:
-                if sub.overlaps(ipaddress.ip_network(t)):
-                    raise FailedPreconditionError(
-                        f"subnet {sub} overlaps with the subnet {t} of another network")
         try:
-            net = build_network(spec, taken, [vni_of(n) for n in nets], pools, size, ctx.now())
+            net = new_network(spec, nets, cl, ctx.now())
         except IPAMError as e:
             raise FailedPreconditionError(str(e)) from None
         try:

@@ -11,6 +11,7 @@ reaper deletes them.
 
 from __future__ import annotations
 
+from swarm.allocator.ports import PortAllocationError, PortInUseError, allocate_ports
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Service, Task
 from swarm.api.specs_pb2 import ServiceSpec
@@ -26,43 +27,27 @@ from swarm.controlapi.resolve import resolve
 from swarm.controlapi.validate import validate_spec
 from swarm.store import NameConflictError, typed
 
-DYNAMIC_PORTS = range(30000, 32768)
-
 
 def find_service(ctx: Context, ref: str) -> Service:
     return resolve(ref, ctx.read.list(Service), "service", lambda s: s.spec.annotations.name)
 
 
 def _allocate_ports(ctx: Context, svc: Service) -> None:
-    """Fill `endpoint` from the spec; pick dynamic ingress ports; refuse taken ones."""
-    taken: dict[tuple[int, int], Service] = {}
-    for other in ctx.read.list(Service):
-        if other.id == svc.id:
-            continue
-        for p in other.endpoint.ports:
-            if p.publish_mode == PortConfig.INGRESS and p.published_port:
-                taken[(p.published_port, p.protocol)] = other
-    svc.endpoint.spec.CopyFrom(svc.spec.endpoint)
-    previous = {(p.target_port, p.protocol): p.published_port for p in svc.endpoint.ports}
-    del svc.endpoint.ports[:]
-    for p in svc.spec.endpoint.ports:
-        port = PortConfig()
-        port.CopyFrom(p)
-        if port.publish_mode == PortConfig.INGRESS:
-            if not port.published_port:
-                port.published_port = previous.get((p.target_port, p.protocol), 0)
-            if not port.published_port:
-                used = {k[0] for k in taken} | {q.published_port for q in svc.endpoint.ports}
-                free = next((x for x in DYNAMIC_PORTS if x not in used), 0)
-                if not free:
-                    raise FailedPreconditionError("no free dynamic port in 30000-32767")
-                port.published_port = free
-            owner = taken.get((port.published_port, port.protocol))
-            if owner is not None:
-                raise InvalidArgumentError(
-                    f"port '{port.published_port}' is already in use by service "
-                    f"'{owner.spec.annotations.name}' ({owner.id}) as an ingress port")
-        svc.endpoint.ports.append(port)
+    """Have the allocator fill `endpoint` (dynamic ingress ports, kept across updates); a port
+    another service publishes is refused with the reference's message (§1.10)."""
+    try:
+        allocate_ports(svc, ctx.read.list(Service))
+    except PortInUseError as e:
+        raise InvalidArgumentError(
+            f"port '{e.port}' is already in use by service '{e.owner.spec.annotations.name}' "
+            f"({e.owner.id}) as an ingress port") from None
+    except PortAllocationError as e:
+        raise FailedPreconditionError(str(e)) from None
+
+
+def _exists(name: str) -> AlreadyExistsError:
+    """The refusal of a second service called ``name`` (plain text: the edge adds no framing)."""
+    return AlreadyExistsError(f"service {name} already exists")
 
 
 def _check_networks(ctx: Context, spec: ServiceSpec) -> None:
@@ -88,7 +73,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     _check_networks(ctx, spec)
     name = spec.annotations.name
     if ctx.read.find_unique(Service, "name", name.lower()) is not None:
-        raise AlreadyExistsError(f"rpc error: service {name} already exists")
+        raise _exists(name)
     svc: Service = Service(id=new_id(), spec=spec)
     svc.spec_version.index = 1
     now = ctx.now()
@@ -98,7 +83,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     try:
         await ctx.apply([typed.create(svc)])
     except NameConflictError:
-        raise AlreadyExistsError(f"service {name} already exists") from None
+        raise _exists(name) from None
     return c.CreateServiceResponse(service=ctx.read.get(Service, svc.id))
 
 

@@ -1,10 +1,13 @@
-"""Service spec validation and defaults, with the reference's exact messages (§0, §1.10)."""
+"""Service and network spec validation and defaults, with the reference's exact messages (§0,
+§1.10). Checks of the spec alone: what it conflicts with in the store is checked by the caller,
+and what it is given (ports, subnets, VNIs) is decided by swarm.allocator."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
-from swarm.api.specs_pb2 import EndpointSpec, ServiceSpec
+from swarm.api.specs_pb2 import EndpointSpec, NetworkSpec, ServiceSpec
 from swarm.api.types_pb2 import PortConfig, RestartPolicy, UpdateConfig
 from swarm.controlapi.errors import InvalidArgumentError
 
@@ -97,3 +100,23 @@ def _validate_endpoint(ep: EndpointSpec) -> None:
         if ep.mode == EndpointSpec.DNSRR and p.publish_mode == PortConfig.INGRESS:
             raise InvalidArgumentError(
                 "EndpointSpec: port published with ingress mode can't be used with dnsrr mode")
+
+
+def validate_network_spec(spec: NetworkSpec) -> None:
+    """`network create`: a DNS-label name, the overlay driver, IPv4 subnets of /29 or larger
+    with their gateway inside."""
+    name = spec.annotations.name
+    if not name or not NAME_RE.match(name):
+        raise InvalidArgumentError("network name must be valid as a DNS name component")
+    driver = spec.driver_config.name or "overlay"
+    if driver != "overlay":
+        raise InvalidArgumentError(f"network driver {driver!r} is not supported: only overlay")
+    for cfg in spec.ipam.configs:
+        try:
+            sub = ipaddress.ip_network(cfg.subnet, strict=False)
+        except ValueError:
+            raise InvalidArgumentError(f"invalid subnet {cfg.subnet!r}") from None
+        if not isinstance(sub, ipaddress.IPv4Network) or sub.prefixlen > 29:
+            raise InvalidArgumentError(f"invalid subnet {cfg.subnet}: IPv4, /29 or larger")
+        if cfg.gateway and ipaddress.ip_address(cfg.gateway) not in sub:
+            raise InvalidArgumentError(f"gateway {cfg.gateway} is not in subnet {cfg.subnet}")
