@@ -17,7 +17,8 @@ Design notes:
 * **Concurrency.** Metadata changes take a thread lock plus an ``flock`` on ``root/lock``
   (several processes may share a store). Downloads and unpacks run outside the lock; two
   pulls of the same layer race harmlessly (the loser's rename fails and it drops its copy).
-* **Pull** logic lives in :mod:`node.images.pull`, archive import in
+* **Pull** logic lives in :mod:`node.images.pull` (and, for asyncio callers, the pull as a
+  stream of progress events in :mod:`node.images.pullstream`), archive import in
   :mod:`node.images.archive`; this module owns naming, lookup, tagging and removal.
 """
 
@@ -32,14 +33,17 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.images.errors import ImageError, ImageInUseError, ImageNotFoundError
 from node.images.model import Image, ImageConfig
 from node.images.reference import Reference, parse_reference
 from node.images.registry import Credentials, RegistryClient
+
+if TYPE_CHECKING:
+    from node.images.pullstream import PullEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,13 @@ class ImageStore:
             lock = self._pull_locks.setdefault(parsed.canonical, threading.Lock())
         with lock:       # concurrent pulls of one ref (3 replicas on a node) download once
             return pull_image(self, parsed, progress)
+
+    def pull_progress(self, ref: str) -> AsyncIterator[PullEvent]:
+        """:meth:`pull` for an asyncio caller: progress events, then the image (see
+        :mod:`node.images.pullstream`)."""
+        from node.images.pullstream import pull_progress
+
+        return pull_progress(self, ref)
 
     def import_archive(self, path: Path, ref: str | None = None) -> list[Image]:
         """Import a ``docker save`` or OCI image-layout tarball; ``ref`` tags a single image."""

@@ -9,6 +9,10 @@ TLS chain is fetched without verification, the self-signed root in it is hashed 
 then, verified against that root, the CSR and token go to NodeCA.IssueNodeCertificate. A manager
 then asks RaftMembership.Join (over mTLS, through the leader) for the full member list and the
 Raft secret, and starts its replica with them (raft-notes F6).
+
+raft join, on the leader (:func:`join_raft`, behind ``RaftMembership.Join``): the caller is
+checked (:func:`check_raft_join`), then added to the Raft members one change at a time, and
+recorded as a manager in the store.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from swarm.ca.storage import NodeTLS
 from swarm.ca.tokens import generate_join_token
 from swarm.daemon import sysinfo
 from swarm.daemon.netutil import detect_advertise_ip, split_addr
+from swarm.daemon.refusals import NotTheLeaderError
 from swarm.daemon.state import NodeState, raft_addr_for
-from swarm.store import typed
+from swarm.store import ConflictError, typed
+from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +192,70 @@ def check_raft_join(nodes: list[Node], node_id: str, raft_addr: str, api_addr: s
     if current and current != raft_addr and me.role == MANAGER:
         raise RaftJoinRefusedError(
             f"node {node_id} is already a raft member at {current}; it cannot join again as {raft_addr}")
+
+
+@dataclass(frozen=True)
+class RaftJoin:
+    """The leader's answer to a joining manager: the members (its own address included), in
+    Raft id order, and the Raft secret."""
+
+    members: list[str]
+    raft_secret: bytes
+
+
+async def join_raft(manager: Any, node_id: str, raft_addr: str, api_addr: str,
+                    peer_ip: str) -> RaftJoin:
+    """Add the calling manager ``node_id`` to Raft (on the leader; ``NotTheLeaderError`` on a
+    follower). ``manager`` is the ``ManagerRole``: its store, ``membership_lock``,
+    ``security`` (the Raft port's allow-list) and ``background``.
+
+    One membership change at a time (raft-notes F9.0). The add cannot commit before the new
+    member runs (1 -> 2 members needs both), and it starts only with our answer: so answer at
+    once with the full list, and finish the change in the background while still holding the
+    lock.
+    """
+    store = manager.store
+    if not store.is_leader():
+        raise NotTheLeaderError(manager.leader_api_addr())
+    check_raft_join(Reader(store).list(Node), node_id, raft_addr, api_addr, peer_ip)
+    await manager.membership_lock.acquire()
+    members = list(store.members())
+    if raft_addr in members:
+        manager.membership_lock.release()
+        await record_manager(store, node_id, api_addr, raft_addr, len(members))
+    else:
+        log.info("adding manager %s (%s) to raft", node_id, raft_addr)
+        members.append(raft_addr)
+        if manager.security is not None:
+            await manager.security.admit(raft_addr.rsplit(":", 1)[0].strip("[]"))
+
+        async def finish() -> None:
+            try:
+                await store.add_member(raft_addr, timeout=60.0)
+                await record_manager(store, node_id, api_addr, raft_addr, len(members))
+            except Exception as e:
+                log.warning("adding raft member %s: %s", raft_addr, e)
+            finally:
+                manager.membership_lock.release()
+
+        manager.background(finish())
+    cl = Reader(store).cluster()
+    return RaftJoin(members=members, raft_secret=cl.raft_secret if cl else b"")
+
+
+async def record_manager(store: Any, node_id: str, api_addr: str, raft_addr: str,
+                         raft_id: int) -> None:
+    """Mark the node a reachable manager at these addresses (retried on a write conflict)."""
+    for _ in range(8):
+        node = Reader(store).get(Node, node_id)
+        if node is None:
+            return
+        node.role = MANAGER
+        node.manager_status.CopyFrom(ManagerStatus(
+            addr=api_addr, raft_addr=raft_addr, reachability=ManagerStatus.REACHABLE,
+            raft_id=raft_id))
+        try:
+            await store.apply([typed.update(node)])
+            return
+        except ConflictError:
+            continue

@@ -1,42 +1,20 @@
 """gRPC servicers of the local unix socket: thin — decode, call the daemon, encode.
 
-Domain errors are mapped to status codes in one place (`_abort`), by the `code` attribute the
-error classes carry.
+They never map errors: what they raise (the daemon's, the image store's, the control API's domain
+errors) becomes a status in the RPC edge's one interceptor (``swarm.rpc.errors``), by the ``code``
+the error classes carry; anything else is a bug, answered INTERNAL with its traceback logged.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import grpc
-from grpc import aio
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
-from swarm.daemon.errors import DaemonError, NotAManagerError
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def status_for(exc: BaseException) -> grpc.StatusCode:
-    from swarm.rpc.errors import code_name_for
-
-    name = code_name_for(exc)
-    return getattr(grpc.StatusCode, name) if name else grpc.StatusCode.UNKNOWN
-
-
-async def call(context: aio.ServicerContext, fn: Callable[[], Awaitable[T]]) -> T:
-    """Run domain code; turn a domain error into a gRPC status with its message."""
-    try:
-        return await fn()
-    except Exception as e:  # the edge: every domain error becomes a status, others re-raise
-        if status_for(e) != grpc.StatusCode.UNKNOWN or isinstance(e, DaemonError):
-            await context.abort(status_for(e), str(e))
-        raise
-    raise AssertionError("unreachable")
+from swarm.daemon import images
+from swarm.daemon.errors import NotAManagerError
 
 
 class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
@@ -50,92 +28,59 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
         return self.d.info()
 
     async def Init(self, request, context):
-        return await call(context, lambda: self.d.init(request))
+        return await self.d.init(request)
 
     async def Join(self, request, context):
-        return await call(context, lambda: self.d.join(request))
+        return await self.d.join(request)
 
     async def Leave(self, request, context):
-        async def leave() -> daemon_pb2.LeaveResponse:
-            await self.d.leave(request.force)
-            return daemon_pb2.LeaveResponse()
+        await self.d.leave(request.force)
+        return daemon_pb2.LeaveResponse()
 
-        return await call(context, leave)
+    async def ImagePull(self, request, context):
+        from node.images.pullstream import PullProgress
 
+        async for ev in self.d.images.pull_progress(request.reference):
+            if isinstance(ev, PullProgress):
+                yield daemon_pb2.ImagePullProgress(id=ev.what[:12], status="Downloading",
+                                                   current=ev.current, total=ev.total)
+                continue
+            img = ev.image
+            digest = img.repo_digests[0].split("@", 1)[-1] if img.repo_digests else ""
+            yield daemon_pb2.ImagePullProgress(
+                status=f"Status: Downloaded image for {request.reference}", digest=digest,
+                id=img.short_id)
 
-    async def ImagePull(self, request, context):  # noqa: N802
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue[daemon_pb2.ImagePullProgress | None] = asyncio.Queue()
-
-        def progress(what: str, current: int, total: int) -> None:
-            loop.call_soon_threadsafe(q.put_nowait, daemon_pb2.ImagePullProgress(
-                id=what[:12], status="Downloading", current=current, total=total))
-
-        fut = asyncio.ensure_future(asyncio.to_thread(self.d.images.pull, request.reference, progress))
-        fut.add_done_callback(lambda _f: q.put_nowait(None))
-        while True:
-            item = await q.get()
-            if item is None:
-                break
-            yield item
-        try:
-            img = fut.result()
-        except Exception as e:
-            await context.abort(_image_status(e), str(e))
-        digest = img.repo_digests[0].split("@", 1)[-1] if img.repo_digests else ""
-        yield daemon_pb2.ImagePullProgress(status=f"Status: Downloaded image for {request.reference}",
-                                           digest=digest, id=img.short_id)
-
-    async def ImageList(self, request, context):  # noqa: N802
-        import asyncio
-
-        from google.protobuf.timestamp_pb2 import Timestamp
-
+    async def ImageList(self, request, context):
         out = daemon_pb2.ImageListResponse()
-        for img in await asyncio.to_thread(self.d.images.list):
+        for img in await images.list_images(self.d.images):
             s = out.images.add(id=img.id, repo_tags=list(img.repo_tags),
                                repo_digests=list(img.repo_digests), size=img.size)
-            if img.created:
-                ts = Timestamp()
-                try:
-                    ts.FromJsonString(img.created if img.created.endswith("Z") else img.created + "Z")
-                    s.created.CopyFrom(ts)
-                except ValueError:
-                    pass
+            created = _timestamp(img.created)
+            if created is not None:
+                s.created.CopyFrom(created)
         return out
 
-    async def ImageRemove(self, request, context):  # noqa: N802
-        import asyncio
+    async def ImageRemove(self, request, context):
+        removed = await images.remove_image(self.d.images, request.reference, request.force)
+        return daemon_pb2.ImageRemoveResponse(untagged=removed.untagged, deleted=removed.deleted)
 
-        try:
-            lines = await asyncio.to_thread(self.d.images.remove, request.reference, request.force)
-        except Exception as e:
-            await context.abort(_image_status(e), str(e))
-        return daemon_pb2.ImageRemoveResponse(
-            untagged=[x.split(": ", 1)[1] for x in lines if x.startswith("Untagged")],
-            deleted=[x.split(": ", 1)[1] for x in lines if x.startswith("Deleted")])
-
-    async def ImageImport(self, request, context):  # noqa: N802
-        import asyncio
-        from pathlib import Path
-
-        try:
-            imgs = await asyncio.to_thread(self.d.images.import_archive, Path(request.path),
-                                           request.reference or None)
-        except Exception as e:
-            await context.abort(_image_status(e), str(e))
-        return daemon_pb2.ImageImportResponse(
-            references=[t for img in imgs for t in (img.repo_tags or (img.id,))])
+    async def ImageImport(self, request, context):
+        refs = await images.import_images(self.d.images, request.path, request.reference or None)
+        return daemon_pb2.ImageImportResponse(references=refs)
 
 
-def _image_status(e: Exception) -> grpc.StatusCode:
-    """Image errors map through swarm.rpc.errors like every domain error; a bad local path for
-    `image import` is the caller's mistake."""
-    if isinstance(e, OSError) and status_for(e) == grpc.StatusCode.UNKNOWN:
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return status_for(e)
+def _timestamp(rfc3339: str) -> Timestamp | None:
+    """An image's ``created`` (RFC 3339, as in its config) as a Timestamp; None if absent or
+    unreadable."""
+    if not rfc3339:
+        return None
+    ts = Timestamp()
+    try:
+        ts.FromJsonString(rfc3339 if rfc3339.endswith("Z") else rfc3339 + "Z")
+    except ValueError:
+        return None
+    return ts
 
 
 class ControlServicer(control_pb2_grpc.ControlServicer):

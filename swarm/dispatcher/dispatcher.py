@@ -12,6 +12,10 @@ session comes within one period, the node is Down then, not after three. A netwo
 not close the stream (no FIN/RST arrives), so it still gets the full period × 3; an agent that
 merely lost its connection reconnects with backoff well within a period.
 
+Sessions: :meth:`Dispatcher.session` is the whole session stream (register, then the session
+message at once and every ``SESSION_REFRESH`` seconds until the session closes); the gRPC
+servicer only relays it.
+
 Status intake: agents' task status updates are queued and written in batches (every 100 ms or
 100 items), each update only moving a task's observed state forward (§3.1) and only for tasks
 the reporting node owns.
@@ -28,7 +32,7 @@ import random
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +40,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
-from swarm.api.types_pb2 import ASSIGNED, TaskStatus
+from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
 from swarm.store import ConflictError, typed
 from swarm.store.typed import Reader
 
@@ -48,6 +52,8 @@ LEADER_CHANGE_GRACE = 6
 STATUS_BATCH_ITEMS = 100
 STATUS_BATCH_DELAY = 0.02
 CAS_ATTEMPTS = 8
+#: how often a session stream re-sends the session message (managers, CA, revocations)
+SESSION_REFRESH = 2.0
 
 
 class DispatcherError(Exception):
@@ -136,6 +142,46 @@ class Dispatcher:
         self.last_seen.pop(node_id, None)
         log.info("node %s: session %s opened from %s", node_id, s.session_id, addr)
         return s
+
+    async def session(self, node_id: str, description: NodeDescription, addr: str,
+                      data_path_addr: str = "") -> AsyncGenerator[d.SessionMessage, None]:
+        """A node's session stream: register it, then send its session message (its Node, the
+        managers, the root CA and the revoked serials) at once and again every
+        ``SESSION_REFRESH`` seconds, until the session is closed (a newer session of the node,
+        the node declared down, the dispatcher stopping) or the caller goes away."""
+        s = await self.register(node_id, description, addr, data_path_addr)
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        s.queues.append(q)
+        try:
+            yield self.session_message(s.session_id, node_id)
+            while True:
+                try:
+                    item = await asyncio.wait_for(q.get(), timeout=SESSION_REFRESH)
+                except TimeoutError:
+                    yield self.session_message(s.session_id, node_id)
+                    continue
+                if item is None:
+                    return
+        finally:
+            self.close_session(node_id, s.session_id)
+
+    def session_message(self, session_id: str, node_id: str) -> d.SessionMessage:
+        r = Reader(self.store)
+        msg = d.SessionMessage(session_id=session_id)
+        node = r.get(Node, node_id)
+        if node is not None:
+            msg.node.CopyFrom(node)
+        for n in r.list(Node):
+            if n.role == MANAGER and n.manager_status.addr:
+                msg.managers.add(node_id=n.id, addr=n.manager_status.addr,
+                                 weight=10 if n.manager_status.leader else 1)
+        cl = r.cluster()
+        if cl is not None:
+            msg.root_ca = cl.root_ca.ca_cert
+            # the serials of swarm.ca.revocation.revoked_serials (read here: the dispatcher
+            # depends on the store only)
+            msg.revoked_serials.extend(sorted({c.serial for c in cl.revoked_certificates}))
+        return msg
 
     def _session(self, node_id: str, session_id: str) -> _Session:
         s = self.sessions.get(node_id)

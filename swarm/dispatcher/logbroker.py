@@ -8,6 +8,10 @@ that cannot send its part is left out and named in the closing warning instead o
 stream: one with no listener when the subscription starts, one whose listener goes away (its
 agent died) and one the dispatcher marks Down meanwhile (its connection silently vanished: a
 partition, a powered-off host), as swarmkit's log broker does.
+
+Every manager answers `service logs` (:func:`subscribe_logs`): the leader from its broker, a
+follower by relaying the subscription to the leader. The relay itself (a call to the leader's
+``Logs`` service) is transport and is passed in by the daemon; this module never imports grpc.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Node, NodeStatus, Task
+from swarm.store import NoLeaderError
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -140,7 +146,8 @@ class LogBroker:
                     s.open_nodes.add(n)
                     self.listeners[n].put_nowait(s.msg)
 
-    async def subscribe(self, req: d.SubscribeLogsRequest) -> AsyncIterator[d.SubscribeLogsMessage]:
+    async def subscribe(self, req: d.SubscribeLogsRequest,
+                        ) -> AsyncGenerator[d.SubscribeLogsMessage, None]:
         sel = req.selector
         tasks = self._selected_tasks(sel)
         nodes = self._nodes_of(sel, tasks)
@@ -184,3 +191,25 @@ class LogBroker:
                 q = self.listeners.get(n)
                 if q is not None:
                     q.put_nowait(close)
+
+
+#: ``relay(leader_api_addr, request)``: the subscription answered by the leader's broker
+Relay = Callable[[str, d.SubscribeLogsRequest], AsyncGenerator[d.SubscribeLogsMessage, None]]
+
+
+async def subscribe_logs(broker: LogBroker | None, leader_api_addr: Callable[[], str | None],
+                         req: d.SubscribeLogsRequest, relay: Relay,
+                         ) -> AsyncGenerator[d.SubscribeLogsMessage, None]:
+    """`service logs` on any manager: the leader's ``broker`` serves it; a follower (no broker)
+    relays it to the leader, or fails with ``NoLeaderError`` while there is none."""
+    if broker is not None:
+        async with aclosing(broker.subscribe(req)) as local:
+            async for msg in local:
+                yield msg
+        return
+    leader = leader_api_addr()
+    if not leader:
+        raise NoLeaderError()
+    async with aclosing(relay(leader, req)) as relayed:
+        async for msg in relayed:
+            yield msg

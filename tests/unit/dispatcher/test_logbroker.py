@@ -255,3 +255,26 @@ def test_a_node_cannot_publish_lines_for_another_nodes_tasks() -> None:
         assert lines == ["from n1", "from n2", "from n3"] and warnings == []
 
     run(body)
+
+
+def test_subscribe_logs_serves_from_the_broker_relays_from_a_follower_or_needs_a_leader() -> None:
+    from swarm.store import NoLeaderError
+
+    relayed: list[tuple[str, d.SubscribeLogsRequest]] = []
+
+    async def relay(leader: str, req: d.SubscribeLogsRequest) -> AsyncIterator[d.SubscribeLogsMessage]:
+        relayed.append((leader, req))
+        yield d.SubscribeLogsMessage(warning="from the leader")
+
+    async def body(st: MemStore, broker: LogBroker) -> None:
+        req = d.SubscribeLogsRequest()
+        req.selector.service_ids.append("web")
+        local = [m async for m in logbroker.subscribe_logs(broker, lambda: "unused", req, relay)]
+        assert "n1" in local[-1].warning and not relayed          # the leader's own broker
+        remote = [m async for m in logbroker.subscribe_logs(None, lambda: "10.0.0.1:2377", req, relay)]
+        assert [m.warning for m in remote] == ["from the leader"]
+        assert relayed == [("10.0.0.1:2377", req)]
+        with pytest.raises(NoLeaderError):
+            [m async for m in logbroker.subscribe_logs(None, lambda: None, req, relay)]
+
+    run(body)
