@@ -12,7 +12,7 @@ import pytest
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Service, Task
 from swarm.api.specs_pb2 import EndpointSpec, ServiceSpec
-from swarm.api.types_pb2 import REMOVE, RUNNING, UpdateConfig, UpdateStatus
+from swarm.api.types_pb2 import REMOVE, RUNNING, PlacementPreference, UpdateConfig, UpdateStatus
 from swarm.controlapi import services
 from swarm.store import typed
 
@@ -106,7 +106,10 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
     msg: Any = spec
     for p in parents:
         msg = getattr(msg, p)
-    setattr(msg, leaf, value)
+    if isinstance(value, list):
+        getattr(msg, leaf).extend(value)
+    else:
+        setattr(msg, leaf, value)
 
 
 @pytest.mark.parametrize(("path", "value", "message"), [
@@ -118,7 +121,23 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
      "RollbackConfig: rollback is not a valid failure action for a rollback"),
     ("endpoint.mode", EndpointSpec.DNSRR,
      "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"),
-], ids=["reserve-memory", "limit-memory", "failure-ratio", "rollback-action", "dnsrr-ingress"])
+    ("task.resources.reservations.nano_cpus", 500_000,
+     "invalid cpu reservation value 0.0005: Must be at least 0.001"),
+    ("task.resources.limits.nano_cpus", 1, "invalid cpu limit value 1e-09: Must be at least 0.001"),
+    ("task.resources.limits.pids", -1, "invalid pids limit: must not be negative"),
+    ("task.restart.delay.seconds", -1, "TaskSpec: restart-delay cannot be negative"),
+    ("task.restart.window.seconds", -1, "TaskSpec: restart-window cannot be negative"),
+    ("update.delay.seconds", -1, "UpdateConfig: delay cannot be negative"),
+    ("rollback.monitor.seconds", -1, "RollbackConfig: monitor cannot be negative"),
+    ("task.container.stop_grace_period.seconds", -1,
+     "ContainerSpec: stop grace period must not be negative"),
+    ("task.placement.constraints", ["node.role=manager"],
+     "constraint expected one operator from ==, !="),
+    ("task.placement.preferences", [PlacementPreference()],
+     "placement preference: spread descriptor must be provided"),
+], ids=["reserve-memory", "limit-memory", "failure-ratio", "rollback-action", "dnsrr-ingress",
+        "reserve-cpu", "limit-cpu", "pids", "restart-delay", "restart-window", "update-delay",
+        "rollback-monitor", "stop-grace", "constraint", "placement-pref"])
 def test_create_refuses_an_invalid_spec(swarm: Swarm, path: str, value: object, message: str) -> None:
     spec = service_spec(ports=[port(80)])
     _set(spec, path, value)
