@@ -46,8 +46,11 @@ def _allocate_ports(ctx: Context, svc: Service) -> None:
 
 
 def _exists(name: str) -> AlreadyExistsError:
-    """The refusal of a second service called ``name`` (plain text: the edge adds no framing)."""
-    return AlreadyExistsError(f"service {name} already exists")
+    """The refusal of a second service called ``name``, found before the write or by the store's
+    unique name index: the reference's ``<err>: service <name> already exists`` (§1.10), with
+    swarmkit's ``<err>`` (scripts match "name conflicts with an existing object"). Plain text:
+    Docker's ``rpc error: code = AlreadyExists desc = ...`` framing is not the control API's."""
+    return AlreadyExistsError(f"name conflicts with an existing object: service {name} already exists")
 
 
 def _check_networks(ctx: Context, spec: ServiceSpec) -> None:
