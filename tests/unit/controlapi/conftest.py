@@ -11,6 +11,7 @@ async, and check that a refused call leaves the store untouched.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -89,8 +90,6 @@ def swarm(store: MemStore, clock: Clock, raft: FakeRaft, ctx: Context, root_ca: 
     cl.root_ca.join_tokens.worker = generate_join_token(root_ca.cert_pem)
     cl.root_ca.join_tokens.manager = generate_join_token(root_ca.cert_pem)
     mgr = make_node("mgr1", manager=True, leader=True)
-    import asyncio
-
     asyncio.run(store.apply([typed.create(cl), typed.create(mgr)]))
     spec = NetworkSpec(ingress=True)
     spec.annotations.name = "ingress"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -97,7 +98,7 @@ def make_node(nid: str, *, hostname: str | None = None, manager: bool = False, l
     n.spec.availability = NodeSpec.ACTIVE
     n.status.state = state  # type: ignore[assignment]
     if manager:
-        n.manager_status.CopyFrom(ManagerStatus(raft_id=hash(nid) & 0xFFFF, addr=f"{nid}:2377",
+        n.manager_status.CopyFrom(ManagerStatus(raft_id=zlib.crc32(nid.encode()), addr=f"{nid}:2377",
                                                 leader=leader, reachability=ManagerStatus.REACHABLE))
     for serial in serials:
         cert = IssuedCertificate(serial=serial, role=MANAGER if manager else WORKER)
