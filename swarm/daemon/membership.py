@@ -139,8 +139,8 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
 
 def ingress_network(cl: Cluster, now: Timestamp) -> Network:
     """The `ingress` overlay `swarm init` makes: the first subnet of the pool, VNI 4096."""
+    from swarm.allocator.networks import build_network
     from swarm.api.specs_pb2 import NetworkSpec
-    from swarm.controlapi.networks import build_network
 
     spec = NetworkSpec(ingress=True)
     spec.annotations.name = "ingress"
