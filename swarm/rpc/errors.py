@@ -9,7 +9,8 @@ canonical code instead, as a string: the google.rpc.Code names (``"NOT_FOUND"``,
 class first, so a subclass can refine its base):
 
 1. a class attribute ``code = "NOT_FOUND"`` on the exception class (the convention of
-   ``swarm.ca.errors``, ``swarm.controlapi.errors``, ``swarm.daemon.errors``);
+   ``swarm.ca.errors``, ``swarm.controlapi.errors``, ``swarm.daemon.errors`` and
+   ``swarm.daemon.refusals``, ``swarm.dispatcher.dispatcher``);
 2. an entry in :data:`REGISTRY`, keyed by the class's ``"module.QualName"`` string, for classes
    that carry no code (``swarm.store.errors`` today). A string key means this module never
    imports the domain packages; ``register()`` adds or overrides entries at start-up, and a unit
@@ -25,7 +26,8 @@ must refuse a call raises a domain error. Three cases, in order:
 * anything else is a bug, not a domain error: it is logged WITH its traceback and answered
   ``INTERNAL`` (details ``str(exc)``, or the class name when that is empty), never swallowed.
 
-Aborts done by grpc itself (``grpc.aio.AbortError``) pass through untouched.
+A call already aborted (``grpc.aio.AbortError``: the authorization interceptor's refusal, or an
+abort done above) passes through untouched.
 
 Defaults for the store follow the house list: not found → ``NOT_FOUND``, exists →
 ``ALREADY_EXISTS``, bad input → ``INVALID_ARGUMENT``, optimistic-concurrency conflict ("update out

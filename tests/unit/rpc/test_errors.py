@@ -74,7 +74,8 @@ def test_store_errors_map_as_documented() -> None:
 
 
 def test_controlapi_and_daemon_errors_use_the_code_attribute() -> None:
-    for name in ("swarm.controlapi.errors", "swarm.daemon.errors"):
+    for name in ("swarm.controlapi.errors", "swarm.daemon.errors", "swarm.daemon.refusals",
+                 "swarm.daemon.images"):
         try:
             module = importlib.import_module(name)
         except ImportError:
