@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm.allocator.ipam import IPAMError
-from swarm.allocator.networks import build_network, new_network
+from swarm.allocator.networks import new_network
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Network, Service
 from swarm.api.specs_pb2 import NetworkSpec
@@ -25,10 +25,6 @@ from swarm.controlapi.errors import (
 from swarm.controlapi.resolve import resolve
 from swarm.controlapi.validate import validate_network_spec
 from swarm.store import NameConflictError, typed
-
-# still imported from here by swarm.daemon.membership (the ingress network at init) until it
-# imports swarm.allocator.networks.build_network itself
-__all__ = ["HANDLERS", "build_network"]
 
 
 def find_network(ctx: Context, ref: str) -> Network:
