@@ -1,5 +1,6 @@
-"""The manager port (2377 by default): mTLS gRPC server with CA, NodeCA, Dispatcher and
-RaftMembership, authorized by certificate role (swarm.rpc.auth)."""
+"""The manager port (2377 by default): mTLS gRPC server with CA, NodeCA, Dispatcher,
+RaftMembership, LogBroker and Logs (swarm.daemon.tcp_servicers), authorized by certificate role
+(swarm.rpc.auth), errors mapped to status codes by the one interceptor (swarm.rpc.errors)."""
 
 from __future__ import annotations
 
