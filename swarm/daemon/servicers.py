@@ -11,6 +11,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from node.images.pullstream import PullProgress
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
 from swarm.daemon import images
@@ -38,8 +39,6 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
         return daemon_pb2.LeaveResponse()
 
     async def ImagePull(self, request, context):
-        from node.images.pullstream import PullProgress
-
         async for ev in self.d.images.pull_progress(request.reference):
             if isinstance(ev, PullProgress):
                 yield daemon_pb2.ImagePullProgress(id=ev.what[:12], status="Downloading",
