@@ -4,10 +4,11 @@ Design notes
 ------------
 In swarmkit the allocator attaches networks, assigns task IP addresses and service VIPs, and
 allocates ingress ports; only when all of that is done does a task go NEW -> PENDING and become
-visible to the scheduler. Networking is not built yet, so today every task is trivially
-allocated -- but the seam is here: :meth:`Allocator.allocate` decides per task and may return
-``False`` to leave a task NEW (e.g. its network does not exist yet); a later issue fills it in
-(network attachments, addresses, and service endpoint ports) without touching the loop.
+visible to the scheduler. :meth:`Allocator.allocate` decides per task (network attachments and
+addresses, service VIPs and endpoint ports, through ``swarm.allocator.network``) and returns
+``False`` to leave a task NEW (e.g. its network does not exist yet, or a pool is exhausted). The
+loop, the task vocabulary and the re-checked batched writes come from the shared floor,
+``swarm.reconciler``.
 
 Per commit batch, the NEW tasks seen in the batch are re-read from the latest state inside the
 write (so a task that moved on meanwhile is skipped) and written PENDING with the message
@@ -24,9 +25,9 @@ from swarm.allocator.ipam import IPAMError
 from swarm.allocator.network import Pools, allocate_node_ingress, allocate_task, allocate_vips
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import NEW, PENDING
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import describe, set_status, state_name
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import describe, set_status, state_name
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 

@@ -1,7 +1,7 @@
 """swarm/orchestrator: the leader-side reconcilers that turn service specs into placed tasks.
 
 Modules, one concern each (all leader-only, each ``Component(store, clock)`` with ``run()`` /
-``stop()``, built on :class:`~swarm.orchestrator.base.Reconciler`):
+``stop()``, built on :class:`~swarm.reconciler.base.Reconciler`):
 
 * ``replicated.py``  -- slots 1..N per replicated service; scale up/down; service removal
 * ``global_.py``     -- one task per eligible node for global services
@@ -9,9 +9,10 @@ Modules, one concern each (all leader-only, each ``Component(store, clock)`` wit
   delayed start (desired READY -> RUNNING)
 * ``reaper.py``      -- task history retention; deletes removed tasks once shut down
 * ``constraint_enforcer.py`` -- rejects running tasks whose node no longer fits them
-* ``scheduling.py``  -- the scheduler loop around the pure ``swarm.scheduler.schedule``
 * ``update.py``      -- the rolling updater (its own owner; the manager starts it alongside)
-* ``tasks.py`` / ``writes.py`` / ``base.py`` -- task vocabulary, batched re-checked writes, the loop
+
+The loop, the task vocabulary and the batched re-checked writes are the shared floor,
+``swarm.reconciler``; the scheduler loop is ``swarm.scheduler.loop``.
 
 :func:`leader_components` lists the factories in start order: the consumers that move tasks
 forward (allocator, scheduler) start before the producers, so the first tasks a new leader makes
@@ -27,13 +28,13 @@ from typing import Any
 def leader_components() -> list[Callable[[Any], Any]]:
     """Factories ``store -> component`` for every leader-only reconciler here, in start order."""
     from swarm.allocator.allocator import Allocator
+    from swarm.scheduler.loop import SchedulerLoop
 
     from .constraint_enforcer import ConstraintEnforcer
     from .global_ import GlobalOrchestrator
     from .reaper import TaskReaper
     from .replicated import ReplicatedOrchestrator
     from .restart import RestartSupervisor
-    from .scheduling import SchedulerLoop
 
     return [Allocator, SchedulerLoop, RestartSupervisor, ReplicatedOrchestrator, GlobalOrchestrator,
             TaskReaper, ConstraintEnforcer]

@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 
 from swarm.api.objects_pb2 import Node, Task
 from swarm.api.types_pb2 import ASSIGNED, REJECTED, RUNNING
-from swarm.orchestrator.base import Reconciler
-from swarm.orchestrator.tasks import describe, set_status, state_name, ts_seconds
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.base import Reconciler
+from swarm.reconciler.tasks import describe, set_status, state_name, ts_seconds
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.scheduler import ConstraintError, node_matches, parse_constraints
 from swarm.store import Event, typed
 from swarm.store.typed import Reader

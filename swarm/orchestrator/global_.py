@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.types_pb2 import COMPLETE, FAILED, REJECTED, RUNNING, SHUTDOWN
-from swarm.orchestrator.base import Reconciler, decode_event
 from swarm.orchestrator.restart import should_restart
-from swarm.orchestrator.tasks import (
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import (
     describe,
     is_global,
     new_task,
@@ -42,7 +42,7 @@ from swarm.orchestrator.tasks import (
     state_name,
     ts_seconds,
 )
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.scheduler import ConstraintError, node_matches, parse_constraints
 from swarm.store import Event, typed
 from swarm.store.typed import Reader

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 
 from swarm.api.objects_pb2 import Cluster, Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, REMOVE, RUNNING
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import (
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import (
     DEFAULT_HISTORY_LIMIT,
     SlotKey,
     describe,
@@ -38,7 +38,7 @@ from swarm.orchestrator.tasks import (
     state_name,
     task_time,
 )
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 from swarm.api.objects_pb2 import Service, Task
 from swarm.api.types_pb2 import REMOVE, RUNNING
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import describe, is_replicated, new_task, replicas, set_desired, state_name
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import describe, is_replicated, new_task, replicas, set_desired, state_name
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 

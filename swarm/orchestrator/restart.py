@@ -44,8 +44,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, COMPLETE, READY, RUNNING, SHUTDOWN, RestartPolicy
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import (
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
     is_global,
@@ -60,7 +60,7 @@ from swarm.orchestrator.tasks import (
     state_name,
     ts_seconds,
 )
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 

@@ -47,8 +47,8 @@ from swarm.api.types_pb2 import (
     UpdateConfig,
     UpdateStatus,
 )
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import (
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
     is_global,
@@ -59,7 +59,7 @@ from swarm.orchestrator.tasks import (
     state_name,
     ts,
 )
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 

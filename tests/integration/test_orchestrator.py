@@ -33,7 +33,7 @@ from swarm.api.types_pb2 import (
 )
 from swarm.ca.ids import new_id
 from swarm.orchestrator import leader_components
-from swarm.orchestrator.tasks import ts
+from swarm.reconciler.tasks import ts
 from swarm.store import Commit, ConflictError, Store, typed
 from swarm.store.typed import Reader
 from tests.support.store_harness import free_port
@@ -246,7 +246,7 @@ def summary(rig: Rig, sid: str) -> list[tuple[int, str, str, str, str]]:
 
 
 def _n(s: int) -> str:
-    from swarm.orchestrator.tasks import state_name
+    from swarm.reconciler.tasks import state_name
     return state_name(s)
 
 

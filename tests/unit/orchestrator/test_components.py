@@ -15,7 +15,7 @@ from swarm.orchestrator import leader_components
 from swarm.orchestrator.reaper import BATCH_DELAY, TaskReaper
 from swarm.orchestrator.replicated import ReplicatedOrchestrator
 from swarm.orchestrator.restart import RestartSupervisor
-from swarm.orchestrator.scheduling import DEBOUNCE, MAX_WAIT, SchedulerLoop
+from swarm.scheduler.loop import DEBOUNCE, MAX_WAIT, SchedulerLoop
 from swarm.store import typed
 from swarm.store.typed import Reader
 
@@ -241,7 +241,7 @@ def test_removed_node_tasks_replaced_without_waiting() -> None:
 
 
 def test_stale_pick_rechecked_and_placed_again(monkeypatch: object) -> None:
-    import swarm.orchestrator.scheduling as scheduling
+    import swarm.scheduler.loop as scheduling
 
     async def body(st: MemStore, clock: Clock) -> None:
         await st.apply([typed.create(node("n1")), typed.create(node("n2"))])

@@ -17,7 +17,7 @@ from swarm.api.types_pb2 import (
     RestartPolicy,
 )
 from swarm.orchestrator.restart import restart_cause, should_restart, start_due
-from swarm.orchestrator.tasks import OLD_TASK_WAIT
+from swarm.reconciler.tasks import OLD_TASK_WAIT
 
 from .factories import node, service, task
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from swarm.api.objects_pb2 import Task
-from swarm.orchestrator.writes import Built, Change, commit
+from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import ConflictError, typed
 from swarm.store.typed import Reader
 

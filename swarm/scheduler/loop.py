@@ -43,9 +43,9 @@ from typing import Any
 
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
-from swarm.orchestrator.base import Reconciler, decode_event
-from swarm.orchestrator.tasks import describe, node_active, set_status, state_name
-from swarm.orchestrator.writes import MAX_ACTIONS, Built, Change, commit
+from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.tasks import describe, node_active, set_status, state_name
+from swarm.reconciler.writes import MAX_ACTIONS, Built, Change, commit
 from swarm.scheduler import FailureTracker, recheck, schedule
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
