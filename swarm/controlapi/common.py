@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from swarm.reconciler.clock import now_ts
 from swarm.store.typed import Reader
 
 Clock = Callable[[], float]
@@ -36,9 +37,7 @@ class Context:
         return Reader(self.store.view() if hasattr(self.store, "view") else self.store)
 
     def now(self) -> Timestamp:
-        ts = Timestamp()
-        ts.FromNanoseconds(int(self.clock() * 1e9))
-        return ts
+        return now_ts(self.clock)
 
     async def apply(self, actions: Sequence[Any]) -> int:
         return int(await self.store.apply(list(actions)))

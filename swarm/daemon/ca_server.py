@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.api import ca_pb2
 from swarm.api.objects_pb2 import Cluster, Node, NodeStatus
@@ -24,6 +21,7 @@ from swarm.ca.errors import InvalidTokenError, PermissionDeniedError
 from swarm.ca.ids import new_id
 from swarm.ca.revocation import is_recorded, record_issued, revoked_serials
 from swarm.ca.tokens import parse_join_token, tokens_match
+from swarm.reconciler.clock import now_ts
 from swarm.store import typed
 from swarm.store.typed import Reader
 
@@ -41,12 +39,6 @@ def cert_expiry(cluster: Cluster) -> dt.timedelta:
         if s > 0:
             return dt.timedelta(seconds=s)
     return DEFAULT_CERT_EXPIRY
-
-
-def _now_ts() -> Timestamp:
-    t = Timestamp()
-    t.FromNanoseconds(time.time_ns())
-    return t
 
 
 class NodeCAServer:
@@ -102,7 +94,7 @@ class NodeCAServer:
             node.status.state = NodeStatus.UNKNOWN
             node.status.addr = req.advertise_addr.rsplit(":", 1)[0] if req.advertise_addr else peer_ip
             node.data_path_addr = req.data_path_addr or node.status.addr
-            now = _now_ts()
+            now = now_ts()
             node.meta.created_at.CopyFrom(now)
             node.meta.updated_at.CopyFrom(now)
             node.joined_at.CopyFrom(now)

@@ -29,7 +29,8 @@ from collections.abc import Callable, Sequence
 from swarm.api.objects_pb2 import Node, Task
 from swarm.api.types_pb2 import ASSIGNED, REJECTED, RUNNING
 from swarm.reconciler.base import Reconciler
-from swarm.reconciler.tasks import describe, set_status, state_name, ts_seconds
+from swarm.reconciler.clock import ts_seconds
+from swarm.reconciler.tasks import describe, set_status, state_name
 from swarm.reconciler.writes import Built, Change, commit
 from swarm.scheduler import ConstraintError, node_matches, parse_constraints
 from swarm.store import Event, typed

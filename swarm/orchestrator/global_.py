@@ -32,6 +32,7 @@ from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.types_pb2 import COMPLETE, FAILED, REJECTED, RUNNING, SHUTDOWN
 from swarm.orchestrator.restart import should_restart
 from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.clock import ts_seconds
 from swarm.reconciler.tasks import (
     describe,
     is_global,
@@ -40,7 +41,6 @@ from swarm.reconciler.tasks import (
     node_drained,
     set_desired,
     state_name,
-    ts_seconds,
 )
 from swarm.reconciler.writes import Built, Change, commit
 from swarm.scheduler import ConstraintError, node_matches, parse_constraints

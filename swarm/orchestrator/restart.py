@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, COMPLETE, READY, RUNNING, SHUTDOWN, RestartPolicy
 from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.clock import ts_seconds
 from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
@@ -58,7 +59,6 @@ from swarm.reconciler.tasks import (
     set_desired,
     slot_key,
     state_name,
-    ts_seconds,
 )
 from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed

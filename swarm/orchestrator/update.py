@@ -48,6 +48,7 @@ from swarm.api.types_pb2 import (
     UpdateStatus,
 )
 from swarm.reconciler.base import Reconciler, decode_event
+from swarm.reconciler.clock import ts
 from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
@@ -57,7 +58,6 @@ from swarm.reconciler.tasks import (
     node_down,
     set_desired,
     state_name,
-    ts,
 )
 from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed

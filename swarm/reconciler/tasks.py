@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import NEW, RUNNING, RestartPolicy, TaskState
 from swarm.ca.ids import new_id
+from swarm.reconciler.clock import ts, ts_seconds
 
 DEFAULT_RESTART_DELAY = 5.0
 DEFAULT_HISTORY_LIMIT = 5
@@ -40,16 +39,6 @@ def state_name(s: int) -> str:
         return TaskState.Name(s)  # type: ignore[arg-type]
     except ValueError:
         return str(s)
-
-
-def ts(now: float) -> Timestamp:
-    t = Timestamp()
-    t.FromNanoseconds(int(now * 1e9))
-    return t
-
-
-def ts_seconds(t: Timestamp) -> float:
-    return t.seconds + t.nanos / 1e9
 
 
 def is_global(service: Service) -> bool:
@@ -167,5 +156,4 @@ def by_slot(tasks: Iterable[Task]) -> dict[SlotKey, list[Task]]:
 __all__ = ["DEFAULT_HISTORY_LIMIT", "DEFAULT_RESTART_DELAY", "OLD_TASK_WAIT", "SlotKey", "by_slot",
            "describe", "is_global", "is_replicated", "log_task_change", "new_task", "node_active",
            "node_down", "node_drained", "node_ready", "replicas", "restart_delay", "restart_policy",
-           "restart_window", "set_desired", "set_status", "slot_key", "state_name", "task_time", "ts",
-           "ts_seconds"]
+           "restart_window", "set_desired", "set_status", "slot_key", "state_name", "task_time"]

@@ -33,7 +33,7 @@ from swarm.api.types_pb2 import (
 )
 from swarm.ca.ids import new_id
 from swarm.orchestrator import leader_components
-from swarm.reconciler.tasks import ts
+from swarm.reconciler.clock import ts
 from swarm.store import Commit, ConflictError, Store, typed
 from swarm.store.typed import Reader
 from tests.support.store_harness import free_port

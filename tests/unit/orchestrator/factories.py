@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import RUNNING, RestartPolicy
-from swarm.reconciler.tasks import ts
+from swarm.reconciler.clock import ts
 
 
 def service(sid: str = "svc", *, replicas: int | None = 3, mode_global: bool = False, version: int = 1,
