@@ -5,8 +5,11 @@ Design notes
 In swarmkit the allocator attaches networks, assigns task IP addresses and service VIPs, and
 allocates ingress ports; only when all of that is done does a task go NEW -> PENDING and become
 visible to the scheduler. :meth:`Allocator.allocate` decides per task (network attachments and
-addresses, service VIPs and endpoint ports, through ``swarm.allocator.network``) and returns
-``False`` to leave a task NEW (e.g. its network does not exist yet, or a pool is exhausted). The
+addresses, through ``swarm.allocator.network``; service VIPs and nodes' ingress endpoints are
+written by :meth:`Allocator._endpoints`) and returns ``False`` to leave a task NEW (e.g. its
+network does not exist yet, or a pool is exhausted). Published ports and a new network's
+subnet/VNI are decided in this package too (``ports.py``, ``networks.py``), but asked for by the
+control API before it writes the service or network, not by this loop. The
 loop, the task vocabulary and the re-checked batched writes come from the shared floor,
 ``swarm.reconciler``.
 
