@@ -22,14 +22,12 @@ from swarm.daemon.ca_server import NodeCAServer
 from swarm.daemon.state import NodeState
 from swarm.daemon.trust import StoreTrust
 from swarm.dispatcher.dispatcher import Dispatcher
+from swarm.reconciler.supervisor import Component, Supervisor
 from swarm.store import RaftTLS, Store
 from swarm.store.raftlink import raft_tls_contexts
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
-
-LeaderComponent = Callable[["ManagerRole"], Any]
-
 
 def raft_secret_path(data_root: Path) -> Path:
     return data_root / "raft" / "secret"
@@ -65,13 +63,7 @@ class ManagerRole:
         self.ca_server = NodeCAServer(self.store, self.trust)
         self.dispatcher: Dispatcher | None = None
         self.logbroker: Any = None
-        from swarm.orchestrator import leader_components
-        from swarm.orchestrator.update import UpdateSupervisor
-
-        self.leader_components: list[LeaderComponent] = [
-            _factory(f) for f in [*leader_components(), UpdateSupervisor]]
-        self._leader_tasks: list[asyncio.Task[Any]] = []
-        self._leader_stoppers: list[Callable[[], Any]] = []
+        self._term: asyncio.Task[None] | None = None
         self._leadership_q: asyncio.Queue[bool] = asyncio.Queue()
         self._watcher: asyncio.Task[None] | None = None
         self.membership_lock = asyncio.Lock()
@@ -156,36 +148,47 @@ class ManagerRole:
                 log.info("lost leadership: stopping leader components")
                 await self._stop_leader_components()
 
-    async def _start_leader_components(self) -> None:
+    def leader_components(self) -> list[Component]:
+        """The one list of leader-only components, in start order: the dispatcher (sessions and
+        node liveness), the role manager, the orchestrators, allocator and scheduler loop
+        (``swarm.orchestrator.leader_components``), and the rolling updater."""
         from swarm.daemon.rolemanager import RoleManager
+        from swarm.orchestrator import leader_components
+        from swarm.orchestrator.update import UpdateSupervisor
+
+        # built now, not when its task first runs: servicers use manager.dispatcher as soon as
+        # the term starts; a restart after a crash builds (and publishes) a fresh one
+        first: list[Dispatcher] = [Dispatcher(self.store)]
+        self.dispatcher = first[0]
+
+        def dispatcher() -> Dispatcher:
+            self.dispatcher = first.pop() if first else Dispatcher(self.store)
+            return self.dispatcher
+
+        def store_component(cls: Callable[[Any], Any]) -> Component:
+            return Component(getattr(cls, "__name__", str(cls)), lambda: cls(self.store))
+
+        return [Component("dispatcher", dispatcher), Component("role manager", lambda: RoleManager(self)),
+                *[store_component(cls) for cls in [*leader_components(), UpdateSupervisor]]]
+
+    async def _start_leader_components(self) -> None:
+        """One leadership term: every leader component under one TaskGroup
+        (:class:`swarm.reconciler.supervisor.Supervisor`: a crashing component is logged and
+        restarted with backoff; leadership is not given up for it)."""
         from swarm.dispatcher.logbroker import LogBroker
 
-        self.dispatcher = Dispatcher(self.store)
         self.logbroker = LogBroker(self.store)
-        self._spawn(self.dispatcher.run(), self.dispatcher.stop)
-        roles = RoleManager(self)
-        self._spawn(roles.run(), roles.stop)
-        for make in self.leader_components:
-            comp = make(self)
-            self._spawn(comp.run(), getattr(comp, "stop", lambda: None))
-
-    def _spawn(self, coro: Awaitable[Any], stopper: Callable[[], Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(_log_crash)
-        self._leader_tasks.append(task)
-        self._leader_stoppers.append(stopper)
+        self._term = asyncio.create_task(Supervisor(self.leader_components()).run(),
+                                         name="leadership term")
+        self._term.add_done_callback(_log_crash)
 
     async def _stop_leader_components(self) -> None:
-        for stop in self._leader_stoppers:
-            with contextlib.suppress(Exception):
-                stop()
-        for t in self._leader_tasks:
-            t.cancel()
-        for t in self._leader_tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._leader_tasks.clear()
-        self._leader_stoppers.clear()
+        """The end of the term is cancelling its TaskGroup; errors while stopping are logged by
+        the supervisor."""
+        term, self._term = self._term, None
+        if term is not None:
+            term.cancel()
+            await asyncio.wait([term])
         self.dispatcher = None
         self.logbroker = None
 
@@ -236,13 +239,6 @@ def _restrict(raft_dir: Path) -> None:
     for p in raft_dir.iterdir():
         if p.is_file():
             os.chmod(p, 0o600)
-
-
-def _factory(cls: Callable[[Any], Any]) -> LeaderComponent:
-    def make(role: ManagerRole) -> Any:
-        return cls(role.store)
-
-    return make
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:
