@@ -14,7 +14,9 @@ the service, and the user sees it at once), the leader's allocator never changes
   choice ignores the protocol, as before).
 * A published ingress port is unique cluster-wide per protocol: one owned by another service is
   refused with :class:`PortInUseError` (which names the owner); the control API turns it into
-  the reference's message. Host-mode ports are the scheduler's business (one per node).
+  the reference's message. A port published in host mode by one service and on ingress by
+  another is refused either way round (:func:`check_host_conflicts`); two host-mode services
+  may share one (the scheduler keeps them on different nodes).
 * Ports are not a unique index of the store: two concurrent creations asking for the same port
   are not caught here (as today).
 """
@@ -40,12 +42,13 @@ class PortInUseError(PortAllocationError):
 
     code = "INVALID_ARGUMENT"
 
-    def __init__(self, port: int, protocol: int, owner: Service) -> None:
-        super().__init__(f"port {port} is already in use by service {owner.spec.annotations.name} "
-                         f"({owner.id})")
+    def __init__(self, port: int, protocol: int, owner: Service, how: str = "an ingress port") -> None:
+        super().__init__(f"port '{port}' is already in use by service '{owner.spec.annotations.name}' "
+                         f"({owner.id}) as {how}")
         self.port = port
         self.protocol = protocol
         self.owner = owner
+        self.how = how
 
 
 class NoFreePortError(PortAllocationError):
@@ -64,9 +67,31 @@ def ingress_ports_taken(services: Iterable[Service], but: str) -> dict[tuple[int
     return taken
 
 
+def check_host_conflicts(svc: Service, services: Iterable[Service]) -> None:
+    """swarmkit's checkPortConflicts across publish modes: a published port (and protocol) this
+    service asks for in ingress mode may not be another service's host-mode port, nor one it
+    asks for in host mode another service's ingress port. Two host-mode services may share a port
+    (the scheduler keeps them on different nodes)."""
+    wanted = {(p.published_port, p.protocol): p.publish_mode
+              for p in svc.spec.endpoint.ports if p.published_port}
+    for other in services:
+        if other.id == svc.id:
+            continue
+        for p in [*other.spec.endpoint.ports, *other.endpoint.ports]:
+            mode = wanted.get((p.published_port, p.protocol)) if p.published_port else None
+            if mode is None:
+                continue
+            if p.publish_mode == PortConfig.HOST and mode == PortConfig.INGRESS:
+                raise PortInUseError(p.published_port, p.protocol, other, "a host-published port")
+            if p.publish_mode == PortConfig.INGRESS and mode == PortConfig.HOST:
+                raise PortInUseError(p.published_port, p.protocol, other)
+
+
 def allocate_ports(svc: Service, services: Iterable[Service]) -> None:
     """Fill ``svc.endpoint`` from its spec, in place (see the module notes); ``services`` are the
     services in the store (``svc`` itself among them or not). Raises PortAllocationError."""
+    services = list(services)
+    check_host_conflicts(svc, services)
     taken = ingress_ports_taken(services, svc.id)
     svc.endpoint.spec.CopyFrom(svc.spec.endpoint)
     previous = {(p.target_port, p.protocol): p.published_port for p in svc.endpoint.ports}

@@ -42,7 +42,7 @@ async def create_network(ctx: Context, req: c.CreateNetworkRequest) -> c.CreateN
     cl = ctx.read.cluster()
     for _ in range(8):
         nets = ctx.read.list(Network)
-        if any(n.spec.annotations.name == name for n in nets):
+        if any(n.spec.annotations.name.lower() == name.lower() for n in nets):  # as the store's index
             raise AlreadyExistsError(f"network with name {name} already exists")
         try:
             net = new_network(spec, nets, cl, ctx.now())

@@ -38,9 +38,7 @@ def _allocate_ports(ctx: Context, svc: Service) -> None:
     try:
         allocate_ports(svc, ctx.read.list(Service))
     except PortInUseError as e:
-        raise InvalidArgumentError(
-            f"port '{e.port}' is already in use by service '{e.owner.spec.annotations.name}' "
-            f"({e.owner.id}) as an ingress port") from None
+        raise InvalidArgumentError(str(e)) from None
     except PortAllocationError as e:
         raise FailedPreconditionError(str(e)) from None
 

@@ -118,5 +118,9 @@ def validate_network_spec(spec: NetworkSpec) -> None:
             raise InvalidArgumentError(f"invalid subnet {cfg.subnet!r}") from None
         if not isinstance(sub, ipaddress.IPv4Network) or sub.prefixlen > 29:
             raise InvalidArgumentError(f"invalid subnet {cfg.subnet}: IPv4, /29 or larger")
-        if cfg.gateway and ipaddress.ip_address(cfg.gateway) not in sub:
+        try:
+            gateway = ipaddress.ip_address(cfg.gateway) if cfg.gateway else None
+        except ValueError:
+            raise InvalidArgumentError(f"invalid gateway {cfg.gateway}") from None
+        if gateway is not None and gateway not in sub:
             raise InvalidArgumentError(f"gateway {cfg.gateway} is not in subnet {cfg.subnet}")

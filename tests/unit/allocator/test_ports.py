@@ -71,9 +71,24 @@ def test_host_mode_ports_are_not_ingress_ports() -> None:
     h = allocated("h", port(80, 8080, host=True), port(81, host=True))
     assert published(h) == [(8080, 80, PortConfig.TCP), (0, 81, PortConfig.TCP)]
     assert ingress_ports_taken([h], but="") == {}
-    other = service("o", port(80, 8080))
+    other = service("o", port(80, 8081))
     allocate_ports(other, [h])
-    assert published(other) == [(8080, 80, PortConfig.TCP)]
+    assert published(other) == [(8081, 80, PortConfig.TCP)]
+
+
+def test_a_port_cannot_be_host_mode_for_one_service_and_ingress_for_another() -> None:
+    """swarmkit's checkPortConflicts, both ways round; two host-mode services may share one."""
+    h = allocated("h", port(80, 8080, host=True))
+    with pytest.raises(PortInUseError, match=r"port '8080' is already in use by service 'h' \(h\) "
+                       "as a host-published port"):
+        allocate_ports(service("o", port(80, 8080)), [h])
+    web = allocated("web", port(80, 9090))
+    with pytest.raises(PortInUseError, match=r"\(web\) as an ingress port"):
+        allocate_ports(service("o", port(80, 9090, host=True)), [web])
+    allocate_ports(service("h2", port(80, 8080, host=True)), [h])
+    udp = service("u", port(80, 8080))
+    udp.spec.endpoint.ports[0].protocol = PortConfig.UDP
+    allocate_ports(udp, [h])                                   # another protocol: no conflict
 
 
 def test_no_free_dynamic_port() -> None:

@@ -98,8 +98,6 @@ def test_a_bad_subnet_or_gateway_is_refused(swarm: Swarm, subnet: str, gateway: 
     create_refused(swarm, net_spec("n", subnet, gateway), "INVALID_ARGUMENT", message)
 
 
-@pytest.mark.xfail(strict=True, reason="a malformed gateway escapes as ValueError (an INTERNAL "
-                   "error at the edge) instead of INVALID_ARGUMENT; swarmkit: 'invalid gateway <g>'")
 def test_a_malformed_gateway_is_invalid_argument(swarm: Swarm) -> None:
     create_refused(swarm, net_spec("n", "10.20.0.0/16", "foo"), "INVALID_ARGUMENT",
                    "invalid gateway foo")
@@ -129,9 +127,6 @@ def test_a_duplicate_name_is_refused(swarm: Swarm) -> None:
                    "network with name ingress already exists")
 
 
-@pytest.mark.xfail(strict=True, reason="names are unique case-insensitively in the store (as in "
-                   "swarmkit), but the name check is case-sensitive: the create retries 8 times "
-                   "and answers 'could not allocate the network (concurrent creations); try again'")
 def test_a_duplicate_name_in_other_case_is_refused_as_already_existing(swarm: Swarm) -> None:
     make(swarm, "backend")
     create_refused(swarm, net_spec("Backend"), "ALREADY_EXISTS",
@@ -173,7 +168,7 @@ def test_a_network_in_use_by_a_service_cannot_be_removed(swarm: Swarm) -> None:
 
 def test_ingress_cannot_be_removed_while_a_service_publishes_an_ingress_port(swarm: Swarm) -> None:
     web = create(swarm.ctx, service_spec("web", ports=[port(80, 8080)]))
-    create(swarm.ctx, service_spec("host", ports=[port(80, 8080, host=True)]))
+    create(swarm.ctx, service_spec("host", ports=[port(80, 8081, host=True)]))
     refused(networks.remove_network, swarm.ctx, c.RemoveNetworkRequest(network_id="ingress"),
             "FAILED_PRECONDITION", f"ingress network cannot be removed because service {web.id} "
             "depends on it")

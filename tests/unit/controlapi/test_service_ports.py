@@ -92,8 +92,6 @@ def test_two_services_may_share_a_host_mode_port(swarm: Swarm) -> None:
     create(swarm.ctx, service_spec("b", ports=[port(80, 8080, host=True)]))
 
 
-@pytest.mark.xfail(strict=True, reason="reference §1.10: an ingress port taken as another service's "
-                   "host-published port is refused ('... as a host-published port'); we accept it")
 def test_an_ingress_port_used_as_another_services_host_port_is_refused(swarm: Swarm) -> None:
     host = create(swarm.ctx, service_spec("host", ports=[port(80, 8080, host=True)]))
     refused(services.create_service, swarm.ctx,
@@ -101,9 +99,6 @@ def test_an_ingress_port_used_as_another_services_host_port_is_refused(swarm: Sw
             "INVALID_ARGUMENT", in_use(8080, host, "a host-published port"))
 
 
-@pytest.mark.xfail(strict=True, reason="reference §1.10 / swarmkit checkPortConflicts: a host-mode "
-                   "port taken as another service's ingress port is refused ('... as an ingress "
-                   "port'); we accept it")
 def test_a_host_port_used_as_another_services_ingress_port_is_refused(swarm: Swarm) -> None:
     web = create(swarm.ctx, service_spec("web", ports=[port(80, 8080)]))
     refused(services.create_service, swarm.ctx,
