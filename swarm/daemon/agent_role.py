@@ -26,8 +26,7 @@ class AgentRole:
         self.netsync = netsync
         self.executor = make_executor(daemon.cfg, daemon.images, netsync)
         self.worker = Worker(daemon.cfg.data_root, self.executor,
-                             lambda tid, status: self.agent.report(tid, status),
-                             on_network=netsync.update if netsync is not None else None)
+                             lambda tid, status: self.agent.report(tid, status))
         st = daemon.state
         managers = list(st.remote_managers) or [st.advertise_addr]
         if st.role == "manager":

@@ -139,13 +139,14 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
 
 def ingress_network(cl: Cluster, now: Timestamp) -> Network:
     """The `ingress` overlay `swarm init` makes: the first subnet of the pool, VNI 4096."""
-    from swarm.allocator.networks import build_network
+    from swarm.allocator.networks import address_pools, build_network
     from swarm.api.specs_pb2 import NetworkSpec
 
     spec = NetworkSpec(ingress=True)
     spec.annotations.name = "ingress"
     spec.driver_config.name = "overlay"
-    return build_network(spec, [], [], list(cl.default_address_pool), cl.subnet_size or 24, now)
+    pools, size = address_pools(cl)
+    return build_network(spec, [], [], pools, size, now)
 
 
 async def write_bootstrap(store: Any, b: Bootstrap) -> None:
