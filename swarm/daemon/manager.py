@@ -215,9 +215,6 @@ class ManagerRole:
         task.add_done_callback(self._background.discard)
         return task
 
-    async def control(self, name: str, request: Any) -> Any:
-        return await self.control_api.call(name, request)
-
 
 class _RaftReachability:
     def __init__(self, role: ManagerRole) -> None:

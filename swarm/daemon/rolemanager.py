@@ -1,7 +1,10 @@
 """Leader component: keeps the managers' status true and carries out demotions.
 
-Every second it compares each manager's `ManagerStatus` (leader flag, reachability from the
-Raft transport's view) with the truth and writes only what changed. A node whose spec asks for
+It compares each manager's `ManagerStatus` (leader flag, reachability from the Raft transport's
+view) with the truth and writes only what changed. It follows the store's change stream: a change
+to a node (a demotion: `desired_role` set to worker) is acted on at once. Raft reachability
+(`store.status()` members) has no change event, so the check also runs every `PERIOD` seconds —
+that timer is for reachability only. A node whose spec asks for
 the worker role while it still is a manager is first removed from Raft (the leader hands its
 leadership away first when it is the one demoted), and only then marked `role = worker`, so a
 worker certificate is never issued to a live Raft member (reference §7.4). Promotions run the
@@ -17,7 +20,7 @@ from typing import Any
 
 from swarm.api.objects_pb2 import ManagerStatus, Node
 from swarm.api.types_pb2 import MANAGER, WORKER
-from swarm.store import typed
+from swarm.store import Reset, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -29,22 +32,47 @@ class RoleManager:
         self.m = manager
         self.store = manager.store
         self._stop = asyncio.Event()
+        self._sub: Any = None
 
     def stop(self) -> None:
         self._stop.set()
+        if self._sub is not None:
+            self._sub.close()
 
     async def run(self) -> None:
+        self._sub = sub = self.store.subscribe()
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.reconcile()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.info("role manager: %s (retrying)", e)
+                await self._next_change(sub)
+        finally:
+            sub.close()
+
+    async def _next_change(self, sub: Any) -> None:
+        """Return on a node change (or a stream reset), or after `PERIOD` for reachability."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PERIOD
         while not self._stop.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
             try:
-                await self.reconcile()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.info("role manager: %s (retrying)", e)
-            try:
-                await asyncio.wait_for(self._stop.wait(), PERIOD)
+                item = await asyncio.wait_for(sub.__anext__(), remaining)
             except TimeoutError:
-                pass
+                return
+            except StopAsyncIteration:
+                return
+            while item is not None:
+                if isinstance(item, Reset) or any(e.table == "nodes" for e in item.events):
+                    while sub.poll() is not None:
+                        pass
+                    return
+                item = sub.poll()
 
     async def reconcile(self) -> None:
         if not self.store.is_leader():

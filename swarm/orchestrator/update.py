@@ -63,7 +63,6 @@ from swarm.reconciler.writes import Built, Change, commit
 from swarm.store import Event, typed
 from swarm.store.typed import Reader
 
-POLL = 0.05
 DEFAULT_MONITOR = 5.0
 
 PAUSED_MSG = "update paused due to failure or early termination of task {}"
@@ -338,28 +337,47 @@ class _Run:
             await self._set_desired([new_id], RUNNING, "old task stopped", only_from=READY)
         return str(new_id)
 
+    async def _until(self, done: Callable[[Reader], bool], deadline: float | None = None) -> None:
+        """Wait until ``done`` holds on the store (re-checked on every commit of the change stream),
+        the update halts, or ``deadline`` (clock time) passes. Subscribes before the first check,
+        so no commit is missed."""
+        sub = self.store.subscribe()
+        try:
+            while not self.halted.is_set() and not done(Reader(self.store)):
+                timeout = None if deadline is None else deadline - self.sup.clock()
+                if timeout is not None and timeout <= 0:
+                    return
+                nxt: asyncio.Future[Any] = asyncio.ensure_future(sub.__anext__())
+                halted: asyncio.Future[Any] = asyncio.ensure_future(self.halted.wait())
+                try:
+                    await asyncio.wait([nxt, halted], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    nxt.cancel()
+                    halted.cancel()
+                if nxt.done() and not nxt.cancelled() and isinstance(nxt.exception(), StopAsyncIteration):
+                    return
+                while sub.poll() is not None:
+                    pass
+        finally:
+            sub.close()
+
     async def _wait(self, ok: Callable[[Task], bool], tid: str) -> None:
-        while not self.halted.is_set():
-            t = Reader(self.store).get(Task, tid)
-            if t is None or ok(t):
-                return
-            await asyncio.sleep(POLL)
+        def done(r: Reader) -> bool:
+            t = r.get(Task, tid)
+            return t is None or ok(t)
+        await self._until(done)
 
     async def _wait_stopped(self, ids: list[str]) -> None:
-        deadline = self.sup.clock() + OLD_TASK_WAIT
-        while not self.halted.is_set() and self.sup.clock() < deadline:
-            r = Reader(self.store)
-            pending = []
+        def done(r: Reader) -> bool:
             for tid in ids:
                 t = r.get(Task, tid)
                 if t is None or t.status.state > RUNNING or t.status.state < ASSIGNED or not t.node_id:
                     continue
                 if node_down(r.get(Node, t.node_id)):
                     continue
-                pending.append(tid)
-            if not pending:
-                return
-            await asyncio.sleep(POLL)
+                return False
+            return True
+        await self._until(done, deadline=self.sup.clock() + OLD_TASK_WAIT)
 
     async def _set_desired(self, ids: list[str], desired: int, cause: str,
                            only_from: int | None = None) -> None:
@@ -380,29 +398,33 @@ class _Run:
         await commit(self.store, [change(t) for t in ids], logger=self.sup.log)
 
     async def _watch(self) -> None:
+        """The failure watch, re-checked on every commit (a task failing counts when its end is
+        committed: within ``monitor`` of first running, or before running)."""
         if self.cfg.failure_action == UpdateConfig.CONTINUE:
             return
-        while not self.halted.is_set():
-            now = self.sup.clock()
-            r = Reader(self.store)
-            for tid, seen in list(self.created.items()):
-                t = r.get(Task, tid)
-                if t is None or tid in self.failed:
-                    continue
-                if t.status.state == RUNNING and seen is None:
-                    self.created[tid] = now
-                elif ended_on_its_own(t):
-                    if seen is None or now - seen < self.monitor:
-                        self.failed.append(tid)
-                        self.sup.log.info("service %s: task %s failed during the update (%s)", self.sid,
-                                          tid, state_name(t.status.state))
-                elif seen is not None and now - seen >= self.monitor:
-                    self.created.pop(tid, None)  # healthy for a whole monitor period
-            if self.failed and len(self.failed) / max(self.total, 1) > self.cfg.max_failure_ratio:
-                self.trigger = self.failed[-1]
-                self.halted.set()
-                return
-            await asyncio.sleep(POLL)
+        await self._until(self._check)
+
+    def _check(self, r: Reader) -> bool:
+        """True when the update must stop (``trigger`` set, ``halted`` set)."""
+        now = self.sup.clock()
+        for tid, seen in list(self.created.items()):
+            t = r.get(Task, tid)
+            if t is None or tid in self.failed:
+                continue
+            if t.status.state == RUNNING and seen is None:
+                self.created[tid] = now
+            elif ended_on_its_own(t):
+                if seen is None or now - seen < self.monitor:
+                    self.failed.append(tid)
+                    self.sup.log.info("service %s: task %s failed during the update (%s)", self.sid,
+                                      tid, state_name(t.status.state))
+            elif seen is not None and now - seen >= self.monitor:
+                self.created.pop(tid, None)  # healthy for a whole monitor period
+        if self.failed and len(self.failed) / max(self.total, 1) > self.cfg.max_failure_ratio:
+            self.trigger = self.failed[-1]
+            self.halted.set()
+            return True
+        return False
 
     async def _act(self, tid: str) -> None:
         sup = self.sup
