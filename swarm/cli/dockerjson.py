@@ -51,7 +51,7 @@ def to_docker(msg: Message, *, include_defaults: bool = False) -> dict[str, Any]
             if fd.containing_oneof is None and not include_defaults and value == fd.default_value \
                     and fd.type != FieldDescriptor.TYPE_ENUM:
                 continue
-        out[key(fd.name)] = _value(fd, value, include_defaults)
+        out[key(fd.name)] = _value(fd, value, include_defaults)  # type: ignore[arg-type]  # upb's descriptor
     del Duration, Timestamp
     return out
 
@@ -76,7 +76,8 @@ def _scalar_or_msg(fd: FieldDescriptor, v: Any, include_defaults: bool) -> Any:
             return {"Index": v.index}
         return to_docker(v, include_defaults=include_defaults)
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        name = fd.enum_type.values_by_number[v].name if v in fd.enum_type.values_by_number else str(v)
+        values = fd.enum_type.values_by_number if fd.enum_type is not None else {}
+        name = values[v].name if v in values else str(v)
         return _ENUM_RENAMES.get(name, name.lower())
     if fd.type == FieldDescriptor.TYPE_BYTES:
         try:

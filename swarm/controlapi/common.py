@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.reconciler.clock import now_ts
+from swarm.store import ReplicatedStore
 from swarm.store.typed import Reader
 
 Clock = Callable[[], float]
@@ -28,13 +29,13 @@ class _AllReachable:
 
 @dataclass
 class Context:
-    store: Any                           # swarm.store.Store
+    store: ReplicatedStore
     clock: Clock = time.time
     raft: RaftView = field(default_factory=_AllReachable)
 
     @property
     def read(self) -> Reader:
-        return Reader(self.store.view() if hasattr(self.store, "view") else self.store)
+        return Reader(self.store.view())
 
     def now(self) -> Timestamp:
         return now_ts(self.clock)

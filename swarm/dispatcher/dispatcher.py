@@ -41,7 +41,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
-from swarm.store import ConflictError, typed
+from swarm.store import ConflictError, ObjectStore, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _ts(now: float) -> Timestamp:
 
 
 class Dispatcher:
-    def __init__(self, store: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
         self.sessions: dict[str, _Session] = {}
@@ -415,7 +415,7 @@ class Dispatcher:
                 if ev.kind == "delete":
                     ct.deleted.append(ev.id)
                     continue
-                t = typed.decode("tasks", ev)
+                t = typed.decode_as(Task, ev)
                 ct.node_of[t.id] = t.node_id
                 ct.by_node.setdefault(t.node_id, []).append(t)
             self._decoded[commit.index] = ct

@@ -26,7 +26,7 @@ from typing import Any
 
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Node, NodeStatus, Task
-from swarm.store import NoLeaderError
+from swarm.store import NoLeaderError, ObjectStore
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class _Subscription:
 
 
 class LogBroker:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.listeners: dict[str, asyncio.Queue[d.SubscriptionMessage]] = {}
         self.subs: dict[str, _Subscription] = {}

@@ -9,11 +9,10 @@ a plain service costs the streams nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Network, Node, Service
 from swarm.api.types_pb2 import RUNNING
+from swarm.store import ObjectStore
 from swarm.store.typed import Reader
 
 
@@ -22,7 +21,7 @@ def node_addr(n: Node) -> str:
 
 
 class RouteTable:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.index = -1
         self.routes: dict[str, tuple[bytes, d.ServiceRoute]] = {}
@@ -107,7 +106,7 @@ class StreamState:
             for key, (blob, obj) in current.items():
                 if sent.get(key) != blob:
                     sent[key] = blob
-                    msg.changes.add(assignment=d.Assignment(**{kind: obj}))
+                    msg.changes.add(assignment=d.Assignment(**{kind: obj}))  # type: ignore[arg-type]
             for key in [k for k in sent if k not in current]:
                 del sent[key]
                 gone = {"route": lambda k: d.Assignment(route=d.ServiceRoute(service_id=k)),

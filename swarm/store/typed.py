@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
@@ -20,7 +20,7 @@ from swarm.api import objects_pb2
 from swarm.api.objects_pb2 import Cluster, Network, Node, Service, Task
 
 from .protocol import ObjectSource
-from .types import Action, StoredObject
+from .types import Action
 
 M = TypeVar("M", bound=Message)
 
@@ -67,14 +67,32 @@ def _unique(msg: Message) -> dict[str, str]:
     return {}
 
 
-def decode(table: str, stored: StoredObject) -> Message:
+class Encoded(Protocol):
+    """A stored object's bytes at a version: a StoredObject, or an Event of the change stream."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+def decode(table: str, stored: Encoded) -> Message:
     msg = TYPE_OF[table]()
     msg.ParseFromString(stored.data)
     msg.meta.version.index = stored.version  # type: ignore[attr-defined]
     return msg
 
 
-def decode_all(table: str, stored: Iterable[StoredObject]) -> list[Any]:
+def decode_as(cls: type[M], stored: Encoded) -> M:
+    """:func:`decode` with the type known: ``decode_as(Task, event)``."""
+    msg = cls()
+    msg.ParseFromString(stored.data)
+    msg.meta.version.index = stored.version  # type: ignore[attr-defined]
+    return msg
+
+
+def decode_all(table: str, stored: Iterable[Encoded]) -> list[Any]:
     return [decode(table, s) for s in stored]
 
 
@@ -142,5 +160,6 @@ def by_id(items: Iterable[M]) -> Mapping[str, M]:
     return {i.id: i for i in items}  # type: ignore[attr-defined]
 
 
-__all__ = ["TABLE_OF", "TYPE_OF", "Reader", "by_id", "create", "decode", "decode_all", "delete",
+__all__ = ["TABLE_OF", "TYPE_OF", "Encoded", "Reader", "by_id", "create", "decode", "decode_all", "decode_as",
+           "delete",
            "objects_pb2", "update"]
