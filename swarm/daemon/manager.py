@@ -29,6 +29,23 @@ from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
 
+def leader_components() -> list[Callable[[Any], Any]]:
+    """Factories ``store -> component`` for every leader-only reconciler, in start order: the
+    consumers that move tasks forward (allocator, scheduler) start before the producers, so the
+    first tasks a new leader makes are picked up at once. Any order is correct: each component
+    reconciles from the store on start."""
+    from swarm.allocator.allocator import Allocator
+    from swarm.orchestrator.constraint_enforcer import ConstraintEnforcer
+    from swarm.orchestrator.global_ import GlobalOrchestrator
+    from swarm.orchestrator.reaper import TaskReaper
+    from swarm.orchestrator.replicated import ReplicatedOrchestrator
+    from swarm.orchestrator.restart import RestartSupervisor
+    from swarm.scheduler.loop import SchedulerLoop
+
+    return [Allocator, SchedulerLoop, RestartSupervisor, ReplicatedOrchestrator, GlobalOrchestrator,
+            TaskReaper, ConstraintEnforcer]
+
+
 def raft_secret_path(data_root: Path) -> Path:
     return data_root / "raft" / "secret"
 
@@ -151,9 +168,8 @@ class ManagerRole:
     def leader_components(self) -> list[Component]:
         """The one list of leader-only components, in start order: the dispatcher (sessions and
         node liveness), the role manager, the orchestrators, allocator and scheduler loop
-        (``swarm.orchestrator.leader_components``), and the rolling updater."""
+        (:func:`leader_components`), and the rolling updater."""
         from swarm.daemon.rolemanager import RoleManager
-        from swarm.orchestrator import leader_components
         from swarm.orchestrator.update import UpdateSupervisor
 
         # built now, not when its task first runs: servicers use manager.dispatcher as soon as

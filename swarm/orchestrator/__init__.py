@@ -14,30 +14,6 @@ Modules, one concern each (all leader-only, each ``Component(store, clock)`` wit
 The loop, the task vocabulary and the batched re-checked writes are the shared floor,
 ``swarm.reconciler``; the scheduler loop is ``swarm.scheduler.loop``.
 
-:func:`leader_components` lists the factories in start order: the consumers that move tasks
-forward (allocator, scheduler) start before the producers, so the first tasks a new leader makes
-are picked up at once. Any order is correct: each component reconciles from the store on start.
+The list of leader components (these, the allocator, the scheduler loop, the dispatcher and the
+role manager) is ``swarm.daemon.manager.leader_components`` / ``ManagerRole.leader_components``.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-
-def leader_components() -> list[Callable[[Any], Any]]:
-    """Factories ``store -> component`` for every leader-only reconciler here, in start order."""
-    from swarm.allocator.allocator import Allocator
-    from swarm.scheduler.loop import SchedulerLoop
-
-    from .constraint_enforcer import ConstraintEnforcer
-    from .global_ import GlobalOrchestrator
-    from .reaper import TaskReaper
-    from .replicated import ReplicatedOrchestrator
-    from .restart import RestartSupervisor
-
-    return [Allocator, SchedulerLoop, RestartSupervisor, ReplicatedOrchestrator, GlobalOrchestrator,
-            TaskReaper, ConstraintEnforcer]
-
-
-__all__ = ["leader_components"]

@@ -1,6 +1,6 @@
 """The leader's reconcilers end to end on a real single-member Raft store over loopback.
 
-Every component from ``swarm.orchestrator.leader_components()`` runs. The test plays the other
+Every component from ``swarm.daemon.manager.leader_components()`` runs. The test plays the other
 writers: the control API (services and nodes written into the store), and the dispatcher plus
 agents (a fake agent moves assigned tasks forward and shuts tasks down when asked, writing only
 observed state, as agents report it). Every wait is bounded polling with a message that shows
@@ -32,7 +32,7 @@ from swarm.api.types_pb2 import (
     RestartPolicy,
 )
 from swarm.ca.ids import new_id
-from swarm.orchestrator import leader_components
+from swarm.daemon.manager import leader_components
 from swarm.reconciler.clock import ts
 from swarm.store import Commit, ConflictError, Store, typed
 from swarm.store.typed import Reader

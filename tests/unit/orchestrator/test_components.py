@@ -11,7 +11,7 @@ from swarm.allocator import Allocator
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, READY, RUNNING, SHUTDOWN
-from swarm.orchestrator import leader_components
+from swarm.daemon.manager import leader_components
 from swarm.orchestrator.reaper import BATCH_DELAY, TaskReaper
 from swarm.orchestrator.replicated import ReplicatedOrchestrator
 from swarm.orchestrator.restart import RestartSupervisor
