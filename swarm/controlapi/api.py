@@ -16,13 +16,9 @@ the Control service has both, so a new RPC cannot be forgotten.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from swarm.api import control_pb2 as c
 from swarm.controlapi import cluster, networks, nodes, services
 from swarm.controlapi.common import Context
-from swarm.controlapi.errors import ControlError
 
 
 class ControlAPI:
@@ -100,20 +96,6 @@ class ControlAPI:
 
     async def update_cluster(self, req: c.UpdateClusterRequest) -> c.UpdateClusterResponse:
         return await cluster.update_cluster(self._ready(), req)
-
-    # ---- deprecated ----------------------------------------------------------------------------
-
-    async def call(self, name: str, request: Any) -> Any:
-        """The old dispatch by RPC name, kept only for ``ManagerRole.control`` (no longer called
-        by the servicer): delete both together."""
-        method = getattr(self, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None)
-        if method is None:
-            raise NotImplementedControlError(f"{name} is not implemented yet")
-        return await method(request)
-
-
-class NotImplementedControlError(ControlError):
-    code = "UNIMPLEMENTED"
 
 
 __all__ = ["ControlAPI"]

@@ -25,6 +25,7 @@ from swarm.controlapi.errors import (
 )
 from swarm.controlapi.resolve import resolve
 from swarm.controlapi.validate import validate_spec
+from swarm.reconciler.tasks import set_desired
 from swarm.store import NameConflictError, typed
 
 
@@ -147,7 +148,7 @@ async def remove_service(ctx: Context, req: c.RemoveServiceRequest) -> c.RemoveS
         actions: list[object] = [typed.delete(svc, expected_version=svc.meta.version.index)]
         for t in r.tasks_of_service(sid):
             if t.desired_state != REMOVE:
-                t.desired_state = REMOVE
+                set_desired(t, REMOVE, ctx.clock())
                 actions.append(typed.update(t))
         return actions
 

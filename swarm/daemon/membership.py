@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,18 +38,13 @@ from swarm.daemon import sysinfo
 from swarm.daemon.netutil import detect_advertise_ip, split_addr
 from swarm.daemon.refusals import NotTheLeaderError
 from swarm.daemon.state import NodeState, raft_addr_for
+from swarm.reconciler.clock import now_ts
 from swarm.store import ConflictError, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POOL = "10.0.0.0/8"
-
-
-def ts_now() -> Timestamp:
-    t = Timestamp()
-    t.FromNanoseconds(time.time_ns())
-    return t
 
 
 @dataclass
@@ -98,7 +92,7 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
     cert_pem = root.issue(csr_pem, node_id, "swarm-manager", cluster_id, expiry)
     raft_secret = secrets.token_urlsafe(32).encode()
 
-    now = ts_now()
+    now = now_ts()
     cl = Cluster(id=cluster_id, spec=spec, raft_secret=raft_secret,
                  subnet_size=req.subnet_size or 24, vxlan_udp_port=req.data_path_port or 4789)
     cl.meta.created_at.CopyFrom(now)

@@ -36,11 +36,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
+from swarm.reconciler.clock import ts
 from swarm.store import ConflictError, ObjectStore, typed
 from swarm.store.typed import Reader
 
@@ -77,12 +76,6 @@ class _Session:
     session_id: str
     last_seen: float
     queues: list[asyncio.Queue[Any]] = field(default_factory=list)
-
-
-def _ts(now: float) -> Timestamp:
-    t = Timestamp()
-    t.FromNanoseconds(int(now * 1e9))
-    return t
 
 
 class Dispatcher:
@@ -315,7 +308,7 @@ class Dispatcher:
                 continue
             t.status.CopyFrom(status)
             if not t.status.HasField("timestamp"):
-                t.status.timestamp.CopyFrom(_ts(self.clock()))
+                t.status.timestamp.CopyFrom(ts(self.clock()))
             actions.append(typed.update(t))
         if actions:
             await self.store.apply(actions)
