@@ -22,7 +22,7 @@ from swarm.ca.ids import new_id
 from swarm.ca.revocation import is_recorded, record_issued, revoked_serials
 from swarm.ca.tokens import parse_join_token, tokens_match
 from swarm.reconciler.clock import now_ts
-from swarm.store import typed
+from swarm.store import ObjectStore, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def cert_expiry(cluster: Cluster) -> dt.timedelta:
 
 
 class NodeCAServer:
-    def __init__(self, store: Any, trust: Any = None) -> None:
+    def __init__(self, store: ObjectStore, trust: Any = None) -> None:
         self.store = store
         self.trust = trust
 

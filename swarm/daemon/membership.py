@@ -39,7 +39,7 @@ from swarm.daemon.netutil import detect_advertise_ip, split_addr
 from swarm.daemon.refusals import NotTheLeaderError
 from swarm.daemon.state import NodeState, raft_addr_for
 from swarm.reconciler.clock import now_ts
-from swarm.store import ConflictError, typed
+from swarm.store import ConflictError, ObjectStore, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def ingress_network(cl: Cluster, now: Timestamp) -> Network:
     return build_network(spec, [], [], pools, size, now)
 
 
-async def write_bootstrap(store: Any, b: Bootstrap) -> None:
+async def write_bootstrap(store: ObjectStore, b: Bootstrap) -> None:
     await store.apply([typed.create(b.cluster), typed.create(b.node), typed.create(b.ingress)])
 
 
@@ -238,7 +238,7 @@ async def join_raft(manager: Any, node_id: str, raft_addr: str, api_addr: str,
     return RaftJoin(members=members, raft_secret=cl.raft_secret if cl else b"")
 
 
-async def record_manager(store: Any, node_id: str, api_addr: str, raft_addr: str,
+async def record_manager(store: ObjectStore, node_id: str, api_addr: str, raft_addr: str,
                          raft_id: int) -> None:
     """Mark the node a reachable manager at these addresses (retried on a write conflict)."""
     for _ in range(8):

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from swarm.store import ConflictError, typed
+from swarm.store import ConflictError, ObjectStore, Store, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ GRACE = 10.0
 POLL = 0.5
 
 
-async def rotate(store: Any) -> None:
+async def rotate(store: ObjectStore) -> None:
     """Leader: run phases 1 and 2 (phase 3 is each manager's own)."""
     new = secrets.token_urlsafe(32).encode()
     await _write(store, lambda cl: setattr(cl, "raft_secret_next", new))
@@ -54,7 +54,7 @@ async def rotate(store: Any) -> None:
     log.info("raft secret rotated")
 
 
-async def _write(store: Any, change: Callable[[Any], None]) -> None:
+async def _write(store: ObjectStore, change: Callable[[Any], None]) -> None:
     for _ in range(8):
         cl = Reader(store).cluster()
         if cl is None:
@@ -73,7 +73,7 @@ class SecretFollower:
     secret on disk with the one in use, and has open Raft links re-checked when a manager is
     demoted or a certificate revoked."""
 
-    def __init__(self, store: Any, current: bytes, save: Callable[[bytes], None],
+    def __init__(self, store: Store, current: bytes, save: Callable[[bytes], None],
                  gate: Callable[[frozenset[str]], bool] | None = None,
                  initial_members: tuple[str, ...] = ()) -> None:
         self.store = store

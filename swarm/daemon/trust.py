@@ -5,12 +5,11 @@ Raft link's peer check. See swarm.ca.revocation for the records it reads.
 
 from __future__ import annotations
 
-from typing import Any
-
 from swarm.api.objects_pb2 import Cluster, Node
 from swarm.api.types_pb2 import MANAGER
 from swarm.ca import Identity, InvalidCertificateError, Role, parse_identity, verify_chain
 from swarm.ca.revocation import revoked_serials
+from swarm.store import ObjectSource
 from swarm.store.typed import Reader
 
 JOIN_METHOD = "/swarm.api.RaftMembership/Join"
@@ -20,7 +19,7 @@ class StoreTrust:
     """Reads the replica's current view; cheap enough per call (a cluster and a node decode),
     with the revoked set cached per cluster version."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: ObjectSource) -> None:
         self.store = store
         self._cache: tuple[int, frozenset[str]] = (-1, frozenset())
 

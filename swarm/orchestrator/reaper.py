@@ -39,7 +39,7 @@ from swarm.reconciler.tasks import (
     task_time,
 )
 from swarm.reconciler.writes import Built, Change, commit
-from swarm.store import Event, typed
+from swarm.store import Event, ObjectStore, typed
 from swarm.store.typed import Reader
 
 BATCH_DELAY = 0.25
@@ -85,7 +85,7 @@ def expired_in_slot(tasks: Sequence[Task], limit: int) -> list[str]:
 class TaskReaper(Reconciler):
     name = "task reaper"
 
-    def __init__(self, store: object, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, clock)
         self.dirty_slots: set[SlotKey] = set()
         self.candidates: set[str] = set()

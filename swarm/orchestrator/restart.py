@@ -61,7 +61,7 @@ from swarm.reconciler.tasks import (
     state_name,
 )
 from swarm.reconciler.writes import Built, Change, commit
-from swarm.store import Event, typed
+from swarm.store import Event, ObjectStore, typed
 from swarm.store.typed import Reader
 
 
@@ -118,7 +118,7 @@ def start_due(t: Task, slot_tasks: Sequence[Task], nodes: Mapping[str, Node], no
 class RestartSupervisor(Reconciler):
     name = "restart supervisor"
 
-    def __init__(self, store: object, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, clock)
         self.delayed: dict[str, float] = {}   # task id -> may start at (clock time)
 

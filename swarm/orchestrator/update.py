@@ -60,7 +60,7 @@ from swarm.reconciler.tasks import (
     state_name,
 )
 from swarm.reconciler.writes import Built, Change, commit
-from swarm.store import Event, typed
+from swarm.store import Event, ObjectStore, typed
 from swarm.store.typed import Reader
 
 DEFAULT_MONITOR = 5.0
@@ -115,7 +115,7 @@ def _seconds(cfg: UpdateConfig, field: str, default: float) -> float:
 class UpdateSupervisor(Reconciler):
     name = "updater"
 
-    def __init__(self, store: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, clock)
         self.updates: dict[str, tuple[int, asyncio.Task[None]]] = {}
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from swarm.store import Commit, Event, Reset, StoreError, TemporaryStoreError
+from swarm.store import Commit, Event, ObjectStore, Reset, StoreError, Subscription, TemporaryStoreError
 from swarm.store.typed import TYPE_OF
 
 RETRY_DELAY = 0.5
@@ -55,12 +55,12 @@ class Reconciler:
 
     name = "reconciler"
 
-    def __init__(self, store: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
         self.log = logging.getLogger(type(self).__module__)
         self._stopped = False
-        self._sub: Any = None
+        self._sub: Subscription | None = None
         self._deadline: float | None = None
 
     # ---- to implement -------------------------------------------------------------------------
@@ -128,15 +128,15 @@ class Reconciler:
         if self._sub is not None:
             self._sub.close()
 
-    async def _next(self, sub: Any) -> Commit | Reset | None:
+    async def _next(self, sub: Subscription) -> Commit | Reset | None:
         if self._deadline is None:
             timeout = None
         else:
             timeout = self._deadline - self.clock()
             if timeout <= 0:
-                return sub.poll()  # type: ignore[no-any-return]
+                return sub.poll()
         try:
-            return await asyncio.wait_for(sub.__anext__(), timeout)  # type: ignore[no-any-return]
+            return await asyncio.wait_for(sub.__anext__(), timeout)
         except TimeoutError:
             return None
         except StopAsyncIteration:

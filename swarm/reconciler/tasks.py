@@ -36,13 +36,13 @@ SlotKey = tuple[str, str]
 
 def state_name(s: int) -> str:
     try:
-        return TaskState.Name(s)  # type: ignore[arg-type]
+        return TaskState.Name(s)  # type: ignore[arg-type,unused-ignore]  # an int, not the enum's NewType
     except ValueError:
         return str(s)
 
 
 def is_global(service: Service) -> bool:
-    return service.spec.WhichOneof("mode") == "global"
+    return bool(service.spec.WhichOneof("mode") == "global")
 
 
 def is_replicated(service: Service) -> bool:

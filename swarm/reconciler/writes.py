@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swarm.store import ConflictError, NotFoundError
+from swarm.store import ConflictError, NotFoundError, ObjectStore
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Change:
     key: str = ""  # for logs when a change is dropped
 
 
-async def commit(store: Any, changes: Sequence[Change], *, logger: logging.Logger = log,
+async def commit(store: ObjectStore, changes: Sequence[Change], *, logger: logging.Logger = log,
                  max_actions: int = MAX_ACTIONS, max_bytes: int = MAX_BYTES) -> int:
     """Propose ``changes`` in batches; returns how many changes were committed."""
     done = 0
@@ -75,7 +75,7 @@ async def commit(store: Any, changes: Sequence[Change], *, logger: logging.Logge
     return done
 
 
-async def _commit_chunk(store: Any, first: list[tuple[Change, Built]], logger: logging.Logger) -> int:
+async def _commit_chunk(store: ObjectStore, first: list[tuple[Change, Built]], logger: logging.Logger) -> int:
     chunk = [ch for ch, _ in first]
     for attempt in range(ATTEMPTS):
         if attempt == 0:

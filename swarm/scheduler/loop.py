@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from swarm.api.objects_pb2 import Node, Service, Task
 from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
@@ -47,7 +46,7 @@ from swarm.reconciler.base import Reconciler, decode_event
 from swarm.reconciler.tasks import describe, node_active, set_status, state_name
 from swarm.reconciler.writes import MAX_ACTIONS, Built, Change, commit
 from swarm.scheduler import FailureTracker, recheck, schedule
-from swarm.store import Event, typed
+from swarm.store import Event, ObjectStore, StoreView, typed
 from swarm.store.typed import Reader
 
 DEBOUNCE = 0.05
@@ -59,7 +58,7 @@ SHUTDOWN_MESSAGE = "task shut down before it was scheduled"
 class SchedulerLoop(Reconciler):
     name = "scheduler"
 
-    def __init__(self, store: object, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, clock)
         self.pending: set[str] = set()
         self._decoded: dict[str, Task] = {}
@@ -172,7 +171,7 @@ class SchedulerLoop(Reconciler):
                     seen = self.store.index  # only our own batch landed
         return dropped
 
-    def _snapshot(self, view: Any) -> tuple[list[Node], dict[str, list[Task]], dict[str, Service]]:
+    def _snapshot(self, view: StoreView) -> tuple[list[Node], dict[str, list[Task]], dict[str, Service]]:
         """Nodes, the tasks occupying each node (observed ASSIGNED..RUNNING), services by id.
         Decoded tasks are kept between snapshots and reused while their version is unchanged."""
         cache, fresh = self._decoded, {}
@@ -180,7 +179,7 @@ class SchedulerLoop(Reconciler):
         for so in view.list("tasks"):
             t = cache.get(so.id)
             if t is None or t.meta.version.index != so.version:
-                t = typed.decode("tasks", so)
+                t = typed.decode_as(Task, so)
             fresh[so.id] = t
             if t.node_id and ASSIGNED <= t.status.state <= RUNNING:
                 by_node.setdefault(t.node_id, []).append(t)
