@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.store_harness import Cluster, free_port  # noqa: E402
+from tests.support.store_member_proc import pct  # noqa: E402
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 T0 = time.time()
@@ -65,16 +66,6 @@ T0 = time.time()
 
 def log(*a: Any) -> None:
     print(f"[{time.time() - T0:7.1f}s]", *a, flush=True)
-
-
-def pct(vals: list[float], p: float) -> float | None:
-    if not vals:
-        return None
-    vals = sorted(vals)
-    k = (len(vals) - 1) * p / 100.0
-    f = int(k)
-    c = min(f + 1, len(vals) - 1)
-    return vals[f] + (vals[c] - vals[f]) * (k - f)
 
 
 # ----------------------------------------------------------------------------- store

@@ -34,7 +34,7 @@ from swarm.store.store import Store
 from swarm.store.types import TABLES, Action, Reset
 
 
-def _pct(vals: list[float], p: float) -> float | None:
+def pct(vals: list[float], p: float) -> float | None:
     if not vals:
         return None
     vals = sorted(vals)
@@ -129,8 +129,8 @@ class _Server:
             await self.store.apply([Action.create("tasks", f"{prefix}{i}", data)])
             lat.append(time.perf_counter() - s)
         total = time.perf_counter() - t0
-        return {"n": n, "size": size, "ops_s": n / total, "p50_ms": _pct(lat, 50) * 1e3,  # type: ignore[operator]
-                "p99_ms": _pct(lat, 99) * 1e3}  # type: ignore[operator]
+        return {"n": n, "size": size, "ops_s": n / total, "p50_ms": pct(lat, 50) * 1e3,  # type: ignore[operator]
+                "p99_ms": pct(lat, 99) * 1e3}  # type: ignore[operator]
 
     async def cmd_tput(self, n: int, size: int, inflight: int, batch: int = 1, prefix: str = "tp",
                        max_s: float = 120.0) -> dict:
@@ -165,7 +165,7 @@ class _Server:
         ok = len(lat)
         return {"batches": len(tasks), "batch": batch, "size": size, "inflight": inflight, "ok": ok,
                 "errors": errs, "total_s": total, "batches_s": ok / total, "objects_s": ok * batch / total,
-                "p50_ms": (_pct(lat, 50) or 0) * 1e3, "p99_ms": (_pct(lat, 99) or 0) * 1e3}
+                "p50_ms": (pct(lat, 50) or 0) * 1e3, "p99_ms": (pct(lat, 99) or 0) * 1e3}
 
     async def cmd_tput_raw(self, n: int, size: int, inflight: int, prefix: str = "raw") -> dict:
         """Diagnostic: pysyncobj callbacks from a plain thread, bypassing asyncio and Store.apply."""
