@@ -124,6 +124,56 @@ class ControlStub:
                 request_serializer=swarm_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_control__pb2.UpdateClusterResponse.FromString,
                 _registered_method=True)
+        self.GetSecret = channel.unary_unary(
+                '/swarm.api.Control/GetSecret',
+                request_serializer=swarm_dot_api_dot_control__pb2.GetSecretRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.GetSecretResponse.FromString,
+                _registered_method=True)
+        self.ListSecrets = channel.unary_unary(
+                '/swarm.api.Control/ListSecrets',
+                request_serializer=swarm_dot_api_dot_control__pb2.ListSecretsRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.ListSecretsResponse.FromString,
+                _registered_method=True)
+        self.CreateSecret = channel.unary_unary(
+                '/swarm.api.Control/CreateSecret',
+                request_serializer=swarm_dot_api_dot_control__pb2.CreateSecretRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.CreateSecretResponse.FromString,
+                _registered_method=True)
+        self.UpdateSecret = channel.unary_unary(
+                '/swarm.api.Control/UpdateSecret',
+                request_serializer=swarm_dot_api_dot_control__pb2.UpdateSecretRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.UpdateSecretResponse.FromString,
+                _registered_method=True)
+        self.RemoveSecret = channel.unary_unary(
+                '/swarm.api.Control/RemoveSecret',
+                request_serializer=swarm_dot_api_dot_control__pb2.RemoveSecretRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.RemoveSecretResponse.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/swarm.api.Control/GetConfig',
+                request_serializer=swarm_dot_api_dot_control__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.GetConfigResponse.FromString,
+                _registered_method=True)
+        self.ListConfigs = channel.unary_unary(
+                '/swarm.api.Control/ListConfigs',
+                request_serializer=swarm_dot_api_dot_control__pb2.ListConfigsRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.ListConfigsResponse.FromString,
+                _registered_method=True)
+        self.CreateConfig = channel.unary_unary(
+                '/swarm.api.Control/CreateConfig',
+                request_serializer=swarm_dot_api_dot_control__pb2.CreateConfigRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.CreateConfigResponse.FromString,
+                _registered_method=True)
+        self.UpdateConfig = channel.unary_unary(
+                '/swarm.api.Control/UpdateConfig',
+                request_serializer=swarm_dot_api_dot_control__pb2.UpdateConfigRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.UpdateConfigResponse.FromString,
+                _registered_method=True)
+        self.RemoveConfig = channel.unary_unary(
+                '/swarm.api.Control/RemoveConfig',
+                request_serializer=swarm_dot_api_dot_control__pb2.RemoveConfigRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.RemoveConfigResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -237,6 +287,66 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSecrets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConfigs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -329,6 +439,56 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.UpdateCluster,
                     request_deserializer=swarm_dot_api_dot_control__pb2.UpdateClusterRequest.FromString,
                     response_serializer=swarm_dot_api_dot_control__pb2.UpdateClusterResponse.SerializeToString,
+            ),
+            'GetSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecret,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.GetSecretRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.GetSecretResponse.SerializeToString,
+            ),
+            'ListSecrets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSecrets,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.ListSecretsRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.ListSecretsResponse.SerializeToString,
+            ),
+            'CreateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSecret,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.CreateSecretRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.CreateSecretResponse.SerializeToString,
+            ),
+            'UpdateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSecret,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.UpdateSecretRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.UpdateSecretResponse.SerializeToString,
+            ),
+            'RemoveSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSecret,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.RemoveSecretRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.RemoveSecretResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.GetConfigRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.GetConfigResponse.SerializeToString,
+            ),
+            'ListConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConfigs,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.ListConfigsRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.ListConfigsResponse.SerializeToString,
+            ),
+            'CreateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConfig,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.CreateConfigRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.CreateConfigResponse.SerializeToString,
+            ),
+            'UpdateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConfig,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.UpdateConfigRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.UpdateConfigResponse.SerializeToString,
+            ),
+            'RemoveConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveConfig,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.RemoveConfigRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.RemoveConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -817,6 +977,276 @@ class Control:
             '/swarm.api.Control/UpdateCluster',
             swarm_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
             swarm_dot_api_dot_control__pb2.UpdateClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/GetSecret',
+            swarm_dot_api_dot_control__pb2.GetSecretRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.GetSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSecrets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/ListSecrets',
+            swarm_dot_api_dot_control__pb2.ListSecretsRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.ListSecretsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/CreateSecret',
+            swarm_dot_api_dot_control__pb2.CreateSecretRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.CreateSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/UpdateSecret',
+            swarm_dot_api_dot_control__pb2.UpdateSecretRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.UpdateSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/RemoveSecret',
+            swarm_dot_api_dot_control__pb2.RemoveSecretRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.RemoveSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/GetConfig',
+            swarm_dot_api_dot_control__pb2.GetConfigRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.GetConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/ListConfigs',
+            swarm_dot_api_dot_control__pb2.ListConfigsRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.ListConfigsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/CreateConfig',
+            swarm_dot_api_dot_control__pb2.CreateConfigRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.CreateConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/UpdateConfig',
+            swarm_dot_api_dot_control__pb2.UpdateConfigRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.UpdateConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/RemoveConfig',
+            swarm_dot_api_dot_control__pb2.RemoveConfigRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.RemoveConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,7 +38,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("local_node_state", "node_id", "node_addr", "cluster_id", "control_available", "managers", "nodes", "remote_managers", "error", "hostname", "data_root", "leader_addr", "manager_addr", "name", "ncpu", "mem_total", "version", "insecure_registries", "cgroup_version", "containers_running")
+    __slots__ = ("local_node_state", "node_id", "node_addr", "cluster_id", "control_available", "managers", "nodes", "remote_managers", "error", "hostname", "data_root", "leader_addr", "manager_addr", "name", "ncpu", "mem_total", "version", "insecure_registries", "cgroup_version", "containers_running", "held_secrets", "held_configs")
     LOCAL_NODE_STATE_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ADDR_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,8 @@ class InfoResponse(_message.Message):
     INSECURE_REGISTRIES_FIELD_NUMBER: _ClassVar[int]
     CGROUP_VERSION_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    HELD_SECRETS_FIELD_NUMBER: _ClassVar[int]
+    HELD_CONFIGS_FIELD_NUMBER: _ClassVar[int]
     local_node_state: str
     node_id: str
     node_addr: str
@@ -79,7 +81,9 @@ class InfoResponse(_message.Message):
     insecure_registries: _containers.RepeatedScalarFieldContainer[str]
     cgroup_version: str
     containers_running: int
-    def __init__(self, local_node_state: _Optional[str] = ..., node_id: _Optional[str] = ..., node_addr: _Optional[str] = ..., cluster_id: _Optional[str] = ..., control_available: _Optional[bool] = ..., managers: _Optional[int] = ..., nodes: _Optional[int] = ..., remote_managers: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., hostname: _Optional[str] = ..., data_root: _Optional[str] = ..., leader_addr: _Optional[str] = ..., manager_addr: _Optional[str] = ..., name: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., version: _Optional[str] = ..., insecure_registries: _Optional[_Iterable[str]] = ..., cgroup_version: _Optional[str] = ..., containers_running: _Optional[int] = ...) -> None: ...
+    held_secrets: _containers.RepeatedScalarFieldContainer[str]
+    held_configs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, local_node_state: _Optional[str] = ..., node_id: _Optional[str] = ..., node_addr: _Optional[str] = ..., cluster_id: _Optional[str] = ..., control_available: _Optional[bool] = ..., managers: _Optional[int] = ..., nodes: _Optional[int] = ..., remote_managers: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., hostname: _Optional[str] = ..., data_root: _Optional[str] = ..., leader_addr: _Optional[str] = ..., manager_addr: _Optional[str] = ..., name: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., version: _Optional[str] = ..., insecure_registries: _Optional[_Iterable[str]] = ..., cgroup_version: _Optional[str] = ..., containers_running: _Optional[int] = ..., held_secrets: _Optional[_Iterable[str]] = ..., held_configs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InitRequest(_message.Message):
     __slots__ = ("listen_addr", "advertise_addr", "data_path_addr", "data_path_port", "force_new_cluster", "availability", "spec", "default_addr_pool", "subnet_size")
@@ -216,3 +220,87 @@ class ImageImportResponse(_message.Message):
     REFERENCES_FIELD_NUMBER: _ClassVar[int]
     references: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, references: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VolumeCreateRequest(_message.Message):
+    __slots__ = ("name", "driver", "driver_opts", "labels")
+    class DriverOptsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_OPTS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    driver_opts: _containers.ScalarMap[str, str]
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class VolumeCreateResponse(_message.Message):
+    __slots__ = ("volume_json",)
+    VOLUME_JSON_FIELD_NUMBER: _ClassVar[int]
+    volume_json: str
+    def __init__(self, volume_json: _Optional[str] = ...) -> None: ...
+
+class VolumeListRequest(_message.Message):
+    __slots__ = ("filters",)
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VolumeListResponse(_message.Message):
+    __slots__ = ("volumes_json",)
+    VOLUMES_JSON_FIELD_NUMBER: _ClassVar[int]
+    volumes_json: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, volumes_json: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VolumeInspectRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class VolumeInspectResponse(_message.Message):
+    __slots__ = ("volume_json",)
+    VOLUME_JSON_FIELD_NUMBER: _ClassVar[int]
+    volume_json: str
+    def __init__(self, volume_json: _Optional[str] = ...) -> None: ...
+
+class VolumeRemoveRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class VolumeRemoveResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VolumePruneRequest(_message.Message):
+    __slots__ = ("all", "filters")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, all: _Optional[bool] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VolumePruneResponse(_message.Message):
+    __slots__ = ("deleted", "space_reclaimed")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    SPACE_RECLAIMED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    space_reclaimed: int
+    def __init__(self, deleted: _Optional[_Iterable[str]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...

@@ -79,6 +79,31 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ImageImportRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.ImageImportResponse.FromString,
                 _registered_method=True)
+        self.VolumeCreate = channel.unary_unary(
+                '/swarm.api.Daemon/VolumeCreate',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.VolumeCreateRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeCreateResponse.FromString,
+                _registered_method=True)
+        self.VolumeList = channel.unary_unary(
+                '/swarm.api.Daemon/VolumeList',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.VolumeListRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeListResponse.FromString,
+                _registered_method=True)
+        self.VolumeInspect = channel.unary_unary(
+                '/swarm.api.Daemon/VolumeInspect',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.VolumeInspectRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeInspectResponse.FromString,
+                _registered_method=True)
+        self.VolumeRemove = channel.unary_unary(
+                '/swarm.api.Daemon/VolumeRemove',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.VolumeRemoveRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeRemoveResponse.FromString,
+                _registered_method=True)
+        self.VolumePrune = channel.unary_unary(
+                '/swarm.api.Daemon/VolumePrune',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.FromString,
+                _registered_method=True)
 
 
 class DaemonServicer:
@@ -138,6 +163,37 @@ class DaemonServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VolumeCreate(self, request, context):
+        """The node's local volumes (node.volumes), as `docker volume`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeInspect(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeRemove(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumePrune(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +241,31 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.ImageImport,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.ImageImportRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.ImageImportResponse.SerializeToString,
+            ),
+            'VolumeCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeCreate,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeCreateRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.VolumeCreateResponse.SerializeToString,
+            ),
+            'VolumeList': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeList,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeListRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.VolumeListResponse.SerializeToString,
+            ),
+            'VolumeInspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeInspect,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeInspectRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.VolumeInspectResponse.SerializeToString,
+            ),
+            'VolumeRemove': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeRemove,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumeRemoveRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.VolumeRemoveResponse.SerializeToString,
+            ),
+            'VolumePrune': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumePrune,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +511,141 @@ class Daemon:
             '/swarm.api.Daemon/ImageImport',
             swarm_dot_api_dot_daemon__pb2.ImageImportRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.ImageImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/VolumeCreate',
+            swarm_dot_api_dot_daemon__pb2.VolumeCreateRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.VolumeCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/VolumeList',
+            swarm_dot_api_dot_daemon__pb2.VolumeListRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.VolumeListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeInspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/VolumeInspect',
+            swarm_dot_api_dot_daemon__pb2.VolumeInspectRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.VolumeInspectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeRemove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/VolumeRemove',
+            swarm_dot_api_dot_daemon__pb2.VolumeRemoveRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.VolumeRemoveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumePrune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/VolumePrune',
+            swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.FromString,
             options,
             channel_credentials,
             insecure,

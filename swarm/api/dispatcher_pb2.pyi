@@ -124,16 +124,20 @@ class NetworkPeer(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., addr: _Optional[str] = ..., ingress_addr: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task", "route", "network", "peer")
+    __slots__ = ("task", "route", "network", "peer", "secret", "config")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     task: _objects_pb2.Task
     route: ServiceRoute
     network: _objects_pb2.Network
     peer: NetworkPeer
-    def __init__(self, task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., route: _Optional[_Union[ServiceRoute, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ..., peer: _Optional[_Union[NetworkPeer, _Mapping]] = ...) -> None: ...
+    secret: _objects_pb2.Secret
+    config: _objects_pb2.Config
+    def __init__(self, task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., route: _Optional[_Union[ServiceRoute, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ..., peer: _Optional[_Union[NetworkPeer, _Mapping]] = ..., secret: _Optional[_Union[_objects_pb2.Secret, _Mapping]] = ..., config: _Optional[_Union[_objects_pb2.Config, _Mapping]] = ...) -> None: ...
 
 class AssignmentChange(_message.Message):
     __slots__ = ("assignment", "action")

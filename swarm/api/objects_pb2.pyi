@@ -276,3 +276,27 @@ class Cluster(_message.Message):
     raft_secret_generation: int
     raft_secret_next: bytes
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., root_ca: _Optional[_Union[_types_pb2.RootCA, _Mapping]] = ..., default_address_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ..., vxlan_udp_port: _Optional[int] = ..., raft_secret: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[str]] = ..., revoked_certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ..., raft_secret_generation: _Optional[int] = ..., raft_secret_next: _Optional[bytes] = ...) -> None: ...
+
+class Secret(_message.Message):
+    __slots__ = ("id", "meta", "spec", "sealed", "internal")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    spec: _specs_pb2.SecretSpec
+    sealed: bytes
+    internal: bool
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.SecretSpec, _Mapping]] = ..., sealed: _Optional[bytes] = ..., internal: _Optional[bool] = ...) -> None: ...
+
+class Config(_message.Message):
+    __slots__ = ("id", "meta", "spec")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    spec: _specs_pb2.ConfigSpec
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ConfigSpec, _Mapping]] = ...) -> None: ...

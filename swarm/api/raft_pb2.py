@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from swarm.api import types_pb2 as swarm_dot_api_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14swarm/api/raft.proto\x12\tswarm.api\x1a\x15swarm/api/types.proto\"6\n\x0fRaftJoinRequest\x12\x11\n\traft_addr\x18\x01 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"`\n\x10RaftJoinResponse\x12\x0f\n\x07raft_id\x18\x01 \x01(\x04\x12&\n\x07members\x18\x02 \x03(\x0b\x32\x15.swarm.api.RaftMember\x12\x13\n\x0braft_secret\x18\x03 \x01(\x0c\"#\n\x10RaftLeaveRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"\x13\n\x11RaftLeaveResponse\"\x13\n\x11RaftStatusRequest\"\xdc\x01\n\x12RaftStatusResponse\x12\x16\n\x0eleader_node_id\x18\x01 \x01(\t\x12\x17\n\x0fleader_api_addr\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12?\n\treachable\x18\x05 \x03(\x0b\x32,.swarm.api.RaftStatusResponse.ReachableEntry\x1a\x30\n\x0eReachableEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x32\xdc\x01\n\x0eRaftMembership\x12?\n\x04Join\x12\x1a.swarm.api.RaftJoinRequest\x1a\x1b.swarm.api.RaftJoinResponse\x12\x42\n\x05Leave\x12\x1b.swarm.api.RaftLeaveRequest\x1a\x1c.swarm.api.RaftLeaveResponse\x12\x45\n\x06Status\x12\x1c.swarm.api.RaftStatusRequest\x1a\x1d.swarm.api.RaftStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14swarm/api/raft.proto\x12\tswarm.api\x1a\x15swarm/api/types.proto\"6\n\x0fRaftJoinRequest\x12\x11\n\traft_addr\x18\x01 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"u\n\x10RaftJoinResponse\x12\x0f\n\x07raft_id\x18\x01 \x01(\x04\x12&\n\x07members\x18\x02 \x03(\x0b\x32\x15.swarm.api.RaftMember\x12\x13\n\x0braft_secret\x18\x03 \x01(\x0c\x12\x13\n\x0bsecrets_key\x18\x04 \x01(\x0c\"#\n\x10RaftLeaveRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"\x13\n\x11RaftLeaveResponse\"\x13\n\x11RaftStatusRequest\"\xdc\x01\n\x12RaftStatusResponse\x12\x16\n\x0eleader_node_id\x18\x01 \x01(\t\x12\x17\n\x0fleader_api_addr\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12?\n\treachable\x18\x05 \x03(\x0b\x32,.swarm.api.RaftStatusResponse.ReachableEntry\x1a\x30\n\x0eReachableEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x32\xdc\x01\n\x0eRaftMembership\x12?\n\x04Join\x12\x1a.swarm.api.RaftJoinRequest\x1a\x1b.swarm.api.RaftJoinResponse\x12\x42\n\x05Leave\x12\x1b.swarm.api.RaftLeaveRequest\x1a\x1c.swarm.api.RaftLeaveResponse\x12\x45\n\x06Status\x12\x1c.swarm.api.RaftStatusRequest\x1a\x1d.swarm.api.RaftStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,17 +37,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAFTJOINREQUEST']._serialized_start=58
   _globals['_RAFTJOINREQUEST']._serialized_end=112
   _globals['_RAFTJOINRESPONSE']._serialized_start=114
-  _globals['_RAFTJOINRESPONSE']._serialized_end=210
-  _globals['_RAFTLEAVEREQUEST']._serialized_start=212
-  _globals['_RAFTLEAVEREQUEST']._serialized_end=247
-  _globals['_RAFTLEAVERESPONSE']._serialized_start=249
-  _globals['_RAFTLEAVERESPONSE']._serialized_end=268
-  _globals['_RAFTSTATUSREQUEST']._serialized_start=270
-  _globals['_RAFTSTATUSREQUEST']._serialized_end=289
-  _globals['_RAFTSTATUSRESPONSE']._serialized_start=292
-  _globals['_RAFTSTATUSRESPONSE']._serialized_end=512
-  _globals['_RAFTSTATUSRESPONSE_REACHABLEENTRY']._serialized_start=464
-  _globals['_RAFTSTATUSRESPONSE_REACHABLEENTRY']._serialized_end=512
-  _globals['_RAFTMEMBERSHIP']._serialized_start=515
-  _globals['_RAFTMEMBERSHIP']._serialized_end=735
+  _globals['_RAFTJOINRESPONSE']._serialized_end=231
+  _globals['_RAFTLEAVEREQUEST']._serialized_start=233
+  _globals['_RAFTLEAVEREQUEST']._serialized_end=268
+  _globals['_RAFTLEAVERESPONSE']._serialized_start=270
+  _globals['_RAFTLEAVERESPONSE']._serialized_end=289
+  _globals['_RAFTSTATUSREQUEST']._serialized_start=291
+  _globals['_RAFTSTATUSREQUEST']._serialized_end=310
+  _globals['_RAFTSTATUSRESPONSE']._serialized_start=313
+  _globals['_RAFTSTATUSRESPONSE']._serialized_end=533
+  _globals['_RAFTSTATUSRESPONSE_REACHABLEENTRY']._serialized_start=485
+  _globals['_RAFTSTATUSRESPONSE_REACHABLEENTRY']._serialized_end=533
+  _globals['_RAFTMEMBERSHIP']._serialized_start=536
+  _globals['_RAFTMEMBERSHIP']._serialized_end=756
 # @@protoc_insertion_point(module_scope)

@@ -16,14 +16,16 @@ class RaftJoinRequest(_message.Message):
     def __init__(self, raft_addr: _Optional[str] = ..., api_addr: _Optional[str] = ...) -> None: ...
 
 class RaftJoinResponse(_message.Message):
-    __slots__ = ("raft_id", "members", "raft_secret")
+    __slots__ = ("raft_id", "members", "raft_secret", "secrets_key")
     RAFT_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     RAFT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_KEY_FIELD_NUMBER: _ClassVar[int]
     raft_id: int
     members: _containers.RepeatedCompositeFieldContainer[_types_pb2.RaftMember]
     raft_secret: bytes
-    def __init__(self, raft_id: _Optional[int] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., raft_secret: _Optional[bytes] = ...) -> None: ...
+    secrets_key: bytes
+    def __init__(self, raft_id: _Optional[int] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., raft_secret: _Optional[bytes] = ..., secrets_key: _Optional[bytes] = ...) -> None: ...
 
 class RaftLeaveRequest(_message.Message):
     __slots__ = ("node_id",)

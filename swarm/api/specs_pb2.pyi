@@ -38,7 +38,7 @@ class NodeSpec(_message.Message):
     def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., desired_role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., membership: _Optional[_Union[NodeSpec.Membership, str]] = ..., availability: _Optional[_Union[NodeSpec.Availability, str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls")
+    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,9 @@ class ContainerSpec(_message.Message):
     CAPABILITY_ADD_FIELD_NUMBER: _ClassVar[int]
     CAPABILITY_DROP_FIELD_NUMBER: _ClassVar[int]
     SYSCTLS_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
     image: str
     labels: _containers.ScalarMap[str, str]
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -87,7 +90,10 @@ class ContainerSpec(_message.Message):
     capability_add: _containers.RepeatedScalarFieldContainer[str]
     capability_drop: _containers.RepeatedScalarFieldContainer[str]
     sysctls: _containers.ScalarMap[str, str]
-    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    mounts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Mount]
+    secrets: _containers.RepeatedCompositeFieldContainer[_types_pb2.SecretReference]
+    configs: _containers.RepeatedCompositeFieldContainer[_types_pb2.ConfigReference]
+    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ...) -> None: ...
 
 class NetworkAttachmentConfig(_message.Message):
     __slots__ = ("target", "aliases", "driver_attachment_opts")
@@ -224,3 +230,25 @@ class ClusterSpec(_message.Message):
     dispatcher: DispatcherConfig
     ca_config: CAConfig
     def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., orchestration: _Optional[_Union[OrchestrationConfig, _Mapping]] = ..., raft: _Optional[_Union[RaftConfig, _Mapping]] = ..., dispatcher: _Optional[_Union[DispatcherConfig, _Mapping]] = ..., ca_config: _Optional[_Union[CAConfig, _Mapping]] = ...) -> None: ...
+
+class SecretSpec(_message.Message):
+    __slots__ = ("annotations", "data", "driver", "templating")
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATING_FIELD_NUMBER: _ClassVar[int]
+    annotations: _types_pb2.Annotations
+    data: bytes
+    driver: _types_pb2.Driver
+    templating: _types_pb2.Driver
+    def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., data: _Optional[bytes] = ..., driver: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ..., templating: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ...) -> None: ...
+
+class ConfigSpec(_message.Message):
+    __slots__ = ("annotations", "data", "templating")
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATING_FIELD_NUMBER: _ClassVar[int]
+    annotations: _types_pb2.Annotations
+    data: bytes
+    templating: _types_pb2.Driver
+    def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., data: _Optional[bytes] = ..., templating: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ...) -> None: ...

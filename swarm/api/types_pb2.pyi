@@ -338,3 +338,89 @@ class RaftMember(_message.Message):
     addr: str
     api_addr: str
     def __init__(self, raft_id: _Optional[int] = ..., node_id: _Optional[str] = ..., addr: _Optional[str] = ..., api_addr: _Optional[str] = ...) -> None: ...
+
+class Mount(_message.Message):
+    __slots__ = ("type", "source", "target", "readonly", "bind_options", "volume_options", "tmpfs_options")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        BIND: _ClassVar[Mount.Type]
+        VOLUME: _ClassVar[Mount.Type]
+        TMPFS: _ClassVar[Mount.Type]
+    BIND: Mount.Type
+    VOLUME: Mount.Type
+    TMPFS: Mount.Type
+    class BindOptions(_message.Message):
+        __slots__ = ("propagation",)
+        PROPAGATION_FIELD_NUMBER: _ClassVar[int]
+        propagation: str
+        def __init__(self, propagation: _Optional[str] = ...) -> None: ...
+    class VolumeOptions(_message.Message):
+        __slots__ = ("nocopy", "labels", "driver_config")
+        class LabelsEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: str
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+        NOCOPY_FIELD_NUMBER: _ClassVar[int]
+        LABELS_FIELD_NUMBER: _ClassVar[int]
+        DRIVER_CONFIG_FIELD_NUMBER: _ClassVar[int]
+        nocopy: bool
+        labels: _containers.ScalarMap[str, str]
+        driver_config: Driver
+        def __init__(self, nocopy: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., driver_config: _Optional[_Union[Driver, _Mapping]] = ...) -> None: ...
+    class TmpfsOptions(_message.Message):
+        __slots__ = ("size_bytes", "mode")
+        SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+        MODE_FIELD_NUMBER: _ClassVar[int]
+        size_bytes: int
+        mode: int
+        def __init__(self, size_bytes: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    READONLY_FIELD_NUMBER: _ClassVar[int]
+    BIND_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    type: Mount.Type
+    source: str
+    target: str
+    readonly: bool
+    bind_options: Mount.BindOptions
+    volume_options: Mount.VolumeOptions
+    tmpfs_options: Mount.TmpfsOptions
+    def __init__(self, type: _Optional[_Union[Mount.Type, str]] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., bind_options: _Optional[_Union[Mount.BindOptions, _Mapping]] = ..., volume_options: _Optional[_Union[Mount.VolumeOptions, _Mapping]] = ..., tmpfs_options: _Optional[_Union[Mount.TmpfsOptions, _Mapping]] = ...) -> None: ...
+
+class FileTarget(_message.Message):
+    __slots__ = ("name", "uid", "gid", "mode")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    gid: str
+    mode: int
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., gid: _Optional[str] = ..., mode: _Optional[int] = ...) -> None: ...
+
+class SecretReference(_message.Message):
+    __slots__ = ("secret_id", "secret_name", "file")
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    secret_name: str
+    file: FileTarget
+    def __init__(self, secret_id: _Optional[str] = ..., secret_name: _Optional[str] = ..., file: _Optional[_Union[FileTarget, _Mapping]] = ...) -> None: ...
+
+class ConfigReference(_message.Message):
+    __slots__ = ("config_id", "config_name", "file")
+    CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    config_id: str
+    config_name: str
+    file: FileTarget
+    def __init__(self, config_id: _Optional[str] = ..., config_name: _Optional[str] = ..., file: _Optional[_Union[FileTarget, _Mapping]] = ...) -> None: ...

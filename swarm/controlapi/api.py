@@ -17,7 +17,7 @@ the Control service has both, so a new RPC cannot be forgotten.
 from __future__ import annotations
 
 from swarm.api import control_pb2 as c
-from swarm.controlapi import cluster, networks, nodes, services
+from swarm.controlapi import cluster, configs, networks, nodes, secrets, services
 from swarm.controlapi.common import Context
 
 
@@ -96,6 +96,38 @@ class ControlAPI:
 
     async def update_cluster(self, req: c.UpdateClusterRequest) -> c.UpdateClusterResponse:
         return await cluster.update_cluster(self._ready(), req)
+
+    # ---- secrets and configs -----------------------------------------------------------------
+
+    async def get_secret(self, req: c.GetSecretRequest) -> c.GetSecretResponse:
+        return secrets.get_secret(self._ready(), req)
+
+    async def list_secrets(self, req: c.ListSecretsRequest) -> c.ListSecretsResponse:
+        return secrets.list_secrets(self._ready(), req)
+
+    async def create_secret(self, req: c.CreateSecretRequest) -> c.CreateSecretResponse:
+        return await secrets.create_secret(self._ready(), req)
+
+    async def update_secret(self, req: c.UpdateSecretRequest) -> c.UpdateSecretResponse:
+        return await secrets.update_secret(self._ready(), req)
+
+    async def remove_secret(self, req: c.RemoveSecretRequest) -> c.RemoveSecretResponse:
+        return await secrets.remove_secret(self._ready(), req)
+
+    async def get_config(self, req: c.GetConfigRequest) -> c.GetConfigResponse:
+        return configs.get_config(self._ready(), req)
+
+    async def list_configs(self, req: c.ListConfigsRequest) -> c.ListConfigsResponse:
+        return configs.list_configs(self._ready(), req)
+
+    async def create_config(self, req: c.CreateConfigRequest) -> c.CreateConfigResponse:
+        return await configs.create_config(self._ready(), req)
+
+    async def update_config(self, req: c.UpdateConfigRequest) -> c.UpdateConfigResponse:
+        return await configs.update_config(self._ready(), req)
+
+    async def remove_config(self, req: c.RemoveConfigRequest) -> c.RemoveConfigResponse:
+        return await configs.remove_config(self._ready(), req)
 
 
 __all__ = ["ControlAPI"]

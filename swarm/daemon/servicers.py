@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from node.images.pullstream import PullProgress
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
-from swarm.daemon import images
+from swarm.daemon import images, volumes
 from swarm.daemon.errors import NotAManagerError
 
 
@@ -67,6 +67,21 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
     async def ImageImport(self, request, context):
         refs = await images.import_images(self.d.images, request.path, request.reference or None)
         return daemon_pb2.ImageImportResponse(references=refs)
+
+    async def VolumeCreate(self, request, context):
+        return await volumes.create(self.d.volumes, request)
+
+    async def VolumeList(self, request, context):
+        return await volumes.list_volumes(self.d.volumes, request)
+
+    async def VolumeInspect(self, request, context):
+        return await volumes.inspect(self.d.volumes, request)
+
+    async def VolumeRemove(self, request, context):
+        return await volumes.remove(self.d.volumes, request)
+
+    async def VolumePrune(self, request, context):
+        return await volumes.prune(self.d.volumes, request)
 
 
 def _timestamp(rfc3339: str) -> Timestamp | None:
@@ -150,3 +165,33 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def UpdateCluster(self, request, context):
         return await self._api().update_cluster(request)
+
+    async def GetSecret(self, request, context):
+        return await self._api().get_secret(request)
+
+    async def ListSecrets(self, request, context):
+        return await self._api().list_secrets(request)
+
+    async def CreateSecret(self, request, context):
+        return await self._api().create_secret(request)
+
+    async def UpdateSecret(self, request, context):
+        return await self._api().update_secret(request)
+
+    async def RemoveSecret(self, request, context):
+        return await self._api().remove_secret(request)
+
+    async def GetConfig(self, request, context):
+        return await self._api().get_config(request)
+
+    async def ListConfigs(self, request, context):
+        return await self._api().list_configs(request)
+
+    async def CreateConfig(self, request, context):
+        return await self._api().create_config(request)
+
+    async def UpdateConfig(self, request, context):
+        return await self._api().update_config(request)
+
+    async def RemoveConfig(self, request, context):
+        return await self._api().remove_config(request)

@@ -1,0 +1,32 @@
+"""Secrets (issue 13): placeholder until the handlers land; every call is refused clearly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarm.controlapi.common import Context
+from swarm.controlapi.errors import FailedPreconditionError
+
+
+def _todo() -> Any:
+    raise FailedPreconditionError("secrets are not implemented yet")
+
+
+def get_secret(ctx: Context, req: Any) -> Any:
+    return _todo()
+
+
+def list_secrets(ctx: Context, req: Any) -> Any:
+    return _todo()
+
+
+async def create_secret(ctx: Context, req: Any) -> Any:
+    return _todo()
+
+
+async def update_secret(ctx: Context, req: Any) -> Any:
+    return _todo()
+
+
+async def remove_secret(ctx: Context, req: Any) -> Any:
+    return _todo()
