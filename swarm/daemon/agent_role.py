@@ -24,7 +24,7 @@ class AgentRole:
         self.daemon = daemon
         self.node_network = node_network
         self.netsync = netsync
-        self.executor = make_executor(daemon.cfg, daemon.images, netsync)
+        self.executor = make_executor(daemon.cfg, daemon.images, netsync, daemon.volumes)
         self.worker = Worker(daemon.cfg.data_root, self.executor,
                              lambda tid, status: self.agent.report(tid, status))
         st = daemon.state

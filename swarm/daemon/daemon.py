@@ -43,9 +43,10 @@ class SwarmDaemon:
         self._restart: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self.start_error = ""
-        from swarm.daemon.executors import make_images
+        from swarm.daemon.executors import make_images, make_volumes
 
         self.images = make_images(cfg)   # local images: usable in and out of a swarm
+        self.volumes = make_volumes(cfg)  # local volumes: `swarm volume`, and the runtime's
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

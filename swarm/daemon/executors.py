@@ -29,6 +29,14 @@ def make_images(cfg: DaemonConfig) -> Any:
     return ImageStore(cfg.data_root / "images", cfg.insecure_registries, in_use=in_use)
 
 
+def make_volumes(cfg: DaemonConfig) -> Any:
+    """The node's volume store (``<data-root>/volumes``), shared by the runtime and the daemon
+    API's ``volume`` calls."""
+    from node.volumes import VolumeStore
+
+    return VolumeStore(cfg.data_root / "volumes")
+
+
 def name_prefix(cfg: DaemonConfig) -> str:
     """Short, per-daemon prefix for kernel object names (netns, links, nft tables), so several
     daemons on one kernel (the testbed) never touch each other's."""
@@ -52,7 +60,7 @@ def make_network(cfg: DaemonConfig, node_id: str, data_path_addr: str,
     return nn, NetSync(nn, node_id)
 
 
-def make_executor(cfg: DaemonConfig, images: Any, network: Any = None) -> Any:
+def make_executor(cfg: DaemonConfig, images: Any, network: Any = None, volumes: Any = None) -> Any:
     if cfg.executor == "fake":
         from node.exec.fake import FakeExecutor
 
@@ -60,5 +68,5 @@ def make_executor(cfg: DaemonConfig, images: Any, network: Any = None) -> Any:
     from node.exec.runtime import RuntimeExecutor
     from node.runtime import Runtime
 
-    runtime = Runtime(cfg.data_root / "runtime", cgroup_parent=cgroup_parent(cfg))
+    runtime = Runtime(cfg.data_root / "runtime", cgroup_parent=cgroup_parent(cfg), volumes=volumes)
     return RuntimeExecutor(runtime, images, network=network)
