@@ -39,6 +39,7 @@ from typing import Any
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
+from swarm.ca.sealing import SecretsKey
 from swarm.reconciler.clock import ts
 from swarm.store import ConflictError, ObjectStore, typed
 from swarm.store.typed import Reader
@@ -79,9 +80,12 @@ class _Session:
 
 
 class Dispatcher:
-    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, clock: Callable[[], float] = time.time,
+                 secrets_key: SecretsKey | None = None) -> None:
         self.store = store
         self.clock = clock
+        #: opens Secret.sealed for delivery to a node; None: secrets cannot be delivered
+        self.secrets_key = secrets_key
         self.sessions: dict[str, _Session] = {}
         self.closed_at: dict[str, float] = {}      # node id -> when its session stream ended
         self.last_seen: dict[str, float] = {}      # node id -> last heartbeat of a closed session
