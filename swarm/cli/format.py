@@ -15,6 +15,9 @@ from typing import Any
 
 import click
 
+from swarm.cli.client import CLIError
+from swarm.cli.gotemplate import Template, TemplateError
+
 MIN_WIDTH = 10
 PADDING = 3
 
@@ -56,13 +59,16 @@ def emit_listing(
         return
     if fmt == "json":
         for rec in records:
-            click.echo(json.dumps({k: v for k, v in rec.items() if not k.startswith("_")}))
+            click.echo(json.dumps({k: v for k, v in rec.items() if not k.startswith("_")},
+                                  separators=(",", ":"), ensure_ascii=False))
         return
     if fmt not in (None, "", "table"):
-        if fmt.startswith("table "):
-            fmt = fmt[len("table ") :]
+        if fmt.startswith("table"):
+            click.echo(template_table(fmt[len("table"):].lstrip(" "), headers, keys, records))
+            return
+        tpl = _compile(fmt)
         for rec in records:
-            click.echo(render_template(fmt, rec))
+            click.echo(_execute(tpl, rec))
         return
     rows = [[_cell(rec.get("_table_" + k, rec.get(k, ""))) for k in keys] for rec in records]
     click.echo(table(headers, rows))
@@ -76,21 +82,56 @@ def _cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-_TEMPLATE_FIELD = re.compile(r"\{\{\s*(?:json\s+)?\.([A-Za-z0-9_.]+)\s*\}\}")
+def _compile(fmt: str) -> Template:
+    try:
+        return Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+    except TemplateError as e:
+        raise CLIError(f"template parsing error: {e}") from None
 
 
-def render_template(fmt: str, rec: Mapping[str, Any]) -> str:
-    """A small subset of Go templates: `{{.Field}}`, `{{.A.B}}`, `{{json .Field}}`, `\\t`."""
+def _execute(tpl: Template, data: Any) -> str:
+    try:
+        return tpl.execute(data)
+    except TemplateError as e:
+        raise CLIError(f"template parsing error: {e}") from None
 
-    def lookup(m: re.Match[str]) -> str:
-        cur: Any = rec
-        for part in m.group(1).split("."):
-            cur = cur.get(part, "") if isinstance(cur, Mapping) else ""
-        if "json" in m.group(0):
-            return json.dumps(cur)
-        return _cell(cur)
 
-    return _TEMPLATE_FIELD.sub(lookup, fmt.replace("\\t", "\t").replace("\\n", "\n"))
+def render_template(fmt: str, rec: Any) -> str:
+    """``--format`` as a Go template (:mod:`swarm.cli.gotemplate`) against Docker's JSON shape;
+    ``\\t`` and ``\\n`` typed literally in a shell are the tab and newline, as in Docker."""
+    return _execute(_compile(fmt), rec)
+
+
+def _header(key: str) -> str:
+    """Docker's column header for a field nobody named: ``CreatedAt`` -> ``CREATED AT``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).upper()
+
+
+class _Headers(Mapping[str, Any]):
+    """The data a ``table`` template's header row is rendered from: every field is its header."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.names = names
+
+    def __getitem__(self, key: str) -> str:
+        return self.names.get(key, _header(key))
+
+    def __iter__(self) -> Any:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def template_table(body: str, headers: Sequence[str], keys: Sequence[str],
+                   records: Sequence[Mapping[str, Any]]) -> str:
+    """``--format 'table {{.ID}}\\t{{.Name}}'``: a header row, then one row per record, columns
+    split on tabs and aligned as Docker's tabwriter does."""
+    tpl = _compile(body or "\t".join("{{." + k + "}}" for k in keys))
+    head = _execute(tpl, _Headers(dict(zip(keys, headers, strict=False)))).split("\t")
+    rows = [_execute(tpl, rec).split("\t") for rec in records]
+    width = max([len(head), *(len(r) for r in rows)])
+    return table([*head, *[""] * (width - len(head))], rows)
 
 
 def truncate_id(i: str, no_trunc: bool = False) -> str:

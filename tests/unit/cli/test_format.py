@@ -24,7 +24,7 @@ def test_json_lines_and_quiet(capsys):
 
 def test_template_subset():
     assert render_template("{{.ID}}\\t{{.Spec.Name}}", {"ID": "x", "Spec": {"Name": "n"}}) == "x\tn"
-    assert render_template("{{json .Labels}}", {"Labels": {"a": "b"}}) == '{"a": "b"}'
+    assert render_template("{{json .Labels}}", {"Labels": {"a": "b"}}) == '{"a":"b"}'   # Docker: compact
 
 
 def test_human_duration_like_go_units():
