@@ -49,7 +49,7 @@ def trial(work: Path) -> float:
         nodes = c.node_ls(0)
         leader = next(n for n in nodes if n["ManagerStatus"] == "Leader")
         leader_i = next(i for i, d in enumerate(c.daemons) if d.ok("info", "--format", "json")
-                        and json.loads(d.ok("info", "--format", "json"))["nodeId"] == leader["ID"])
+                        and json.loads(d.ok("info", "--format", "json"))["Swarm"]["NodeID"] == leader["ID"])
         survivor = c.daemons[(leader_i + 1) % 3]
         target = next(n["ID"] for n in nodes if n["ID"] != leader["ID"])
         t0 = time.monotonic()

@@ -1,5 +1,6 @@
 """The foundation: a real swarmd on a unix socket and the real CLI against it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -20,8 +21,13 @@ def test_info_and_version(daemon):
     out = daemon.ok("info")
     assert "Swarm: inactive" in out
     assert f"Swarm Root Dir: {daemon.data_root}" in out
-    v = daemon.ok("version", "--format", "json")
-    assert '"Version": "0.1.0"' in v
+    v = json.loads(daemon.ok("version", "--format", "json"))
+    assert v["Server"]["Version"] == v["Client"]["Version"] == "0.1.0"
+    assert daemon.ok("version", "-f", "{{.Server.Version}}").strip() == "0.1.0"
+    assert daemon.ok("info", "-f", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+    assert json.loads(daemon.ok("info", "--format", "json"))["DockerRootDir"] == str(daemon.data_root)
+    bad = daemon.cli("info", "-f", "{{.Swarm.LocalNodeState")
+    assert bad.returncode == 1 and "template parsing error: template: :1: unclosed action" in bad.stderr
 
 
 def test_host_flag_and_env(daemon, tmp_path):

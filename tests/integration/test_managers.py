@@ -187,7 +187,7 @@ def test_leave_rm_promote_demote(cluster):
     r = c[0].cli("node", "rm", w2)
     assert r.returncode == 1 and f"node {w2} is not down and can't be removed" in r.stderr
     # a worker leaves: it is Down on the manager, then can be removed
-    infos = {json.loads(c[i].ok("info", "--format", "json"))["nodeId"]: i for i in (1, 2)}
+    infos = {json.loads(c[i].ok("info", "--format", "json"))["Swarm"]["NodeID"]: i for i in (1, 2)}
     leaver = next(k for k, v in infos.items() if v == 2)
     assert c[2].ok("leave").strip() == "Node left the swarm."
     assert "Swarm: inactive" in c[2].ok("info")

@@ -38,7 +38,7 @@ def cluster(tmp_path):
 
 
 def node_id(c: LoopbackCluster, i: int) -> str:
-    return json.loads(c[i].ok("info", "--format", "json"))["nodeId"]
+    return json.loads(c[i].ok("info", "--format", "json"))["Swarm"]["NodeID"]
 
 
 def raft_addr(c: LoopbackCluster, i: int) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import platform
+from typing import Any
 
 import click
-from google.protobuf.json_format import MessageToDict
 
 from swarm import __version__
 from swarm.api import daemon_pb2
-from swarm.cli.format import bytes_human
+from swarm.cli.format import bytes_human, render_template
 
 
 def register(cli: click.Group) -> None:
@@ -18,14 +19,15 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.option("-f", "--format", "fmt", default=None, help="'json' for JSON output.")
+@click.option("-f", "--format", "fmt", default=None, help="'json', or a Go template such as '{{.Swarm.LocalNodeState}}'")
 @click.pass_obj
 def info(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
     """Display system-wide information."""
     c = obj.client
     r: daemon_pb2.InfoResponse = c.call(c.daemon.Info, daemon_pb2.InfoRequest())
-    if fmt == "json":
-        click.echo(json.dumps(MessageToDict(r, preserving_proto_field_name=False)))
+    if fmt:
+        data = info_json(r)
+        click.echo(json.dumps(data, separators=(",", ":")) if fmt == "json" else render_template(fmt, data))
         return
     lines = [
         f"Server Version: {r.version}",
@@ -64,19 +66,15 @@ def info(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.option("-f", "--format", "fmt", default=None, help="'json' for JSON output.")
+@click.option("-f", "--format", "fmt", default=None, help="'json', or a Go template such as '{{.Swarm.LocalNodeState}}'")
 @click.pass_obj
 def version(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
     """Show the client and daemon versions."""
     c = obj.client
     r: daemon_pb2.VersionResponse = c.call(c.daemon.Version, daemon_pb2.VersionRequest())
-    if fmt == "json":
-        click.echo(json.dumps({
-            "Client": {"Version": __version__},
-            "Server": {"Version": r.version, "ApiVersion": r.api_version,
-                       "PythonVersion": r.python_version, "Os": r.os, "Arch": r.arch,
-                       "KernelVersion": r.kernel_version},
-        }))
+    if fmt:
+        data = version_json(r)
+        click.echo(json.dumps(data, separators=(",", ":")) if fmt == "json" else render_template(fmt, data))
         return
     click.echo("\n".join([
         "Client:",
@@ -89,3 +87,33 @@ def version(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
         f" OS/Arch:           {r.os}/{r.arch}",
         f" Kernel Version:    {r.kernel_version}",
     ]))
+
+
+def info_json(r: daemon_pb2.InfoResponse) -> dict[str, Any]:
+    """``docker info``'s JSON shape (the fields we have), for ``-f json`` and templates such as
+    ``-f '{{.Swarm.LocalNodeState}}'``."""
+    swarm: dict[str, Any] = {
+        "NodeID": r.node_id, "NodeAddr": r.node_addr, "LocalNodeState": r.local_node_state,
+        "ControlAvailable": r.control_available, "Error": r.error,
+        "RemoteManagers": [{"NodeID": "", "Addr": a} for a in r.remote_managers] or None,
+    }
+    if r.control_available:
+        swarm.update({"Nodes": r.nodes, "Managers": r.managers, "Cluster": {"ID": r.cluster_id}})
+    return {
+        "ID": r.node_id, "Containers": r.containers_running, "ContainersRunning": r.containers_running,
+        "Name": r.name, "NCPU": r.ncpu, "MemTotal": r.mem_total, "ServerVersion": r.version,
+        "OSType": "linux", "CgroupVersion": r.cgroup_version, "DockerRootDir": r.data_root,
+        "RegistryConfig": {"InsecureRegistryCIDRs": list(r.insecure_registries)},
+        "Swarm": swarm,
+    }
+
+
+def version_json(r: daemon_pb2.VersionResponse) -> dict[str, Any]:
+    """``docker version``'s JSON shape: ``-f '{{.Server.Version}}'``."""
+    return {
+        "Client": {"Version": __version__, "ApiVersion": r.api_version, "Os": platform.system().lower(),
+                   "Arch": r.arch},
+        "Server": {"Version": r.version, "ApiVersion": r.api_version, "PythonVersion": r.python_version,
+                   "Os": r.os, "Arch": r.arch, "KernelVersion": r.kernel_version,
+                   "GitCommit": r.git_commit},
+    }
