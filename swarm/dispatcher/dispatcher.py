@@ -21,7 +21,10 @@ Status intake: agents' task status updates are queued and written in batches (ev
 the reporting node owns.
 
 Assignments: a node first receives the COMPLETE set of its tasks, then INCREMENTAL changes as the
-store's change stream shows tasks assigned to, changed on, or removed from it.
+store's change stream shows tasks assigned to, changed on, or removed from it. Next to its tasks
+it receives the secrets and configs those tasks need, and only while they need them
+(:mod:`swarm.dispatcher.dependencies`): UPDATEs before the task changes of a message, REMOVEs
+after them.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
 from swarm.ca.sealing import SecretsKey
+from swarm.dispatcher.dependencies import DependencyTracker
 from swarm.reconciler.clock import ts
-from swarm.store import ConflictError, ObjectStore, typed
+from swarm.store import ConflictError, ObjectSource, ObjectStore, typed
 from swarm.store.typed import Reader
 
 log = logging.getLogger(__name__)
@@ -327,10 +331,11 @@ class Dispatcher:
 
         sub = self.store.subscribe()
         known: dict[str, int] = {}
+        deps = DependencyTracker(node_id, self.secrets_key)
         net = StreamState()
         try:
             view = self.store.view()
-            msg = self._complete(Reader(view), node_id, known)
+            msg = self._complete(view, node_id, known, deps)
             net.diff(self.routes, node_id, msg, complete=True)
             yield msg
             pump = asyncio.create_task(_pump(sub, q))
@@ -348,7 +353,7 @@ class Dispatcher:
                     out = d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL)
                     complete = False
                     for it in batch:
-                        m = self._incremental(it, node_id, known)
+                        m = self._incremental(it, node_id, known, deps)
                         if m is not None:
                             if m.type == d.AssignmentsMessage.COMPLETE:
                                 out, complete = m, True
@@ -365,40 +370,52 @@ class Dispatcher:
             if q in s.queues:
                 s.queues.remove(q)
 
-    def _complete(self, r: Reader, node_id: str, known: dict[str, int]) -> d.AssignmentsMessage:
-        msg = d.AssignmentsMessage(type=d.AssignmentsMessage.COMPLETE)
+    def _complete(self, src: ObjectSource, node_id: str, known: dict[str, int],
+                  deps: DependencyTracker) -> d.AssignmentsMessage:
         known.clear()
-        for t in r.tasks_on_node(node_id):
+        deps.reset()
+        tasks = []
+        for t in Reader(src).tasks_on_node(node_id):
             if t.status.state >= ASSIGNED or t.desired_state >= ASSIGNED:
                 known[t.id] = t.meta.version.index
-                msg.changes.add(assignment=d.Assignment(task=t))
-        return msg
+                deps.task(t)
+                tasks.append(d.AssignmentChange(assignment=d.Assignment(task=t)))
+        updates, _ = deps.changes(src)
+        return d.AssignmentsMessage(type=d.AssignmentsMessage.COMPLETE, changes=[*updates, *tasks])
 
-    def _incremental(self, item: Any, node_id: str, known: dict[str, int]) -> d.AssignmentsMessage | None:
+    def _incremental(self, item: Any, node_id: str, known: dict[str, int],
+                     deps: DependencyTracker) -> d.AssignmentsMessage | None:
         from swarm.store import Reset
 
         if isinstance(item, Reset):
-            return self._complete(Reader(item.view), node_id, known)
-        msg = d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL)
+            return self._complete(item.view, node_id, known, deps)
+        tasks: list[d.AssignmentChange] = []
         ct = self._commit_tasks(item)
         for tid in ct.deleted:
             if tid in known:
                 del known[tid]
-                msg.changes.add(assignment=d.Assignment(task=Task(id=tid)),
-                                action=d.AssignmentChange.REMOVE)
+                deps.forget(tid)
+                tasks.append(d.AssignmentChange(assignment=d.Assignment(task=Task(id=tid)),
+                                                action=d.AssignmentChange.REMOVE))
         for tid in known.keys() & ct.node_of.keys():
             if ct.node_of[tid] != node_id:   # moved away (never happens in swarm, but be safe)
                 del known[tid]
-                msg.changes.add(assignment=d.Assignment(task=Task(id=tid)),
-                                action=d.AssignmentChange.REMOVE)
+                deps.forget(tid)
+                tasks.append(d.AssignmentChange(assignment=d.Assignment(task=Task(id=tid)),
+                                                action=d.AssignmentChange.REMOVE))
         for t in ct.by_node.get(node_id, ()):
             if t.status.state < ASSIGNED and t.desired_state < ASSIGNED:
                 continue
             # Only desired-state or spec changes matter to the agent, but sending status echoes
             # is harmless and keeps the agent's view exact.
             known[t.id] = t.meta.version.index
-            msg.changes.add(assignment=d.Assignment(task=t))
-        return msg if msg.changes else None
+            deps.task(t)
+            tasks.append(d.AssignmentChange(assignment=d.Assignment(task=t)))
+        if not tasks:
+            return None
+        updates, removes = deps.changes(self.store)
+        return d.AssignmentsMessage(type=d.AssignmentsMessage.INCREMENTAL,
+                                    changes=[*updates, *tasks, *removes])
 
     def _commit_tasks(self, commit: Any) -> _CommitTasks:
         """The task events of one commit, decoded once for every assignment stream (each
