@@ -21,6 +21,10 @@ the DB, in the state we last recorded, which re-adopts the existing containers t
 ``Controller.adopt()`` instead of starting new ones. :meth:`Worker.stop` stops driving tasks but
 leaves every container running (live restore).
 
+Secret and config assignments go to the worker's in-memory :class:`DependencyStore` first
+(``worker.dependencies``; never to disk or the task DB), which the executor reads through
+``Executor.set_dependencies``, so a task of the same message finds its secrets.
+
 Network, route and peer assignments are not ours: every message's non-task changes are handed
 to the executor (:meth:`~node.exec.executor.Executor.update_networks`; the runtime executor
 passes them to the node's network layer, the fake one ignores them), in a copy of the message
@@ -40,6 +44,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
+from node.agent.dependencies import CONFIG, SECRET, DependencyStore
 from node.agent.taskdb import TaskDB
 from node.agent.taskmanager import TaskManager, state_name
 from node.exec.errors import ExecError
@@ -64,6 +69,8 @@ class Worker:
         self.data_dir = Path(data_dir)
         self.on_network = on_network
         self.executor = executor
+        self.dependencies = DependencyStore()
+        executor.set_dependencies(self.dependencies)
         self.report = report
         self.retry_delay = retry_delay
         self.max_temporary = max_temporary
@@ -101,6 +108,7 @@ class Worker:
     async def assign(self, msg: d.AssignmentsMessage) -> None:
         if self.db is None:
             await self.start()
+        self.dependencies.apply(msg)
         await self._hand_network_items(msg)
         updated: list[Task] = []
         removed: list[str] = []
@@ -126,7 +134,8 @@ class Worker:
             self._spawn(self._remove_orphans(set(self.managers)))
 
     async def _hand_network_items(self, msg: d.AssignmentsMessage) -> None:
-        other = [c for c in msg.changes if c.assignment.WhichOneof("item") not in ("task", None)]
+        other = [c for c in msg.changes
+                 if c.assignment.WhichOneof("item") not in ("task", SECRET, CONFIG, None)]
         if not other and msg.type != d.AssignmentsMessage.COMPLETE:
             return
         sub = d.AssignmentsMessage(type=msg.type, applies_to=msg.applies_to, results_in=msg.results_in,

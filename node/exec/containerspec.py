@@ -19,17 +19,32 @@
   then ``capability_add``; names with or without ``CAP_``.
 * Networks: a task with networks joins the sandbox netns the executor had ``node.network``
   create (``netns_path``) and gets that sandbox's resolv.conf bind-mounted read-only.
+* Mounts (:func:`mounts`): ``ContainerSpec.mounts`` become ``node.runtime.mounts.Mount`` (type,
+  source, target, readonly, bind propagation, volume nocopy/labels/driver, tmpfs size/mode);
+  secrets and configs (:func:`files`) become files on the container's tmpfs
+  (``/run/secrets/<target>``, ``/<target>``) with their values from the node's in-memory store.
+  A referenced one the node does not hold rejects the task with Docker's words (``unable to get
+  secret from secret store: secret <id> not found``), unless no COMPLETE assignment set has
+  arrived yet (a task resumed before the first session): then it is a temporary error, retried.
+  Everything the user asked for goes through ``validate_mounts`` with the node's data root
+  protected, so a bad bind rejects the task with Docker's message; the resolv.conf bind the
+  network layer adds (under the data root) is added after that check.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from node.exec.errors import InvalidSpecError
-from node.exec.executor import task_labels, task_name
+from node.exec.errors import DependencyNotReceivedError, InvalidSpecError
+from node.exec.executor import Dependencies, task_labels, task_name
+from node.runtime.errors import InvalidConfigError
+from node.runtime.mounts import File, Mount, VolumeOptions, config_file, secret_file, validate_mounts
 from swarm.api.objects_pb2 import Task
+from swarm.api.types_pb2 import FileTarget
+from swarm.api.types_pb2 import Mount as MountSpec
 
 _TEMPLATE = re.compile(r"\{\{\s*\.(\w+)\.(\w+)\s*\}\}")
 
@@ -77,17 +92,97 @@ def capabilities(default: tuple[str, ...], add: list[str], drop: list[str]) -> l
     return sorted(caps | adds)
 
 
+_TYPES = {MountSpec.BIND: "bind", MountSpec.VOLUME: "volume", MountSpec.TMPFS: "tmpfs"}
+
+
+def mount(m: MountSpec) -> Mount:
+    """One ``ContainerSpec.mounts`` entry as the runtime's :class:`Mount` (not validated; options
+    given for another type are kept, so validation names them as Docker does)."""
+    volume = None
+    if m.HasField("volume_options") or m.type == MountSpec.VOLUME:
+        v = m.volume_options
+        volume = VolumeOptions(nocopy=v.nocopy, labels=dict(v.labels),
+                               driver=v.driver_config.name or "local",
+                               driver_options=dict(v.driver_config.options))
+    return Mount(target=m.target, source=m.source, type=_TYPES.get(m.type, f"unknown({m.type})"),
+                 read_only=m.readonly, propagation=m.bind_options.propagation,
+                 tmpfs_size=m.tmpfs_options.size_bytes, tmpfs_mode=m.tmpfs_options.mode,
+                 volume=volume)
+
+
+def mounts(task: Task) -> list[Mount]:
+    return [mount(m) for m in task.spec.container.mounts]
+
+
+def _owner(what: str, field: str, value: str) -> int:
+    if value == "":
+        return 0
+    if not value.isascii() or not value.isdigit():
+        raise InvalidSpecError(f"{what}: invalid {field} {value!r}: must be a non-negative number")
+    return int(value)
+
+
+def _file_args(what: str, f: FileTarget, default_name: str) -> tuple[str, int, int, int]:
+    """(target, uid, gid, mode) of a reference's file; mode 0 (unset in proto3) = 0444."""
+    mode = f.mode or 0o444
+    if mode > 0o7777:
+        raise InvalidSpecError(f"{what}: invalid file mode {mode:o}")
+    return (f.name or default_name, _owner(what, "uid", f.uid), _owner(what, "gid", f.gid), mode)
+
+
+def _value(deps: Dependencies, kind: str, oid: str) -> bytes:
+    data = deps.get(kind, oid)
+    if data is not None:
+        return data
+    msg = f"unable to get {kind} from {kind} store: {kind} {oid} not found"
+    if not deps.complete:
+        raise DependencyNotReceivedError(f"{msg} (not received from the manager yet)")
+    raise InvalidSpecError(msg)
+
+
+def files(task: Task, deps: Dependencies) -> list[File]:
+    """The task's secrets and configs as files, their values read from ``deps``."""
+    c = task.spec.container
+    out: list[File] = []
+    for s in c.secrets:
+        name = s.secret_name or s.secret_id
+        target, uid, gid, mode = _file_args(f"secret {name}", s.file, name)
+        out.append(secret_file(name, _value(deps, "secret", s.secret_id), target, uid, gid, mode))
+    for x in c.configs:
+        name = x.config_name or x.config_id
+        target, uid, gid, mode = _file_args(f"config {name}", x.file, name)
+        out.append(config_file(name, _value(deps, "config", x.config_id), target, uid, gid, mode))
+    return out
+
+
+def user_mounts(task: Task, deps: Dependencies,
+                protected: Sequence[str] = ()) -> tuple[list[Mount], list[File]]:
+    """The task's mounts and files, checked with Docker's rules (``protected``: the node's data
+    root, never a bind source); :class:`InvalidSpecError` with Docker's message if not."""
+    ms, fs = mounts(task), files(task, deps)
+    try:
+        validate_mounts(ms, fs, protected=protected)
+    except InvalidConfigError as e:
+        raise InvalidSpecError(str(e)) from None
+    return ms, fs
+
+
 def container_config(task: Task, image: Any, node_hostname: str, default_caps: tuple[str, ...],
-                     netns_path: str | None = None, resolv_conf: str | None = None) -> Any:
+                     netns_path: str | None = None, resolv_conf: str | None = None,
+                     deps: Dependencies | None = None, protected: Sequence[str] = ()) -> Any:
     """The runtime's ``ContainerConfig`` for ``task`` running ``image``.
 
     ``netns_path``: the task's network sandbox to join (tasks with networks; None = the
     runtime's own empty netns, as before). ``resolv_conf``: the sandbox's resolv.conf
     (nameserver 127.0.0.11, the embedded DNS), bind-mounted read-only at /etc/resolv.conf.
+    ``deps``: the node's secrets and configs; ``protected``: see :func:`user_mounts`.
     """
+    from node.exec.executor import NoDependencies
     from node.runtime import ContainerConfig, Limits
-    from node.runtime.spec import Mount
 
+    ms, fs = user_mounts(task, deps if deps is not None else NoDependencies(), protected)
+    if resolv_conf:
+        ms.append(Mount(target="/etc/resolv.conf", source=resolv_conf, type="bind", read_only=True))
     c = task.spec.container
     lim = task.spec.resources.limits
     return ContainerConfig(
@@ -107,6 +202,6 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         read_only=c.read_only,
         capabilities=capabilities(default_caps, list(c.capability_add), list(c.capability_drop)),
         netns_path=netns_path,
-        mounts=(Mount(target="/etc/resolv.conf", source=resolv_conf, type="bind", read_only=True),)
-        if resolv_conf else (),
+        mounts=tuple(ms),
+        files=tuple(fs),
     )

@@ -10,7 +10,9 @@
     │   └── ContainerGoneError       the task's container vanished (removed behind our back)
     └── TemporaryError               a retry after ``retry_after`` seconds may succeed
         ├── RegistryUnavailableError connection refused, timeout, 5xx/429
-        └── RuntimeUnavailableError  the runtime's helper/shim does not answer
+        ├── RuntimeUnavailableError  the runtime's helper/shim does not answer
+        └── DependencyNotReceivedError  a secret/config not received yet (before the first
+                                     COMPLETE assignment set after a restart)
 
 Executors translate their back end's errors into this tree at the edge (``node.exec.runtime``
 does it for ``node.images`` and ``node.runtime``); the task manager only looks at the type.
@@ -66,3 +68,7 @@ class RegistryUnavailableError(TemporaryError):
 
 class RuntimeUnavailableError(TemporaryError):
     """The container runtime (zygote/shim) did not answer."""
+
+
+class DependencyNotReceivedError(TemporaryError):
+    """A referenced secret or config has not arrived from the manager yet."""

@@ -27,6 +27,10 @@ each of them):
   data path looks like, the agent only passes the manager's view on. An executor without
   networking accepts and ignores them.
 
+* Secrets and configs: the agent hands the executor its in-memory store once
+  (``set_dependencies``, a :class:`Dependencies`); a controller reads a referenced value with
+  ``executor.dependency(kind, id)`` when it creates the container and never keeps or logs it.
+
 Container names follow Docker: ``<service>.<slot>.<taskID>`` (global services use the node
 ID in place of the slot); the task's own ``annotations.name`` wins when the manager set one.
 """
@@ -36,6 +40,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -51,6 +56,28 @@ LABEL_TASK_NAME = "com.docker.swarm.task.name"
 LABEL_SERVICE_ID = "com.docker.swarm.service.id"
 LABEL_SERVICE_NAME = "com.docker.swarm.service.name"
 LABEL_NODE_ID = "com.docker.swarm.node.id"
+
+
+class Dependencies(Protocol):
+    """The node's secrets and configs as the executor sees them (``node.agent.dependencies``)."""
+
+    def get(self, kind: str, oid: str) -> bytes | None:
+        """The value of ``kind`` ("secret" | "config") ``oid``; None if the node does not hold it."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """A COMPLETE assignment set has arrived (a missing item will not come later)."""
+        ...
+
+
+class NoDependencies:
+    """An executor's store before the agent gives it one: holds nothing, never will."""
+
+    complete = True
+
+    def get(self, kind: str, oid: str) -> bytes | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -185,6 +212,15 @@ class Executor(abc.ABC):
         the message's ``type``: a COMPLETE one is the whole set, an INCREMENTAL one upserts or
         removes. Called before the message's tasks are applied, so a task starting from it
         finds its networks known."""
+
+    def set_dependencies(self, deps: Dependencies) -> None:
+        """Where the node's secrets and configs are read from (the agent's in-memory store)."""
+        self._dependencies = deps
+
+    @property
+    def dependencies(self) -> Dependencies:
+        deps: Dependencies | None = getattr(self, "_dependencies", None)
+        return deps if deps is not None else NoDependencies()
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the executor's resources; containers keep running."""

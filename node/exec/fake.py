@@ -17,6 +17,10 @@ What a task does is a :class:`Behavior`, taken from (first match wins):
        FAKE_START_ERROR=text    start fails with that text
        FAKE_IGNORE_STOP=1       ignore the stop signal (only the kill after grace ends it)
        FAKE_LOG=text            one stdout line written at start
+       FAKE_CAT=/run/secrets/a,/cfg  at start, one stdout line per listed file the task got:
+                                "<target> <uid>:<gid> <mode> <content>" (or "<target>: no such file")
+       FAKE_MOUNTS=1            at start, one stdout line per mount:
+                                "mount <type> <source> <target> ro|rw"
 
 3. the default: run until stopped.
 
@@ -25,6 +29,13 @@ Images: ``FakeExecutor(images={...})`` makes every other image fail to "pull" wi
 
 Network items of the assignments (``update_networks``) are not acted on: the last
 ``NETWORK_UPDATES_KEPT`` messages are kept in ``executor.network_updates`` for tests.
+
+Mounts, secrets and configs are mapped and checked as the real executor does
+(:func:`node.exec.containerspec.user_mounts`: a missing secret or a bad bind rejects the task
+with the same message), and what a task got is kept on its container (``container.mounts``,
+``container.files``) -- in memory only, like the values' store -- and can be printed to its log
+(``FAKE_CAT``, ``FAKE_MOUNTS``) so tests through ``service logs`` see it. The fake creates no
+file and no mount: this is proof of the mapping only.
 
 Containers live in the executor (``executor.containers``), not in the controllers, so a
 "restarted agent" -- a new worker and new controllers on the same executor -- finds them
@@ -45,6 +56,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from node.exec.containerspec import user_mounts
 from node.exec.errors import (
     ContainerGoneError,
     ContainerStartError,
@@ -52,6 +64,7 @@ from node.exec.errors import (
     RegistryUnavailableError,
 )
 from node.exec.executor import ContainerInfo, Controller, Executor, LogRecord, stop_grace, task_name
+from node.runtime.mounts import File, Mount
 from swarm.api.dispatcher_pb2 import AssignmentsMessage
 from swarm.api.objects_pb2 import NodeDescription, Task
 from swarm.api.types_pb2 import Platform, Resources
@@ -75,6 +88,8 @@ class Behavior:
     start_error: str | None = None
     ignore_stop: bool = False
     log_lines: tuple[str, ...] = ()
+    cat: tuple[str, ...] = ()
+    show_mounts: bool = False
 
     @classmethod
     def from_env(cls, env: Iterable[str]) -> Behavior:
@@ -96,6 +111,8 @@ class Behavior:
             start_error=e.get("FAKE_START_ERROR") or None,
             ignore_stop=e.get("FAKE_IGNORE_STOP", "") not in ("", "0", "false"),
             log_lines=(e["FAKE_LOG"],) if e.get("FAKE_LOG") else (),
+            cat=tuple(p for p in (e.get("FAKE_CAT") or "").split(",") if p),
+            show_mounts=e.get("FAKE_MOUNTS", "") not in ("", "0", "false"),
         )
 
 
@@ -115,6 +132,8 @@ class FakeContainer:
     pid: int = 0
     exit_code: int | None = None
     logs: list[LogRecord] = field(default_factory=list)
+    mounts: tuple[Mount, ...] = ()
+    files: tuple[File, ...] = ()
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.TimerHandle | None = None
 
@@ -130,6 +149,19 @@ class FakeContainer:
     def info(self) -> ContainerInfo:
         return ContainerInfo(container_id=self.id, state=self.state, pid=self.pid, exit_code=self.exit_code)
 
+    def start_lines(self) -> list[str]:
+        """What the behavior prints at start (FAKE_LOG, FAKE_MOUNTS, FAKE_CAT)."""
+        lines = list(self.behavior.log_lines)
+        if self.behavior.show_mounts:
+            lines += [f"mount {m.type} {m.source} {m.target} {'ro' if m.read_only else 'rw'}"
+                      for m in self.mounts]
+        by_target = {f.target: f for f in self.files}
+        for path in self.behavior.cat:
+            f = by_target.get(path)
+            lines.append(f"{path}: no such file" if f is None else
+                         f"{path} {f.uid}:{f.gid} {f.mode:04o} {f.data.decode(errors='replace')}")
+        return lines
+
 
 class FakeExecutor(Executor):
     """Executor with in-memory containers; see the module docstring."""
@@ -137,7 +169,8 @@ class FakeExecutor(Executor):
     def __init__(self, images: Iterable[str] | None = None,
                  script: Callable[[Task], Behavior | None] | None = None,
                  hostname: str = "fake-node", nano_cpus: int = 4_000_000_000,
-                 memory_bytes: int = 8 << 30) -> None:
+                 memory_bytes: int = 8 << 30, data_root: str = "") -> None:
+        self.data_root = data_root      # protected from bind mounts, as in the real executor
         self.images = set(images) if images is not None else None
         self.script = script
         self.hostname = hostname
@@ -220,9 +253,12 @@ class FakeController(Controller):
         if failed < b.prepare_temporary_failures:
             self.x._tempfails[self.task.id] = failed + 1
             raise RegistryUnavailableError(f"{image}: registry unavailable (fake, attempt {failed + 1})")
+        mounts, files = user_mounts(self.task, self.x.dependencies,
+                                    (self.x.data_root,) if self.x.data_root else ())
         if self._container is None:  # another prepare may have finished while we slept
             cid = f"fake{next(self.x._ids):012d}"
-            self.x.containers[self.task.id] = FakeContainer(cid, self.task.id, task_name(self.task), b)
+            self.x.containers[self.task.id] = FakeContainer(cid, self.task.id, task_name(self.task), b,
+                                                            mounts=tuple(mounts), files=tuple(files))
 
     async def start(self) -> None:
         self._record("start")
@@ -235,7 +271,7 @@ class FakeController(Controller):
             c.exit(128)
             raise ContainerStartError(c.behavior.start_error)
         c.state, c.pid = "running", 10000 + next(self.x._ids)
-        c.logs.extend(LogRecord(_now(), "stdout", (line + "\n").encode()) for line in c.behavior.log_lines)
+        c.logs.extend(LogRecord(_now(), "stdout", (line + "\n").encode()) for line in c.start_lines())
         if c.behavior.run_seconds is not None:
             c.timer = asyncio.get_running_loop().call_later(c.behavior.run_seconds, c.exit,
                                                             c.behavior.exit_code)

@@ -34,6 +34,13 @@ Design notes:
   sandboxes whose container is gone. Network errors: malformed network -> InvalidSpecError
   (task rejected), ``temporary`` ones -> RuntimeUnavailableError (retried), others permanent.
   Tasks without networks are untouched: the runtime gives them an empty netns as before.
+* Mounts, secrets, configs: ``prepare()`` maps the spec's mounts and the referenced secrets and
+  configs (read from the agent's in-memory store, :meth:`Executor.set_dependencies`) and checks
+  them with Docker's rules, the node's ``data_root`` protected from bind mounts (default: the
+  parent of the runtime's root, ``<data-root>/runtime``); see :mod:`node.exec.containerspec`.
+* Volumes: before the first container is created (or listed), the runtime's volume store (if
+  it has one) forgets every container it does not know (``forget_others``): a crash between a
+  container's removal and its volumes' release must not keep a volume "in use" for ever.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from node.exec import errors as xe
-from node.exec.containerspec import container_config, container_id
+from node.exec.containerspec import container_config, container_id, user_mounts
 from node.exec.executor import LABEL_TASK_ID, ContainerInfo, Controller, Executor, LogRecord, stop_grace
 from node.images import ImageError, ImageStore
 from node.images import RegistryUnavailableError as ImagesUnavailable
@@ -126,8 +133,14 @@ class RuntimeExecutor(Executor):
     """Runs tasks with ``node.runtime``; see the module docstring."""
 
     def __init__(self, runtime: Runtime, images: ImageStore, hostname: str | None = None,
-                 poll: float = 0.25, max_threads: int = 64, network: SandboxNetwork | None = None) -> None:
+                 poll: float = 0.25, max_threads: int = 64, network: SandboxNetwork | None = None,
+                 data_root: str | os.PathLike[str] | None = None) -> None:
         self.rt = runtime
+        root = getattr(runtime, "root", None)
+        self.data_root = str(data_root) if data_root is not None else (
+            os.path.dirname(os.path.abspath(root)) if root is not None else "")
+        self._volumes_synced = False
+        self._volumes_lock = asyncio.Lock()
         self.images = images
         self.network = network
         self.hostname = hostname or socket.gethostname()
@@ -158,6 +171,7 @@ class RuntimeExecutor(Executor):
         return RuntimeController(self, task)
 
     async def task_ids(self) -> set[str]:
+        await self.sync_volumes()
         states = await self.call(self.rt.list)
         return {s.labels[LABEL_TASK_ID] for s in states if s.labels.get(LABEL_TASK_ID)}
 
@@ -204,6 +218,29 @@ class RuntimeExecutor(Executor):
                 queue.get_nowait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(fut), 2)
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Paths no bind mount may use (the node's data root)."""
+        return (self.data_root,) if self.data_root else ()
+
+    async def sync_volumes(self) -> None:
+        """Once, before any container is created: the volume store forgets every container the
+        runtime does not have (see the module docstring). No-op without volumes."""
+        if self._volumes_synced:
+            return
+        async with self._volumes_lock:
+            volumes = getattr(self.rt, "volumes", None)
+            if self._volumes_synced or volumes is None:
+                self._volumes_synced = True
+                return
+
+            def sync() -> list[tuple[str, str]]:
+                return list(volumes.forget_others([s.id for s in self.rt.list()]))
+
+            for name, cid in await self.call(sync):
+                log.info("volume %s: reference of removed container %s dropped", name, cid[:12])
+            self._volumes_synced = True
 
     async def update_networks(self, msg: AssignmentsMessage) -> None:
         """Hand the assignments' network items to the network layer (ignored without one)."""
@@ -339,6 +376,11 @@ class RuntimeController(Controller):
         image = await self.x.serial(self.cid, lambda: self._pull(ref))
         if await self._state() is not None:
             return
+        await self.x.sync_volumes()
+        deps = self.x.dependencies
+        # mapped and checked before a sandbox exists: a bad mount or a missing secret rejects
+        # the task with nothing to undo (the check is repeated with the sandbox's resolv.conf)
+        await self.x.serial(self.cid, lambda: user_mounts(self.task, deps, self.x.protected))
         sandbox: tuple[str, str] | None = None
         if self.x.network is not None and _needs_sandbox(self.task):
             sandbox = await self.x.net(self.x.network.setup_sandbox(self.cid, self.task))
@@ -346,7 +388,8 @@ class RuntimeController(Controller):
 
         def create() -> None:
             cfg = container_config(self.task, image, self.x.hostname, self.x.default_caps,
-                                   netns_path=netns_path, resolv_conf=resolv)
+                                   netns_path=netns_path, resolv_conf=resolv, deps=deps,
+                                   protected=self.x.protected)
             self.x.rt.create(cfg)
 
         try:
