@@ -65,6 +65,13 @@ class AgentRole:
     def error(self) -> str:
         return self.agent.error
 
+    def held_secrets(self) -> list[str]:
+        """Ids of the secrets this node holds now (in memory, for the tasks that need them)."""
+        return list(self.worker.dependencies.held_secrets())
+
+    def held_configs(self) -> list[str]:
+        return list(self.worker.dependencies.held_configs())
+
     async def start(self) -> None:
         await self.worker.start()          # re-adopts running containers (and their sandboxes)
         if self.netsync is not None:
