@@ -240,6 +240,9 @@ class SwarmDaemon:
                 resp.leader_addr = self.manager.leader_api_addr() or ""
             except Exception as e:  # info must answer even while the store is unwell
                 resp.error = str(e)
+        if self.agent is not None:
+            resp.held_secrets.extend(self.agent.held_secrets())
+            resp.held_configs.extend(self.agent.held_configs())
         if self.agent is not None and self.agent.error:
             resp.error = self.agent.error
         if self.start_error:
