@@ -268,3 +268,33 @@ def test_tracker_forget_and_reset() -> None:
     tr.changes(st)
     tr.reset()
     assert tr.sent == set() and tr.needed() == set()
+
+
+def test_the_stream_feeds_a_worker_whose_task_gets_the_file_and_loses_the_value_after(
+        tmp_path: Any) -> None:
+    """Dispatcher -> Worker (fake executor: files mapped, not created): the wire contract."""
+    from node.agent.worker import Worker
+    from node.exec.fake import FakeExecutor
+    from tests.unit.agent.helpers import eventually
+
+    async def body(st: DepStore, disp: Dispatcher) -> None:
+        x = FakeExecutor()
+        w = Worker(tmp_path, x, lambda tid, status: None, retry_delay=0.01)
+        await w.start()
+        n1 = await stream(disp, "n1")
+        await w.assign(await anext(n1))
+        t = using("t1", "n1", ("s1",), ("c1",), state=ASSIGNED)
+        t.spec.container.image = "busybox"
+        await st.apply([typed.create(t)])
+        await w.assign(await anext(n1))
+        await eventually(lambda: "t1" in x.containers, what="the task's container")
+        assert {(f.target, f.data) for f in x.containers["t1"].files} == {
+            ("/run/secrets/name-s1", VALUE), ("/name-c1", b"cfg")}
+        assert (w.dependencies.held_secrets(), w.dependencies.held_configs()) == (["s1"], ["c1"])
+        await update(st, using("t1", "n1", ("s1",), ("c1",), state=RUNNING, desired=SHUTDOWN))
+        await w.assign(await anext(n1))
+        assert (w.dependencies.held_secrets(), w.dependencies.held_configs()) == ([], [])
+        await w.stop()
+        await n1.aclose()
+
+    run(body)
