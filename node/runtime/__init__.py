@@ -6,6 +6,7 @@ Public API (lazy imports keep the zygote -- which imports ``node.runtime.zygote`
     st = rt.create(ContainerConfig(id="c1", image=img, limits=Limits(memory_bytes=64 << 20)))
     rt.start("c1"); rt.wait("c1", timeout=None); rt.stop("c1", grace=10); rt.remove("c1")
     rt.state("c1"); rt.list(); rt.logs("c1", follow=False, tail=-1)
+    rt.exec("c1", ["cat", "/etc/hostname"], timeout=30)   # -> ExecResult(exit_code, output)
 
 Mounts, volumes and secret/config files: :mod:`node.runtime.mounts` (``Runtime(...,
 volumes=VolumeStore(...))`` for ``type="volume"``; ``node.volumes``).
@@ -22,6 +23,7 @@ _EXPORTS = {
     "layer_users": "node.runtime.runtime",
     "ContainerConfig": "node.runtime.spec",
     "ContainerState": "node.runtime.spec",
+    "ExecResult": "node.runtime.spec",
     "Limits": "node.runtime.spec",
     "LogLine": "node.runtime.spec",
     "Mount": "node.runtime.mounts",

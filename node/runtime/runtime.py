@@ -55,6 +55,7 @@ from node.runtime.mounts import VolumeProvider, file_entries, runtime_entries
 from node.runtime.spec import (
     ContainerConfig,
     ContainerState,
+    ExecResult,
     LogLine,
     Status,
     image_parts,
@@ -299,6 +300,33 @@ class Runtime:
                 return int(st.exit_code if st.exit_code is not None else -1)
             raise
         return int(reply["state"]["exit_code"])
+
+    def exec(self, cid: str, argv: Sequence[str], *, env: Sequence[str] = (), user: str = "",
+             workdir: str = "", timeout: float | None = None,
+             max_output: int = 64 * 1024) -> ExecResult:
+        """Run ``argv`` inside the running container ``cid`` (its namespaces, cgroups, user,
+        capabilities and seccomp filter; :mod:`node.runtime.execproc`) and wait for it.
+        ``env`` adds to the container's environment; ``user``/``workdir`` default to the
+        container's. At ``timeout`` seconds the process is killed (``timed_out``)."""
+        argv = list(argv)
+        if not argv or not all(isinstance(a, str) and a and "\0" not in a for a in argv):
+            raise InvalidConfigError("exec needs a command (non-empty strings)")
+        for e in env:
+            if "=" not in e or e.startswith("="):
+                raise InvalidConfigError(f"invalid environment variable {e!r}: want KEY=VALUE")
+        req = {"op": "exec", "argv": argv, "env": list(env), "user": user, "cwd": workdir,
+               "timeout": timeout or 0, "max_output": max_output}
+        if not (self._dir(cid) / "config.json").exists():
+            raise ContainerNotFoundError(f"no such container: {cid}")
+        wait_for = None if timeout is None else timeout + 10.0    # the shim kills at timeout
+        reply = self._shim(cid, req, timeout=wait_for)
+        if not reply.get("ok"):
+            if reply.get("status"):
+                raise ContainerStateError(f"container {cid} is {reply['status']}, not running")
+            raise ContainerStartError(f"exec in {cid}: {reply.get('error')}")
+        return ExecResult(exit_code=int(reply["exit_code"]), output=base64.b64decode(reply.get("output", "")),
+                          timed_out=bool(reply.get("timed_out")), truncated=bool(reply.get("truncated")),
+                          error=str(reply.get("error") or ""))
 
     def kill(self, cid: str, sig: str | int = "SIGKILL") -> None:
         num = parse_signal(sig)

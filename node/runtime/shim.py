@@ -12,7 +12,10 @@ One single-threaded process per container (like containerd-shim/conmon). It:
   its copy of the zygote's control socket);
 * serves line-JSON requests on ``shim.sock``: ``start`` (release the process; answer after
   exec succeeded or failed), ``kill`` (``pidfd_send_signal``, so a recycled pid can never be
-  hit), ``state``, ``wait`` (answered when the container has exited);
+  hit), ``state``, ``wait`` (answered when the container has exited), ``exec`` (a second
+  process in the container, :mod:`node.runtime.execproc`; answered when it exits, with its
+  exit code and up to ``max_output`` bytes of its combined output; killed at ``timeout``).
+  The joiner the shim forks stays the exec'd process's parent and reports its exit code;
 * copies the container's stdout/stderr pipes into ``container.log`` as Docker json-file
   lines ``{"log": …, "stream": …, "time": …}`` (lines split at 16 KiB like Docker), rotated
   to ``container.log.1`` … when ``log_max_bytes`` is set (json-file's max-size/max-file);
@@ -37,11 +40,12 @@ import socket
 import time
 from typing import Any, NoReturn
 
-from node.runtime import cgroupv1, container
+from node.runtime import cgroupv1, container, execproc
 from node.runtime import linux as L
 from node.runtime.errors import RuntimeSetupError
 
 MAX_LINE = 16 * 1024
+MAX_EXEC_OUTPUT = 1 << 20
 
 
 def now() -> str:
@@ -87,6 +91,8 @@ class Shim:
         self.log_size = self.log.tell()
         self.log_max = int(self.cfg.get("log_max_bytes") or 0)
         self.ns_fds: list[int] = []
+        self.execs: dict[int, _Exec] = {}          # by pidfd
+        self._bpf: bytes | None = None
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> NoReturn:
@@ -198,8 +204,13 @@ class Shim:
                 if not self.streams or time.monotonic() - self.exited_at > 2.0:
                     self._finish()
                 timeout = 0.1
+            deadlines = [e.deadline for e in self.execs.values() if e.deadline != float("inf")]
+            if deadlines:
+                nxt = max(0.0, min(deadlines) - time.monotonic())
+                timeout = nxt if timeout is None else min(timeout, nxt)
             for key, _ in self.sel.select(timeout):
                 key.data(key.fileobj)
+            self._exec_deadlines()
 
     # ------------------------------------------------------------ events
     def _on_output(self, fd: int) -> None:
@@ -278,7 +289,98 @@ class Shim:
             return None
         if op == "start":
             return self._start()
+        if op == "exec":
+            return self._exec(conn, req)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    # ------------------------------------------------------------ exec
+    def _exec(self, conn: socket.socket, req: dict[str, Any]) -> dict[str, Any] | None:
+        if self.state["status"] != "running" or self.exited_at is not None:
+            status = "exited" if self.exited_at is not None else self.state["status"]
+            return {"ok": False, "error": f"container is {status}, not running", "status": status}
+        argv = req.get("argv")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+            return {"ok": False, "error": "exec needs a command"}
+        if self._bpf is None:
+            self._bpf = b""
+            if self.cfg.get("seccomp_bpf"):
+                with open(self.cfg["seccomp_bpf"], "rb") as f:
+                    self._bpf = f.read()
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        joiner = os.fork()
+        if joiner == 0:
+            with contextlib.suppress(OSError):
+                for fd in (out_r, err_r, self.lock_fd, self.log.fileno(), conn.fileno(), mine.fileno()):
+                    os.close(fd)
+            execproc.joiner(self.cfg, self.pid, req, self._bpf, out_w, err_w, theirs)
+        for fd in (out_w, err_w):
+            os.close(fd)
+        theirs.close()
+        try:
+            _, fds, _, _ = socket.recv_fds(mine, 1, 1)
+        except OSError:
+            fds = []
+        if not fds:                                  # the joiner failed: its error is on err_r
+            _, status = os.waitpid(joiner, 0)
+            msg = _read_all(err_r)
+            for fd in (out_r, err_r):
+                os.close(fd)
+            mine.close()
+            return {"ok": False, "error": msg[1:].decode(errors="replace") or f"exec failed ({status})"}
+        proc_fd = fds[0]                             # the process (killed by it at the timeout)
+        pid_r = mine.detach()
+        timeout = float(req.get("timeout") or 0)
+        ex = _Exec(conn=conn, joiner=joiner, pidfd=os.pidfd_open(joiner), proc_fd=proc_fd, status=pid_r,
+                   out=out_r, err=err_r,
+                   limit=min(int(req.get("max_output") or MAX_EXEC_OUTPUT), MAX_EXEC_OUTPUT),
+                   deadline=time.monotonic() + timeout if timeout > 0 else float("inf"))
+        os.set_blocking(out_r, False)
+        self.execs[ex.pidfd] = ex
+        self.sel.register(out_r, selectors.EVENT_READ, lambda fd: self._exec_output(ex))
+        self.sel.register(ex.pidfd, selectors.EVENT_READ, self._on_exec_exit)
+        return None
+
+    def _exec_output(self, ex: _Exec) -> None:
+        if not ex.read():                              # EOF: nothing more will come
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(ex.out)
+
+    def _on_exec_exit(self, pidfd: int) -> None:
+        ex = self.execs.pop(pidfd)
+        self.sel.unregister(pidfd)
+        os.waitpid(ex.joiner, 0)
+        os.close(pidfd)
+        os.close(ex.proc_fd)
+        line = _read_all(ex.status).strip()
+        os.close(ex.status)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(ex.out)
+        ex.drain()
+        os.close(ex.out)
+        err = _read_all(ex.err)
+        os.close(ex.err)
+        if not line.isdigit():                         # the joiner was killed: so was the process
+            with contextlib.suppress(OSError):
+                _send(ex.conn, {"ok": False, "error": "exec: the process was lost"})
+            return
+        reply: dict[str, Any] = {"ok": True, "exit_code": int(line), "timed_out": ex.killed,
+                                 "output": binascii.b2a_base64(bytes(ex.buf), newline=False).decode(),
+                                 "truncated": ex.truncated}
+        if err.startswith(b"E"):
+            reply["error"] = err[1:].decode(errors="replace")
+        with contextlib.suppress(OSError):
+            _send(ex.conn, reply)
+
+    def _exec_deadlines(self) -> None:
+        now_ = time.monotonic()
+        for ex in self.execs.values():
+            if not ex.killed and now_ >= ex.deadline:
+                ex.killed = True
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(ex.proc_fd, signal.SIGKILL)
+                ex.deadline = float("inf")
 
     def _start(self) -> dict[str, Any]:
         if self.state["status"] != "created" or self.go_w < 0:
@@ -331,6 +433,10 @@ class Shim:
             with contextlib.suppress(OSError):
                 _send(conn, {"ok": True, "state": self.state})
         self.waiters = []
+        for ex in self.execs.values():    # the pid namespace died with its init: so did they
+            with contextlib.suppress(OSError):
+                _send(ex.conn, {"ok": False, "error": "container exited during exec", "status": "exited"})
+        self.execs = {}
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self.dir, "shim.sock"))
         for fd in self.ns_fds:      # the namespaces' teardown happens here, after the answers
@@ -348,6 +454,46 @@ class Shim:
         for d in self.cfg.get("cgroup_dirs", ()):
             _rmdir_retry(d)
         os._exit(0)
+
+
+class _Exec:
+    """One exec'd process the shim waits for."""
+
+    def __init__(self, conn: socket.socket, joiner: int, pidfd: int, proc_fd: int, status: int,
+                 out: int, err: int, limit: int, deadline: float) -> None:
+        self.conn, self.joiner, self.pidfd, self.proc_fd = conn, joiner, pidfd, proc_fd
+        self.status, self.out, self.err = status, out, err
+        self.limit, self.deadline = limit, deadline
+        self.buf = bytearray()
+        self.truncated = False
+        self.killed = False
+
+    def read(self) -> bool:
+        """Read what is there; False at EOF."""
+        try:
+            data = os.read(self.out, 65536)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        self._keep(data)
+        return bool(data)
+
+    def drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.out, 65536)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
+        room = self.limit - len(self.buf)
+        if len(data) > room:
+            self.truncated = True
+        self.buf += data[:max(0, room)]
 
 
 def _rmdir_retry(d: str) -> None:

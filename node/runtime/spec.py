@@ -25,8 +25,21 @@ from typing import Any
 from node.runtime.errors import InvalidConfigError
 from node.runtime.mounts import File, Mount, check_runtime_mount, validate_file
 
-__all__ = ["DEFAULT_PATH", "MIN_MEMORY", "ContainerConfig", "ContainerState", "File", "Limits", "LogLine",
-           "Mount", "Status", "image_parts", "merge_process", "validate"]
+__all__ = [
+    "DEFAULT_PATH",
+    "MIN_MEMORY",
+    "ContainerConfig",
+    "ContainerState",
+    "ExecResult",
+    "File",
+    "Limits",
+    "LogLine",
+    "Mount",
+    "Status",
+    "image_parts",
+    "merge_process",
+    "validate",
+]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024
@@ -170,3 +183,14 @@ def validate(cfg: ContainerConfig) -> None:
             raise InvalidConfigError(f"file target {f.target!r} must not contain '..'")
     if cfg.netns_path is not None and not Path(cfg.netns_path).exists():
         raise InvalidConfigError(f"netns path {cfg.netns_path!r} does not exist")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What :meth:`node.runtime.Runtime.exec` reports of a process run in a container."""
+
+    exit_code: int                  # 128+N if killed by signal N; 126/127 if it could not exec
+    output: bytes                   # stdout and stderr, interleaved, up to ``max_output`` bytes
+    timed_out: bool = False         # killed at the timeout
+    truncated: bool = False         # more output than ``max_output`` was written
+    error: str = ""                 # why the exec itself failed (``exec: "x": not found``)
