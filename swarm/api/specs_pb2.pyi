@@ -38,7 +38,7 @@ class NodeSpec(_message.Message):
     def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., desired_role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., membership: _Optional[_Union[NodeSpec.Membership, str]] = ..., availability: _Optional[_Union[NodeSpec.Availability, str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs")
+    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs", "healthcheck")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class ContainerSpec(_message.Message):
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
     SECRETS_FIELD_NUMBER: _ClassVar[int]
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
     image: str
     labels: _containers.ScalarMap[str, str]
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -93,7 +94,8 @@ class ContainerSpec(_message.Message):
     mounts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Mount]
     secrets: _containers.RepeatedCompositeFieldContainer[_types_pb2.SecretReference]
     configs: _containers.RepeatedCompositeFieldContainer[_types_pb2.ConfigReference]
-    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ...) -> None: ...
+    healthcheck: _types_pb2.HealthConfig
+    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[_types_pb2.HealthConfig, _Mapping]] = ...) -> None: ...
 
 class NetworkAttachmentConfig(_message.Message):
     __slots__ = ("target", "aliases", "driver_attachment_opts")
