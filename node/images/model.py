@@ -25,6 +25,9 @@ class ImageConfig:
     exposed_ports: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str = ""
+    #: Docker's ``Healthcheck`` as the image config has it (``Test``, ``Interval`` in ns, ...);
+    #: None when the image has no HEALTHCHECK (OCI configs never do).
+    healthcheck: dict[str, Any] | None = None
 
     @classmethod
     def from_oci(cls, cfg: dict[str, Any] | None) -> ImageConfig:
@@ -38,20 +41,22 @@ class ImageConfig:
             exposed_ports=tuple(sorted((c.get("ExposedPorts") or {}).keys())),
             labels=dict(c.get("Labels") or {}),
             stop_signal=c.get("StopSignal") or "",
+            healthcheck=dict(c["Healthcheck"]) if isinstance(c.get("Healthcheck"), dict) else None,
         )
 
     def to_json(self) -> dict[str, Any]:
         return {"entrypoint": list(self.entrypoint), "cmd": list(self.cmd), "env": list(self.env),
                 "workdir": self.workdir, "user": self.user,
                 "exposed_ports": list(self.exposed_ports), "labels": self.labels,
-                "stop_signal": self.stop_signal}
+                "stop_signal": self.stop_signal, "healthcheck": self.healthcheck}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ImageConfig:
         return cls(entrypoint=tuple(d.get("entrypoint", ())), cmd=tuple(d.get("cmd", ())),
                    env=tuple(d.get("env", ())), workdir=d.get("workdir", ""),
                    user=d.get("user", ""), exposed_ports=tuple(d.get("exposed_ports", ())),
-                   labels=dict(d.get("labels", {})), stop_signal=d.get("stop_signal", ""))
+                   labels=dict(d.get("labels", {})), stop_signal=d.get("stop_signal", ""),
+                   healthcheck=d.get("healthcheck"))
 
 
 @dataclass(frozen=True)
