@@ -55,6 +55,13 @@ class ContainerGoneError(PermanentError, LookupError):
     """The task's container no longer exists."""
 
 
+class UnhealthyContainerError(PermanentError):
+    """The task's healthcheck found the container unhealthy (Docker's task error)."""
+
+    def __init__(self, message: str = "dockerexec: unhealthy container") -> None:
+        super().__init__(message)
+
+
 class TemporaryError(ExecError):
     """A retry may help (after ``retry_after`` seconds)."""
 

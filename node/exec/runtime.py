@@ -61,6 +61,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from node.exec import errors as xe
 from node.exec.containerspec import container_config, container_id, user_mounts
 from node.exec.executor import LABEL_TASK_ID, ContainerInfo, Controller, Executor, LogRecord, stop_grace
+from node.exec.health import (
+    MAX_OUTPUT,
+    HealthCheck,
+    HealthConfigError,
+    HealthMonitor,
+    ProbeOutcome,
+    UnhealthyError,
+    resolve,
+)
 from node.images import ImageError, ImageStore
 from node.images import RegistryUnavailableError as ImagesUnavailable
 from node.runtime import Runtime
@@ -348,6 +357,49 @@ class RuntimeController(Controller):
         super().__init__(task)
         self.x = executor
         self.cid = container_id(task.id)
+        self.health: HealthMonitor | None = None
+        self._health_run: asyncio.Task[None] | None = None
+
+    # ---- healthcheck (node.exec.health) ----------------------------------------------------
+    def _healthcheck(self) -> HealthCheck | None:
+        c = self.task.spec.container
+        image = self.x.images.get(c.image) if c.image else None
+        cfg = getattr(image, "config", None)
+        try:
+            return resolve(c.healthcheck if c.HasField("healthcheck") else None,
+                           getattr(cfg, "healthcheck", None))
+        except HealthConfigError as e:
+            raise xe.InvalidSpecError(f"healthcheck: {e}") from None
+
+    async def _probe(self, argv: list[str], timeout: float) -> ProbeOutcome:
+        r = await self.x.call(lambda: self.x.rt.exec(self.cid, argv, timeout=timeout,
+                                                     max_output=MAX_OUTPUT + 1))
+        out = r.output if not r.error else (r.output + r.error.encode())
+        return ProbeOutcome(r.exit_code, out, timed_out=r.timed_out, truncated=r.truncated)
+
+    def _start_health(self, started_at: float | None = None) -> HealthMonitor | None:
+        """The container's health monitor, started once (None without a healthcheck)."""
+        if self.health is None:
+            check = self._healthcheck()
+            if check is None:
+                return None
+            self.health = HealthMonitor(check, self._probe, started_at=started_at)
+            self._health_run = asyncio.ensure_future(self.health.run())
+        return self.health
+
+    async def _stop_health(self) -> None:
+        run, self._health_run = self._health_run, None
+        if run is not None:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+
+    async def _unhealthy(self) -> None:
+        """Docker's controller: stop the container, then fail the task."""
+        await self._stop_health()
+        log.info("task %s: container %s is unhealthy; stopping it", self.task.id, self.cid[:12])
+        await self.shutdown()
+        raise xe.UnhealthyContainerError()
 
     async def _state(self) -> Any | None:
         try:
@@ -428,19 +480,53 @@ class RuntimeController(Controller):
             return local
 
     async def start(self) -> None:
+        """Start the container; with a healthcheck, return only once it is healthy (the task
+        stays STARTING meanwhile, as in Docker), or fail the task when it turns unhealthy. A
+        container that exits before either returns here: ``wait()`` reports its exit."""
         st = await self._state()
         if st is None:
             raise xe.ContainerStartError(f"task {self.task.id}: no container to start")
-        if str(st.status) != "created":
-            return   # already started (e.g. before an agent restart)
-        await self.x.serial(self.cid, lambda: self.x.rt.start(self.cid))
+        if str(st.status) == "created":
+            await self.x.serial(self.cid, lambda: self.x.rt.start(self.cid))
+        elif str(st.status) != "running" or self.health is not None:
+            return   # already started and checked (e.g. before an agent restart)
+        monitor = self._start_health()
+        if monitor is None:
+            return
+        healthy = asyncio.ensure_future(monitor.wait_healthy())
+        exited = asyncio.ensure_future(self.x.wait_exit(self.cid))
+        try:
+            await asyncio.wait([healthy, exited], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (healthy, exited):
+                f.cancel()
+        if healthy.done() and not healthy.cancelled() and isinstance(healthy.exception(), UnhealthyError):
+            await self._unhealthy()
 
     async def wait(self) -> int:
+        """The exit code; a container found unhealthy meanwhile is stopped and the task fails
+        with Docker's ``dockerexec: unhealthy container``."""
         if await self._state() is None:
             raise xe.ContainerGoneError(f"task {self.task.id}: container {self.cid[:12]} is gone")
-        return await self.x.wait_exit(self.cid)
+        monitor = self._start_health()          # adopted after an agent restart: checked again
+        if monitor is None:
+            return await self.x.wait_exit(self.cid)
+        exited = asyncio.ensure_future(self.x.wait_exit(self.cid))
+        unhealthy = asyncio.ensure_future(monitor.wait_unhealthy())
+        try:
+            await asyncio.wait([exited, unhealthy], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            unhealthy.cancel()
+            if not exited.done():
+                exited.cancel()
+        if exited.done() and not exited.cancelled():
+            await self._stop_health()
+            return exited.result()
+        await self._unhealthy()
+        raise AssertionError("unreachable")
 
     async def shutdown(self, grace: float | None = None) -> None:
+        await self._stop_health()
         g = stop_grace(self.task) if grace is None else grace
         sig = self.task.spec.container.stop_signal or None
 
@@ -453,6 +539,8 @@ class RuntimeController(Controller):
         await self.x.serial(self.cid, stop)
 
     async def terminate(self) -> None:
+        await self._stop_health()
+
         def kill() -> None:
             try:
                 self.x.rt.kill(self.cid, "SIGKILL")

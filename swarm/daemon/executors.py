@@ -64,9 +64,9 @@ def make_executor(cfg: DaemonConfig, images: Any, network: Any = None, volumes: 
     if cfg.executor == "fake":
         from node.exec.fake import FakeExecutor
 
-        return FakeExecutor()
+        return FakeExecutor(data_root=str(cfg.data_root))
     from node.exec.runtime import RuntimeExecutor
     from node.runtime import Runtime
 
     runtime = Runtime(cfg.data_root / "runtime", cgroup_parent=cgroup_parent(cfg), volumes=volumes)
-    return RuntimeExecutor(runtime, images, network=network)
+    return RuntimeExecutor(runtime, images, network=network, data_root=cfg.data_root)
