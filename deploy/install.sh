@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then echo "deploy/install.sh: run as root" >&2; exit 1; 
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   iproute2 nftables util-linux procps psmisc kmod curl ca-certificates
-  runc crun skopeo umoci docker-registry busybox-static
+  runc crun skopeo umoci docker-registry busybox-static tini
   etcd-server vagrant
 )
 missing=()

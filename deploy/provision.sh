@@ -32,7 +32,7 @@ log "installing OS packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-  python3 python3-venv python3-pip ca-certificates iproute2 nftables util-linux kmod
+  python3 python3-venv python3-pip ca-certificates iproute2 nftables util-linux kmod tini
 
 # VXLAN overlay and the routing mesh need these; load now and at boot
 printf 'vxlan\nbr_netfilter\noverlay\n' > /etc/modules-load.d/pyswarm.conf

@@ -204,4 +204,5 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         netns_path=netns_path,
         mounts=tuple(ms),
         files=tuple(fs),
+        init=c.init,
     )

@@ -51,7 +51,7 @@ from node.runtime.errors import (
     WaitTimeout,
 )
 from node.runtime.logs import read_logs
-from node.runtime.mounts import VolumeProvider, file_entries, runtime_entries
+from node.runtime.mounts import Mount, VolumeProvider, file_entries, runtime_entries
 from node.runtime.spec import (
     ContainerConfig,
     ContainerState,
@@ -65,6 +65,10 @@ from node.runtime.spec import (
 from node.runtime.zygote import BOOT
 
 log = logging.getLogger(__name__)
+#: Where Docker puts its init (tini) in a container started with --init, and where it is found
+#: on the node (statically linked: it runs in any image).
+INIT_TARGET = "/sbin/docker-init"
+INIT_BINARIES = ("/usr/libexec/docker/docker-init", "/usr/bin/tini-static")
 PKG_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
@@ -196,9 +200,10 @@ class Runtime:
 
     def __init__(self, root: Path, cgroup_parent: str = "pyswarm", seccomp_enabled: bool = True,
                  python: str | None = None, clone_into_cgroup: bool = True,
-                 volumes: VolumeProvider | None = None) -> None:
+                 volumes: VolumeProvider | None = None, init_path: str = "") -> None:
         self.root = Path(root)
         self.volumes = volumes            # for type="volume" mounts (node.volumes.VolumeStore)
+        self.init_path = init_path        # --init's binary ("" = the first of INIT_BINARIES found)
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
         self.cgroup_parent = cgroup_parent
@@ -226,7 +231,12 @@ class Runtime:
             raise ContainerExistsError(f"container {cfg.id} already exists") from None
         cg: cgroups.Cgroup | None = None
         try:
-            mounts = runtime_entries(cfg.mounts, self.volumes, cfg.id)     # acquires the volumes
+            user_mounts = list(cfg.mounts)
+            if cfg.init:       # Docker's --init: its docker-init (tini) bound read-only, as pid 1
+                user_mounts.append(Mount(target=INIT_TARGET, source=self._init_binary(), type="bind",
+                                         read_only=True))
+                process = {**process, "argv": [INIT_TARGET, "--", *process["argv"]]}
+            mounts = runtime_entries(user_mounts, self.volumes, cfg.id)     # acquires the volumes
             files, data = file_entries(cfg.files)
             # here only what the container's first process is forked into (the cgroup2 dir);
             # the shim makes the v1 cgroups while that process sets up its namespaces and
@@ -270,6 +280,13 @@ class Runtime:
             raise
         log.info("container %s created (pid %s, shim %s)", cfg.id, reply.get("pid"), reply.get("shim_pid"))
         return ContainerState.from_json(reply["state"])
+
+    def _init_binary(self) -> str:
+        for path in (self.init_path, *INIT_BINARIES):
+            if path and os.access(path, os.X_OK):
+                return str(path)
+        raise InvalidConfigError("--init: no init binary on this node (install tini: tini-static, "
+                                 "or docker-init)")
 
     def start(self, cid: str) -> None:
         # no state.json read first: the shim knows and refuses any state but "created"

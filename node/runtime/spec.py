@@ -95,6 +95,7 @@ class ContainerConfig:
     seccomp: bool = True
     log_max_bytes: int = 0                         # json-file max-size; 0 = unlimited (Docker)
     log_max_files: int = 1                         # json-file max-file (incl. the current one)
+    init: bool = False                             # Docker's --init: tini as pid 1 (reaps, forwards)
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,37 @@ def test_the_joiner_is_closed_to_the_containers_processes(rt, image):
         t.join(30)
     assert "joiner" in probe, probe              # it is there, as the pid namespace makes it
     assert "exe denied" in probe and "root denied" in probe, probe
+
+
+@pytest.mark.skipif(not any(os.access(p, os.X_OK) for p in ("/usr/bin/tini-static",
+                                                              "/usr/libexec/docker/docker-init")),
+                    reason="no tini-static (apt install tini)")
+def test_init_is_pid_1_reaps_zombies_and_forwards_the_stop_signal(rt, image):
+    """--init (Docker's docker-init = tini): pid 1 is the init, the command its child; an
+    orphan's zombie is reaped; SIGTERM reaches the command, and its exit code is the
+    container's."""
+    cid = "x" + uuid.uuid4().hex[:11]
+    rt.create(ContainerConfig(id=cid, image=image, init=True, command=[
+        "/bin/sh", "-c", "trap 'exit 7' TERM; (sleep 0.1 &) ; while :; do sleep 0.1; done"]))
+    rt.start(cid)
+    out = rt.exec(cid, ["/bin/sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; "
+                        "for p in /proc/[0-9]*; do cat $p/stat; echo; done"], timeout=20).output.decode()
+    first, *stats = out.splitlines()
+    assert first.startswith("/sbin/docker-init -- /bin/sh -c")
+    import time as _t
+
+    deadline = _t.monotonic() + 10        # the orphaned sleep exits after 0.1 s: never a zombie for long
+    while any(" Z " in s for s in stats) and _t.monotonic() < deadline:
+        stats = rt.exec(cid, ["/bin/sh", "-c", "for p in /proc/[0-9]*; do cat $p/stat; echo; done"],
+                        timeout=20).output.decode().splitlines()
+    assert not any(" Z " in s for s in stats), stats
+    assert rt.stop(cid, grace=10) == 7                      # SIGTERM forwarded; the command's exit code
+
+
+def test_init_without_an_init_binary_is_refused_clearly(rt, image, monkeypatch):
+    from node.runtime import runtime as runtime_mod
+
+    monkeypatch.setattr(runtime_mod, "INIT_BINARIES", ("/nonexistent/docker-init",))
+    with pytest.raises(InvalidConfigError, match="--init: no init binary on this node"):
+        rt.create(ContainerConfig(id="x" + uuid.uuid4().hex[:11], image=image, init=True, command=["true"]))
+    assert rt.list() == []                                # nothing left behind
