@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource  # at import: after pivot_root the host's stdlib is out of reach
 import signal
 import socket
 import stat
@@ -113,11 +114,13 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     L.pivot_root(".", ".")
     L.umount2(".", L.MNT_DETACH)
     os.chdir("/")
+    _sysctls(cfg.get("sysctls") or {})          # before /proc/sys goes read-only
     _mask_and_protect()
     if cfg.get("read_only"):
         L.mount(None, "/", None, L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY)
     socket.sethostname(proc["hostname"])
     uid, gid, groups, home = resolve_user(proc["user"])
+    groups = with_extra_groups(groups, proc.get("groups") or ())
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
@@ -126,6 +129,7 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
         os.makedirs(cwd, 0o755)
     os.chdir(cwd)
     L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
+    apply_limits(proc)                          # while we still hold CAP_SYS_RESOURCE
     keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
     L.drop_bounding(keep_caps)
     L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
@@ -234,6 +238,46 @@ def _mask_and_protect() -> None:
         if os.path.exists(p):
             L.mount(p, p, None, L.MS_BIND | L.MS_REC)
             L.mount(p, p, None, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC)
+
+
+def _sysctls(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}={value}: {e.strerror}") from None
+
+
+def apply_limits(proc: dict[str, Any]) -> None:
+    """--ulimit and --oom-score-adj of the process (and its children); needs CAP_SYS_RESOURCE
+    to raise a hard limit or lower the score, so before the capabilities are dropped."""
+    for name, soft, hard in proc.get("rlimits") or ():
+        res = getattr(resource, "RLIMIT_" + name.upper())
+        inf = resource.RLIM_INFINITY
+        resource.setrlimit(res, (inf if soft == -1 else soft, inf if hard == -1 else hard))
+    adj = proc.get("oom_score_adj")
+    if adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(adj))
+
+
+def with_extra_groups(groups: list[int], extra: Any, group: str = "/etc/group") -> list[int]:
+    """``groups`` plus --group's (names looked up in the container's /etc/group, or gids)."""
+    out = list(groups)
+    gr = _read_db(group) if extra else []
+    for name in extra:
+        if name.isdigit():
+            gid = int(name)
+        else:
+            entry = next((e for e in gr if len(e) >= 3 and e[0] == name), None)
+            if entry is None:
+                raise OSError(2, f"unable to find group {name}: no matching entries in group file")
+            gid = int(entry[2])
+        if gid not in out:
+            out.append(gid)
+    return out
 
 
 def _read_db(path: str) -> list[list[str]]:

@@ -34,7 +34,7 @@ import socket
 from typing import Any, NoReturn
 
 from node.runtime import linux as L
-from node.runtime.container import resolve_user
+from node.runtime.container import apply_limits, resolve_user, with_extra_groups
 
 #: Namespaces joined, in order (mnt last: after it the host's /proc paths are gone).
 NAMESPACES = (("ipc", L.CLONE_NEWIPC), ("uts", L.CLONE_NEWUTS), ("net", L.CLONE_NEWNET),
@@ -117,10 +117,12 @@ def _exec(cfg: dict[str, Any], req: dict[str, Any], bpf: bytes, out_w: int, err_
     for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
         os.closerange(lo + 1, hi)
     uid, gid, groups, home = resolve_user(req.get("user") or proc["user"])
+    groups = with_extra_groups(groups, proc.get("groups") or ())
     env = dict(e.split("=", 1) for e in proc["env"] if "=" in e)
     env.setdefault("HOME", home)
     env.update(dict(e.split("=", 1) for e in req.get("env") or () if "=" in e))
     os.chdir(req.get("cwd") or proc["cwd"] or "/")
+    apply_limits(proc)
     keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
     L.drop_bounding(keep_caps)
     L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)

@@ -105,7 +105,8 @@ def _etc_files(hostname: str, cfg: ContainerConfig) -> dict[str, str]:
     own = {m.target for m in cfg.mounts} | {f.target for f in cfg.files}
     files = {"hostname": f"{hostname}\n",
              "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      f"127.0.1.1\t{hostname}\n"}
+                      f"127.0.1.1\t{hostname}\n"
+                      + "".join(f"{ip}\t{host}\n" for host, ip in cfg.extra_hosts)}
     try:
         host = Path("/etc/resolv.conf").read_text()
         files["resolv.conf"] = "".join(
@@ -251,6 +252,7 @@ class Runtime:
                 "rootfs": str(d / "rootfs"), "upper": str(d / "upper"), "work": str(d / "work"),
                 "lowers": [str(p) for p in reversed(layers)],
                 "etc_files": _etc_files(process["hostname"], cfg),
+                "sysctls": dict(cfg.sysctls),
                 "limits": dataclasses.asdict(cfg.limits), "cgroup_v1": cg.v1_dirs,
                 "cgroup_tasks": cg.v1_tasks_files,
                 "cgroup_unified": str(cg.unified_dir) if cg.unified_dir else None,

@@ -16,6 +16,7 @@ Merge rules (moby ``daemon/create.go`` + swarmkit's container adapter):
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
+_SYSCTL = re.compile(r"^[a-z0-9_]+(?:\.[A-Za-z0-9_-]+)+$")
 
 
 class Status(enum.StrEnum):
@@ -68,6 +70,25 @@ class Limits:
             raise InvalidConfigError(f"invalid nano_cpus {c!r}: minimum is 0.01 CPU (10000000)")
         if p is not None and p != 0 and (not isinstance(p, int) or p < 1):
             raise InvalidConfigError(f"invalid pids limit {p!r}: must be >= 1")
+
+
+#: setrlimit resources by Docker's --ulimit names.
+ULIMITS = {"as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
+           "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
+           "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
+           "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+           "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK"}
+#: The sysctls Docker lets a container set (they are per namespace: ipc, mqueue, net).
+SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                     "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str           # a key of ULIMITS
+    soft: int           # -1 = unlimited
+    hard: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,11 @@ class ContainerConfig:
     log_max_bytes: int = 0                         # json-file max-size; 0 = unlimited (Docker)
     log_max_files: int = 1                         # json-file max-file (incl. the current one)
     init: bool = False                             # Docker's --init: tini as pid 1 (reaps, forwards)
+    groups: Sequence[str] = ()                     # --group: extra groups (names or gids, in the image)
+    sysctls: dict[str, str] = field(default_factory=dict)   # namespaced ones only (Docker's list)
+    ulimits: Sequence[Ulimit] = ()                 # --ulimit nofile=1024:2048
+    oom_score_adj: int | None = None               # --oom-score-adj, -1000..1000
+    extra_hosts: Sequence[tuple[str, str]] = ()    # --host name:ip -> /etc/hosts
 
 
 @dataclass(frozen=True)
@@ -165,7 +191,9 @@ def merge_process(cfg: ContainerConfig, image_cfg: Any) -> dict[str, Any]:
         raise InvalidConfigError(f"workdir {workdir!r} must be absolute")
     user = cfg.user or getattr(image_cfg, "user", "") or "0"
     return {"argv": argv, "env": [f"{k}={v}" for k, v in env.items()], "cwd": workdir,
-            "user": user, "hostname": hostname}
+            "user": user, "hostname": hostname, "groups": list(cfg.groups),
+            "rlimits": [[u.name, u.soft, u.hard] for u in cfg.ulimits],
+            "oom_score_adj": cfg.oom_score_adj}
 
 
 def validate(cfg: ContainerConfig) -> None:
@@ -184,6 +212,36 @@ def validate(cfg: ContainerConfig) -> None:
             raise InvalidConfigError(f"file target {f.target!r} must not contain '..'")
     if cfg.netns_path is not None and not Path(cfg.netns_path).exists():
         raise InvalidConfigError(f"netns path {cfg.netns_path!r} does not exist")
+    for key, value in cfg.sysctls.items():
+        if (key not in SYSCTLS and not key.startswith(SYSCTL_PREFIXES)) or not _SYSCTL.match(key):
+            raise InvalidConfigError(f"sysctl '{key}' is not allowed")
+        if "\n" in value or not value:
+            raise InvalidConfigError(f"sysctl '{key}': invalid value {value!r}")
+    seen: set[str] = set()
+    for u in cfg.ulimits:
+        if u.name not in ULIMITS:
+            raise InvalidConfigError(f"invalid ulimit type: {u.name}")
+        if u.name in seen:
+            raise InvalidConfigError(f"ulimit {u.name} given twice")
+        seen.add(u.name)
+        if u.soft < -1 or u.hard < -1:
+            raise InvalidConfigError(f"invalid ulimit {u.name}: limits must be -1 (unlimited) or more")
+        if u.hard != -1 and (u.soft == -1 or u.soft > u.hard):
+            raise InvalidConfigError(f"ulimit soft limit must be less than or equal to hard limit: "
+                                     f"{u.soft} > {u.hard}")
+    if cfg.oom_score_adj is not None and not -1000 <= cfg.oom_score_adj <= 1000:
+        raise InvalidConfigError(f"Invalid value {cfg.oom_score_adj}, range for oom score adj is "
+                                 "[-1000, 1000]")
+    for g in cfg.groups:
+        if not g or ":" in g or "\n" in g:
+            raise InvalidConfigError(f"invalid group {g!r}")
+    for host, ip in cfg.extra_hosts:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidConfigError(f"invalid IP address in add-host: {ip!r}") from None
+        if not host or any(c.isspace() for c in host):
+            raise InvalidConfigError(f"invalid host name in add-host: {host!r}")
 
 
 @dataclass(frozen=True)

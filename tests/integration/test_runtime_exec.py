@@ -216,3 +216,33 @@ def test_init_without_an_init_binary_is_refused_clearly(rt, image, monkeypatch):
     with pytest.raises(InvalidConfigError, match="--init: no init binary on this node"):
         rt.create(ContainerConfig(id="x" + uuid.uuid4().hex[:11], image=image, init=True, command=["true"]))
     assert rt.list() == []                                # nothing left behind
+
+
+def test_pass_through_sysctls_ulimits_oom_groups_and_hosts(rt, image):
+    """--sysctl (namespaced), --ulimit, --oom-score-adj, --group and --host reach the container's
+    first process and the processes exec'd in it."""
+    from node.runtime.spec import Ulimit
+
+    cid = running(rt, image, sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"},
+                  ulimits=[Ulimit("nofile", 1000, 2000)], oom_score_adj=250, groups=["www-data", "4242"],
+                  extra_hosts=[("db.local", "10.9.8.7")])
+    script = ("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax; ulimit -n; ulimit -Hn; "
+              "cat /proc/self/oom_score_adj; id -G; grep db.local /etc/hosts; "
+              "cat /proc/1/limits | grep 'open files'")
+    out = rt.exec(cid, ["/bin/sh", "-c", script], timeout=20).output.decode().splitlines()
+    assert out[0:2] == ["1", "123456789"]
+    assert out[2:4] == ["1000", "2000"]
+    assert out[4] == "250"
+    assert set(out[5].split()) >= {"0", "33", "4242"}           # root's 0, www-data's 33, the gid
+    assert out[6].split() == ["10.9.8.7", "db.local"]
+    assert out[7].split()[3:5] == ["1000", "2000"]              # pid 1 has them too
+    assert open("/proc/sys/kernel/shmmax").read().strip() != "123456789"   # noqa: SIM115 - host unchanged
+
+
+def test_unknown_group_rejects_the_start_with_dockers_message(rt, image):
+    cid = "x" + uuid.uuid4().hex[:11]
+    from node.runtime.errors import ContainerStartError as StartError
+
+    with pytest.raises(StartError, match="unable to find group nosuch: no matching entries in group file"):
+        rt.create(ContainerConfig(id=cid, image=image, command=["true"], groups=["nosuch"]))
+        rt.start(cid)

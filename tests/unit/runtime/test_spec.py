@@ -145,3 +145,34 @@ def test_logs_rotated_files_and_follow_across_rotation(tmp_path):
 
     got = [x.data for x in read_logs(p, True, 1, exited, poll=0.001)]
     assert got == ["l4\n", "l5\n", "l6\n"]
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"sysctls": {"kernel.hostname": "x"}}, "sysctl 'kernel.hostname' is not allowed"),
+    ({"sysctls": {"vm.swappiness": "1"}}, "sysctl 'vm.swappiness' is not allowed"),
+    ({"sysctls": {"net.ipv4.ip_forward": ""}}, "sysctl 'net.ipv4.ip_forward': invalid value"),
+    ({"sysctls": {"net/../x": "1"}}, "is not allowed"),
+    ({"ulimits": [("nofiles", 1, 2)]}, "invalid ulimit type: nofiles"),
+    ({"ulimits": [("nofile", 3, 2)]}, "soft limit must be less than or equal to hard limit: 3 > 2"),
+    ({"ulimits": [("nofile", 1, 2), ("nofile", 1, 2)]}, "ulimit nofile given twice"),
+    ({"oom_score_adj": 1001}, r"range for oom score adj is \[-1000, 1000\]"),
+    ({"groups": ["a:b"]}, "invalid group"),
+    ({"extra_hosts": [("db", "10.0.0.300")]}, "invalid IP address in add-host"),
+    ({"extra_hosts": [("d b", "10.0.0.3")]}, "invalid host name in add-host"),
+])
+def test_pass_through_options_are_validated(kw, msg):
+    from node.runtime.spec import Ulimit
+
+    if "ulimits" in kw:
+        kw = {"ulimits": [Ulimit(*u) for u in kw["ulimits"]]}
+    with pytest.raises(InvalidConfigError, match=msg):
+        validate(cfg(**kw))
+
+
+def test_pass_through_options_reach_the_process():
+    from node.runtime.spec import Ulimit
+
+    p = merge_process(cfg(groups=["daemon"], ulimits=[Ulimit("nofile", 10, 20)], oom_score_adj=-5), IMG)
+    assert p["groups"] == ["daemon"] and p["rlimits"] == [["nofile", 10, 20]] and p["oom_score_adj"] == -5
+    validate(cfg(sysctls={"net.core.somaxconn": "1024", "kernel.shmmax": "1", "fs.mqueue.msg_max": "20"},
+                 ulimits=[Ulimit("core", -1, -1)], extra_hosts=[("db", "fd00::1")]))
