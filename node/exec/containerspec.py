@@ -179,6 +179,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
     """
     from node.exec.executor import NoDependencies
     from node.runtime import ContainerConfig, Limits
+    from node.runtime.spec import Ulimit
 
     ms, fs = user_mounts(task, deps if deps is not None else NoDependencies(), protected)
     if resolv_conf:
@@ -205,4 +206,49 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         mounts=tuple(ms),
         files=tuple(fs),
         init=c.init,
+        groups=tuple(c.groups),
+        sysctls=dict(c.sysctls),
+        ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in c.ulimits),
+        oom_score_adj=c.oom_score_adj or None,
+        extra_hosts=extra_hosts(c.hosts),
+        **log_options(task),
     )
+
+
+def extra_hosts(entries: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """ContainerSpec.hosts (``"IP name [alias...]"``, Docker's API form) as (name, ip) pairs."""
+    out: list[tuple[str, str]] = []
+    for entry in entries:
+        ip, *names = entry.split()
+        if not names:
+            raise InvalidSpecError(f"invalid hosts entry {entry!r}: want \"IP hostname [alias...]\"")
+        out += [(n, ip) for n in names]
+    return tuple(out)
+
+
+_DECIMAL = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def log_options(task: Task) -> dict[str, Any]:
+    """``--log-driver json-file --log-opt max-size=10m --log-opt max-file=3`` for the runtime
+    (go-units FromHumanSize: decimal units, as Docker's json-file reads max-size)."""
+    drv = task.spec.log_driver
+    if not drv.name or drv.name == "json-file":
+        opts = dict(drv.options)
+        out: dict[str, Any] = {}
+        if "max-size" in opts:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[bB]?", opts["max-size"].strip())
+            if not m:
+                raise InvalidSpecError(f"invalid max-size {opts['max-size']!r} for log driver json-file")
+            out["log_max_bytes"] = int(float(m.group(1)) * _DECIMAL[m.group(2).lower()])
+        if "max-file" in opts:
+            if not opts["max-file"].isdigit() or int(opts["max-file"]) < 1:
+                raise InvalidSpecError("max-file cannot be less than 1")
+            out["log_max_files"] = int(opts["max-file"])
+        unknown = set(opts) - {"max-size", "max-file", "compress", "labels", "env", "tag"}
+        if unknown:
+            raise InvalidSpecError(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
+        return out
+    if drv.name == "none":
+        return {"log_driver": "none"}
+    raise InvalidSpecError(f"log driver {drv.name!r} is not supported on this node (json-file or none)")

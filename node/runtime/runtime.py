@@ -262,6 +262,7 @@ class Runtime:
                 "mounts": mounts, "files": files, "files_stage": str(d / "files"),
                 "read_only": cfg.read_only,
                 "log_max_bytes": cfg.log_max_bytes, "log_max_files": cfg.log_max_files,
+                "log_driver": cfg.log_driver,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,
                 "seccomp_bpf": str(bpf) if bpf else None,
                 "stop_signal": cfg.stop_signal or getattr(image_cfg, "stop_signal", "") or "SIGTERM",

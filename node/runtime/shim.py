@@ -90,6 +90,7 @@ class Shim:
         self.log = open(os.path.join(cdir, "container.log"), "ab", buffering=0)  # noqa: SIM115
         self.log_size = self.log.tell()
         self.log_max = int(self.cfg.get("log_max_bytes") or 0)
+        self.log_none = self.cfg.get("log_driver") == "none"      # --log-driver none: dropped
         self.ns_fds: list[int] = []
         self.execs: dict[int, _Exec] = {}          # by pidfd
         self._bpf: bytes | None = None
@@ -236,6 +237,8 @@ class Shim:
         self.bufs[fd] = rest
 
     def _log(self, stream: str, data: bytes) -> None:
+        if self.log_none:
+            return
         rec = json.dumps({"log": data.decode(errors="replace"), "stream": stream, "time": now()})
         self.log_size += self.log.write(rec.encode() + b"\n") or 0
         if self.log_max and self.log_size >= self.log_max:

@@ -116,6 +116,7 @@ class ContainerConfig:
     seccomp: bool = True
     log_max_bytes: int = 0                         # json-file max-size; 0 = unlimited (Docker)
     log_max_files: int = 1                         # json-file max-file (incl. the current one)
+    log_driver: str = "json-file"                  # or "none": the output is dropped
     init: bool = False                             # Docker's --init: tini as pid 1 (reaps, forwards)
     groups: Sequence[str] = ()                     # --group: extra groups (names or gids, in the image)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced ones only (Docker's list)
@@ -212,6 +213,8 @@ def validate(cfg: ContainerConfig) -> None:
             raise InvalidConfigError(f"file target {f.target!r} must not contain '..'")
     if cfg.netns_path is not None and not Path(cfg.netns_path).exists():
         raise InvalidConfigError(f"netns path {cfg.netns_path!r} does not exist")
+    if cfg.log_driver not in ("json-file", "none"):
+        raise InvalidConfigError(f"log driver {cfg.log_driver!r} is not supported (json-file or none)")
     for key, value in cfg.sysctls.items():
         if (key not in SYSCTLS and not key.startswith(SYSCTL_PREFIXES)) or not _SYSCTL.match(key):
             raise InvalidConfigError(f"sysctl '{key}' is not allowed")

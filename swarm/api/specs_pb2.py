@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from swarm.api import types_pb2 as swarm_dot_api_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15swarm/api/specs.proto\x12\tswarm.api\x1a\x1egoogle/protobuf/duration.proto\x1a\x15swarm/api/types.proto\"\xa9\x02\n\x08NodeSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12)\n\x0c\x64\x65sired_role\x18\x02 \x01(\x0e\x32\x13.swarm.api.NodeRole\x12\x32\n\nmembership\x18\x03 \x01(\x0e\x32\x1e.swarm.api.NodeSpec.Membership\x12\x36\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32 .swarm.api.NodeSpec.Availability\"\'\n\nMembership\x12\x0b\n\x07PENDING\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\"0\n\x0c\x41vailability\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\t\n\x05PAUSE\x10\x01\x12\t\n\x05\x44RAIN\x10\x02\"\xa8\x05\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.swarm.api.ContainerSpec.LabelsEntry\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x10\n\x08hostname\x18\x05 \x01(\t\x12\x0b\n\x03\x65nv\x18\x06 \x03(\t\x12\x0b\n\x03\x64ir\x18\x07 \x01(\t\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0e\n\x06groups\x18\t \x03(\t\x12\x0b\n\x03tty\x18\n \x01(\x08\x12\x11\n\tread_only\x18\x0b \x01(\x08\x12\x34\n\x11stop_grace_period\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bstop_signal\x18\r \x01(\t\x12\x0c\n\x04init\x18\x0e \x01(\x08\x12\x16\n\x0e\x63\x61pability_add\x18\x0f \x03(\t\x12\x17\n\x0f\x63\x61pability_drop\x18\x10 \x03(\t\x12\x36\n\x07sysctls\x18\x11 \x03(\x0b\x32%.swarm.api.ContainerSpec.SysctlsEntry\x12 \n\x06mounts\x18\x12 \x03(\x0b\x32\x10.swarm.api.Mount\x12+\n\x07secrets\x18\x13 \x03(\x0b\x32\x1a.swarm.api.SecretReference\x12+\n\x07\x63onfigs\x18\x14 \x03(\x0b\x32\x1a.swarm.api.ConfigReference\x12,\n\x0bhealthcheck\x18\x15 \x01(\x0b\x32\x17.swarm.api.HealthConfig\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cSysctlsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd5\x01\n\x17NetworkAttachmentConfig\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\\\n\x16\x64river_attachment_opts\x18\x03 \x03(\x0b\x32<.swarm.api.NetworkAttachmentConfig.DriverAttachmentOptsEntry\x1a;\n\x19\x44riverAttachmentOptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x02\n\x08TaskSpec\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.swarm.api.ContainerSpec\x12\x32\n\tresources\x18\x02 \x01(\x0b\x32\x1f.swarm.api.ResourceRequirements\x12)\n\x07restart\x18\x03 \x01(\x0b\x32\x18.swarm.api.RestartPolicy\x12\'\n\tplacement\x18\x04 \x01(\x0b\x32\x14.swarm.api.Placement\x12\x34\n\x08networks\x18\x05 \x03(\x0b\x32\".swarm.api.NetworkAttachmentConfig\x12\x14\n\x0c\x66orce_update\x18\x06 \x01(\x04\"%\n\x11ReplicatedService\x12\x10\n\x08replicas\x18\x01 \x01(\x04\"\x0f\n\rGlobalService\"\x90\x01\n\x0c\x45ndpointSpec\x12\x34\n\x04mode\x18\x01 \x01(\x0e\x32&.swarm.api.EndpointSpec.ResolutionMode\x12$\n\x05ports\x18\x02 \x03(\x0b\x32\x15.swarm.api.PortConfig\"$\n\x0eResolutionMode\x12\x07\n\x03VIP\x10\x00\x12\t\n\x05\x44NSRR\x10\x01\"\xc4\x02\n\x0bServiceSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12!\n\x04task\x18\x02 \x01(\x0b\x32\x13.swarm.api.TaskSpec\x12\x32\n\nreplicated\x18\x03 \x01(\x0b\x32\x1c.swarm.api.ReplicatedServiceH\x00\x12*\n\x06global\x18\x04 \x01(\x0b\x32\x18.swarm.api.GlobalServiceH\x00\x12\'\n\x06update\x18\x05 \x01(\x0b\x32\x17.swarm.api.UpdateConfig\x12)\n\x08rollback\x18\x06 \x01(\x0b\x32\x17.swarm.api.UpdateConfig\x12)\n\x08\x65ndpoint\x18\x07 \x01(\x0b\x32\x17.swarm.api.EndpointSpecB\x06\n\x04mode\"\xc1\x01\n\x0bNetworkSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12(\n\rdriver_config\x18\x02 \x01(\x0b\x32\x11.swarm.api.Driver\x12\x0f\n\x07ingress\x18\x03 \x01(\x08\x12\x12\n\nattachable\x18\x04 \x01(\x08\x12\x10\n\x08internal\x18\x05 \x01(\x08\x12$\n\x04ipam\x18\x06 \x01(\x0b\x32\x16.swarm.api.IPAMOptions\";\n\x13OrchestrationConfig\x12$\n\x1ctask_history_retention_limit\x18\x01 \x01(\x03\"G\n\x10\x44ispatcherConfig\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"?\n\x08\x43\x41\x43onfig\x12\x33\n\x10node_cert_expiry\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9a\x01\n\nRaftConfig\x12\x19\n\x11snapshot_interval\x18\x01 \x01(\x04\x12\x1a\n\x12keep_old_snapshots\x18\x02 \x01(\x04\x12&\n\x1elog_entries_for_slow_followers\x18\x03 \x01(\x04\x12\x16\n\x0eheartbeat_tick\x18\x04 \x01(\r\x12\x15\n\relection_tick\x18\x05 \x01(\r\"\xef\x01\n\x0b\x43lusterSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x35\n\rorchestration\x18\x02 \x01(\x0b\x32\x1e.swarm.api.OrchestrationConfig\x12#\n\x04raft\x18\x03 \x01(\x0b\x32\x15.swarm.api.RaftConfig\x12/\n\ndispatcher\x18\x04 \x01(\x0b\x32\x1b.swarm.api.DispatcherConfig\x12&\n\tca_config\x18\x05 \x01(\x0b\x32\x13.swarm.api.CAConfig\"\x91\x01\n\nSecretSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12!\n\x06\x64river\x18\x03 \x01(\x0b\x32\x11.swarm.api.Driver\x12%\n\ntemplating\x18\x04 \x01(\x0b\x32\x11.swarm.api.Driver\"n\n\nConfigSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12%\n\ntemplating\x18\x03 \x01(\x0b\x32\x11.swarm.api.Driverb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15swarm/api/specs.proto\x12\tswarm.api\x1a\x1egoogle/protobuf/duration.proto\x1a\x15swarm/api/types.proto\"\xa9\x02\n\x08NodeSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12)\n\x0c\x64\x65sired_role\x18\x02 \x01(\x0e\x32\x13.swarm.api.NodeRole\x12\x32\n\nmembership\x18\x03 \x01(\x0e\x32\x1e.swarm.api.NodeSpec.Membership\x12\x36\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32 .swarm.api.NodeSpec.Availability\"\'\n\nMembership\x12\x0b\n\x07PENDING\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\"0\n\x0c\x41vailability\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\t\n\x05PAUSE\x10\x01\x12\t\n\x05\x44RAIN\x10\x02\"\x9c\x06\n\rContainerSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.swarm.api.ContainerSpec.LabelsEntry\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x10\n\x08hostname\x18\x05 \x01(\t\x12\x0b\n\x03\x65nv\x18\x06 \x03(\t\x12\x0b\n\x03\x64ir\x18\x07 \x01(\t\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0e\n\x06groups\x18\t \x03(\t\x12\x0b\n\x03tty\x18\n \x01(\x08\x12\x11\n\tread_only\x18\x0b \x01(\x08\x12\x34\n\x11stop_grace_period\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bstop_signal\x18\r \x01(\t\x12\x0c\n\x04init\x18\x0e \x01(\x08\x12\x16\n\x0e\x63\x61pability_add\x18\x0f \x03(\t\x12\x17\n\x0f\x63\x61pability_drop\x18\x10 \x03(\t\x12\x36\n\x07sysctls\x18\x11 \x03(\x0b\x32%.swarm.api.ContainerSpec.SysctlsEntry\x12 \n\x06mounts\x18\x12 \x03(\x0b\x32\x10.swarm.api.Mount\x12+\n\x07secrets\x18\x13 \x03(\x0b\x32\x1a.swarm.api.SecretReference\x12+\n\x07\x63onfigs\x18\x14 \x03(\x0b\x32\x1a.swarm.api.ConfigReference\x12,\n\x0bhealthcheck\x18\x15 \x01(\x0b\x32\x17.swarm.api.HealthConfig\x12\r\n\x05hosts\x18\x16 \x03(\t\x12(\n\ndns_config\x18\x17 \x01(\x0b\x32\x14.swarm.api.DNSConfig\x12\"\n\x07ulimits\x18\x18 \x03(\x0b\x32\x11.swarm.api.Ulimit\x12\x15\n\room_score_adj\x18\x19 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cSysctlsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd5\x01\n\x17NetworkAttachmentConfig\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\\\n\x16\x64river_attachment_opts\x18\x03 \x03(\x0b\x32<.swarm.api.NetworkAttachmentConfig.DriverAttachmentOptsEntry\x1a;\n\x19\x44riverAttachmentOptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb2\x02\n\x08TaskSpec\x12+\n\tcontainer\x18\x01 \x01(\x0b\x32\x18.swarm.api.ContainerSpec\x12\x32\n\tresources\x18\x02 \x01(\x0b\x32\x1f.swarm.api.ResourceRequirements\x12)\n\x07restart\x18\x03 \x01(\x0b\x32\x18.swarm.api.RestartPolicy\x12\'\n\tplacement\x18\x04 \x01(\x0b\x32\x14.swarm.api.Placement\x12\x34\n\x08networks\x18\x05 \x03(\x0b\x32\".swarm.api.NetworkAttachmentConfig\x12\x14\n\x0c\x66orce_update\x18\x06 \x01(\x04\x12%\n\nlog_driver\x18\x07 \x01(\x0b\x32\x11.swarm.api.Driver\"%\n\x11ReplicatedService\x12\x10\n\x08replicas\x18\x01 \x01(\x04\"\x0f\n\rGlobalService\"\x90\x01\n\x0c\x45ndpointSpec\x12\x34\n\x04mode\x18\x01 \x01(\x0e\x32&.swarm.api.EndpointSpec.ResolutionMode\x12$\n\x05ports\x18\x02 \x03(\x0b\x32\x15.swarm.api.PortConfig\"$\n\x0eResolutionMode\x12\x07\n\x03VIP\x10\x00\x12\t\n\x05\x44NSRR\x10\x01\"\xc4\x02\n\x0bServiceSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12!\n\x04task\x18\x02 \x01(\x0b\x32\x13.swarm.api.TaskSpec\x12\x32\n\nreplicated\x18\x03 \x01(\x0b\x32\x1c.swarm.api.ReplicatedServiceH\x00\x12*\n\x06global\x18\x04 \x01(\x0b\x32\x18.swarm.api.GlobalServiceH\x00\x12\'\n\x06update\x18\x05 \x01(\x0b\x32\x17.swarm.api.UpdateConfig\x12)\n\x08rollback\x18\x06 \x01(\x0b\x32\x17.swarm.api.UpdateConfig\x12)\n\x08\x65ndpoint\x18\x07 \x01(\x0b\x32\x17.swarm.api.EndpointSpecB\x06\n\x04mode\"\xc1\x01\n\x0bNetworkSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12(\n\rdriver_config\x18\x02 \x01(\x0b\x32\x11.swarm.api.Driver\x12\x0f\n\x07ingress\x18\x03 \x01(\x08\x12\x12\n\nattachable\x18\x04 \x01(\x08\x12\x10\n\x08internal\x18\x05 \x01(\x08\x12$\n\x04ipam\x18\x06 \x01(\x0b\x32\x16.swarm.api.IPAMOptions\";\n\x13OrchestrationConfig\x12$\n\x1ctask_history_retention_limit\x18\x01 \x01(\x03\"G\n\x10\x44ispatcherConfig\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"?\n\x08\x43\x41\x43onfig\x12\x33\n\x10node_cert_expiry\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9a\x01\n\nRaftConfig\x12\x19\n\x11snapshot_interval\x18\x01 \x01(\x04\x12\x1a\n\x12keep_old_snapshots\x18\x02 \x01(\x04\x12&\n\x1elog_entries_for_slow_followers\x18\x03 \x01(\x04\x12\x16\n\x0eheartbeat_tick\x18\x04 \x01(\r\x12\x15\n\relection_tick\x18\x05 \x01(\r\"\xef\x01\n\x0b\x43lusterSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x35\n\rorchestration\x18\x02 \x01(\x0b\x32\x1e.swarm.api.OrchestrationConfig\x12#\n\x04raft\x18\x03 \x01(\x0b\x32\x15.swarm.api.RaftConfig\x12/\n\ndispatcher\x18\x04 \x01(\x0b\x32\x1b.swarm.api.DispatcherConfig\x12&\n\tca_config\x18\x05 \x01(\x0b\x32\x13.swarm.api.CAConfig\"\x91\x01\n\nSecretSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12!\n\x06\x64river\x18\x03 \x01(\x0b\x32\x11.swarm.api.Driver\x12%\n\ntemplating\x18\x04 \x01(\x0b\x32\x11.swarm.api.Driver\"n\n\nConfigSpec\x12+\n\x0b\x61nnotations\x18\x01 \x01(\x0b\x32\x16.swarm.api.Annotations\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12%\n\ntemplating\x18\x03 \x01(\x0b\x32\x11.swarm.api.Driverb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,41 +46,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODESPEC_AVAILABILITY']._serialized_start=341
   _globals['_NODESPEC_AVAILABILITY']._serialized_end=389
   _globals['_CONTAINERSPEC']._serialized_start=392
-  _globals['_CONTAINERSPEC']._serialized_end=1072
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=979
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=1024
-  _globals['_CONTAINERSPEC_SYSCTLSENTRY']._serialized_start=1026
-  _globals['_CONTAINERSPEC_SYSCTLSENTRY']._serialized_end=1072
-  _globals['_NETWORKATTACHMENTCONFIG']._serialized_start=1075
-  _globals['_NETWORKATTACHMENTCONFIG']._serialized_end=1288
-  _globals['_NETWORKATTACHMENTCONFIG_DRIVERATTACHMENTOPTSENTRY']._serialized_start=1229
-  _globals['_NETWORKATTACHMENTCONFIG_DRIVERATTACHMENTOPTSENTRY']._serialized_end=1288
-  _globals['_TASKSPEC']._serialized_start=1291
-  _globals['_TASKSPEC']._serialized_end=1558
-  _globals['_REPLICATEDSERVICE']._serialized_start=1560
-  _globals['_REPLICATEDSERVICE']._serialized_end=1597
-  _globals['_GLOBALSERVICE']._serialized_start=1599
-  _globals['_GLOBALSERVICE']._serialized_end=1614
-  _globals['_ENDPOINTSPEC']._serialized_start=1617
-  _globals['_ENDPOINTSPEC']._serialized_end=1761
-  _globals['_ENDPOINTSPEC_RESOLUTIONMODE']._serialized_start=1725
-  _globals['_ENDPOINTSPEC_RESOLUTIONMODE']._serialized_end=1761
-  _globals['_SERVICESPEC']._serialized_start=1764
-  _globals['_SERVICESPEC']._serialized_end=2088
-  _globals['_NETWORKSPEC']._serialized_start=2091
-  _globals['_NETWORKSPEC']._serialized_end=2284
-  _globals['_ORCHESTRATIONCONFIG']._serialized_start=2286
-  _globals['_ORCHESTRATIONCONFIG']._serialized_end=2345
-  _globals['_DISPATCHERCONFIG']._serialized_start=2347
-  _globals['_DISPATCHERCONFIG']._serialized_end=2418
-  _globals['_CACONFIG']._serialized_start=2420
-  _globals['_CACONFIG']._serialized_end=2483
-  _globals['_RAFTCONFIG']._serialized_start=2486
-  _globals['_RAFTCONFIG']._serialized_end=2640
-  _globals['_CLUSTERSPEC']._serialized_start=2643
-  _globals['_CLUSTERSPEC']._serialized_end=2882
-  _globals['_SECRETSPEC']._serialized_start=2885
-  _globals['_SECRETSPEC']._serialized_end=3030
-  _globals['_CONFIGSPEC']._serialized_start=3032
-  _globals['_CONFIGSPEC']._serialized_end=3142
+  _globals['_CONTAINERSPEC']._serialized_end=1188
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=1095
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=1140
+  _globals['_CONTAINERSPEC_SYSCTLSENTRY']._serialized_start=1142
+  _globals['_CONTAINERSPEC_SYSCTLSENTRY']._serialized_end=1188
+  _globals['_NETWORKATTACHMENTCONFIG']._serialized_start=1191
+  _globals['_NETWORKATTACHMENTCONFIG']._serialized_end=1404
+  _globals['_NETWORKATTACHMENTCONFIG_DRIVERATTACHMENTOPTSENTRY']._serialized_start=1345
+  _globals['_NETWORKATTACHMENTCONFIG_DRIVERATTACHMENTOPTSENTRY']._serialized_end=1404
+  _globals['_TASKSPEC']._serialized_start=1407
+  _globals['_TASKSPEC']._serialized_end=1713
+  _globals['_REPLICATEDSERVICE']._serialized_start=1715
+  _globals['_REPLICATEDSERVICE']._serialized_end=1752
+  _globals['_GLOBALSERVICE']._serialized_start=1754
+  _globals['_GLOBALSERVICE']._serialized_end=1769
+  _globals['_ENDPOINTSPEC']._serialized_start=1772
+  _globals['_ENDPOINTSPEC']._serialized_end=1916
+  _globals['_ENDPOINTSPEC_RESOLUTIONMODE']._serialized_start=1880
+  _globals['_ENDPOINTSPEC_RESOLUTIONMODE']._serialized_end=1916
+  _globals['_SERVICESPEC']._serialized_start=1919
+  _globals['_SERVICESPEC']._serialized_end=2243
+  _globals['_NETWORKSPEC']._serialized_start=2246
+  _globals['_NETWORKSPEC']._serialized_end=2439
+  _globals['_ORCHESTRATIONCONFIG']._serialized_start=2441
+  _globals['_ORCHESTRATIONCONFIG']._serialized_end=2500
+  _globals['_DISPATCHERCONFIG']._serialized_start=2502
+  _globals['_DISPATCHERCONFIG']._serialized_end=2573
+  _globals['_CACONFIG']._serialized_start=2575
+  _globals['_CACONFIG']._serialized_end=2638
+  _globals['_RAFTCONFIG']._serialized_start=2641
+  _globals['_RAFTCONFIG']._serialized_end=2795
+  _globals['_CLUSTERSPEC']._serialized_start=2798
+  _globals['_CLUSTERSPEC']._serialized_end=3037
+  _globals['_SECRETSPEC']._serialized_start=3040
+  _globals['_SECRETSPEC']._serialized_end=3185
+  _globals['_CONFIGSPEC']._serialized_start=3187
+  _globals['_CONFIGSPEC']._serialized_end=3297
 # @@protoc_insertion_point(module_scope)

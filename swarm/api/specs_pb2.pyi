@@ -38,7 +38,7 @@ class NodeSpec(_message.Message):
     def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., desired_role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., membership: _Optional[_Union[NodeSpec.Membership, str]] = ..., availability: _Optional[_Union[NodeSpec.Availability, str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs", "healthcheck")
+    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs", "healthcheck", "hosts", "dns_config", "ulimits", "oom_score_adj")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,10 @@ class ContainerSpec(_message.Message):
     SECRETS_FIELD_NUMBER: _ClassVar[int]
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    DNS_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ULIMITS_FIELD_NUMBER: _ClassVar[int]
+    OOM_SCORE_ADJ_FIELD_NUMBER: _ClassVar[int]
     image: str
     labels: _containers.ScalarMap[str, str]
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -95,7 +99,11 @@ class ContainerSpec(_message.Message):
     secrets: _containers.RepeatedCompositeFieldContainer[_types_pb2.SecretReference]
     configs: _containers.RepeatedCompositeFieldContainer[_types_pb2.ConfigReference]
     healthcheck: _types_pb2.HealthConfig
-    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[_types_pb2.HealthConfig, _Mapping]] = ...) -> None: ...
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    dns_config: _types_pb2.DNSConfig
+    ulimits: _containers.RepeatedCompositeFieldContainer[_types_pb2.Ulimit]
+    oom_score_adj: int
+    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[_types_pb2.HealthConfig, _Mapping]] = ..., hosts: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[_types_pb2.DNSConfig, _Mapping]] = ..., ulimits: _Optional[_Iterable[_Union[_types_pb2.Ulimit, _Mapping]]] = ..., oom_score_adj: _Optional[int] = ...) -> None: ...
 
 class NetworkAttachmentConfig(_message.Message):
     __slots__ = ("target", "aliases", "driver_attachment_opts")
@@ -115,20 +123,22 @@ class NetworkAttachmentConfig(_message.Message):
     def __init__(self, target: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., driver_attachment_opts: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("container", "resources", "restart", "placement", "networks", "force_update")
+    __slots__ = ("container", "resources", "restart", "placement", "networks", "force_update", "log_driver")
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     RESTART_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     FORCE_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    LOG_DRIVER_FIELD_NUMBER: _ClassVar[int]
     container: ContainerSpec
     resources: _types_pb2.ResourceRequirements
     restart: _types_pb2.RestartPolicy
     placement: _types_pb2.Placement
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachmentConfig]
     force_update: int
-    def __init__(self, container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[_types_pb2.ResourceRequirements, _Mapping]] = ..., restart: _Optional[_Union[_types_pb2.RestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[_types_pb2.Placement, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachmentConfig, _Mapping]]] = ..., force_update: _Optional[int] = ...) -> None: ...
+    log_driver: _types_pb2.Driver
+    def __init__(self, container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[_types_pb2.ResourceRequirements, _Mapping]] = ..., restart: _Optional[_Union[_types_pb2.RestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[_types_pb2.Placement, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachmentConfig, _Mapping]]] = ..., force_update: _Optional[int] = ..., log_driver: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ...) -> None: ...
 
 class ReplicatedService(_message.Message):
     __slots__ = ("replicas",)
