@@ -246,3 +246,17 @@ def test_unknown_group_rejects_the_start_with_dockers_message(rt, image):
     with pytest.raises(StartError, match="unable to find group nosuch: no matching entries in group file"):
         rt.create(ContainerConfig(id=cid, image=image, command=["true"], groups=["nosuch"]))
         rt.start(cid)
+
+
+def test_log_driver_none_keeps_no_output(rt, image):
+    cid = "x" + uuid.uuid4().hex[:11]
+    rt.create(ContainerConfig(id=cid, image=image, command=["/bin/sh", "-c", "echo out; echo err >&2"],
+                              log_driver="none"))
+    rt.start(cid)
+    assert rt.wait(cid, timeout=20) == 0
+    assert list(rt.logs(cid)) == []
+    other = "x" + uuid.uuid4().hex[:11]                    # the default still keeps it
+    rt.create(ContainerConfig(id=other, image=image, command=["/bin/sh", "-c", "echo out"]))
+    rt.start(other)
+    rt.wait(other, timeout=20)
+    assert [line.data for line in rt.logs(other)] == ["out\n"]
