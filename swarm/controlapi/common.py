@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from swarm.ca.sealing import SecretsKey
 from swarm.reconciler.clock import now_ts
 from swarm.store import ReplicatedStore
 from swarm.store.typed import Reader
@@ -32,6 +33,7 @@ class Context:
     store: ReplicatedStore
     clock: Clock = time.time
     raft: RaftView = field(default_factory=_AllReachable)
+    secrets_key: SecretsKey | None = None      # seals secret values (swarm.ca.sealing)
 
     @property
     def read(self) -> Reader:

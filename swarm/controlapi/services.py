@@ -23,6 +23,7 @@ from swarm.controlapi.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
 )
+from swarm.controlapi.refs import check_references
 from swarm.controlapi.resolve import resolve
 from swarm.controlapi.validate import validate_spec
 from swarm.reconciler.tasks import set_desired
@@ -73,6 +74,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     spec.CopyFrom(req.spec)
     validate_spec(spec)
     _check_networks(ctx, spec)
+    check_references(ctx, spec)
     name = spec.annotations.name
     if ctx.read.find_unique(Service, "name", name.lower()) is not None:
         raise _exists(name)
@@ -115,6 +117,7 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
         spec.CopyFrom(req.spec)
         validate_spec(spec)
         _check_networks(ctx, spec)
+        check_references(ctx, spec)
         if spec.annotations.name != svc.spec.annotations.name:
             raise InvalidArgumentError("renaming services is not supported")
         if spec.WhichOneof("mode") != svc.spec.WhichOneof("mode"):

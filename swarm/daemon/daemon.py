@@ -255,7 +255,8 @@ class SwarmDaemon:
         return self.state
 
     async def init(self, req: daemon_pb2.InitRequest) -> daemon_pb2.InitResponse:
-        from swarm.daemon.manager import save_raft_secret
+        from swarm.ca.sealing import SecretsKey
+        from swarm.daemon.manager import save_raft_secret, save_secrets_key
         from swarm.daemon.membership import plan_init
 
         async with self._busy:
@@ -264,6 +265,7 @@ class SwarmDaemon:
             state, tls, secret, bootstrap = plan_init(req)
             save_node_tls(self.cfg.data_root, tls)
             save_raft_secret(self.cfg.data_root, secret)
+            save_secrets_key(self.cfg.data_root, SecretsKey.generate().raw)
             self.state, self.tls = state, tls
             try:
                 await self._start_roles(bootstrap)
@@ -331,7 +333,7 @@ class SwarmDaemon:
 
     async def _switch_role(self, role: str) -> None:
         from swarm.daemon.joining import raft_join, renew_certificate
-        from swarm.daemon.manager import save_raft_secret
+        from swarm.daemon.manager import save_raft_secret, save_secrets_key
 
         async with self._busy:
             st = self.state
@@ -346,8 +348,9 @@ class SwarmDaemon:
 
             save_node_tls(self.cfg.data_root, tls)
             if role == "manager":
-                members, secret = await raft_join(st.remote_managers[0], tls, st.advertise_addr)
+                members, secret, secrets_key = await raft_join(st.remote_managers[0], tls, st.advertise_addr)
                 save_raft_secret(self.cfg.data_root, secret)
+                save_secrets_key(self.cfg.data_root, secrets_key)
                 st.raft_members = members
             else:
                 shutil.rmtree(self.cfg.data_root / "raft", ignore_errors=True)

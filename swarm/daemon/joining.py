@@ -15,7 +15,7 @@ from swarm.ca.storage import NodeTLS, save_node_tls
 from swarm.ca.tokens import parse_join_token
 from swarm.daemon import sysinfo
 from swarm.daemon.errors import DaemonError, InvalidRequestError
-from swarm.daemon.manager import save_raft_secret
+from swarm.daemon.manager import save_raft_secret, save_secrets_key
 from swarm.daemon.membership import addresses
 from swarm.daemon.netutil import local_ip_towards, split_addr
 from swarm.daemon.state import NodeState, raft_addr_for
@@ -81,14 +81,16 @@ async def join_swarm(data_root: Path, req: daemon_pb2.JoinRequest) -> tuple[Node
                       remote_managers=[remote], data_path_port=resp.data_path_port or 4789)
     save_node_tls(data_root, tls)
     if role == "manager":
-        members, secret = await raft_join(remote, tls, advertise)
+        members, secret, secrets_key = await raft_join(remote, tls, advertise)
         save_raft_secret(data_root, secret)
+        save_secrets_key(data_root, secrets_key)
         state.raft_members = members
     return state, tls
 
 
-async def raft_join(remote: str, tls: NodeTLS, advertise: str) -> tuple[list[str], bytes]:
-    """Ask the leader (following `leader=` redirects) to add us to Raft; returns members, secret."""
+async def raft_join(remote: str, tls: NodeTLS, advertise: str) -> tuple[list[str], bytes, bytes]:
+    """Ask the leader (following `leader=` redirects) to add us to Raft; returns the members,
+    the Raft secret and the managers' secrets key."""
     from swarm.rpc.tls import manager_channel
 
     target = remote
@@ -98,7 +100,7 @@ async def raft_join(remote: str, tls: NodeTLS, advertise: str) -> tuple[list[str
                 r = await raft_pb2_grpc.RaftMembershipStub(ch).Join(
                     raft_pb2.RaftJoinRequest(raft_addr=raft_addr_for(advertise), api_addr=advertise),
                     timeout=JOIN_TIMEOUT)
-                return [m.addr for m in r.members], r.raft_secret
+                return [m.addr for m in r.members], r.raft_secret, r.secrets_key
             except grpc.aio.AioRpcError as e:
                 details = e.details() or ""
                 if e.code() == grpc.StatusCode.UNAVAILABLE and "leader=" in details:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.api.objects_pb2 import Node
+from swarm.ca.sealing import SecretsKey, load_key, save_key
 from swarm.ca.storage import NodeTLS
 from swarm.controlapi.api import ControlAPI
 from swarm.controlapi.common import Context
@@ -58,6 +59,15 @@ def save_raft_secret(data_root: Path, secret: bytes) -> None:
         f.write(secret)
 
 
+def save_secrets_key(data_root: Path, key: bytes) -> None:
+    """The managers' secrets key (swarm.ca.sealing), kept beside the Raft data: a demoted or
+    departed manager's raft directory goes, and the key with it. Nothing saved when the
+    leader had none to give (an old manager)."""
+    if key:
+        (data_root / "raft").mkdir(parents=True, exist_ok=True)
+        save_key(data_root / "raft", SecretsKey(key))
+
+
 def load_raft_secret(data_root: Path) -> bytes:
     return raft_secret_path(data_root).read_bytes()
 
@@ -74,7 +84,10 @@ class ManagerRole:
             state.raft_addr, members, data_root / "raft", raft_secret.decode(),
             bind_addr=state.raft_addr, tls=None if tls is None else self._raft_tls(tls),
         )
-        self.ctx = Context(self.store, raft=_RaftReachability(self))
+        self.secrets_key = load_key(data_root / "raft")
+        if self.secrets_key is None:
+            log.warning("this manager has no secrets key: it cannot create or deliver secrets")
+        self.ctx = Context(self.store, raft=_RaftReachability(self), secrets_key=self.secrets_key)
         self.control_api = ControlAPI(self.ctx)
         self.trust = StoreTrust(self.store)
         self.ca_server = NodeCAServer(self.store, self.trust)
@@ -174,11 +187,11 @@ class ManagerRole:
 
         # built now, not when its task first runs: servicers use manager.dispatcher as soon as
         # the term starts; a restart after a crash builds (and publishes) a fresh one
-        first: list[Dispatcher] = [Dispatcher(self.store)]
+        first: list[Dispatcher] = [Dispatcher(self.store, secrets_key=self.secrets_key)]
         self.dispatcher = first[0]
 
         def dispatcher() -> Dispatcher:
-            self.dispatcher = first.pop() if first else Dispatcher(self.store)
+            self.dispatcher = first.pop() if first else Dispatcher(self.store, secrets_key=self.secrets_key)
             return self.dispatcher
 
         def store_component(cls: Callable[[Any], Any]) -> Component:

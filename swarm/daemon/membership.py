@@ -196,6 +196,7 @@ class RaftJoin:
 
     members: list[str]
     raft_secret: bytes
+    secrets_key: bytes = b""
 
 
 async def join_raft(manager: Any, node_id: str, raft_addr: str, api_addr: str,
@@ -235,7 +236,9 @@ async def join_raft(manager: Any, node_id: str, raft_addr: str, api_addr: str,
 
         manager.background(finish())
     cl = Reader(store).cluster()
-    return RaftJoin(members=members, raft_secret=cl.raft_secret if cl else b"")
+    key = getattr(manager, "secrets_key", None)
+    return RaftJoin(members=members, raft_secret=cl.raft_secret if cl else b"",
+                    secrets_key=key.raw if key is not None else b"")
 
 
 async def record_manager(store: ObjectStore, node_id: str, api_addr: str, raft_addr: str,

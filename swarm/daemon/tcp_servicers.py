@@ -112,7 +112,7 @@ class RaftMembershipServicer(raft_pb2_grpc.RaftMembershipServicer):
     async def Join(self, request, context):
         joined = await join_raft(self.m, _caller_id(), request.raft_addr, request.api_addr,
                                  _peer_ip(context))
-        resp = raft_pb2.RaftJoinResponse(raft_secret=joined.raft_secret)
+        resp = raft_pb2.RaftJoinResponse(raft_secret=joined.raft_secret, secrets_key=joined.secrets_key)
         for i, addr in enumerate(joined.members, 1):
             resp.members.append(RaftMember(raft_id=i, addr=addr))
         return resp

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from swarm.api import objects_pb2
-from swarm.api.objects_pb2 import Cluster, Network, Node, Service, Task
+from swarm.api.objects_pb2 import Cluster, Config, Network, Node, Secret, Service, Task
 
 from .protocol import ObjectSource
 from .types import Action
@@ -30,6 +30,8 @@ TABLE_OF: dict[type[Message], str] = {
     Service: "services",
     Task: "tasks",
     Network: "networks",
+    Secret: "secrets",
+    Config: "configs",
 }
 TYPE_OF: dict[str, type[Message]] = {v: k for k, v in TABLE_OF.items()}
 
@@ -64,6 +66,8 @@ def _unique(msg: Message) -> dict[str, str]:
         subnet = next((c.subnet for c in msg.ipam.configs if c.subnet), "")
         vni = msg.driver_state.options.get("com.docker.network.driver.overlay.vxlanid_list", "")
         return {"name": msg.spec.annotations.name.lower(), "subnet": subnet, "vni": vni}
+    if isinstance(msg, (Secret, Config)):
+        return {"name": msg.spec.annotations.name}      # case-sensitive, as swarmkit's
     return {}
 
 

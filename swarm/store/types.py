@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from .errors import InvalidArgumentError
 
 #: The replicated tables. Swarm object types only; unknown tables are rejected.
-TABLES: tuple[str, ...] = ("cluster", "nodes", "services", "tasks", "networks")
+TABLES: tuple[str, ...] = ("cluster", "nodes", "services", "tasks", "networks", "secrets", "configs")
 #: Internal table for store metadata (the Raft member list). Not writable through ``Store.apply``.
 META_TABLE = "_raft"
 ALL_TABLES: frozenset[str] = frozenset((*TABLES, META_TABLE))
