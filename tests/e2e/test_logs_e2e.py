@@ -5,9 +5,11 @@ warning instead of hanging the command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -80,15 +82,23 @@ def test_service_logs_from_every_node_through_leader_and_follower(swarm_bed):
     follow = subprocess.Popen([*sb.tb._base, "exec", "mgr2", "--", "swarm", "service", "logs", "-f",
                                "--tail", "0", "talk"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(follow.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
-        time.sleep(2)
+        time.sleep(2)          # the subscription reaches every node (nothing to observe from outside)
         sb.ok("service", "scale", "-d", "talk=5")
         sb.tb.wait_for(lambda: len(_running(sb, "talk")) == 5, timeout=90, what="5 running tasks")
         new = next(t for t in _running(sb, "talk") if t["ID"][:12] not in ids)
-        time.sleep(3)
+        # the new task's two lines, however long the relay through the follower takes
+        with contextlib.suppress(TimeoutError):          # the assertions below say what arrived
+            sb.tb.wait_for(lambda: len(_lines("".join(chunks))) >= 2, timeout=30,
+                           what="the new task's lines in the followed stream")
     finally:
         follow.terminate()
-        streamed, _ = follow.communicate(timeout=30)
+        follow.communicate(timeout=30)
+        reader.join(10)
+    streamed = "".join(chunks)
     got_f = _lines(streamed)
     # nothing old, both lines of the task started while following, from its node
     assert sorted(text.split(" ")[0] + " " + text.split(" ")[1] for *_, text in got_f) == \
