@@ -9,8 +9,8 @@ import click
 from swarm.api import control_pb2, specs_pb2
 from swarm.api.types_pb2 import IPAMConfig
 from swarm.cli.client import CLIError
-from swarm.cli.dockerjson import to_docker
 from swarm.cli.format import emit_listing, render_template, truncate_id
+from swarm.shapes.docker import to_docker
 
 
 def register(cli: click.Group) -> None:

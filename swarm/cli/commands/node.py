@@ -10,8 +10,8 @@ import click
 from swarm.api import control_pb2, daemon_pb2, objects_pb2, specs_pb2
 from swarm.api.types_pb2 import MANAGER, WORKER
 from swarm.cli.client import CLIError
-from swarm.cli.dockerjson import node_doc
 from swarm.cli.format import bytes_human, capitalize, emit_listing
+from swarm.shapes.docker import node_doc
 
 AVAIL = {"active": specs_pb2.NodeSpec.ACTIVE, "pause": specs_pb2.NodeSpec.PAUSE,
          "drain": specs_pb2.NodeSpec.DRAIN}

@@ -13,8 +13,8 @@ from swarm.api.objects_pb2 import Service
 from swarm.api.types_pb2 import RUNNING, PortConfig
 from swarm.cli import servicespec as ss
 from swarm.cli.client import CLIError
-from swarm.cli.dockerjson import service_doc
 from swarm.cli.format import emit_listing, render_template, truncate_id
+from swarm.shapes.docker import service_doc
 
 LS_HEADERS = ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
 LS_KEYS = ["ID", "Name", "Mode", "Replicas", "Image", "Ports"]

@@ -7,7 +7,7 @@ import base64
 from swarm.api.objects_pb2 import ManagerStatus
 from swarm.api.specs_pb2 import NodeSpec
 from swarm.api.types_pb2 import MANAGER, PortConfig, UpdateConfig
-from swarm.cli.dockerjson import node_doc, service_doc
+from swarm.shapes.docker import node_doc, service_doc
 from tests.unit.orchestrator.factories import node, service
 
 
