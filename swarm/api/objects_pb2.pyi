@@ -170,7 +170,7 @@ class Endpoint(_message.Message):
     def __init__(self, spec: _Optional[_Union[_specs_pb2.EndpointSpec, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[_types_pb2.PortConfig, _Mapping]]] = ..., virtual_ips: _Optional[_Iterable[_Union[EndpointVirtualIP, _Mapping]]] = ...) -> None: ...
 
 class Service(_message.Message):
-    __slots__ = ("id", "meta", "spec", "spec_version", "previous_spec", "previous_spec_version", "endpoint", "update_status", "pending_delete")
+    __slots__ = ("id", "meta", "spec", "spec_version", "previous_spec", "previous_spec_version", "endpoint", "update_status", "pending_delete", "job_status")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +180,7 @@ class Service(_message.Message):
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     UPDATE_STATUS_FIELD_NUMBER: _ClassVar[int]
     PENDING_DELETE_FIELD_NUMBER: _ClassVar[int]
+    JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.ServiceSpec
@@ -189,7 +190,8 @@ class Service(_message.Message):
     endpoint: Endpoint
     update_status: _types_pb2.UpdateStatus
     pending_delete: bool
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ServiceSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., previous_spec: _Optional[_Union[_specs_pb2.ServiceSpec, _Mapping]] = ..., previous_spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., update_status: _Optional[_Union[_types_pb2.UpdateStatus, _Mapping]] = ..., pending_delete: _Optional[bool] = ...) -> None: ...
+    job_status: _types_pb2.JobStatus
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ServiceSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., previous_spec: _Optional[_Union[_specs_pb2.ServiceSpec, _Mapping]] = ..., previous_spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., update_status: _Optional[_Union[_types_pb2.UpdateStatus, _Mapping]] = ..., pending_delete: _Optional[bool] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, _Mapping]] = ...) -> None: ...
 
 class NetworkAttachment(_message.Message):
     __slots__ = ("network", "addresses", "aliases")
@@ -202,7 +204,7 @@ class NetworkAttachment(_message.Message):
     def __init__(self, network: _Optional[_Union[Network, _Mapping]] = ..., addresses: _Optional[_Iterable[str]] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "meta", "spec", "spec_version", "service_id", "slot", "node_id", "annotations", "service_annotations", "status", "desired_state", "networks", "endpoint")
+    __slots__ = ("id", "meta", "spec", "spec_version", "service_id", "slot", "node_id", "annotations", "service_annotations", "status", "desired_state", "networks", "endpoint", "job_iteration")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +218,7 @@ class Task(_message.Message):
     DESIRED_STATE_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ITERATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.TaskSpec
@@ -229,7 +232,8 @@ class Task(_message.Message):
     desired_state: _types_pb2.TaskState
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
     endpoint: Endpoint
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., service_id: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., service_annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ...) -> None: ...
+    job_iteration: _types_pb2.Version
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., service_id: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., service_annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., job_iteration: _Optional[_Union[_types_pb2.Version, _Mapping]] = ...) -> None: ...
 
 class Network(_message.Message):
     __slots__ = ("id", "meta", "spec", "driver_state", "ipam", "pending_delete")

@@ -186,6 +186,14 @@ class UpdateStatus(_message.Message):
     message: str
     def __init__(self, state: _Optional[_Union[UpdateStatus.UpdateState, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
+class JobStatus(_message.Message):
+    __slots__ = ("job_iteration", "last_execution")
+    JOB_ITERATION_FIELD_NUMBER: _ClassVar[int]
+    LAST_EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    job_iteration: Version
+    last_execution: _timestamp_pb2.Timestamp
+    def __init__(self, job_iteration: _Optional[_Union[Version, _Mapping]] = ..., last_execution: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ContainerStatus(_message.Message):
     __slots__ = ("container_id", "pid", "exit_code")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
