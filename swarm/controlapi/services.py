@@ -11,6 +11,8 @@ reaper deletes them.
 
 from __future__ import annotations
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from swarm.allocator.ports import PortAllocationError, PortInUseError, allocate_ports
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Service, Task
@@ -69,6 +71,17 @@ def _check_networks(ctx: Context, spec: ServiceSpec) -> None:
         raise FailedPreconditionError("service needs ingress network, but no ingress network is present")
 
 
+def _next_job_run(svc: Service, now: Timestamp, first: bool = False) -> None:
+    """A job's JobStatus, as swarmkit keeps it: iteration 0 at create, one more on every update
+    (``--force`` and rollback included), which the jobs orchestrator runs again from scratch."""
+    if svc.spec.WhichOneof("mode") not in ("replicated_job", "global_job"):
+        return
+    if not first:
+        svc.job_status.job_iteration.index += 1
+    svc.job_status.job_iteration.SetInParent()
+    svc.job_status.last_execution.CopyFrom(now)
+
+
 async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateServiceResponse:
     spec = ServiceSpec()
     spec.CopyFrom(req.spec)
@@ -83,6 +96,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     now = ctx.now()
     svc.meta.created_at.CopyFrom(now)
     svc.meta.updated_at.CopyFrom(now)
+    _next_job_run(svc, now, first=True)
     _allocate_ports(ctx, svc)
     try:
         await ctx.apply([typed.create(svc)])
@@ -133,6 +147,7 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
         svc.spec_version.index = new_version
         svc.ClearField("update_status")
     svc.meta.updated_at.CopyFrom(now)
+    _next_job_run(svc, now)
     _allocate_ports(ctx, svc)
     await ctx.apply([typed.update(svc)])
     return c.UpdateServiceResponse(service=ctx.read.get(Service, svc.id))

@@ -30,8 +30,9 @@ def validate_spec(spec: ServiceSpec) -> None:
     c = spec.task.container
     if not c.image:
         raise InvalidArgumentError("ContainerSpec: image reference must be provided")
-    if not spec.HasField("replicated") and not spec.HasField("global"):
+    if spec.WhichOneof("mode") is None:
         raise InvalidArgumentError("service mode must be replicated or global")
+    _validate_job(spec)
     _validate_resources(spec)
     _validate_restart(spec.task.restart)
     for name, cfg in (("UpdateConfig", spec.update), ("RollbackConfig", spec.rollback)):
@@ -51,6 +52,16 @@ def validate_spec(spec: ServiceSpec) -> None:
         raise InvalidArgumentError("ContainerSpec: stop grace period must not be negative")
     mounts: set[str] = set()
     del mounts
+
+
+def _validate_job(spec: ServiceSpec) -> None:
+    """swarmkit's ``validateJob``: jobs are never rolled, so they take no update/rollback config."""
+    if spec.WhichOneof("mode") not in ("replicated_job", "global_job"):
+        return
+    if spec.HasField("update"):
+        raise InvalidArgumentError("Jobs may not have an update config")
+    if spec.HasField("rollback"):
+        raise InvalidArgumentError("Jobs may not have a rollback config")
 
 
 def _validate_resources(spec: ServiceSpec) -> None:

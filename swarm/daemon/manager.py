@@ -38,13 +38,14 @@ def leader_components() -> list[Callable[[Any], Any]]:
     from swarm.allocator.allocator import Allocator
     from swarm.orchestrator.constraint_enforcer import ConstraintEnforcer
     from swarm.orchestrator.global_ import GlobalOrchestrator
+    from swarm.orchestrator.jobs import JobsOrchestrator
     from swarm.orchestrator.reaper import TaskReaper
     from swarm.orchestrator.replicated import ReplicatedOrchestrator
     from swarm.orchestrator.restart import RestartSupervisor
     from swarm.scheduler.loop import SchedulerLoop
 
     return [Allocator, SchedulerLoop, RestartSupervisor, ReplicatedOrchestrator, GlobalOrchestrator,
-            TaskReaper, ConstraintEnforcer]
+            JobsOrchestrator, TaskReaper, ConstraintEnforcer]
 
 
 def raft_secret_path(data_root: Path) -> Path:

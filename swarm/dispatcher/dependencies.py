@@ -25,7 +25,7 @@ import logging
 
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Config, Secret, Task
-from swarm.api.types_pb2 import RUNNING
+from swarm.api.types_pb2 import COMPLETE, RUNNING
 from swarm.ca.sealing import SealingError, SecretsKey
 from swarm.store import ObjectSource, typed
 
@@ -40,8 +40,10 @@ Ref = tuple[str, str]          # (SECRET | CONFIG, object id)
 
 
 def needs_dependencies(t: Task) -> bool:
-    """Swarmkit's rule: the task may still run (desired <= RUNNING, observed not terminal)."""
-    return t.desired_state <= RUNNING and t.status.state <= RUNNING
+    """Swarmkit's rule: the task may still run (desired <= RUNNING, or COMPLETE for a job's task;
+    observed not terminal)."""
+    return t.desired_state <= (COMPLETE if t.HasField("job_iteration") else RUNNING) \
+        and t.status.state <= RUNNING
 
 
 def task_refs(t: Task) -> frozenset[Ref]:

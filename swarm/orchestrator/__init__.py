@@ -5,6 +5,7 @@ Modules, one concern each (all leader-only, each ``Component(store, clock)`` wit
 
 * ``replicated.py``  -- slots 1..N per replicated service; scale up/down; service removal
 * ``global_.py``     -- one task per eligible node for global services
+* ``jobs.py``        -- replicated-job and global-job services: runs to completion, iterations
 * ``restart.py``     -- restart policy: replacing ended tasks and tasks on down/drained nodes;
   delayed start (desired READY -> RUNNING)
 * ``reaper.py``      -- task history retention; deletes removed tasks once shut down

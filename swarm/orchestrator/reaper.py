@@ -15,7 +15,8 @@ Pure decisions (swarmkit ``orchestrator/taskreaper``, reference §3.4):
 * :func:`expired_in_slot` -- per slot (service + slot, or service + node for global tasks) the
   limit counts *all* tasks, the current one included; the oldest tasks by status timestamp are
   deleted first, and only tasks that are not running: observed past RUNNING, or never assigned and
-  no longer wanted.
+  no longer wanted. A job's completed tasks of its current run are never counted or deleted
+  (the jobs orchestrator counts them).
 
 The component collects dirty slots and REMOVE candidates from task events and works in batches:
 250 ms after the first dirty slot, or at once when 1000 slots are dirty. Deletes are conditional
@@ -28,12 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from swarm.api.objects_pb2 import Cluster, Node, Service, Task
-from swarm.api.types_pb2 import ASSIGNED, REMOVE, RUNNING
+from swarm.api.types_pb2 import ASSIGNED, COMPLETE, REMOVE, RUNNING
 from swarm.reconciler.base import Reconciler, decode_event
 from swarm.reconciler.tasks import (
     DEFAULT_HISTORY_LIMIT,
     SlotKey,
     describe,
+    is_job_task,
+    job_iteration,
     slot_key,
     state_name,
     task_time,
@@ -64,8 +67,16 @@ def history_limit(cluster: Cluster | None, service: Service | None, t: Task | No
     return limit
 
 
+def _job_result(service: Service | None, t: Task) -> bool:
+    """A completion of the job's current run: kept whatever the history limit, it is what the
+    jobs orchestrator counts (deleting it would run the job again)."""
+    return (service is not None and is_job_task(t) and t.status.state == COMPLETE
+            and t.job_iteration.index == job_iteration(service))
+
+
 def _reapable_history(t: Task) -> bool:
-    return t.status.state > RUNNING or (t.status.state < ASSIGNED and t.desired_state > RUNNING)
+    wanted_up_to = COMPLETE if is_job_task(t) else RUNNING   # a job's task is wanted until COMPLETE
+    return t.status.state > RUNNING or (t.status.state < ASSIGNED and t.desired_state > wanted_up_to)
 
 
 def expired_in_slot(tasks: Sequence[Task], limit: int) -> list[str]:
@@ -135,7 +146,7 @@ class TaskReaper(Reconciler):
             if sid not in services:
                 services[sid] = r.get(Service, sid)
             tasks = r.find(Task, "slot", f"{sid}/{slot}")
-            tasks = [t for t in tasks if t.id not in chosen]
+            tasks = [t for t in tasks if t.id not in chosen and not _job_result(services[sid], t)]
             limit = history_limit(cluster, services[sid], tasks[0] if tasks else None)
             for tid in expired_in_slot(tasks, limit):
                 changes.append(Change(_delete(tid, f"history limit {limit}"), key=tid))

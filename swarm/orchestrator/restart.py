@@ -35,6 +35,10 @@ under the same old-task rule -- a backstop, so no task is left held at READY.
 
 With condition ``none`` a task on a drained or down node is shut down and not replaced, as in
 swarmkit (the drain path goes through the same policy check).
+
+Jobs: a job's task is wanted up to desired COMPLETE; one that completed is never replaced, one
+that failed is (``any`` reads as ``on-failure``), only within the job's current iteration, and a
+delayed replacement is promoted from READY to COMPLETE.
 """
 
 from __future__ import annotations
@@ -49,13 +53,16 @@ from swarm.reconciler.clock import ts_seconds
 from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
-    is_global,
+    is_job_task,
+    job_iteration,
     new_task,
     node_active,
+    node_bound,
     node_down,
     node_drained,
     restart_delay,
     restart_window,
+    run_state,
     set_desired,
     slot_key,
     state_name,
@@ -66,8 +73,12 @@ from swarm.store.typed import Reader
 
 
 def restart_cause(t: Task, node: Node | None) -> str | None:
-    """Why ``t`` must be replaced now, or None."""
-    if t.desired_state > RUNNING:
+    """Why ``t`` must be replaced now, or None. A job's task is wanted up to desired COMPLETE, and
+    once it completed it is done for good."""
+    if is_job_task(t):
+        if t.desired_state > COMPLETE or t.status.state == COMPLETE:
+            return None
+    elif t.desired_state > RUNNING:
         return None
     if t.status.state > RUNNING:
         why = t.status.err or t.status.message
@@ -86,7 +97,8 @@ def should_restart(t: Task, slot_tasks: Sequence[Task], now: float) -> tuple[boo
     cond = policy.condition
     if cond == RestartPolicy.RESTART_ON_NONE:
         return False, "restart condition none"
-    if cond == RestartPolicy.RESTART_ON_FAILURE and t.status.state == COMPLETE:
+    # A job's ``any`` is read as ``on-failure``: a completed job task is never run again.
+    if (cond == RestartPolicy.RESTART_ON_FAILURE or is_job_task(t)) and t.status.state == COMPLETE:
         return False, "restart condition on-failure and the task completed"
     if policy.max_attempts == 0:
         return True, ""
@@ -171,12 +183,14 @@ class RestartSupervisor(Reconciler):
             service = r.get(Service, old.service_id)
             if cause is None or service is None or service.pending_delete:
                 return None
+            if is_job_task(old) and old.job_iteration.index != job_iteration(service):
+                return None  # an older run of the job: the jobs orchestrator shuts it down
             prev, _ = set_desired(old, SHUTDOWN, now)
             actions = [typed.update(old)]
             lines = [f"{describe(old)}: desired {state_name(prev)} -> SHUTDOWN ({cause})"]
             slot_tasks = r.find(Task, "slot", "/".join(slot_key(old)))
             ok, why = should_restart(old, slot_tasks, now)
-            if ok and is_global(service) and not node_active(node):
+            if ok and node_bound(service) and not node_active(node):
                 ok, why = False, "global task and its node is not available"
             if not ok:
                 lines.append(f"{describe(old)}: not replaced ({why})")
@@ -188,8 +202,8 @@ class RestartSupervisor(Reconciler):
             delay = 0.0 if node_gone else restart_delay(old.spec.restart)
             wait_old = old.status.state <= RUNNING and not node_down(node)
             start_at = max(now, self.delayed.get(old.id, now)) + delay
-            new = new_task(service, now, slot=old.slot, node_id=old.node_id if is_global(service) else "",
-                           desired=READY if (delay > 0 or wait_old) else RUNNING)
+            new = new_task(service, now, slot=old.slot, node_id=old.node_id if node_bound(service) else "",
+                           desired=READY if (delay > 0 or wait_old) else run_state(service))
             self.delayed[new.id] = start_at
             actions.append(typed.create(new))
             lines.append(f"task {new.id} (service {new.service_id}, slot {new.slot}): created, "
@@ -229,7 +243,7 @@ def _start(task_id: str, now: float) -> Callable[[Reader], Built | None]:
         t = r.get(Task, task_id)
         if t is None or t.desired_state != READY:
             return None
-        prev, new = set_desired(t, RUNNING, now)
+        prev, new = set_desired(t, COMPLETE if is_job_task(t) else RUNNING, now)
         return [typed.update(t)], [f"{describe(t)}: desired {state_name(prev)} -> {state_name(new)} "
                                    "(restart delay over)"]
     return build

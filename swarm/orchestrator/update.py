@@ -53,6 +53,7 @@ from swarm.reconciler.tasks import (
     OLD_TASK_WAIT,
     describe,
     is_global,
+    is_job,
     new_task,
     node_active,
     node_down,
@@ -144,6 +145,9 @@ class UpdateSupervisor(Reconciler):
             cur[1].cancel()
 
     def _consider(self, svc: Service, old: Service | None) -> None:
+        if is_job(svc):  # jobs are never rolled: each update starts a new run (the jobs orchestrator)
+            self._cancel(svc.id)
+            return
         state = svc.update_status.state
         if state in (UpdateStatus.PAUSED, UpdateStatus.ROLLBACK_PAUSED):
             self._cancel(svc.id)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.specs_pb2 import NodeSpec
-from swarm.api.types_pb2 import NEW, RUNNING, RestartPolicy, TaskState
+from swarm.api.types_pb2 import COMPLETE, NEW, RUNNING, RestartPolicy, TaskState
 from swarm.ca.ids import new_id
 from swarm.reconciler.clock import ts, ts_seconds
 
@@ -41,13 +41,40 @@ def state_name(s: int) -> str:
         return str(s)
 
 
+def mode_of(service: Service) -> str:
+    """``replicated``, ``global``, ``replicated_job`` or ``global_job``; a spec with no mode set is
+    replicated (the API default), like swarmkit."""
+    return service.spec.WhichOneof("mode") or "replicated"
+
+
 def is_global(service: Service) -> bool:
-    return bool(service.spec.WhichOneof("mode") == "global")
+    return mode_of(service) == "global"
 
 
 def is_replicated(service: Service) -> bool:
-    # A spec with no mode set is replicated (the API default), like swarmkit.
-    return not is_global(service)
+    return mode_of(service) == "replicated"
+
+
+def is_job(service: Service) -> bool:
+    return mode_of(service) in ("replicated_job", "global_job")
+
+
+def node_bound(service: Service) -> bool:
+    """Tasks tied to one node each (global services and global jobs), named by node, slot 0."""
+    return mode_of(service) in ("global", "global_job")
+
+
+def is_job_task(t: Task) -> bool:
+    return t.HasField("job_iteration")
+
+
+def job_iteration(service: Service) -> int:
+    return service.job_status.job_iteration.index
+
+
+def run_state(service: Service) -> int:
+    """The desired state of a task meant to run: COMPLETE for jobs (run to the end), else RUNNING."""
+    return COMPLETE if is_job(service) else RUNNING
 
 
 def replicas(service: Service) -> int:
@@ -110,6 +137,8 @@ def new_task(service: Service, now: float, *, slot: int = 0, node_id: str = "",
     t.annotations.name = f"{name}.{slot}" if slot else f"{name}.{node_id}"
     if service.HasField("endpoint"):
         t.endpoint.CopyFrom(service.endpoint)
+    if is_job(service):
+        t.job_iteration.index = job_iteration(service)
     stamp = ts(now)
     t.meta.created_at.CopyFrom(stamp)
     t.meta.updated_at.CopyFrom(stamp)
@@ -154,6 +183,8 @@ def by_slot(tasks: Iterable[Task]) -> dict[SlotKey, list[Task]]:
 
 
 __all__ = ["DEFAULT_HISTORY_LIMIT", "DEFAULT_RESTART_DELAY", "OLD_TASK_WAIT", "SlotKey", "by_slot",
-           "describe", "is_global", "is_replicated", "log_task_change", "new_task", "node_active",
-           "node_down", "node_drained", "node_ready", "replicas", "restart_delay", "restart_policy",
-           "restart_window", "set_desired", "set_status", "slot_key", "state_name", "task_time"]
+           "describe", "is_global", "is_job", "is_job_task", "is_replicated", "job_iteration",
+           "log_task_change", "mode_of", "new_task", "node_active", "node_bound", "node_down",
+           "node_drained", "node_ready", "replicas", "restart_delay", "restart_policy",
+           "restart_window", "run_state", "set_desired", "set_status", "slot_key", "state_name",
+           "task_time"]

@@ -42,8 +42,8 @@ def test_leader_components_order_and_shape() -> None:
     st = MemStore()
     comps = [make(st) for make in leader_components()]
     assert [type(c).__name__ for c in comps] == ["Allocator", "SchedulerLoop", "RestartSupervisor",
-                                                 "ReplicatedOrchestrator", "GlobalOrchestrator", "TaskReaper",
-                                                 "ConstraintEnforcer"]
+                                                 "ReplicatedOrchestrator", "GlobalOrchestrator",
+                                                 "JobsOrchestrator", "TaskReaper", "ConstraintEnforcer"]
     assert all(callable(c.run) and callable(c.stop) for c in comps)
 
 
