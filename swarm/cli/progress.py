@@ -24,13 +24,14 @@ import click
 
 from swarm.api import control_pb2
 from swarm.api.objects_pb2 import NodeStatus, Service, Task
-from swarm.api.types_pb2 import RUNNING, TaskState, UpdateStatus
+from swarm.api.types_pb2 import COMPLETE, RUNNING, TaskState, UpdateStatus
 from swarm.cli.client import CLIError
 
 POLL = 0.2
 MAX_BARS = 20
 STEPS = {"new": 1, "allocated": 2, "pending": 3, "assigned": 4, "accepted": 5, "preparing": 6,
          "ready": 7, "starting": 8, "running": 9}
+JOB_STEPS = 10   # a job's task goes one step further: complete
 
 
 class Screen:
@@ -75,13 +76,17 @@ class Screen:
                     self.printed[k] = line
 
 
-def bar(state: str, err: str) -> str:
+def bar(state: str, err: str, steps: int = 9) -> str:
     if err:
         e = err.replace("\n", " ")
         return e if len(e) <= 75 else e[:74] + "…"
-    n = STEPS.get(state, 0)
-    inner = ("=" * int(50 * n / 9) + ">").ljust(51)
+    n = JOB_STEPS if state == "complete" else STEPS.get(state, 0)
+    inner = ("=" * int(50 * n / steps) + ">").ljust(51)
     return f"{state:<9} [{inner}]"
+
+
+def is_job(svc: Service) -> bool:
+    return svc.spec.WhichOneof("mode") in ("replicated_job", "global_job")
 
 
 def _pick(tasks: list[Task]) -> Task:
@@ -147,6 +152,8 @@ class Progress:
 
     def frame(self, svc: Service, tasks: Iterable[Task], down: set[str]) -> Frame:
         """The overall line and one bar per slot (node) from the service's up-to-date tasks."""
+        if is_job(svc):
+            return self.job_frame(svc, tasks, down)
         replicated = svc.spec.HasField("replicated")
         groups = group_tasks(svc, tasks, down)
         want = svc.spec.replicated.replicas if replicated else len(groups)
@@ -156,6 +163,39 @@ class Progress:
         if want <= MAX_BARS:
             lines += self._bars(picked, want, replicated)
         return Frame(lines, running >= want and bool(replicated or groups))
+
+    def job_frame(self, svc: Service, tasks: Iterable[Task], down: set[str]) -> Frame:
+        """Docker's job display: ``job progress: K out of M complete``, ``active tasks: A out of D
+        tasks`` (D: what may run now), a bar per slot (node) out of 10 steps; converged once all
+        completed. Only the job's current iteration counts."""
+        it = svc.job_status.job_iteration.index
+        replicated = svc.spec.HasField("replicated_job")
+        groups: dict[object, list[Task]] = {}
+        for t in tasks:
+            if t.job_iteration.index != it or t.node_id in down:
+                continue
+            groups.setdefault(t.slot if replicated else t.node_id, []).append(t)
+        picked = {k: _pick(v) for k, v in groups.items()}
+        completed = sum(1 for v in groups.values() if any(t.status.state == COMPLETE for t in v))
+        active = sum(1 for t in picked.values() if t.status.state < COMPLETE)
+        if replicated:
+            total = svc.spec.replicated_job.total_completions
+            may_run = min(svc.spec.replicated_job.max_concurrent or 1, total - completed)
+        else:
+            total, may_run = len(groups), len(groups) - completed
+        digits = len(str(total))
+        lines = [("job progress", f"{completed:>{digits}} out of {total} complete"),
+                 ("active tasks", f"{active:>{digits}} out of {max(may_run, 0)} tasks")]
+        if total <= MAX_BARS:
+            if replicated:
+                for slot in range(1, total + 1):
+                    p = picked.get(slot)
+                    lines.append((f"{slot}/{total}", " " if p is None else
+                                  bar(TaskState.Name(p.status.state).lower(), p.status.err, JOB_STEPS)))
+            else:
+                lines += [(str(k)[:12], bar(TaskState.Name(t.status.state).lower(), t.status.err, JOB_STEPS))
+                          for k, t in sorted(picked.items(), key=lambda kv: str(kv[0]))]
+        return Frame(lines, completed >= total and (replicated or bool(groups)))
 
     def _overall(self, any_slot: bool, running: int, want: int) -> str:
         if not any_slot:
@@ -210,6 +250,10 @@ def refresh(c: Any, service_id: str, shown_id: str, progress: Progress, stabilit
     frame = progress.frame(svc, *_tasks_and_down(c, svc))
     for key, text in frame.lines:
         screen.set(key, text)
+    if is_job(svc) and frame.converged:
+        screen.flush()   # jobs stay done once done: no verify wait (Docker)
+        screen.echo("job complete")
+        return True
     settled = frame.converged and us.state not in (UpdateStatus.UPDATING, UpdateStatus.ROLLBACK_STARTED)
     line, done = stability.step(settled, monitor_seconds(svc), shown_id)
     if line is not None:

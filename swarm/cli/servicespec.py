@@ -207,6 +207,7 @@ def labels(items: Sequence[str]) -> dict[str, str]:
 def apply_common_flags(spec: ServiceSpec, o: Mapping[str, Any]) -> None:
     """The flags create and update share (``--replicas``, ``--restart-*``, ``--limit-*``, ...)."""
     _apply_replicas(spec, o.get("replicas"))
+    _apply_job(spec, o)
     _apply_process(spec.task.container, o)
     _apply_restart(spec.task.restart, o)
     _apply_resources(spec.task.resources, o)
@@ -225,9 +226,46 @@ def _apply_replicas(spec: ServiceSpec, replicas: int | None) -> None:
         return
     if replicas < 0:
         raise CLIError(f'invalid argument "{replicas}" for "--replicas" flag: replicas must not be negative')
+    if spec.HasField("replicated_job"):
+        spec.replicated_job.total_completions = replicas
+        return
     if not spec.HasField("replicated"):
         raise CLIError("replicas can only be used with replicated or replicated-job mode")
     spec.replicated.replicas = replicas
+
+
+JOB_MODES = ("replicated_job", "global_job")
+
+
+def _apply_job(spec: ServiceSpec, o: Mapping[str, Any]) -> None:
+    """``--max-concurrent`` (replicated jobs only) and Docker's refusal of update/rollback flags
+    for jobs (they are never rolled)."""
+    n = o.get("max_concurrent")
+    if n is not None:
+        if not spec.HasField("replicated_job"):
+            raise CLIError("max-concurrent can only be used with replicated-job mode")
+        if n < 0:
+            raise CLIError(f'invalid argument "{n}" for "--max-concurrent" flag: must not be negative')
+        spec.replicated_job.max_concurrent = n
+    if spec.WhichOneof("mode") in JOB_MODES and any(
+            v is not None for k, v in o.items() if k.startswith(("update_", "rollback_"))):
+        raise CLIError("update and rollback configuration is not supported for jobs")
+
+
+def job_mode(spec: ServiceSpec, mode: str, o: Mapping[str, Any]) -> None:
+    """``create --mode replicated-job|global-job`` as Docker: MaxConcurrent defaults to
+    ``--replicas``, then 1; TotalCompletions to MaxConcurrent; no update or rollback config."""
+    if mode == "global-job":
+        if o.get("replicas") is not None:
+            raise CLIError("replicas can only be used with replicated or replicated-job mode")
+        spec.global_job.SetInParent()
+    else:
+        reps, conc = o.get("replicas"), o.get("max_concurrent")
+        rj = spec.replicated_job
+        rj.max_concurrent = conc if conc is not None else reps if reps is not None else 1
+        rj.total_completions = reps if reps is not None else rj.max_concurrent
+    spec.ClearField("update")
+    spec.ClearField("rollback")
 
 
 def _apply_process(c: ContainerSpec, o: Mapping[str, Any]) -> None:

@@ -134,6 +134,12 @@ def service_spec_doc(spec: Any) -> dict[str, Any]:
     out["TaskTemplate"] = tmpl
     if spec.WhichOneof("mode") == "global":
         out["Mode"] = {"Global": {}}
+    elif spec.WhichOneof("mode") == "replicated_job":
+        rj = spec.replicated_job
+        out["Mode"] = {"ReplicatedJob": {"MaxConcurrent": rj.max_concurrent,
+                                         "TotalCompletions": rj.total_completions}}
+    elif spec.WhichOneof("mode") == "global_job":
+        out["Mode"] = {"GlobalJob": {}}
     else:
         out["Mode"] = {"Replicated": {"Replicas": spec.replicated.replicas}}
     for field, name in (("update", "UpdateConfig"), ("rollback", "RollbackConfig")):
@@ -156,6 +162,10 @@ def service_doc(svc: Any) -> dict[str, Any]:
     out["Endpoint"] = to_docker(svc.endpoint) if svc.HasField("endpoint") else {"Spec": {}}
     if svc.HasField("update_status"):
         out["UpdateStatus"] = to_docker(svc.update_status)
+    if svc.HasField("job_status"):
+        js = svc.job_status
+        out["JobStatus"] = {"JobIteration": {"Index": js.job_iteration.index},
+                            "LastExecution": js.last_execution.ToJsonString()}
     return out
 
 

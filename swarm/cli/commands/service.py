@@ -10,7 +10,7 @@ import click
 
 from swarm.api import control_pb2, specs_pb2
 from swarm.api.objects_pb2 import Service
-from swarm.api.types_pb2 import RUNNING, PortConfig
+from swarm.api.types_pb2 import COMPLETE, RUNNING, PortConfig
 from swarm.cli import servicespec as ss
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
@@ -34,6 +34,8 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
     def deco(f):  # type: ignore[no-untyped-def]
         opts = [
             click.option("--replicas", type=int, default=None, help="Number of tasks"),
+            click.option("--max-concurrent", type=int, default=None,
+                         help="Number of job tasks to run concurrently (default equal to --replicas)"),
             click.option("--workdir", "-w", default=None, help="Working directory inside the container"),
             click.option("--user", "-u", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])"),
             click.option("--hostname", default=None, help="Container hostname"),
@@ -67,7 +69,8 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
         if create:
             opts += [
                 click.option("--name", default=None, help="Service name"),
-                click.option("--mode", default="replicated", help='Service mode ("replicated", "global")'),
+                click.option("--mode", default="replicated",
+                             help='Service mode ("replicated", "global", "replicated-job", "global-job")'),
                 click.option("-e", "--env", multiple=True, help="Set environment variables"),
                 click.option("--constraint", multiple=True, help="Placement constraints"),
                 click.option("--placement-pref", multiple=True, help="Add a placement preference"),
@@ -112,6 +115,8 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
             raise CLIError("replicas can only be used with replicated or replicated-job mode")
         spec.SetInParent()
         getattr(spec, "global").SetInParent()
+    elif mode in ("replicated-job", "global-job"):
+        ss.job_mode(spec, mode, o)
     else:
         raise CLIError(f"unknown mode: {mode}, only replicated and global supported")
     spec.annotations.name = o["name"] or _random_name()
@@ -225,7 +230,7 @@ def ls(obj, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:  # 
 
     nodes = {n.id: n for n in cl.call(cl.control.ListNodes, control_pb2.ListNodesRequest()).nodes} if tasks else {}
     for t in tasks:
-        if t.status.state == RUNNING and t.desired_state <= RUNNING:
+        if t.status.state == RUNNING and t.desired_state <= (COMPLETE if t.HasField("job_iteration") else RUNNING):
             n = nodes.get(t.node_id)
             if n is None or n.status.state != NodeStatus.DOWN:
                 running[t.service_id] = running.get(t.service_id, 0) + 1
@@ -236,7 +241,9 @@ def ls(obj, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:  # 
         mode = "replicated" if s.spec.HasField("replicated") else "global"
         desired = s.spec.replicated.replicas if mode == "replicated" else desired_global.get(s.id, 0)
         replicas = f"{running.get(s.id, 0)}/{desired}"
-        if s.spec.task.placement.max_replicas:
+        if s.HasField("job_status"):
+            mode, replicas = _job_replicas(s, tasks, running.get(s.id, 0))
+        elif s.spec.task.placement.max_replicas:
             replicas += f" (max {s.spec.task.placement.max_replicas} per node)"
         recs.append({"ID": truncate_id(s.id), "Name": s.spec.annotations.name, "Mode": mode,
                      "Replicas": replicas, "Image": ls_image(s.spec.task.container.image),
@@ -244,6 +251,21 @@ def ls(obj, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:  # 
         if quiet:
             recs[-1]["ID"] = s.id
     emit_listing(fmt, quiet, LS_HEADERS, LS_KEYS, recs)
+
+
+def _job_replicas(s: Service, tasks: Any, running: int) -> tuple[str, str]:
+    """MODE and REPLICAS of a job as Docker 28 (moby's ServiceStatus): completed = the current
+    iteration's COMPLETE tasks; desired = min(MaxConcurrent, TotalCompletions - completed) for a
+    replicated job, the current tasks still to complete for a global job."""
+    it = s.job_status.job_iteration.index
+    mine = [t for t in tasks if t.service_id == s.id and t.job_iteration.index == it]
+    completed = sum(1 for t in mine if t.status.state == COMPLETE)
+    if s.spec.HasField("replicated_job"):
+        rj = s.spec.replicated_job
+        desired = max(min(rj.max_concurrent or 1, rj.total_completions - completed), 0)
+        return "replicated job", f"{running}/{desired} ({completed}/{rj.total_completions} completed)"
+    desired = sum(1 for t in mine if t.desired_state == COMPLETE and t.status.state != COMPLETE)
+    return "global job", f"{running}/{desired} ({completed}/{desired + completed} completed)"
 
 
 @service.command("ps")
@@ -331,11 +353,14 @@ def scale(obj, detach: bool, specs) -> None:  # type: ignore[no-untyped-def]
     for name, n in parsed:
         try:
             svc = _get(cl, name)
-            if not svc.spec.HasField("replicated"):
+            if not svc.spec.HasField("replicated") and not svc.spec.HasField("replicated_job"):
                 raise CLIError(f"{name}: scale can only be used with replicated or replicated-job mode")
             spec = specs_pb2.ServiceSpec()
             spec.CopyFrom(svc.spec)
-            spec.replicated.replicas = n
+            if spec.HasField("replicated_job"):
+                spec.replicated_job.total_completions = n
+            else:
+                spec.replicated.replicas = n
             cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
                 service_id=svc.id, service_version=svc.meta.version, spec=spec))
             click.echo(f"{name} scaled to {n}")
