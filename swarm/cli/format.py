@@ -185,3 +185,13 @@ def bytes_human(n: float) -> str:
         n /= 1024
         i += 1
     return f"{n:.4g}{units[i]}"
+
+
+def human_size(n: float) -> str:
+    """go-units HumanSize (decimal units, 4 significant digits): ``0B``, ``1.5kB``, ``12.3MB``."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000
+        i += 1
+    return f"{n:.4g}{units[i]}"

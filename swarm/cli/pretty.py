@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from swarm.api.objects_pb2 import Service
-from swarm.api.types_pb2 import PortConfig, UpdateConfig, UpdateStatus
+from swarm.api.types_pb2 import Mount, PortConfig, UpdateConfig, UpdateStatus
 from swarm.cli.durations import format_duration
 from swarm.cli.format import ago, bytes_human
 
@@ -50,6 +50,23 @@ def pretty_service(s: Service) -> str:
         out.append(f" Args:\t\t{' '.join(c.args)}")
     if c.env:
         out.append(f" Env:\t\t{' '.join(c.env)}")
+    if c.dir:
+        out.append(f" Dir:\t\t{c.dir}")
+    if c.init:
+        out.append(" Init:\t\ttrue")
+    if c.user:
+        out.append(f" User: {c.user}")
+    if c.mounts:
+        out.append("Mounts:")
+        for m in c.mounts:
+            out += [f" Target:\t{m.target}", f"  Source:\t{m.source}",
+                    f"  ReadOnly:\t{'true' if m.readonly else 'false'}",
+                    f"  Type:\t\t{Mount.Type.Name(m.type).lower()}"]
+    for title, refs, name_field in (("Configs", c.configs, "config_name"), ("Secrets", c.secrets, "secret_name")):
+        if refs:
+            out.append(f"{title}:")
+            for ref in refs:
+                out += [f" Target:\t{ref.file.name}", f"  Source:\t{getattr(ref, name_field)}"]
     r = sp.task.resources
     if r.HasField("limits") or r.HasField("reservations"):
         out.append("Resources:")

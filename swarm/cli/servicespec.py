@@ -22,6 +22,7 @@ from swarm.api.types_pb2 import (
     RestartPolicy,
     UpdateConfig,
 )
+from swarm.cli import mountspec
 from swarm.cli.client import CLIError
 from swarm.cli.durations import parse_duration
 
@@ -329,6 +330,7 @@ def updated_spec(current: ServiceSpec, o: Mapping[str, Any]) -> ServiceSpec:
     spec = ServiceSpec()
     spec.CopyFrom(current)
     _update_container(spec.task.container, o)
+    mountspec.apply_update(spec.task.container, o)
     _update_placement(spec.task.placement, o)
     _update_ports(spec.endpoint, o["publish_rm"], o["publish_add"])
     _update_networks(spec.task, o["network_rm"], o["network_add"])

@@ -69,6 +69,11 @@ REGISTRY: dict[str, str] = {
     "node.images.errors.ImageInUseError": "FAILED_PRECONDITION",
     "node.images.errors.RegistryUnavailableError": "UNAVAILABLE",
     "node.images.errors.ImageError": "UNKNOWN",
+    # the node's local volumes (swarm volume create/ls/inspect/rm/prune)
+    "node.volumes.errors.InvalidVolumeError": "INVALID_ARGUMENT",
+    "node.volumes.errors.NoSuchVolumeError": "NOT_FOUND",
+    "node.volumes.errors.VolumeInUseError": "FAILED_PRECONDITION",
+    "node.volumes.errors.VolumeError": "UNKNOWN",
 }
 
 

@@ -18,7 +18,9 @@ _SPECIAL = {"id": "ID", "ip": "IP", "vip": "VIP", "cn": "CN", "csr": "CSR", "ipa
             "raft_id": "RaftID", "ca_cert": "CACert", "ca_key": "CAKey",
             "ca_cert_hash": "CACertHash", "root_ca": "RootCA", "nano_cpus": "NanoCPUs",
             "pid": "PID", "virtual_ips": "VirtualIPs", "ca_config": "CAConfig",
-            "data_path_addr": "DataPathAddr", "api_addr": "APIAddr"}
+            "data_path_addr": "DataPathAddr", "api_addr": "APIAddr",
+            "secret_id": "SecretID", "config_id": "ConfigID", "uid": "UID", "gid": "GID",
+            "readonly": "ReadOnly", "nocopy": "NoCopy", "dns_config": "DNSConfig"}
 
 # Enum values whose Docker spelling differs from a plain lower-casing of the proto name.
 _ENUM_RENAMES = {"RESTART_ON_ANY": "any", "RESTART_ON_NONE": "none", "RESTART_ON_FAILURE": "on-failure",
@@ -129,6 +131,9 @@ def service_spec_doc(spec: Any) -> dict[str, Any]:
     tmpl["Placement"] = placement
     if t.networks:
         tmpl["Networks"] = [_rename(to_docker(n), {"DriverAttachmentOpts": "DriverOpts"}) for n in t.networks]
+    if t.HasField("log_driver"):
+        tmpl["LogDriver"] = {"Name": t.log_driver.name, **({"Options": dict(t.log_driver.options)}
+                                                           if t.log_driver.options else {})}
     tmpl["ForceUpdate"] = t.force_update
     tmpl["Runtime"] = "container"
     out["TaskTemplate"] = tmpl
@@ -206,3 +211,28 @@ def node_doc(node: Any) -> dict[str, Any]:
 
 def _rename(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names.get(k, k): v for k, v in doc.items()}
+
+
+def secret_doc(sec: Any) -> dict[str, Any]:
+    """A secret as `docker secret inspect` prints it: never its data (the store has none in clear)."""
+    out = _meta(sec)
+    spec: dict[str, Any] = {"Name": sec.spec.annotations.name, "Labels": dict(sec.spec.annotations.labels)}
+    if sec.spec.HasField("driver") and sec.spec.driver.name:
+        spec["Driver"] = to_docker(sec.spec.driver)
+    if sec.spec.HasField("templating") and sec.spec.templating.name:
+        spec["Templating"] = to_docker(sec.spec.templating)
+    out["Spec"] = spec
+    return out
+
+
+def config_doc(cfg: Any) -> dict[str, Any]:
+    """A config as `docker config inspect` prints it: its data base64-encoded, as Docker."""
+    import base64
+
+    out = _meta(cfg)
+    spec: dict[str, Any] = {"Name": cfg.spec.annotations.name, "Labels": dict(cfg.spec.annotations.labels),
+                            "Data": base64.b64encode(cfg.spec.data).decode()}
+    if cfg.spec.HasField("templating") and cfg.spec.templating.name:
+        spec["Templating"] = to_docker(cfg.spec.templating)
+    out["Spec"] = spec
+    return out

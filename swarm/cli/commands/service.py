@@ -11,6 +11,7 @@ import click
 from swarm.api import control_pb2, specs_pb2
 from swarm.api.objects_pb2 import Service
 from swarm.api.types_pb2 import COMPLETE, RUNNING, PortConfig
+from swarm.cli import mountspec as ms
 from swarm.cli import servicespec as ss
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
@@ -78,6 +79,9 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--network", multiple=True, help="Network attachments"),
                 click.option("-l", "--label", multiple=True, help="Service labels"),
                 click.option("--container-label", multiple=True, help="Container labels"),
+                click.option("--mount", multiple=True, help="Attach a filesystem mount to the service"),
+                click.option("--secret", multiple=True, help="Specify secrets to expose to the service"),
+                click.option("--config", multiple=True, help="Specify configurations to expose to the service"),
             ]
         else:
             opts += [
@@ -90,6 +94,12 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--network-add", multiple=True), click.option("--network-rm", multiple=True),
                 click.option("--label-add", multiple=True), click.option("--label-rm", multiple=True),
                 click.option("--container-label-add", multiple=True), click.option("--container-label-rm", multiple=True),
+                click.option("--mount-add", multiple=True, help="Add or update a mount on a service"),
+                click.option("--mount-rm", multiple=True, help="Remove a mount by its target path"),
+                click.option("--secret-add", multiple=True, help="Add or update a secret on a service"),
+                click.option("--secret-rm", multiple=True, help="Remove a secret"),
+                click.option("--config-add", multiple=True, help="Add or update a config file on a service"),
+                click.option("--config-rm", multiple=True, help="Remove a configuration file"),
                 click.option("--force", is_flag=True, help="Force update even if no changes require it"),
                 click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
             ]
@@ -131,6 +141,7 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
     spec.task.placement.preferences.extend(ss.placement_pref(p) for p in o["placement_pref"])
     spec.endpoint.ports.extend(ss.parse_port(p) for p in o["publish"])
     spec.task.networks.extend(ss.networks(o["network"]))
+    ms.apply_create(c, o)
     ss.apply_common_flags(spec, o)
     cl = obj.client
     r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))

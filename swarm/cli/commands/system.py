@@ -96,6 +96,9 @@ def info_json(r: daemon_pb2.InfoResponse) -> dict[str, Any]:
         "NodeID": r.node_id, "NodeAddr": r.node_addr, "LocalNodeState": r.local_node_state,
         "ControlAvailable": r.control_available, "Error": r.error,
         "RemoteManagers": [{"NodeID": "", "Addr": a} for a in r.remote_managers] or None,
+        # ours, not Docker's: the ids of the secrets and configs this node's agent holds now
+        # (in memory, for its tasks), never their values
+        "HeldSecrets": sorted(r.held_secrets), "HeldConfigs": sorted(r.held_configs),
     }
     if r.control_available:
         swarm.update({"Nodes": r.nodes, "Managers": r.managers, "Cluster": {"ID": r.cluster_id}})
