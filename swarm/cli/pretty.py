@@ -22,6 +22,11 @@ def pretty_service(s: Service) -> str:
         out += [f" {k}={v}" for k, v in sorted(sp.annotations.labels.items())]
     if sp.HasField("replicated"):
         out += ["Service Mode:\tReplicated", f" Replicas:\t{sp.replicated.replicas}"]
+    elif sp.HasField("replicated_job"):
+        out += ["Service Mode:\tReplicated job", f" Max Concurrent:\t{sp.replicated_job.max_concurrent}",
+                f" Total Completions:\t{sp.replicated_job.total_completions}"]
+    elif sp.HasField("global_job"):
+        out.append("Service Mode:\tGlobal job")
     else:
         out.append("Service Mode:\tGlobal")
     if s.HasField("update_status"):
@@ -37,6 +42,8 @@ def pretty_service(s: Service) -> str:
     if sp.task.placement.constraints:
         out.append(f" Constraints:\t[{' '.join(sp.task.placement.constraints)}]")
     for title, cfg, word in (("UpdateConfig", sp.update, "Update"), ("RollbackConfig", sp.rollback, "Rollback")):
+        if not sp.HasField(word.lower()):
+            continue   # Docker's HasUpdateConfig / HasRollbackConfig (a job has neither)
         out += [f"{title}:", f" Parallelism:\t{cfg.parallelism}"]
         if cfg.HasField("delay") and cfg.delay.ToNanoseconds():
             out.append(f" Delay:\t\t{_d(cfg, 'delay', 0)}")

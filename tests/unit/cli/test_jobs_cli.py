@@ -136,3 +136,20 @@ def test_inspect_shapes() -> None:
     assert d["JobStatus"] == {"JobIteration": {"Index": 0}, "LastExecution": "2023-11-14T22:13:20Z"}
     assert service_doc(job("global"))["Spec"]["Mode"] == {"GlobalJob": {}}
     assert "JobStatus" not in service_doc(Service(id="x"))
+
+
+def test_pretty_mode_lines_and_no_update_config_for_jobs() -> None:
+    from swarm.cli.pretty import pretty_service
+
+    def lines(svc: Service) -> list[str]:   # the tabwriter's padding aside
+        return [" ".join(line.split()) for line in pretty_service(svc).splitlines()]
+
+    out = lines(job())
+    assert "Service Mode: Replicated job" in out
+    assert "Max Concurrent: 2" in out and "Total Completions: 6" in out
+    assert not any(line.startswith(("UpdateConfig:", "RollbackConfig:")) for line in out)
+    assert "Service Mode: Global job" in lines(job("global"))
+    svc = Service(id="s")
+    svc.spec.CopyFrom(ss.default_spec())
+    svc.spec.replicated.replicas = 1
+    assert "UpdateConfig:" in lines(svc) and "RollbackConfig:" in lines(svc)
