@@ -108,6 +108,10 @@ class Paths:
     def socket(self, host: str) -> Path:
         return self.run_dir / f"{host}.sock"
 
+    def api_socket(self, host: str) -> Path:
+        """The host's Docker Engine API socket (swarmd --api-host; DOCKER_HOST in `exec`)."""
+        return self.run_dir / f"{host}.docker.sock"
+
     def log(self, host: str) -> Path:
         return self.run_dir / f"{host}.log"
 

@@ -107,6 +107,7 @@ def _env(cfg: BedConfig, paths: Paths, host: str) -> dict[str, str]:
     bindir = str(Path(cfg.swarmd).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     env["SWARM_HOST"] = f"unix://{paths.socket(host)}"
+    env["DOCKER_HOST"] = f"unix://{paths.api_socket(host)}"
     return env
 
 
@@ -121,6 +122,7 @@ def start_daemon(cfg: BedConfig, paths: Paths, host: str) -> subprocess.Popen[by
     paths.data_root(host).mkdir(parents=True, exist_ok=True)
     argv = ["nsenter", "-t", str(holder), "-m", "-u", "-n", "--", cfg.swarmd,
             "--data-root", str(paths.data_root(host)), "--host", f"unix://{sock}",
+            "--api-host", f"unix://{paths.api_socket(host)}",
             "--log-level", cfg.log_level, *cfg.daemon_args]
     log = paths.log(host)
     _log_line(log, "starting " + shlex.join(argv[7:]))

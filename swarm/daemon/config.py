@@ -32,6 +32,8 @@ class DaemonConfig:
     executor: str = "runtime"       # "runtime" (real containers) or "fake" (tests, benchmarks)
     cgroup_parent: str = ""         # default: pyswarm-<hash of the data root>
     socket_gid: int | None = None   # --group: the group that may use the local socket
+    api_socket: Path | None = None  # --api-host: the Engine API's unix socket (None: not served)
+    api_socket_default: bool = False  # not given: a live socket there is skipped, not an error
 
     @property
     def host_url(self) -> str:
@@ -46,6 +48,26 @@ def parse_host(host: str) -> Path:
     if not path.startswith("/"):
         raise ConfigError(f"invalid --host {host!r}: the socket path must be absolute")
     return Path(path)
+
+
+def parse_api_host(value: str | None, control_socket: Path) -> Path | None:
+    """``--api-host``: the Engine API's socket. Not given: ``docker.sock`` next to the control
+    socket; ``''`` or ``none``: not served; else ``unix:///PATH``. TCP (dockerd's ``tcp://`` with
+    ``--tlsverify``) is refused for now."""
+    if value is None:
+        return control_socket.parent / "docker.sock"
+    if value.strip().lower() in ("", "none"):
+        return None
+    if value.startswith("tcp://"):
+        raise ConfigError(f"invalid --api-host {value!r}: tcp:// is not served yet, only unix:///PATH "
+                          "sockets (a TCP listener will need --tlsverify, --tlscacert, --tlscert and "
+                          "--tlskey, as dockerd)")
+    if not value.startswith("unix://") or not value[len("unix://"):].startswith("/"):
+        raise ConfigError(f"invalid --api-host {value!r}: expected unix:///PATH.sock, '' or none")
+    path = Path(value[len("unix://"):])
+    if path == control_socket:
+        raise ConfigError(f"invalid --api-host {value!r}: it is the control socket (--host)")
+    return path
 
 
 def parse_group(value: str) -> int | None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -21,6 +22,7 @@ from swarm.daemon.config import (
     ConfigError,
     DaemonConfig,
     check_insecure_registry,
+    parse_api_host,
     parse_group,
     parse_host,
     prepare_data_root,
@@ -53,13 +55,34 @@ async def _serve(cfg: DaemonConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     await daemon.start()
     log.info("swarmd %s listening on %s (data root %s)", __version__, cfg.host_url, cfg.data_root)
+    api = await _start_engine_api(cfg)
     try:
         await stop.wait()
         log.info("stopping")
     finally:
+        if api is not None:
+            await api.stop()
         await daemon.stop()
     log.info("stopped")
     return 0
+
+
+async def _start_engine_api(cfg: DaemonConfig) -> Any:
+    """The Docker Engine API edge (swarm.engineapi), a client of the socket just opened. At its
+    default path a socket another daemon already serves is left to it (daemons side by side)."""
+    if cfg.api_socket is None:
+        return None
+    from swarm.engineapi import EngineAPIServer, SocketInUse
+
+    api = EngineAPIServer(cfg.socket_path, cfg.api_socket, gid=cfg.socket_gid)
+    try:
+        await api.start()
+    except SocketInUse as e:
+        if not cfg.api_socket_default:
+            raise ConfigError(str(e)) from None
+        log.warning("engine api not served: %s (use --api-host)", e)
+        return None
+    return api
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,9 +99,12 @@ async def _serve(cfg: DaemonConfig) -> int:
               "(default: pyswarm-<hash of the data root>, so daemons side by side never share one).")
 @click.option("-G", "--group", "group", default="", metavar="NAME|GID",
               help="Group allowed to use the local socket (default: root only).")
+@click.option("--api-host", "api_host", default=None, metavar="unix:///PATH.sock",
+              help="Socket of the Docker Engine API (default: docker.sock next to the --host socket; "
+                   "'' or none: not served).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarmd")
 def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...],
-        executor: str, cgroup_parent: str, group: str) -> None:
+        executor: str, cgroup_parent: str, group: str, api_host: str | None) -> None:
     """The swarm daemon: runs the node agent and, on managers, the manager."""
     from pathlib import Path
 
@@ -87,6 +113,9 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         regs = tuple(check_insecure_registry(r) for r in insecure_registries)
         root = prepare_data_root(Path(data_root))
         prepare_socket_dir(socket_path)
+        api_socket = parse_api_host(api_host, socket_path)
+        if api_socket is not None:
+            prepare_socket_dir(api_socket)
         gid = parse_group(group)
     except ConfigError as e:
         click.echo(f"swarmd: {e}", err=True)
@@ -97,7 +126,7 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         sys.exit(1)
     cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
                        insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent,
-                       socket_gid=gid)
+                       socket_gid=gid, api_socket=api_socket, api_socket_default=api_host is None)
     try:
         code = asyncio.run(_serve(cfg))
     except ConfigError as e:

@@ -40,3 +40,26 @@ def test_state_file_roundtrip(tmp_path):
     assert raft_addr_for("127.0.0.1:4001") == "127.0.0.1:4002"
     sf.remove()
     assert sf.load() is None
+
+
+def test_api_host_defaults_next_to_the_control_socket_and_can_be_turned_off() -> None:
+    from swarm.daemon.config import parse_api_host
+
+    ctl = Path("/run/swarm/swarmd.sock")
+    assert parse_api_host(None, ctl) == Path("/run/swarm/docker.sock")
+    assert parse_api_host("unix:///tmp/d.sock", ctl) == Path("/tmp/d.sock")
+    assert parse_api_host("", ctl) is None
+    assert parse_api_host("none", ctl) is None
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("tcp://0.0.0.0:2375", "tcp:// is not served yet"),
+    ("unix://relative.sock", "expected unix:///PATH.sock"),
+    ("/run/d.sock", "expected unix:///PATH.sock"),
+    ("unix:///run/swarm/swarmd.sock", "it is the control socket"),
+])
+def test_bad_api_hosts_are_refused_clearly(value: str, message: str) -> None:
+    from swarm.daemon.config import parse_api_host
+
+    with pytest.raises(ConfigError, match=message):
+        parse_api_host(value, Path("/run/swarm/swarmd.sock"))

@@ -1,0 +1,16 @@
+"""The served endpoints, one module per object; anything not listed here answers 501."""
+
+from __future__ import annotations
+
+from swarm.engineapi.http import Route
+from swarm.engineapi.routes import logs, networks, nodes, secrets, services, system, tasks
+
+ROUTES: list[Route] = [
+    *system.ROUTES,
+    *nodes.ROUTES,
+    *services.ROUTES,
+    *tasks.ROUTES,
+    *networks.ROUTES,
+    *secrets.ROUTES,
+    *logs.ROUTES,
+]
