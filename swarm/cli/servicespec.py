@@ -22,7 +22,7 @@ from swarm.api.types_pb2 import (
     RestartPolicy,
     UpdateConfig,
 )
-from swarm.cli import mountspec
+from swarm.cli import mountspec, passthrough
 from swarm.cli.client import CLIError
 from swarm.cli.durations import parse_duration
 
@@ -278,7 +278,7 @@ def _apply_process(c: ContainerSpec, o: Mapping[str, Any]) -> None:
         c.hostname = o["hostname"]
     if o.get("entrypoint") is not None:
         del c.command[:]
-        c.command.extend(o["entrypoint"].split() if o["entrypoint"] else [])
+        c.command.extend(passthrough.shell_words("--entrypoint", o["entrypoint"]))
 
 
 def _apply_restart(rp: RestartPolicy, o: Mapping[str, Any]) -> None:
@@ -331,6 +331,7 @@ def updated_spec(current: ServiceSpec, o: Mapping[str, Any]) -> ServiceSpec:
     spec.CopyFrom(current)
     _update_container(spec.task.container, o)
     mountspec.apply_update(spec.task.container, o)
+    passthrough.apply_update(spec.task, o)
     _update_placement(spec.task.placement, o)
     _update_ports(spec.endpoint, o["publish_rm"], o["publish_add"])
     _update_networks(spec.task, o["network_rm"], o["network_add"])
@@ -347,9 +348,9 @@ def _update_container(c: ContainerSpec, o: Mapping[str, Any]) -> None:
         c.image = o["image"]
     if o["args_"] is not None:
         del c.args[:]
-        c.args.extend(o["args_"].split())
+        c.args.extend(passthrough.shell_words("--args", o["args_"]))
     if o["env_add"] or o["env_rm"]:
-        env = set_env(list(c.env), o["env_add"], o["env_rm"])
+        env = set_env(list(c.env), passthrough.env_from_client(o["env_add"]), o["env_rm"])
         del c.env[:]
         c.env.extend(env)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from node.volumes import VolumeStore
 from node.volumes.errors import InvalidVolumeError
-from swarm.api import daemon_pb2
+from swarm.api import daemon_pb2 as d
 
 _LS_FILTERS = ("dangling", "driver", "label", "name")
 _PRUNE_FILTERS = ("label", "all")
@@ -44,17 +44,17 @@ def _doc(v: Any) -> str:
     return json.dumps(v.to_docker(), sort_keys=True)
 
 
-async def create(volumes: VolumeStore, req: daemon_pb2.VolumeCreateRequest) -> daemon_pb2.VolumeCreateResponse:
+async def create(volumes: VolumeStore, req: d.VolumeCreateRequest) -> d.VolumeCreateResponse:
     v = await asyncio.to_thread(volumes.create, req.name, dict(req.labels), req.driver or "local",
                                 dict(req.driver_opts))
-    return daemon_pb2.VolumeCreateResponse(volume_json=_doc(v))
+    return d.VolumeCreateResponse(volume_json=_doc(v))
 
 
-async def list_volumes(volumes: VolumeStore, req: daemon_pb2.VolumeListRequest) -> daemon_pb2.VolumeListResponse:
+async def list_volumes(volumes: VolumeStore, req: d.VolumeListRequest) -> d.VolumeListResponse:
     f = _split(req.filters, _LS_FILTERS)
     dangling = _bool("dangling", f["dangling"]) if "dangling" in f else None
     if any(d not in ("", "local") for d in f.get("driver", [])):
-        return daemon_pb2.VolumeListResponse()      # only the local driver exists here
+        return d.VolumeListResponse()      # only the local driver exists here
     names = f.get("name", [])
 
     def run() -> list[Any]:
@@ -62,21 +62,21 @@ async def list_volumes(volumes: VolumeStore, req: daemon_pb2.VolumeListRequest) 
         return [v for v in found if not names or any(n in v.name for n in names)]
 
     found = await asyncio.to_thread(run)
-    return daemon_pb2.VolumeListResponse(volumes_json=[_doc(v) for v in found])
+    return d.VolumeListResponse(volumes_json=[_doc(v) for v in found])
 
 
-async def inspect(volumes: VolumeStore, req: daemon_pb2.VolumeInspectRequest) -> daemon_pb2.VolumeInspectResponse:
+async def inspect(volumes: VolumeStore, req: d.VolumeInspectRequest) -> d.VolumeInspectResponse:
     v = await asyncio.to_thread(volumes.get, req.name)
-    return daemon_pb2.VolumeInspectResponse(volume_json=_doc(v))
+    return d.VolumeInspectResponse(volume_json=_doc(v))
 
 
-async def remove(volumes: VolumeStore, req: daemon_pb2.VolumeRemoveRequest) -> daemon_pb2.VolumeRemoveResponse:
+async def remove(volumes: VolumeStore, req: d.VolumeRemoveRequest) -> d.VolumeRemoveResponse:
     await asyncio.to_thread(volumes.remove, req.name, req.force)
-    return daemon_pb2.VolumeRemoveResponse()
+    return d.VolumeRemoveResponse()
 
 
-async def prune(volumes: VolumeStore, req: daemon_pb2.VolumePruneRequest) -> daemon_pb2.VolumePruneResponse:
+async def prune(volumes: VolumeStore, req: d.VolumePruneRequest) -> d.VolumePruneResponse:
     f = _split(req.filters, _PRUNE_FILTERS)
     everything = req.all or ("all" in f and _bool("all", f["all"]))
     report = await asyncio.to_thread(volumes.prune, everything, f.get("label", []))
-    return daemon_pb2.VolumePruneResponse(deleted=report.deleted, space_reclaimed=report.space_reclaimed)
+    return d.VolumePruneResponse(deleted=report.deleted, space_reclaimed=report.space_reclaimed)

@@ -12,6 +12,7 @@ from swarm.api import control_pb2, specs_pb2
 from swarm.api.objects_pb2 import Service
 from swarm.api.types_pb2 import COMPLETE, RUNNING, PortConfig
 from swarm.cli import mountspec as ms
+from swarm.cli import passthrough as pt
 from swarm.cli import servicespec as ss
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
@@ -57,6 +58,24 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
             click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
             click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
             click.option("--no-resolve-image", is_flag=True, help="Do not query the registry to resolve image digest"),
+            click.option("--health-cmd", default=None, help="Command to run to check health"),
+            click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)"),
+            click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h)"),
+            click.option("--health-retries", type=int, default=None, help="Consecutive failures needed to report unhealthy"),
+            click.option("--health-start-period", default=None,
+                         help="Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)"),
+            click.option("--health-start-interval", default=None,
+                         help="Time between running the check during the start period (ms|s|m|h)"),
+            click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+            click.option("--init", is_flag=True, default=None,
+                         help="Use an init inside each service container to forward signals and reap processes"),
+            click.option("--read-only", is_flag=True, default=None, help="Mount the container's root filesystem as read only"),
+            click.option("--oom-score-adj", type=int, default=None, help="Tune host's OOM preferences (-1000 to 1000)"),
+            click.option("-t", "--tty", is_flag=True, default=None, help="Allocate a pseudo-TTY"),
+            click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
+            click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
+            click.option("--log-driver", default=None, help="Logging driver for service"),
+            click.option("--log-opt", multiple=True, help="Logging driver options"),
         ]
         for kind in ("update", "rollback"):
             opts += [
@@ -82,6 +101,11 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--mount", multiple=True, help="Attach a filesystem mount to the service"),
                 click.option("--secret", multiple=True, help="Specify secrets to expose to the service"),
                 click.option("--config", multiple=True, help="Specify configurations to expose to the service"),
+                click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
+                click.option("--group", multiple=True, help="Set one or more supplementary user groups for the container"),
+                click.option("--sysctl", multiple=True, help="Sysctl options"),
+                click.option("--ulimit", multiple=True, help="Ulimit options"),
+                click.option("--host", multiple=True, help="Set one or more custom host-to-IP mappings (host:ip)"),
             ]
         else:
             opts += [
@@ -100,6 +124,14 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--secret-rm", multiple=True, help="Remove a secret"),
                 click.option("--config-add", multiple=True, help="Add or update a config file on a service"),
                 click.option("--config-rm", multiple=True, help="Remove a configuration file"),
+                click.option("--group-add", multiple=True, help="Add an additional supplementary user group to the container"),
+                click.option("--group-rm", multiple=True, help="Remove a previously added supplementary user group from the container"),
+                click.option("--sysctl-add", multiple=True, help="Add or update a Sysctl option"),
+                click.option("--sysctl-rm", multiple=True, help="Remove a Sysctl option"),
+                click.option("--ulimit-add", multiple=True, help="Add or update a ulimit option"),
+                click.option("--ulimit-rm", multiple=True, help="Remove a ulimit option"),
+                click.option("--host-add", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
+                click.option("--host-rm", multiple=True, help="Remove a custom host-to-IP mapping (host:ip)"),
                 click.option("--force", is_flag=True, help="Force update even if no changes require it"),
                 click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
             ]
@@ -136,12 +168,13 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
     c.labels.update(ss.labels(o["container_label"]))
     if command:
         c.args.extend(command)
-    c.env.extend(ss.set_env([], o["env"]))
+    c.env.extend(ss.set_env([], pt.read_env_files(o["env_file"]) + pt.env_from_client(o["env"])))
     spec.task.placement.constraints.extend(o["constraint"])
     spec.task.placement.preferences.extend(ss.placement_pref(p) for p in o["placement_pref"])
     spec.endpoint.ports.extend(ss.parse_port(p) for p in o["publish"])
     spec.task.networks.extend(ss.networks(o["network"]))
     ms.apply_create(c, o)
+    pt.apply_create(spec.task, o)
     ss.apply_common_flags(spec, o)
     cl = obj.client
     r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))

@@ -55,7 +55,8 @@ def test_secret_short_and_long_forms() -> None:
     s = parse_secret("db_pass")
     assert (s.secret_name, s.file.name, s.file.uid, s.file.mode) == ("db_pass", "db_pass", "", 0)
     s = parse_secret("source=db_pass,target=pw,uid=33,gid=34,mode=0400")
-    assert (s.secret_name, s.file.name, s.file.uid, s.file.gid, s.file.mode) == ("db_pass", "pw", "33", "34", 0o400)
+    got = (s.secret_name, s.file.name, s.file.uid, s.file.gid, s.file.mode)
+    assert got == ("db_pass", "pw", "33", "34", 0o400)
     c = parse_config("src=site,target=/etc/site.conf")
     assert (c.config_name, c.file.name) == ("site", "/etc/site.conf")
 

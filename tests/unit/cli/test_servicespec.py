@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -54,8 +55,16 @@ def test_image_args_and_env():
                                                   "--env-add", "C=3", "--env-add", "B=9", "--env-rm", "A"))
     c = new.task.container
     assert (c.image, list(c.args), list(c.env)) == ("busybox", ["sleep", "10"], ["B=9", "C=3"])
-    with pytest.raises(CLIError, match="invalid environment variable: 'BAD'"):
-        ss.updated_spec(current(), update_flags("--env-add", "BAD"))
+    # `-e KEY` takes the client's value of KEY, and is left out when the client has none
+    os.environ["PYSWARM_TEST_FROM_CLIENT"] = "v 1"
+    try:
+        new = ss.updated_spec(current(), update_flags("--env-add", "PYSWARM_TEST_FROM_CLIENT",
+                                                      "--env-add", "PYSWARM_TEST_UNSET_XYZ"))
+    finally:
+        del os.environ["PYSWARM_TEST_FROM_CLIENT"]
+    assert list(new.task.container.env) == ["A=1", "B=2", "PYSWARM_TEST_FROM_CLIENT=v 1"]
+    with pytest.raises(CLIError, match="invalid environment variable: =x"):
+        ss.updated_spec(current(), update_flags("--env-add", "=x"))
 
 
 def test_constraints_and_placement_preferences():

@@ -1,0 +1,91 @@
+"""`service create` pass-through flags and healthchecks with real containers on the testbed:
+what the flags ask for is what the process inside sees, and a healthcheck holds a task in
+STARTING until it passes and fails the task when it does not."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(600)
+
+PROBE = "; ".join([
+    'echo "pid1=$(tr "\\0" " " < /proc/1/cmdline)"', 'echo "somaxconn=$(cat /proc/sys/net/core/somaxconn)"',
+    'echo "nofile=$(ulimit -n)"', 'echo "groups=$(id -G)"',
+    'grep -q "10.9.9.9.*db" /etc/hosts && echo hosts-ok', 'echo "oom=$(cat /proc/self/oom_score_adj)"',
+    'touch /rootfs-write 2>/dev/null || echo rootfs-ro', 'echo "env=$FROM_FILE/$FROM_CLIENT"',
+    'echo "caps=$(grep CapEff /proc/self/status)"', "exec sleep 100000"])
+
+
+def _wait_log(sb, svc: str, needle: str, timeout: float = 90) -> str:
+    last = [""]
+
+    def seen() -> str | None:
+        last[0] = out = sb.ok("service", "logs", "--raw", svc, timeout=60)
+        return out if needle in out else None
+
+    try:
+        return sb.tb.wait_for(seen, timeout=timeout, what=f"{needle!r} in the logs of {svc}")
+    except TimeoutError as e:
+        raise AssertionError(f"{e}; logs were:\n{last[0]}") from None
+
+
+def test_pass_through_flags_reach_the_container(swarm_bed) -> None:
+    sb = swarm_bed(managers=1, workers=0)
+    sb.tb.exec("mgr1", "sh", "-c", "printf 'FROM_FILE=f1\\n# comment\\n' > /tmp/e2e-pt.env", check=True)
+    try:
+        cp = sb.tb.exec("mgr1", "env", "FROM_CLIENT=c1", "swarm", "service", "create", "--detach",
+                        "--name", "pt", "--init", "--sysctl", "net.core.somaxconn=512",
+                        "--ulimit", "nofile=1234:2345", "--group", "4321", "--host", "db:10.9.9.9",
+                        "--oom-score-adj", "500", "--read-only", "--cap-drop", "ALL",
+                        "--env-file", "/tmp/e2e-pt.env", "-e", "FROM_CLIENT",
+                        "--log-driver", "json-file", "--log-opt", "max-size=1m",
+                        "--entrypoint", "sh", sb.image("demo/web:1"), "-c", PROBE, timeout=120)
+    finally:
+        sb.tb.exec("mgr1", "rm", "-f", "/tmp/e2e-pt.env")
+    assert cp.returncode == 0, cp.stderr
+    logs = _wait_log(sb, "pt", "caps=")
+    assert "pid1=/sbin/docker-init -- sh -c" in logs, logs
+    for want in ("somaxconn=512", "nofile=1234", "hosts-ok", "oom=500", "rootfs-ro", "env=f1/c1",
+                 "caps=CapEff:\t0000000000000000"):
+        assert want in logs, (want, logs)
+    assert "4321" in next(x for x in logs.splitlines() if x.startswith("groups=")), logs
+    import json
+
+    spec = json.loads(sb.ok("service", "inspect", "pt"))[0]["Spec"]
+    c = spec["TaskTemplate"]["ContainerSpec"]
+    assert c["Init"] is True and c["ReadOnly"] is True and c["Sysctls"] == {"net.core.somaxconn": "512"}
+    assert c["Ulimits"] == [{"Name": "nofile", "Soft": 1234, "Hard": 2345}] and c["Hosts"] == ["10.9.9.9 db"]
+    assert spec["TaskTemplate"]["LogDriver"] == {"Name": "json-file", "Options": {"max-size": "1m"}}
+
+    sb.ok("service", "update", "--detach", "--sysctl-rm", "net.core.somaxconn", "--ulimit-add", "nofile=999",
+          "--host-rm", "db", "pt")
+    logs = _wait_log(sb, "pt", "nofile=999")
+    lines = logs.splitlines()
+    assert sum(x.startswith("somaxconn=") for x in lines) == 2 and lines.count("somaxconn=512") == 1, logs
+    assert lines.count("hosts-ok") == 1 and sum(x.startswith("caps=") for x in lines) == 2, logs
+
+
+def test_healthchecks_hold_starting_and_fail_unhealthy_tasks(swarm_bed) -> None:
+    sb = swarm_bed(managers=1, workers=0)
+    # healthy only once the file exists: the task is Starting until then, Running after
+    sb.ok("service", "create", "--detach", "--name", "slow", "--health-cmd", "test -f /tmp/ready",
+          "--health-interval", "1s", "--health-retries", "100", "--entrypoint", "sh", sb.image("demo/web:1"),
+          "-c", "sleep 4; touch /tmp/ready; exec sleep 100000")
+    sb.tb.wait_for(lambda: any(t["CurrentState"].startswith("Starting") for t in sb.tasks("slow")),
+                   timeout=60, what="the task starting (not yet healthy)")
+    sb.tb.wait_for(lambda: any(t["CurrentState"].startswith("Running") for t in sb.tasks("slow")),
+                   timeout=60, what="the task running once healthy")
+    # never healthy: the task fails as Docker's does and the restart policy replaces it
+    sb.ok("service", "create", "--detach", "--name", "sick", "--health-cmd", "false",
+          "--health-interval", "1s", "--health-retries", "1", "--entrypoint", "sh", sb.image("demo/web:1"),
+          "-c", "exec sleep 100000")
+
+    def failed() -> str | None:
+        out = sb.ok("service", "ps", "--no-trunc", "sick")
+        return out if "unhealthy container" in out else None
+
+    out = sb.tb.wait_for(failed, timeout=90, what="the unhealthy task failed")
+    assert "Failed" in out, out
+    cp = sb.cli("service", "create", "--name", "x", "--no-healthcheck", "--health-cmd", "true",
+                sb.image("demo/web:1"))
+    assert cp.returncode != 0 and "--no-healthcheck conflicts with --health-* options" in cp.stderr
