@@ -130,7 +130,7 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     os.chdir(cwd)
     L.unshare(L.CLONE_NEWCGROUP)                # root the cgroup namespace at the container's
     apply_limits(proc)                          # while we still hold CAP_SYS_RESOURCE
-    keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
+    keep_caps = L.caps_mask(L.DOCKER_DEFAULT_CAPS if cfg.get("caps") is None else cfg["caps"])
     L.drop_bounding(keep_caps)
     L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
     os.setgroups(groups)

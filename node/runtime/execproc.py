@@ -123,7 +123,7 @@ def _exec(cfg: dict[str, Any], req: dict[str, Any], bpf: bytes, out_w: int, err_
     env.update(dict(e.split("=", 1) for e in req.get("env") or () if "=" in e))
     os.chdir(req.get("cwd") or proc["cwd"] or "/")
     apply_limits(proc)
-    keep_caps = L.caps_mask(cfg.get("caps") or L.DOCKER_DEFAULT_CAPS)
+    keep_caps = L.caps_mask(L.DOCKER_DEFAULT_CAPS if cfg.get("caps") is None else cfg["caps"])
     L.drop_bounding(keep_caps)
     L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
     os.setgroups(groups)

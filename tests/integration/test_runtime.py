@@ -116,6 +116,14 @@ def test_non_root_user_has_no_effective_caps(rt, images):
     assert code == 0 and out.split()[-1] == "0000000000000000"
 
 
+def test_an_empty_capability_list_means_none_not_the_default(rt, images):
+    """`--cap-drop ALL` gives the runtime ``capabilities=[]``: root keeps nothing (an empty list
+    once fell back to Docker's default set)."""
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("grep -E '^Cap(Eff|Bnd)' /proc/self/status"),
+                          capabilities=[])
+    assert code == 0 and out.split() == ["CapEff:", "0000000000000000", "CapBnd:", "0000000000000000"], out
+
+
 def test_host_devices_denied(rt, images):
     st = os.stat("/dev/cpu_dma_latency") if os.path.exists("/dev/cpu_dma_latency") else None
     major, minor = (os.major(st.st_rdev), os.minor(st.st_rdev)) if st else (10, 259)
