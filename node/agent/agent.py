@@ -251,13 +251,30 @@ class Agent:
         q: asyncio.Queue[d.PublishLogsMessage | None] = asyncio.Queue()
         readers: dict[str, asyncio.Task[None]] = {}
 
+        # --since: lines older than it are skipped. Docker applies it before --tail: without
+        # follow the whole log is read and the tail taken from what is left; with follow the
+        # tail is taken first (the backlog cannot be told from the followed lines there).
+        since = sub.options.since.ToNanoseconds() / 1e9 if sub.options.HasField("since") else None
+
+        def put(task_id: str, ts: float, stream_name: str, data: bytes) -> None:
+            m = d.LogMessage(stream=stream_name, data=data)
+            m.context.task_id = task_id
+            m.timestamp.FromNanoseconds(int(ts * 1e9))
+            q.put_nowait(d.PublishLogsMessage(subscription_id=sub.id, messages=[m]))
+
         async def read(task_id: str, tail: int) -> None:
+            buffered = since is not None and tail >= 0 and not follow
+            kept: list[tuple[float, str, bytes]] = []
             try:
-                async for ts, stream_name, data in src.logs(task_id, follow, tail):
-                    m = d.LogMessage(stream=stream_name, data=data)
-                    m.context.task_id = task_id
-                    m.timestamp.FromNanoseconds(int(ts * 1e9))
-                    q.put_nowait(d.PublishLogsMessage(subscription_id=sub.id, messages=[m]))
+                async for ts, stream_name, data in src.logs(task_id, follow, -1 if buffered else tail):
+                    if since is not None and ts < since:
+                        continue
+                    if buffered:
+                        kept.append((ts, stream_name, data))
+                    else:
+                        put(task_id, ts, stream_name, data)
+                for ts, stream_name, data in kept[max(0, len(kept) - tail):] if tail else []:
+                    put(task_id, ts, stream_name, data)
             except Exception as e:
                 log.info("logs of task %s: %s", task_id, e)
 

@@ -49,3 +49,27 @@ def format_duration(seconds: float) -> str:
     else:
         out = f"{s_str}s"
     return ("-" if neg else "") + out
+
+
+def parse_timestamp(value: str, now: float | None = None) -> float:
+    """``--since``'s value as Unix seconds (docker/api/types/time GetTimestamp): a Go duration
+    before now (``10m``, ``1h30m``), Unix seconds (``1700000000``, ``1700000000.5``), or an
+    RFC 3339 / ISO date-time (``2026-12-03T06:00:00Z``, ``2026-12-03T06:00:00.123+01:00``,
+    ``2026-12-03T06:00:00`` and ``2026-12-03`` read as UTC, as Docker reads them). Raises ValueError."""
+    import time
+    from datetime import UTC, datetime
+
+    v = value.strip()
+    if re.fullmatch(r"\d+(\.\d{1,9})?", v):
+        return float(v)
+    if re.fullmatch(r"[+-]?[\d.]+(ns|us|µs|ms|s|m|h).*", v):
+        return (time.time() if now is None else now) - parse_duration(v)
+    iso = v[:-1] + "+00:00" if v.endswith("Z") else v
+    frac = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", iso)
+    if frac:                                   # Python takes at most 6 fraction digits
+        iso = f"{frac.group(1)}.{frac.group(2)[:6].ljust(6, '0')}{frac.group(3)}"
+    try:
+        d = datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
+    return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()

@@ -89,3 +89,19 @@ def test_healthchecks_hold_starting_and_fail_unhealthy_tasks(swarm_bed) -> None:
     cp = sb.cli("service", "create", "--name", "x", "--no-healthcheck", "--health-cmd", "true",
                 sb.image("demo/web:1"))
     assert cp.returncode != 0 and "--no-healthcheck conflicts with --health-* options" in cp.stderr
+
+
+def test_service_logs_since(swarm_bed) -> None:
+    sb = swarm_bed(managers=1, workers=0)
+    sb.ok("service", "create", "--detach", "--name", "clock", "--entrypoint", "sh", sb.image("demo/web:1"),
+          "-c", "echo early; sleep 2; echo late; exec sleep 100000")
+    logs = _wait_log(sb, "clock", "late")
+    stamped = sb.ok("service", "logs", "--raw", "--timestamps", "clock").splitlines()
+    late_ts = next(x.split()[0] for x in stamped if x.endswith(" late"))
+    out = sb.ok("service", "logs", "--raw", "--since", late_ts, "clock")
+    assert out.splitlines() == ["late"], (out, logs)
+    tail1 = sb.ok("service", "logs", "--raw", "--since", "2000-01-01", "--tail", "1", "clock")
+    assert tail1.splitlines() == ["late"]
+    assert sb.ok("service", "logs", "--raw", "--since", "1h", "clock").splitlines() == ["early", "late"]
+    cp = sb.cli("service", "logs", "--since", "yesterday", "clock")
+    assert cp.returncode != 0 and 'invalid argument "yesterday" for "--since" flag' in cp.stderr

@@ -500,9 +500,11 @@ service.add_command(rm, "remove")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")
 @click.option("--no-task-ids", is_flag=True, help="Do not include task IDs in output")
 @click.option("--raw", is_flag=True, help="Do not neatly format logs")
+@click.option("--since", default=None,
+              help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
 @click.argument("ref")
 @click.pass_obj
-def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, ref) -> None:  # type: ignore[no-untyped-def]
+def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, since, ref) -> None:  # type: ignore[no-untyped-def]
     """Fetch the logs of a service or task."""
     import sys
     from datetime import UTC
@@ -525,6 +527,13 @@ def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, ref) -> None
     tasks = {t.id: t for sid in services for t in _tasks(cl, [sid])}
     nodes = {n.id: n for n in cl.call(cl.control.ListNodes, control_pb2.ListNodesRequest()).nodes}
     opts = dispatcher_pb2.LogSubscriptionOptions(follow=follow, tail=-1 if tail == "all" else int(tail))
+    if since is not None:
+        from swarm.cli.durations import parse_timestamp
+
+        try:
+            opts.since.FromNanoseconds(int(parse_timestamp(since) * 1e9))
+        except ValueError as e:
+            raise CLIError(f'invalid argument "{since}" for "--since" flag: {e}') from None
     req = dispatcher_pb2.SubscribeLogsRequest(selector=sel, options=opts)
     out = sys.stdout.buffer
     with cl.translate():
