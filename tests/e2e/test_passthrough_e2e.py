@@ -93,7 +93,8 @@ def test_healthchecks_hold_starting_and_fail_unhealthy_tasks(swarm_bed) -> None:
 
 def test_service_logs_since(swarm_bed) -> None:
     sb = swarm_bed(managers=1, workers=0)
-    sb.ok("service", "create", "--detach", "--name", "clock", "--entrypoint", "sh", sb.image("demo/web:1"),
+    sb.ok("service", "create", "--detach", "--name", "clock", "--label", "team=a", "--entrypoint", "sh",
+          sb.image("demo/web:1"),
           "-c", "echo early; sleep 2; echo late; exec sleep 100000")
     logs = _wait_log(sb, "clock", "late")
     stamped = sb.ok("service", "logs", "--raw", "--timestamps", "clock").splitlines()
@@ -103,5 +104,9 @@ def test_service_logs_since(swarm_bed) -> None:
     tail1 = sb.ok("service", "logs", "--raw", "--since", "2000-01-01", "--tail", "1", "clock")
     assert tail1.splitlines() == ["late"]
     assert sb.ok("service", "logs", "--raw", "--since", "1h", "clock").splitlines() == ["early", "late"]
+    # node ps / service ps -f label= match the service's labels
+    assert len(sb.ok("node", "ps", "-q", "-f", "label=team=a", "self").split()) == 1
+    assert len(sb.ok("service", "ps", "-q", "-f", "label=team", "clock").split()) == 1
+    assert sb.ok("node", "ps", "-q", "-f", "label=team=b", "self") == ""
     cp = sb.cli("service", "logs", "--since", "yesterday", "clock")
     assert cp.returncode != 0 and 'invalid argument "yesterday" for "--since" flag' in cp.stderr

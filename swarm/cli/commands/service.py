@@ -346,6 +346,10 @@ def print_filtered_tasks(cl, tasks, services, filters, fmt, quiet, no_trunc, no_
             tasks = [t for t in tasks if task_name(t, services).startswith(v)]
         elif k == "node":
             tasks = [t for t in tasks if t.node_id == v or (t.node_id in nodes and nodes[t.node_id].description.hostname == v)]
+        elif k == "label":          # the service's labels, as swarmkit's ListTasks filters them
+            lk, has_value, lv = v.partition("=")
+            tasks = [t for t in tasks if lk in t.service_annotations.labels
+                     and (not has_value or t.service_annotations.labels[lk] == lv)]
         else:
             raise CLIError(f"Invalid filter '{k}'")
     if not services:
