@@ -20,7 +20,9 @@ reference §4.1):
   the job then never reaches its total, as in Docker). New tasks go into the lowest unused slots,
   as many as keep ``active <= max_concurrent`` (0 reads as 1, the Engine API default).
 * Global job (:func:`plan_global_job`): one task of this iteration on every node that is Ready,
-  active and matches the constraints -- nodes that join later get theirs too.
+  active and matches the constraints -- nodes that join later get theirs too. A task still
+  running on a node that is drained, Down, removed or no longer matching is shut down and not
+  run again there in this iteration.
 * Service removal is the replicated orchestrator's (it owns removal for every mode).
 
 The component reconciles a job service when it changes, when a task of a job changes state or is
@@ -33,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from swarm.api.objects_pb2 import Node, Service, Task
+from swarm.api.objects_pb2 import Node, NodeStatus, Service, Task
 from swarm.api.types_pb2 import COMPLETE, SHUTDOWN
 from swarm.reconciler.base import Reconciler, decode_event
 from swarm.reconciler.tasks import (
@@ -44,6 +46,7 @@ from swarm.reconciler.tasks import (
     mode_of,
     new_task,
     node_active,
+    node_drained,
     set_desired,
     state_name,
 )
@@ -57,7 +60,7 @@ from swarm.store.typed import Reader
 class JobPlan:
     create_slots: list[int] = field(default_factory=list)            # replicated job
     create_on: list[str] = field(default_factory=list)               # global job: node ids
-    shutdown: list[str] = field(default_factory=list)                # older iterations' task ids
+    shutdown: list[str] = field(default_factory=list)                # task ids -> desired SHUTDOWN
     cause: str = ""
 
 
@@ -126,6 +129,12 @@ def plan_global_job(service: Service, nodes: Sequence[Node], tasks: Sequence[Tas
     matches = _constraints_match(service)
     plan.create_on = [n.id for n in sorted(nodes, key=lambda n: n.id)
                       if n.id not in have and node_active(n) and matches(n)]
+    by_id = {n.id: n for n in nodes}
+    for t in current:   # as for a global service: stopped, not replaced, where the node went away
+        n = by_id.get(t.node_id)
+        if t.desired_state <= COMPLETE and t.status.state < COMPLETE and (
+                n is None or n.status.state == NodeStatus.DOWN or node_drained(n) or not matches(n)):
+            plan.shutdown.append(t.id)
     plan.cause = f"global job iteration {job_iteration(service)}, node eligible"
     return plan
 
@@ -170,8 +179,9 @@ class JobsOrchestrator(Reconciler):
                 if nodes is None:
                     nodes = r.list(Node)
                 plan = plan_global_job(service, nodes, tasks)
-            changes += [Change(_shutdown(tid, now), key=tid) for tid in plan.shutdown]
             it = job_iteration(service)
+            changes += [Change(_shutdown(tid, now, "job iteration over" if _older(r, tid, it)
+                                         else "node unavailable"), key=tid) for tid in plan.shutdown]
             changes += [Change(_create(sid, it, now, plan.cause, slot=s), key=f"{sid}/{s}")
                         for s in plan.create_slots]
             changes += [Change(_create(sid, it, now, plan.cause, node_id=n), key=f"{sid}/{n}")
@@ -200,14 +210,19 @@ def _create(service_id: str, iteration: int, now: float, cause: str, *, slot: in
     return build
 
 
-def _shutdown(task_id: str, now: float) -> Callable[[Reader], Built | None]:
+def _older(r: Reader, task_id: str, iteration: int) -> bool:
+    t = r.get(Task, task_id)
+    return t is not None and (not is_job_task(t) or t.job_iteration.index != iteration)
+
+
+def _shutdown(task_id: str, now: float, cause: str) -> Callable[[Reader], Built | None]:
     def build(r: Reader) -> Built | None:
         t = r.get(Task, task_id)
         if t is None or t.desired_state > COMPLETE or t.status.state == COMPLETE:
             return None
         old, new = set_desired(t, SHUTDOWN, now)
         return [typed.update(t)], [f"{describe(t)}: desired {state_name(old)} -> {state_name(new)} "
-                                   "(job iteration over)"]
+                                   f"({cause})"]
     return build
 
 

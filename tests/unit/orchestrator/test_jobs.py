@@ -93,6 +93,16 @@ def test_global_job_one_task_per_eligible_node_of_this_iteration() -> None:
     assert plan_global_job(job(global_job=True, iteration=1), nodes, tasks).create_on == ["n1", "n2"]
 
 
+def test_global_job_task_is_stopped_where_the_node_went_away_and_not_rerun() -> None:
+    from swarm.api.objects_pb2 import NodeStatus
+
+    nodes = [node("n1", availability=NodeSpec.DRAIN), node("n2", state=NodeStatus.DOWN), node("n3")]
+    tasks = [jtask("a", node="n1"), jtask("b", node="n2"), jtask("c", node="gone"),
+             jtask("d", node="n3", state=COMPLETE), jtask("e", node="n1", state=COMPLETE, iteration=0)]
+    plan = plan_global_job(job(global_job=True), nodes, tasks)
+    assert sorted(plan.shutdown) == ["a", "b", "c"] and plan.create_on == []
+
+
 def test_non_job_services_are_left_alone() -> None:
     assert plan_replicated_job(service(), []).create_slots == []
     assert plan_global_job(service(mode_global=True), [node("n1")], []).create_on == []
