@@ -8,7 +8,9 @@
 ALREADY_EXISTS and ABORTED 409, INVALID_ARGUMENT, FAILED_PRECONDITION and OUT_OF_RANGE 400,
 PERMISSION_DENIED 403, UNIMPLEMENTED 501, UNAVAILABLE 503, anything else 500; and, whatever the
 code, the swarm-membership messages dockerd answers 503 (``This node is not a swarm manager...``,
-``This node is not part of a swarm``, ``This node is already part of a swarm...``).
+``This node is not part of a swarm``, ``This node is already part of a swarm...``); and
+``update out of sequence`` (a stale ``version``) is always 409, whichever layer noticed it (the
+control API's check says FAILED_PRECONDITION, the store's ABORTED).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ _SWARM_STATE = (
 def http_status(code: grpc.StatusCode | None, details: str) -> int:
     if details.startswith(_SWARM_STATE):
         return 503
+    if details.startswith("update out of sequence"):
+        return 409
     return _CODES.get(code, 500) if code is not None else 500
 
 

@@ -240,6 +240,14 @@ def info_doc(r: daemon_pb2.InfoResponse, cluster: objects_pb2.Cluster | None) ->
     }
 
 
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
+
+
+def goarch(machine: str) -> str:
+    """Docker names architectures as Go does (``amd64``, ``arm64``)."""
+    return _GOARCH.get(machine, machine)
+
+
 def version_doc(r: daemon_pb2.VersionResponse, api_version: str, min_api_version: str) -> dict[str, Any]:
     """`GET /version` (SystemVersion)."""
     return {
@@ -253,8 +261,9 @@ def version_doc(r: daemon_pb2.VersionResponse, api_version: str, min_api_version
                     "MinAPIVersion": min_api_version,
                     "PythonVersion": r.python_version,
                     "Os": r.os,
-                    "Arch": r.arch,
+                    "Arch": goarch(r.arch),
                     "KernelVersion": r.kernel_version,
+                    "Experimental": "false",
                 },
             }
         ],
@@ -264,7 +273,7 @@ def version_doc(r: daemon_pb2.VersionResponse, api_version: str, min_api_version
         "GitCommit": r.git_commit,
         "GoVersion": f"python{r.python_version}",
         "Os": r.os,
-        "Arch": r.arch,
+        "Arch": goarch(r.arch),
         "KernelVersion": r.kernel_version,
         "BuildTime": "",
     }
@@ -273,7 +282,7 @@ def version_doc(r: daemon_pb2.VersionResponse, api_version: str, min_api_version
 def _arch() -> str:
     import platform
 
-    return platform.machine()
+    return platform.machine()   # /info's Architecture is uname's (x86_64), /version's Arch Go's
 
 
 def _kernel() -> str:

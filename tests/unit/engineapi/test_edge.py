@@ -239,6 +239,8 @@ class _RpcError(grpc.RpcError):
         (grpc.StatusCode.NOT_FOUND, "service x not found", 404),
         (grpc.StatusCode.ALREADY_EXISTS, "name conflicts with an existing object", 409),
         (grpc.StatusCode.ABORTED, "update out of sequence", 409),
+        (grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence", 409),
+        (grpc.StatusCode.FAILED_PRECONDITION, "secret pw is in use by the following service: web", 400),
         (grpc.StatusCode.INVALID_ARGUMENT, "bad", 400),
         (
             grpc.StatusCode.FAILED_PRECONDITION,

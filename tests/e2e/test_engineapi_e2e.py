@@ -1,0 +1,133 @@
+"""Issue 17 on the testbed: the stock `docker` CLI (this machine's, no dockerd anywhere) drives a
+real 1 + 2 swarm with real containers through each host's Engine API socket (DOCKER_HOST is set
+by `deploy/testbed exec` to that host's swarmd --api-host)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI on this machine"),
+]
+
+
+def docker(sb: Any, *args: str, host: str = "mgr1", timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    cp: subprocess.CompletedProcess[str] = sb.tb.exec(host, "docker", *args, timeout=timeout)
+    return cp
+
+
+def ok(sb: Any, *args: str, host: str = "mgr1", timeout: float = 180) -> str:
+    cp = docker(sb, *args, host=host, timeout=timeout)
+    assert cp.returncode == 0, f"docker {' '.join(args)} on {host}: {cp.returncode}\n{cp.stdout}{cp.stderr}"
+    return cp.stdout
+
+
+def rows(out: str) -> list[list[str]]:
+    return [ln.split() for ln in out.splitlines() if ln.strip()]
+
+
+def running(sb: Any, svc: str) -> list[list[str]]:
+    """[name, node, image] of the tasks desired and actually running."""
+    out = ok(
+        sb,
+        "service",
+        "ps",
+        svc,
+        "--format",
+        "{{.Name}} {{.Node}} {{.Image}} {{.DesiredState}} {{.CurrentState}}",
+    )
+    return [r[:3] for r in rows(out) if r[3] == "Running" and r[4] == "Running"]
+
+
+def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
+    sb = swarm_bed(managers=1, workers=2)
+    web1, web2 = sb.image("demo/web:1"), sb.image("demo/web:2")
+
+    # negotiation and the swarm as the CLI sees it
+    info = ok(sb, "info")
+    assert "Swarm: active" in info and "Is Manager: true" in info and "Nodes: 3" in info, info
+    assert json.loads(ok(sb, "version", "--format", "{{json .Server.APIVersion}}")) == "1.51"
+    nodes = rows(ok(sb, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}} {{.Self}}"))
+    assert sorted(nodes) == [
+        ["mgr1", "Ready", "Leader", "true"],
+        ["wkr1", "Ready", "false"],
+        ["wkr2", "Ready", "false"],
+    ], nodes
+
+    # create waits for convergence: the CLI's progress polls services, tasks (_up-to-date) and nodes
+    out = ok(sb, "service", "create", "--name", "web", "--replicas", "3", "-p", "8080:80", web1, timeout=300)
+    sid = out.splitlines()[0]
+    assert len(sid) == 25 and f"verify: Service {sid} converged" in out, out   # dockerd's words: the id
+    tasks = running(sb, "web")
+    assert sorted(t[1] for t in tasks) == ["mgr1", "wkr1", "wkr2"], tasks
+    assert sorted(t[0] for t in tasks) == ["web.1", "web.2", "web.3"], tasks
+    assert rows(ok(sb, "service", "ls", "--format", "{{.Name}} {{.Replicas}} {{.Image}} {{.Ports}}")) == [
+        ["web", "3/3", web1, "*:8080->80/tcp"]
+    ]
+    # the routing mesh answers on a node: the service is really there
+    sb.tb.wait_for(
+        lambda: "demo/web version 1" in sb.http("wkr1", sb.tb.address("mgr1"), 8080),
+        timeout=30,
+        what="the web service through the mesh",
+    )
+
+    # logs in Docker's multiplexed framing, with the task/node/service the CLI resolves
+    def starts() -> str | None:
+        out = ok(sb, "service", "logs", "web")
+        return (
+            out
+            if sum("demo/web version 1 serving on port 80" in ln for ln in out.splitlines()) == 3
+            else None
+        )
+
+    logs = sb.tb.wait_for(starts, timeout=30, what="the three start lines in service logs")
+    assert all(ln.startswith("web.") and "@" in ln.split("|")[0] for ln in logs.splitlines() if ln.strip()), (
+        logs
+    )
+
+    # update: the CLI GETs the service and POSTs its spec back with the version
+    out = ok(sb, "service", "update", "--image", web2, "web", timeout=300)
+    assert "verify: Service web converged" in out, out
+    assert (
+        ok(sb, "service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()
+        == web2
+    )
+    assert sorted(t[2] for t in running(sb, "web")) == [web2] * 3
+    ok(sb, "service", "rollback", "web", timeout=300)
+    assert (
+        ok(sb, "service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()
+        == web1
+    )
+    sb.tb.wait_for(
+        lambda: sorted(t[2] for t in running(sb, "web")) == [web1] * 3,
+        timeout=120,
+        what="3 tasks back on the first image",
+    )
+
+    # overlay networks
+    nid = ok(sb, "network", "create", "-d", "overlay", "appnet").strip()
+    assert len(nid) == 25, nid
+    assert ["appnet", "overlay", "swarm"] in rows(
+        ok(sb, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+    )
+    ok(sb, "network", "rm", "appnet")
+
+    # what the node does not serve is a clear 501; a worker refuses manager calls as dockerd
+    cp = docker(sb, "ps", host="wkr1")
+    assert (
+        cp.returncode == 1 and "/containers/json is not implemented by pyswarm's Engine API" in cp.stderr
+    ), cp.stderr
+    cp = docker(sb, "node", "ls", host="wkr1")
+    assert cp.returncode == 1 and "This node is not a swarm manager." in cp.stderr, cp.stderr
+
+    # remove
+    assert ok(sb, "service", "rm", "web").strip() == "web"
+    assert ok(sb, "service", "ls", "-q").strip() == ""
+    cp = docker(sb, "service", "ps", "web")
+    assert cp.returncode == 1 and "no such service: web" in cp.stderr, cp.stderr
