@@ -1,16 +1,14 @@
-"""Translation tables, Docker JSON -> protobuf, one per object of moby's api/swagger.yaml.
+"""Translation tables, Docker JSON -> protobuf, for services and nodes (moby api/swagger.yaml).
 
 ``service_spec(body)`` reads ``POST /services/create`` and ``/services/{id}/update`` bodies (a
-``ServiceSpec``), ``node_spec`` the body of ``/nodes/{id}/update``, ``network_spec`` the body of
-``/networks/create``, ``secret_spec`` / ``config_spec`` those of ``/secrets|configs/create|update``.
-The reverse direction (proto -> Docker JSON) is ``swarm.shapes``. A Docker key we do not list is
-ignored; a listed ``unsupported`` one with a non-zero value is a 400 naming the field.
+``ServiceSpec``), ``node_spec`` the body of ``/nodes/{id}/update``. Networks, secrets and configs
+are in ``resources``, the swarm itself in ``swarmspecs``; the reverse direction (proto -> Docker
+JSON) is ``swarm.shapes``. A Docker key we do not list is ignored; a listed ``unsupported`` one
+with a non-zero value is a 400 naming the field.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from google.protobuf.message import Message
@@ -19,6 +17,9 @@ from swarm.api import specs_pb2 as s
 from swarm.api import types_pb2 as t
 from swarm.engineapi.errors import BadRequest
 from swarm.engineapi.tables import (
+    DRIVER,
+    LABELS,
+    NAME,
     F,
     Table,
     assign,
@@ -34,15 +35,7 @@ from swarm.engineapi.tables import (
     strings,
     unsigned,
 )
-
-# ---- shared -----------------------------------------------------------------------------------
-
-
-def _ignore(msg: Message, v: Any) -> None:
-    """For keys that are only checked (the value is implied, or always so here)."""
-
-
-DRIVER = Table(t.Driver, {"Name": F("name", string), "Options": F("options", string_map)})
+from swarm.engineapi.tables import ignore as _ignore
 
 # ---- ContainerSpec and what it holds ----------------------------------------------------------
 
@@ -356,22 +349,11 @@ def _set_mode(msg: Message, v: tuple[str, Message]) -> None:
     assign(msg, v[0], v[1])
 
 
-def _set_name(msg: Message, v: str) -> None:
-    msg.annotations.name = v  # type: ignore[attr-defined]
-
-
-def _set_labels(msg: Message, v: dict[str, str]) -> None:
-    assign(msg.annotations, "labels", v)  # type: ignore[attr-defined]
-
-
 def _set_networks(msg: Message, v: list[Message]) -> None:
     """The deprecated top-level ``Networks`` (API < 1.44) means ``TaskTemplate.Networks``."""
     if not msg.task.networks:  # type: ignore[attr-defined]
         assign(msg.task, "networks", v)  # type: ignore[attr-defined]
 
-
-NAME = F("", string, setter=_set_name)
-LABELS = F("", string_map, setter=_set_labels)
 
 SERVICE = Table(
     s.ServiceSpec,
@@ -417,111 +399,4 @@ def node_spec(body: Any, current: s.NodeSpec) -> s.NodeSpec:
     spec = NODE.decode(body, "NodeSpec")
     assert isinstance(spec, s.NodeSpec)
     spec.membership = current.membership
-    return spec
-
-
-# ---- networks, secrets, configs ------------------------------------------------------------------
-
-IPAM_CONFIG = Table(
-    t.IPAMConfig,
-    {"Subnet": F("subnet", string), "IPRange": F("range", string), "Gateway": F("gateway", string)},
-    unsupported={"AuxiliaryAddresses": ()},
-)
-
-
-def _ipam(v: Any, path: str) -> Message:
-    if not isinstance(v, dict):
-        raise BadRequest(f"invalid {path}: expected an object")
-    if v.get("Driver") not in (None, "", "default"):
-        raise BadRequest(
-            f"{path}.Driver {v['Driver']!r} is not supported by pyswarm (only the default IPAM driver)"
-        )
-    configs = messages(IPAM_CONFIG)(v.get("Config") or [], f"{path}.Config")
-    return t.IPAMOptions(configs=configs)
-
-
-def _driver(v: Any, path: str) -> None:
-    name = string(v, path)
-    if name not in ("", "overlay"):
-        raise BadRequest(
-            f"network driver {name!r} is not supported by pyswarm: only overlay (swarm scope) networks"
-        )
-
-
-def _set_options(msg: Message, v: dict[str, str]) -> None:
-    assign(msg.driver_config, "options", v)  # type: ignore[attr-defined]
-
-
-def _scope(v: Any, path: str) -> None:
-    if string(v, path) not in ("", "swarm"):
-        raise BadRequest(f"network scope {v!r} is not supported by pyswarm: only swarm")
-
-
-NETWORK = Table(
-    s.NetworkSpec,
-    {
-        "Name": NAME,
-        "Labels": LABELS,
-        "Driver": F("", _driver, setter=_ignore),
-        "Internal": F("internal", boolean),
-        "Attachable": F("attachable", boolean),
-        "Ingress": F("ingress", boolean),
-        "IPAM": F("ipam", _ipam),
-        "Scope": F("", _scope, setter=_ignore),
-        "CheckDuplicate": F("", boolean, setter=_ignore),  # names are always checked
-        "Options": F("", string_map, setter=_set_options),
-    },
-    unsupported={"EnableIPv6": (), "ConfigOnly": (), "ConfigFrom": ()},
-)
-
-
-def network_spec(body: Any) -> s.NetworkSpec:
-    if isinstance(body, dict) and body.get("EnableIPv4") is False:
-        raise BadRequest("EnableIPv4=false is not supported by pyswarm")
-    body = {k: v for k, v in body.items() if k != "EnableIPv4"} if isinstance(body, dict) else body
-    spec = NETWORK.decode(body, "NetworkCreateRequest")
-    assert isinstance(spec, s.NetworkSpec)
-    if not spec.annotations.name:
-        raise BadRequest("network name must not be empty")
-    spec.driver_config.name = "overlay"
-    return spec
-
-
-def _data(v: Any, path: str) -> bytes:
-    try:
-        return base64.b64decode(string(v, path), validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"invalid {path}: expected base64-encoded data") from None
-
-
-SECRET = Table(
-    s.SecretSpec,
-    {
-        "Name": NAME,
-        "Labels": LABELS,
-        "Data": F("data", _data),
-        "Driver": F("driver", message(DRIVER)),
-        "Templating": F("templating", message(DRIVER)),
-    },
-)
-CONFIG = Table(
-    s.ConfigSpec,
-    {
-        "Name": NAME,
-        "Labels": LABELS,
-        "Data": F("data", _data),
-        "Templating": F("templating", message(DRIVER)),
-    },
-)
-
-
-def secret_spec(body: Any) -> s.SecretSpec:
-    spec = SECRET.decode(body, "SecretSpec")
-    assert isinstance(spec, s.SecretSpec)
-    return spec
-
-
-def config_spec(body: Any) -> s.ConfigSpec:
-    spec = CONFIG.decode(body, "ConfigSpec")
-    assert isinstance(spec, s.ConfigSpec)
     return spec

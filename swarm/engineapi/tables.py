@@ -20,6 +20,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
+from swarm.api import types_pb2
 from swarm.engineapi.errors import BadRequest
 
 Reader = Callable[[Any, str], Any]
@@ -90,7 +91,13 @@ def assign(msg: Message, name: str, value: Any) -> None:
 
 
 def _zero(v: Any) -> bool:
-    return v is None or v in ("", 0, False) or v == {} or v == []
+    """Go's zero value, deeply: what a client sends for a feature it does not use
+    (``"Privileges": {"CredentialSpec": null, "NoNewPrivileges": false}``)."""
+    if isinstance(v, dict):
+        return all(_zero(x) for x in v.values())
+    if isinstance(v, list):
+        return not v
+    return v is None or v in ("", 0, False)
 
 
 def _kind(v: Any) -> str:
@@ -158,8 +165,12 @@ def duration(v: Any, path: str) -> Duration:
 
 
 def enum(values: Mapping[str, int]) -> Reader:
+    """One of ``values``; ``""`` is the zero value (Go clients send unset enums as empty strings)."""
+
     def read(v: Any, path: str) -> int:
         s = string(v, path)
+        if s == "":
+            return 0
         if s not in values:
             raise BadRequest(f"invalid {path} {s!r}: must be one of " + ", ".join(repr(k) for k in values))
         return values[s]
@@ -178,3 +189,24 @@ def messages(table: Table) -> Reader:
         return [table.decode(x, f"{path}[{i}]") for i, x in enumerate(v)]
 
     return read
+
+
+# ---- what many objects share -------------------------------------------------------------------
+
+
+def ignore(msg: Message, v: Any) -> None:
+    """The setter of keys that are only checked (their value is implied, or always so here)."""
+
+
+def _set_name(msg: Message, v: str) -> None:
+    msg.annotations.name = v  # type: ignore[attr-defined]
+
+
+def _set_labels(msg: Message, v: dict[str, str]) -> None:
+    assign(msg.annotations, "labels", v)  # type: ignore[attr-defined]
+
+
+# Docker puts an object's Name and Labels on its spec; swarmkit in the spec's Annotations
+NAME = F("", string, setter=_set_name)
+LABELS = F("", string_map, setter=_set_labels)
+DRIVER = Table(types_pb2.Driver, {"Name": F("name", string), "Options": F("options", string_map)})

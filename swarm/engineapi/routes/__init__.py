@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from swarm.engineapi.http import Route
-from swarm.engineapi.routes import logs, networks, nodes, secrets, services, system, tasks
+from swarm.engineapi.routes import logs, networks, nodes, secrets, services, swarm, system, tasks
 
 ROUTES: list[Route] = [
     *system.ROUTES,
+    *swarm.ROUTES,
     *nodes.ROUTES,
     *services.ROUTES,
     *tasks.ROUTES,

@@ -8,7 +8,7 @@ from aiohttp import web
 from swarm.api import control_pb2, objects_pb2
 from swarm.engineapi.filters import Filters, labels_match, prefix_match
 from swarm.engineapi.http import Route, backend, body, empty, reply
-from swarm.engineapi.specs import network_spec
+from swarm.engineapi.resources import network_spec
 from swarm.shapes.engine import network_doc
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")

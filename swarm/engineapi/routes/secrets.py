@@ -13,7 +13,7 @@ from swarm.api import control_pb2 as c
 from swarm.api import types_pb2
 from swarm.engineapi.filters import Filters
 from swarm.engineapi.http import Handler, Route, backend, body, empty, reply, version_param
-from swarm.engineapi.specs import config_spec, secret_spec
+from swarm.engineapi.resources import config_spec, secret_spec
 from swarm.shapes.engine import config_doc, secret_doc
 
 FILTERS = ("id", "label", "name", "names")

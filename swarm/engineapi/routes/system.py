@@ -1,4 +1,4 @@
-"""`/_ping`, `/version`, `/info`, `/swarm` (inspect)."""
+"""`/_ping`, `/version`, `/info`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiohttp import web
 from swarm.api import control_pb2, daemon_pb2, objects_pb2
 from swarm.engineapi.errors import ApiError
 from swarm.engineapi.http import Route, backend, reply
-from swarm.shapes.engine import info_doc, swarm_doc, version_doc
+from swarm.shapes.engine import info_doc, version_doc
 
 
 def swarm_header(info: daemon_pb2.InfoResponse) -> str:
@@ -64,21 +64,8 @@ async def info(request: web.Request) -> web.StreamResponse:
     return reply(info_doc(r, cl))
 
 
-async def swarm_inspect(request: web.Request) -> web.StreamResponse:
-    b = backend(request)
-    r = await b.call(b.daemon.Info, daemon_pb2.InfoRequest())
-    if r.local_node_state != "active":
-        raise ApiError(
-            503,
-            'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
-            "to connect this node to swarm and try again.",
-        )
-    return reply(swarm_doc(await cluster(request)))
-
-
 ROUTES: list[Route] = [
     ("GET", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
-    ("GET", "/swarm", swarm_inspect),
 ]

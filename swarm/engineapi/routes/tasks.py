@@ -36,6 +36,8 @@ async def list_request(request: web.Request, f: Filters) -> control_pb2.ListTask
 
 
 async def list_tasks(request: web.Request) -> web.StreamResponse:
+    """``label`` matches the service's labels too, as swarmkit (`docker stack ps` filters on
+    ``com.docker.stack.namespace``, a service label)."""
     f = Filters.parse(request.query.get("filters"), TASK_FILTERS)
     b = backend(request)
     tasks = (await b.call(b.control.ListTasks, await list_request(request, f))).tasks
@@ -45,7 +47,8 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
         [
             task_doc(t)
             for t in tasks
-            if labels_match(want, t.annotations.labels) and prefix_match(names, t.annotations.name)
+            if labels_match(want, {**t.service_annotations.labels, **t.annotations.labels})
+            and prefix_match(names, t.annotations.name)
         ]
     )
 

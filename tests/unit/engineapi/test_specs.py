@@ -11,7 +11,8 @@ import pytest
 from swarm.api import specs_pb2 as s
 from swarm.api import types_pb2 as t
 from swarm.engineapi.errors import BadRequest
-from swarm.engineapi.specs import config_spec, network_spec, node_spec, secret_spec, service_spec
+from swarm.engineapi.resources import config_spec, network_spec, secret_spec
+from swarm.engineapi.specs import node_spec, service_spec
 from swarm.shapes.docker import service_spec_doc
 
 # what `docker service create --name web --replicas 3 -p 8080:80 nginx` (CLI 28) POSTs
@@ -147,6 +148,20 @@ def test_keys_match_case_insensitively_as_go_does() -> None:
     assert spec.annotations.name == "x" and spec.task.container.image == "i" and spec.task.container.tty
 
 
+def test_unsupported_keys_pass_when_zero_deep_down() -> None:
+    """`docker stack deploy` sends Privileges with every member null or false."""
+    body = {
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": "i",
+                "Privileges": {"CredentialSpec": None, "SELinuxContext": None, "NoNewPrivileges": False},
+                "Isolation": "",
+            }
+        }
+    }
+    assert service_spec(body).task.container.image == "i"
+
+
 def test_unknown_keys_are_ignored_and_null_is_absent() -> None:
     spec = service_spec({"Name": "x", "SomethingNew": {"a": 1}, "TaskTemplate": {"ContainerSpec": None}})
     assert spec.annotations.name == "x" and not spec.task.HasField("container")
@@ -275,3 +290,53 @@ def test_secret_and_config_bodies_carry_base64_data() -> None:
     assert config_spec({"Name": "c", "Data": data}).data == b"s3cr3t\n"
     with pytest.raises(BadRequest, match=r"invalid SecretSpec\.Data: expected base64-encoded data"):
         secret_spec({"Name": "pw", "Data": "not base64!"})
+
+
+def test_swarm_init_join_and_spec_bodies() -> None:
+    from swarm.engineapi.swarmspecs import init_request, join_request, swarm_spec
+
+    # what `docker swarm init --advertise-addr 10.0.0.1` sends (the CLI's flag defaults included)
+    req = init_request(
+        {
+            "ListenAddr": "0.0.0.0:2377",
+            "AdvertiseAddr": "10.0.0.1",
+            "DataPathAddr": "",
+            "DataPathPort": 0,
+            "DefaultAddrPool": None,
+            "ForceNewCluster": False,
+            "SubnetSize": 0,
+            "Availability": "",
+            "AutoLockManagers": False,
+            "Spec": {
+                "Orchestration": {"TaskHistoryRetentionLimit": 5},
+                "Raft": {"SnapshotInterval": 10000, "ElectionTick": 10, "HeartbeatTick": 1},
+                "Dispatcher": {"HeartbeatPeriod": 5_000_000_000},
+                "CAConfig": {"NodeCertExpiry": 7_776_000_000_000_000},
+                "TaskDefaults": {},
+                "EncryptionConfig": {"AutoLockManagers": False},
+            },
+        }
+    )
+    assert (req.listen_addr, req.advertise_addr) == ("", "10.0.0.1")  # the CLI's default listen: not given
+    assert req.spec.orchestration.task_history_retention_limit == 5
+    assert req.spec.dispatcher.heartbeat_period.seconds == 5 and req.spec.raft.election_tick == 10
+    assert init_request({"ListenAddr": "10.0.0.1:4000"}).listen_addr == "10.0.0.1:4000"
+    with pytest.raises(BadRequest, match="AutoLockManagers is not supported"):
+        init_request({"AutoLockManagers": True})
+    with pytest.raises(BadRequest, match="ExternalCAs is not supported"):
+        swarm_spec({"CAConfig": {"ExternalCAs": [{"URL": "https://ca"}]}})
+    j = join_request(
+        {
+            "ListenAddr": "0.0.0.0:2377",
+            "RemoteAddrs": ["10.0.0.1:2377"],
+            "JoinToken": "SWMTKN-1-x",
+            "Availability": "drain",
+        }
+    )
+    assert (list(j.remote_addrs), j.join_token, j.availability) == (
+        ["10.0.0.1:2377"],
+        "SWMTKN-1-x",
+        s.NodeSpec.DRAIN,
+    )
+    with pytest.raises(BadRequest, match="JoinToken must not be empty"):
+        join_request({"RemoteAddrs": ["10.0.0.1:2377"]})

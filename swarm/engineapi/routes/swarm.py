@@ -1,0 +1,74 @@
+"""`/swarm`: inspect, init, join, leave, update (spec and join-token rotation)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from swarm.api import control_pb2, daemon_pb2, types_pb2
+from swarm.engineapi.errors import ApiError, BadRequest
+from swarm.engineapi.http import Route, backend, body, empty, flag, reply, version_param
+from swarm.engineapi.swarmspecs import init_request, join_request, swarm_spec
+from swarm.shapes.engine import swarm_doc
+
+NOT_A_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+    "connect this node to swarm and try again."
+)
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    b = backend(request)
+    info = await b.call(b.daemon.Info, daemon_pb2.InfoRequest())
+    if info.local_node_state != "active":
+        raise ApiError(503, NOT_A_MANAGER)
+    cl = (await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())).cluster
+    return reply(swarm_doc(cl))
+
+
+async def init(request: web.Request) -> web.StreamResponse:
+    req = init_request(await body(request, "SwarmInitRequest"))
+    b = backend(request)
+    r = await b.call(b.daemon.Init, req, timeout=120)
+    return reply(r.node_id)  # dockerd answers the node ID as a JSON string
+
+
+async def join(request: web.Request) -> web.StreamResponse:
+    req = join_request(await body(request, "SwarmJoinRequest"))
+    b = backend(request)
+    await b.call(b.daemon.Join, req, timeout=120)
+    return empty()
+
+
+async def leave(request: web.Request) -> web.StreamResponse:
+    b = backend(request)
+    await b.call(b.daemon.Leave, daemon_pb2.LeaveRequest(force=flag(request, "force")), timeout=60)
+    return empty()
+
+
+async def update(request: web.Request) -> web.StreamResponse:
+    version = version_param(request)
+    if flag(request, "rotateManagerUnlockKey"):
+        raise BadRequest("rotateManagerUnlockKey is not supported by pyswarm (no autolock)")
+    spec = swarm_spec(await body(request, "SwarmSpec"))
+    b = backend(request)
+    cl = (await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())).cluster
+    rotation = control_pb2.KeyRotation(
+        worker_join_token=flag(request, "rotateWorkerToken"),
+        manager_join_token=flag(request, "rotateManagerToken"),
+    )
+    await b.call(
+        b.control.UpdateCluster,
+        control_pb2.UpdateClusterRequest(
+            cluster_id=cl.id, cluster_version=types_pb2.Version(index=version), spec=spec, rotation=rotation
+        ),
+    )
+    return empty()
+
+
+ROUTES: list[Route] = [
+    ("GET", "/swarm", inspect),
+    ("POST", "/swarm/init", init),
+    ("POST", "/swarm/join", join),
+    ("POST", "/swarm/leave", leave),
+    ("POST", "/swarm/update", update),
+]

@@ -1,0 +1,161 @@
+"""Issue 17 on loopback with this machine's docker CLI (no dockerd): `docker swarm init|join|
+update|join-token --rotate|leave` form and change a swarm of two real swarmd (fake executor)
+through their Engine API sockets, and `docker stack deploy` (the CLI translates the compose file
+into networks, secrets, configs and services itself) runs a stack there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.daemons import LoopbackCluster, Swarmd
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI on this machine"),
+]
+
+
+def docker(d: Swarmd, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        DOCKER_HOST=f"unix://{d.socket.parent / 'docker.sock'}",
+        DOCKER_CONFIG=str(d.root / "docker-config"),
+    )
+    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
+
+
+def ok(d: Swarmd, *args: str, cwd: Path | None = None) -> str:
+    cp = docker(d, *args, cwd=cwd)
+    assert cp.returncode == 0, (
+        f"docker {' '.join(args)}: {cp.returncode}\n{cp.stdout}{cp.stderr}\n{d.log()[-2000:]}"
+    )
+    return cp.stdout
+
+
+def wait(cond: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[LoopbackCluster]:
+    c = LoopbackCluster(tmp_path, 2)
+    c.start()
+    for d in c.daemons:
+        wait(lambda d=d: (d.socket.parent / "docker.sock").exists(), 15, "the Engine API socket")
+    yield c
+    c.stop()
+
+
+def test_docker_swarm_init_join_update_rotate_leave(two: LoopbackCluster) -> None:
+    m, w = two[0], two[1]
+    out = ok(m, "swarm", "init", "--advertise-addr", two.addr(0))
+    assert "Swarm initialized: current node (" in out and f"{two.addr(0)}" in out, out
+    cp = docker(m, "swarm", "init")
+    assert cp.returncode == 1 and "This node is already part of a swarm" in cp.stderr, cp.stderr
+    token = ok(m, "swarm", "join-token", "-q", "worker").strip()
+    assert token.startswith("SWMTKN-1-")
+    assert (
+        ok(w, "swarm", "join", "--token", token, "--advertise-addr", two.addr(1), two.addr(0)).strip()
+        == "This node joined a swarm as a worker."
+    )
+    wait(
+        lambda: (
+            sorted(ok(m, "node", "ls", "--format", "{{.Status}} {{.ManagerStatus}}").split("\n"))
+            == ["", "Ready ", "Ready Leader"]
+        ),
+        30,
+        "two ready nodes",
+    )
+    assert (
+        ok(w, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").strip()
+        == "active false"
+    )
+
+    assert ok(m, "swarm", "update", "--task-history-limit", "3").strip() == "Swarm updated."
+    assert (
+        ok(m, "info", "--format", "{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}").strip()
+        == "3"
+    )
+    ok(m, "swarm", "join-token", "--rotate", "worker")
+    assert ok(m, "swarm", "join-token", "-q", "worker").strip() != token
+
+    assert ok(w, "swarm", "leave").strip() == "Node left the swarm."
+    assert ok(w, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+    cp = docker(w, "swarm", "leave")
+    assert cp.returncode == 1 and "This node is not part of a swarm" in cp.stderr, cp.stderr
+    cp = docker(m, "swarm", "unlock-key")
+    assert cp.returncode == 1 and "/swarm/unlockkey is not implemented by pyswarm's Engine API" in cp.stderr
+
+
+COMPOSE = """\
+services:
+  web:
+    image: busybox
+    deploy:
+      replicas: 2
+      labels: [tier=front]
+    networks: [front]
+    environment: [FAKE_LOG=from the stack]
+    configs: [app]
+    secrets: [pw]
+  db:
+    image: busybox
+networks:
+  front: {}
+configs:
+  app:
+    file: ./app.conf
+secrets:
+  pw:
+    file: ./pw.txt
+"""
+
+
+def test_docker_stack_deploy_runs_a_stack(two: LoopbackCluster, tmp_path: Path) -> None:
+    m = two[0]
+    ok(m, "swarm", "init", "--advertise-addr", two.addr(0))
+    (tmp_path / "compose.yml").write_text(COMPOSE)
+    (tmp_path / "app.conf").write_text("key=value\n")
+    (tmp_path / "pw.txt").write_text("s3cr3t\n")
+    out = ok(m, "stack", "deploy", "-c", "compose.yml", "s", cwd=tmp_path)
+    for line in (
+        "Creating network s_front",
+        "Creating secret s_pw",
+        "Creating config s_app",
+        "Creating service s_web",
+        "Creating service s_db",
+    ):
+        assert line in out, out
+    assert ok(m, "stack", "ls", "--format", "{{.Name}} {{.Services}}").strip() == "s 2"
+    wait(
+        lambda: (
+            sorted(ok(m, "stack", "services", "s", "--format", "{{.Name}} {{.Replicas}}").splitlines())
+            == ["s_db 1/1", "s_web 2/2"]
+        ),
+        30,
+        "the stack running",
+    )
+    ps = ok(m, "stack", "ps", "s", "--format", "{{.Name}} {{.CurrentState}}").splitlines()
+    assert sorted(p.split()[0] for p in ps) == ["s_db.1", "s_web.1", "s_web.2"], ps
+    labels = ok(m, "service", "inspect", "s_web", "--format", "{{json .Spec.Labels}}")
+    assert '"tier":"front"' in labels and '"com.docker.stack.namespace":"s"' in labels, labels
+    # deploying again updates in place
+    assert "Updating service s_web" in ok(m, "stack", "deploy", "-c", "compose.yml", "s", cwd=tmp_path)
+    out = ok(m, "stack", "rm", "s")
+    assert "Removing service s_web" in out and "Removing network s_front" in out, out
+    wait(lambda: ok(m, "service", "ls", "-q").strip() == "", 30, "the services gone")
