@@ -34,7 +34,7 @@ def adopt(nn: NodeNetwork) -> None:
     for cid, sb in list(s.sandboxes.items()):
         if netns.netns_exists(sb.ns_name):
             sb.attachments = [a for a in sb.attachments if a.network_id in s.networks]
-            nn._dns.add_sandbox(cid, sb.path)
+            nn._dns.add_sandbox(cid, sb.path, sb.dns_servers)
         else:
             del s.sandboxes[cid]
     s.services = {k: v for k, v in s.services.items() if k in s.networks}

@@ -142,10 +142,18 @@ def build_records(services: Iterable[ServiceEntry]) -> dict[str, tuple[str, ...]
     return rec
 
 
-def sandbox_resolv_conf(host_resolv: str) -> str:
-    """resolv.conf for a container: our resolver, the host's search domains, ndots:0."""
-    search = [ln for ln in host_resolv.splitlines() if ln.split()[:1] in (["search"], ["domain"])]
-    return "\n".join([*search[:1], "nameserver 127.0.0.11", "options ndots:0"]) + "\n"
+def sandbox_resolv_conf(host_resolv: str, search: Iterable[str] = (), options: Iterable[str] = ()) -> str:
+    """resolv.conf for a container: our resolver; the task's search domains (``--dns-search``)
+    or else the host's; the task's options (``--dns-option``) with ``ndots:0`` unless they set
+    ndots themselves (libnetwork's rule for the embedded DNS)."""
+    search, options = list(search), list(options)
+    if search:
+        lines = ["search " + " ".join(search)]
+    else:
+        lines = [ln for ln in host_resolv.splitlines() if ln.split()[:1] in (["search"], ["domain"])][:1]
+    if not any(o.startswith("ndots:") for o in options):
+        options.append("ndots:0")
+    return "\n".join([*lines, "nameserver 127.0.0.11", "options " + " ".join(options)]) + "\n"
 
 
 def host_nameservers(host_resolv: str) -> list[str]:

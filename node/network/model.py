@@ -50,6 +50,23 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class DnsOptions:
+    """A task's ``--dns`` (the embedded DNS's upstreams for it; IPv4 here), ``--dns-search`` and
+    ``--dns-option`` (its resolv.conf's search and options lines)."""
+
+    nameservers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for ns in self.nameservers:
+            parse_ip(ns)
+        for word in (*self.search, *self.options):
+            if not word or any(c.isspace() for c in word):
+                raise InvalidNetworkConfigError(f"invalid DNS search domain or option {word!r}")
+
+
+@dataclass(frozen=True)
 class PortMap:
     """A published port: ``published_port`` on every node -> ``target_port`` in the task."""
 

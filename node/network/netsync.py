@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from node.network.errors import InvalidNetworkConfigError, NetworkError
-from node.network.model import NetworkConfig, PortMap, ServiceEntry
+from node.network.model import DnsOptions, NetworkConfig, PortMap, ServiceEntry
 from node.network.netview import Desired, NetState, NetView, network_config, task_attachments
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Task
@@ -78,6 +78,18 @@ def host_port_maps(task: Task) -> tuple[PortMap, ...]:
     return tuple(out)
 
 
+def task_dns(task: Task) -> DnsOptions | None:
+    """The task's ``--dns``, ``--dns-search``, ``--dns-option`` (None: none given). A bad value
+    rejects the task (``InvalidNetworkConfigError``) before its sandbox is made."""
+    d = task.spec.container.dns_config
+    if not (d.nameservers or d.search or d.options):
+        return None
+    try:
+        return DnsOptions(tuple(d.nameservers), tuple(d.search), tuple(d.options))
+    except InvalidNetworkConfigError as e:
+        raise InvalidNetworkConfigError(f"task {task.id}: dns config: {e}") from e
+
+
 class NodeNetworkLike(Protocol):
     """The part of ``node.network.NodeNetwork`` NetSync drives (a fake in unit tests)."""
 
@@ -87,7 +99,7 @@ class NodeNetworkLike(Protocol):
     def set_services(self, network_id: str, services: Sequence[ServiceEntry]) -> None: ...
     def set_ingress(self, ingress_ip_cidr: str | None, entries: Sequence[ServiceEntry]) -> None: ...
     def remove_network(self, network_id: str) -> None: ...
-    def create_sandbox(self, container_id: str) -> str: ...
+    def create_sandbox(self, container_id: str, dns: DnsOptions | None = None) -> str: ...
     def resolv_conf_path(self, container_id: str) -> Path: ...
     def attach(self, container_id: str, network_id: str, ip_cidr: str) -> None: ...
     def destroy_sandbox(self, container_id: str) -> None: ...
@@ -171,7 +183,7 @@ class NetSync:
         states = [des.networks[n] for n in nids if n in des.networks]
         try:
             return await self._call(self._setup, container_id, task.id, states, pairs, self.synced,
-                                    host_ports)
+                                    host_ports, task_dns(task))
         except Exception:
             # (cancelled: the thread may still finish the sandbox; keep counting it as in use
             # until destroy_sandbox, which queues behind it)
@@ -342,13 +354,13 @@ class NetSync:
 
     def _setup(self, container_id: str, task_id: str, states: list[NetState],
                pairs: list[tuple[str, str]], full: bool,
-               host_ports: Sequence[PortMap] = ()) -> tuple[str, str]:
+               host_ports: Sequence[PortMap] = (), dns: DnsOptions | None = None) -> tuple[str, str]:
         for ns in states:
             self._push_network(ns, full)
         for nid, _ in pairs:
             if nid not in self._ensured:
                 raise InvalidNetworkConfigError(f"task {task_id}: network {nid} has no usable config")
-        path = self.nn.create_sandbox(container_id)
+        path = self.nn.create_sandbox(container_id, dns)
         try:
             for nid, addr in pairs:
                 self.nn.attach(container_id, nid, addr)

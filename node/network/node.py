@@ -35,6 +35,7 @@ from node.network.conntrack import flush_udp_to, removed_backends
 from node.network.dns import build_records, host_nameservers, sandbox_resolv_conf
 from node.network.errors import InvalidNetworkConfigError, NetworkError, UnknownNetworkError
 from node.network.model import (
+    DnsOptions,
     NetworkConfig,
     PortMap,
     ServiceEntry,
@@ -76,7 +77,7 @@ class NodeNetwork:
         self._records: dict[str, dict[str, tuple[str, ...]]] = {}
         self._applied: dict[str, str] = {}  # container id -> VIP ruleset last applied
         host_resolv = resolv_conf.read_text() if resolv_conf.exists() else ""
-        self._resolv = sandbox_resolv_conf(host_resolv)
+        self._host_resolv = host_resolv
         self._dns = DnsServer(self._lookup, host_nameservers(host_resolv), port=dns_port)
         self._s = self._load()
         self._egress = (egress.Egress(self._host, self.stem, egress_subnet, self._s.egress_ips,
@@ -149,7 +150,10 @@ class NodeNetwork:
 
     # -- sandboxes ---------------------------------------------------------------------------
 
-    def create_sandbox(self, container_id: str) -> str:
+    def create_sandbox(self, container_id: str, dns: DnsOptions | None = None) -> str:
+        """The container's network namespace, served by the embedded DNS (asking ``dns``'s
+        nameservers, else the host's, for other names), with its resolv.conf written."""
+        dns = dns or DnsOptions()
         with self._lock:
             sb = self._s.sandboxes.get(container_id)
             if sb is not None and netns.netns_exists(sb.ns_name):
@@ -159,7 +163,7 @@ class NodeNetwork:
             try:
                 netns.run_in_ns(path, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0],
                                                             state="up"))
-                self._dns.add_sandbox(container_id, path)
+                self._dns.add_sandbox(container_id, path, list(dns.nameservers))
                 if self._egress is not None:
                     self._egress.add(container_id, path)
             except BaseException:
@@ -169,10 +173,11 @@ class NodeNetwork:
                     self._undo(f"egress of {container_id}", lambda: eg.remove(container_id))
                 netns.delete_netns(name)
                 raise
-            self._s.sandboxes[container_id] = st.Sandbox(container_id, name, path)
+            self._s.sandboxes[container_id] = st.Sandbox(container_id, name, path,
+                                                         dns_servers=list(dns.nameservers))
             rc = self.resolv_conf_path(container_id)
             rc.parent.mkdir(parents=True, exist_ok=True)
-            rc.write_text(self._resolv)
+            rc.write_text(sandbox_resolv_conf(self._host_resolv, dns.search, dns.options))
             self._save()
             log.info("sandbox for container %s: %s", container_id, path)
             return path

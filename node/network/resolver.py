@@ -44,6 +44,7 @@ class _Fwd:
     deadline: float
     query: bytes
     attempt: int          # index into upstreams
+    upstreams: list[str]  # the sandbox's (its --dns servers, else the host's)
 
 
 class DnsServer:
@@ -57,6 +58,7 @@ class DnsServer:
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._socks: dict[str, list[socket.socket]] = {}
+        self._sb_upstreams: dict[str, list[str]] = {}   # sandboxes with their own (--dns)
         self._fwd: dict[socket.socket, _Fwd] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", ""))
@@ -66,7 +68,13 @@ class DnsServer:
 
     # -- sandboxes -------------------------------------------------------------------------
 
-    def add_sandbox(self, container_id: str, netns_path: str) -> None:
+    def upstreams(self, container_id: str) -> list[str]:
+        """Where a sandbox's other names are asked: its ``--dns`` servers, else the host's."""
+        return self._sb_upstreams.get(container_id) or self._upstreams
+
+    def add_sandbox(self, container_id: str, netns_path: str, upstreams: list[str] | None = None) -> None:
+        if upstreams:
+            self._sb_upstreams[container_id] = list(upstreams)
         if container_id in self._socks:
             return
 
@@ -90,6 +98,7 @@ class DnsServer:
 
     def remove_sandbox(self, container_id: str) -> None:
         with self._lock:
+            self._sb_upstreams.pop(container_id, None)
             socks = self._socks.pop(container_id, [])
             for s in socks:
                 self._sel.unregister(s)
@@ -133,8 +142,8 @@ class DnsServer:
                 for fs, f in list(self._fwd.items()):
                     if f.deadline < now:
                         self._drop_fwd(fs)
-                        if f.attempt + 1 < len(self._upstreams) and f.reply.fileno() >= 0:
-                            self._forward_udp(f.query, f.reply, f.client, f.attempt + 1)
+                        if f.attempt + 1 < len(f.upstreams) and f.reply.fileno() >= 0:
+                            self._forward_udp(f.query, f.reply, f.client, f.upstreams, f.attempt + 1)
 
     def _handle(self, kind: str, cid: str, sock: socket.socket) -> None:
         if kind == "wake":
@@ -144,8 +153,8 @@ class DnsServer:
             out = self.answer(cid, data)
             if out is not None:
                 sock.sendto(out, client)
-            elif self._upstreams:
-                self._forward_udp(data, sock, client)
+            elif self.upstreams(cid):
+                self._forward_udp(data, sock, client, self.upstreams(cid))
         elif kind == "tcp":
             conn, _ = sock.accept()
             threading.Thread(target=self._serve_tcp, args=(cid, conn), daemon=True,
@@ -157,8 +166,8 @@ class DnsServer:
             except OSError as e:  # e.g. ECONNREFUSED: nothing listens there, try the next one
                 log.debug("dns: upstream error %s", e)
                 self._drop_fwd(sock)
-                if f is not None and f.attempt + 1 < len(self._upstreams):
-                    self._forward_udp(f.query, f.reply, f.client, f.attempt + 1)
+                if f is not None and f.attempt + 1 < len(f.upstreams):
+                    self._forward_udp(f.query, f.reply, f.client, f.upstreams, f.attempt + 1)
                 return
             if f is not None:
                 f.reply.sendto(data, f.client)
@@ -174,7 +183,7 @@ class DnsServer:
             return None
         ips = self._lookup(cid, q.name)
         if ips is None:
-            if not self._upstreams:
+            if not self.upstreams(cid):
                 return dns.build_response(data, q, rcode=dns.RCODE_SERVFAIL)
             return None
         ips_l = list(ips)
@@ -182,18 +191,18 @@ class DnsServer:
         return dns.build_response(data, q, ips_l, ttl=self._ttl)
 
     def _forward_udp(self, data: bytes, reply: socket.socket, client: tuple[str, int],
-                     attempt: int = 0) -> None:
+                     upstreams: list[str], attempt: int = 0) -> None:
         """Send to upstreams[attempt]; on timeout the loop retries with the next one."""
         fs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         fs.setblocking(False)
         try:
-            fs.connect((self._upstreams[attempt], 53))
+            fs.connect((upstreams[attempt], 53))
             fs.send(data)
         except OSError as e:
-            log.debug("dns: forward to %s failed: %s", self._upstreams[attempt], e)
+            log.debug("dns: forward to %s failed: %s", upstreams[attempt], e)
             fs.close()
             return
-        self._fwd[fs] = _Fwd(reply, client, time.monotonic() + FORWARD_TIMEOUT, data, attempt)
+        self._fwd[fs] = _Fwd(reply, client, time.monotonic() + FORWARD_TIMEOUT, data, attempt, upstreams)
         self._sel.register(fs, selectors.EVENT_READ, ("fwd", ""))
 
     def _drop_fwd(self, fs: socket.socket) -> None:
@@ -207,7 +216,7 @@ class DnsServer:
                 conn.settimeout(5)
                 msg = _recv_tcp_msg(conn)
                 out = self.answer(cid, msg)
-                for upstream in self._upstreams if out is None else []:
+                for upstream in self.upstreams(cid) if out is None else []:
                     try:
                         with socket.create_connection((upstream, 53), FORWARD_TIMEOUT) as up:
                             up.sendall(struct.pack("!H", len(msg)) + msg)

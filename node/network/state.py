@@ -30,6 +30,7 @@ class Sandbox:
     ns_name: str
     path: str
     attachments: list[Attachment] = field(default_factory=list)
+    dns_servers: list[str] = field(default_factory=list)   # --dns: the embedded DNS's upstreams here
 
 
 @dataclass
@@ -66,7 +67,7 @@ def load_dict(d: dict[str, Any]) -> Saved:
     return Saved(
         networks={k: NetworkConfig(**v) for k, v in d.get("networks", {}).items()},
         sandboxes={k: Sandbox(v["container_id"], v["ns_name"], v["path"],
-                              [Attachment(**a) for a in v["attachments"]])
+                              [Attachment(**a) for a in v["attachments"]], list(v.get("dns_servers", [])))
                    for k, v in d.get("sandboxes", {}).items()},
         services={k: tuple(entry_from_dict(e) for e in v) for k, v in d.get("services", {}).items()},
         ingress_ip=d.get("ingress_ip"),

@@ -156,6 +156,23 @@ def parse_sysctl(v: str) -> tuple[str, str]:
     return k, val
 
 
+def _nameserver(v: str, flag: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(v.strip()))
+    except ValueError:
+        raise CLIError(f'invalid argument "{v}" for "{flag}" flag: IP address is not correctly formatted: {v}') from None
+
+
+def _update_list(current: Any, remove: Sequence[str], add: Sequence[str]) -> None:
+    """A ``--X-rm`` / ``--X-add`` pair on a repeated string field: kept in order, no duplicates."""
+    out = [x for x in current if x not in remove]
+    out += [x for x in add if x not in out]
+    del current[:]
+    current.extend(out)
+
+
 def _caps(names: Sequence[str]) -> list[str]:
     """Docker normalises capability names: upper case, ``CAP_`` prefix (``ALL`` stays)."""
     out = []
@@ -207,6 +224,12 @@ def apply_create(t: TaskSpec, o: Mapping[str, Any]) -> None:
     by_name = {u.name: u for u in (parse_ulimit(v) for v in o.get("ulimit") or ())}
     c.ulimits.extend(by_name.values())
     c.hosts.extend(parse_host(v) for v in o.get("host") or ())
+    d = c.dns_config
+    d.nameservers.extend(_nameserver(v, "--dns") for v in o.get("dns") or ())
+    d.search.extend(o.get("dns_search") or ())
+    d.options.extend(o.get("dns_option") or ())
+    if not (d.nameservers or d.search or d.options):
+        c.ClearField("dns_config")
     _log_driver(t, o)
 
 
@@ -251,4 +274,12 @@ def apply_update(t: TaskSpec, o: Mapping[str, Any]) -> None:
         hosts += [e for e in (parse_host(v) for v in o.get("host_add") or ()) if e not in hosts]
         del c.hosts[:]
         c.hosts.extend(hosts)
+    if any(o.get(f"dns{k}_{op}") for k in ("", "_search", "_option") for op in ("add", "rm")):
+        d = c.dns_config
+        _update_list(d.nameservers, [_nameserver(v, "--dns-rm") for v in o.get("dns_rm") or ()],
+                     [_nameserver(v, "--dns-add") for v in o.get("dns_add") or ()])
+        _update_list(d.search, o.get("dns_search_rm") or (), o.get("dns_search_add") or ())
+        _update_list(d.options, o.get("dns_option_rm") or (), o.get("dns_option_add") or ())
+        if not (d.nameservers or d.search or d.options):
+            c.ClearField("dns_config")
     _log_driver(t, o)

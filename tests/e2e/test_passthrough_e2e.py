@@ -110,3 +110,34 @@ def test_service_logs_since(swarm_bed) -> None:
     assert sb.ok("node", "ps", "-q", "-f", "label=team=b", "self") == ""
     cp = sb.cli("service", "logs", "--since", "yesterday", "clock")
     assert cp.returncode != 0 and 'invalid argument "yesterday" for "--since" flag' in cp.stderr
+
+
+def test_dns_flags_name_the_embedded_dns_upstream_and_resolv_conf(swarm_bed) -> None:
+    import sys
+    from pathlib import Path
+
+    sb = swarm_bed(managers=1, workers=1)
+    fake = Path(__file__).resolve().parent.parent / "support" / "fakedns.py"
+    sb.tb.infra(sys.executable, str(fake), "10.231.0.1", "192.0.2.77")     # killed with the testbed
+    sb.ok("network", "create", "-d", "overlay", "appnet")
+    probe = ('cat /etc/resolv.conf; for i in 1 2 3 4 5 6 7 8 9 10; do '
+             'nslookup outside.test 2>&1 | grep -q 192.0.2.77 && { echo resolved-outside; break; }; '
+             'sleep 1; done; nslookup dnsweb 2>&1 | grep -q "^Name:" && echo resolved-service; '
+             'echo probe-done; exec sleep 100000')
+    sb.ok("service", "create", "--detach", "--name", "dnsweb", "--network", "appnet", "--dns", "10.231.0.1",
+          "--dns-search", "corp.test", "--dns-option", "timeout:2", "--entrypoint", "sh",
+          sb.image("demo/web:1"), "-c", probe)
+    logs = _wait_log(sb, "dnsweb", "probe-done")
+    lines = logs.splitlines()
+    assert "search corp.test" in lines and "nameserver 127.0.0.11" in lines, logs
+    assert "options timeout:2 ndots:0" in lines, logs
+    assert "resolved-outside" in lines, logs          # other names asked of the --dns server
+    assert "resolved-service" in lines, logs          # the stack's own names still answered here
+    # without --dns the host's upstreams are asked: the fake server's answer never comes
+    sb.ok("service", "create", "--detach", "--name", "plain", "--network", "appnet", "--entrypoint", "sh",
+          sb.image("demo/web:1"), "-c", 'nslookup outside.test 2>&1 | grep -c 192.0.2.77; echo done-plain; '
+          'exec sleep 100000')
+    plain = _wait_log(sb, "plain", "done-plain")
+    assert "resolved" not in plain and plain.splitlines()[0] == "0", plain
+    cp = sb.cli("service", "create", "--name", "x", "--dns", "not-an-ip", sb.image("demo/web:1"))
+    assert cp.returncode != 0 and "IP address is not correctly formatted: not-an-ip" in cp.stderr

@@ -106,6 +106,9 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--sysctl", multiple=True, help="Sysctl options"),
                 click.option("--ulimit", multiple=True, help="Ulimit options"),
                 click.option("--host", multiple=True, help="Set one or more custom host-to-IP mappings (host:ip)"),
+                click.option("--dns", multiple=True, help="Set custom DNS servers"),
+                click.option("--dns-option", multiple=True, help="Set DNS options"),
+                click.option("--dns-search", multiple=True, help="Set custom DNS search domains"),
             ]
         else:
             opts += [
@@ -132,6 +135,12 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--ulimit-rm", multiple=True, help="Remove a ulimit option"),
                 click.option("--host-add", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
                 click.option("--host-rm", multiple=True, help="Remove a custom host-to-IP mapping (host:ip)"),
+                click.option("--dns-add", multiple=True, help="Add or update a custom DNS server"),
+                click.option("--dns-rm", multiple=True, help="Remove a custom DNS server"),
+                click.option("--dns-option-add", multiple=True, help="Add or update a DNS option"),
+                click.option("--dns-option-rm", multiple=True, help="Remove a DNS option"),
+                click.option("--dns-search-add", multiple=True, help="Add or update a custom DNS search domain"),
+                click.option("--dns-search-rm", multiple=True, help="Remove a DNS search domain"),
                 click.option("--force", is_flag=True, help="Force update even if no changes require it"),
                 click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
             ]

@@ -109,3 +109,19 @@ def test_env_files(tmp_path, monkeypatch) -> None:
     (tmp_path / "bad.env").write_text("BAD KEY=1\n")
     with pytest.raises(CLIError, match=r"bad\.env:1: variable 'BAD KEY' contains whitespaces"):
         read_env_files([str(tmp_path / "bad.env")])
+
+
+def test_dns_flags_and_their_update_pairs() -> None:
+    t = _create(dns=("10.0.0.53", "192.0.2.1"), dns_search=("corp.test",), dns_option=("timeout:2",))
+    d = t.container.dns_config
+    assert (list(d.nameservers), list(d.search), list(d.options)) == \
+        (["10.0.0.53", "192.0.2.1"], ["corp.test"], ["timeout:2"])
+    apply_update(t, {"dns_rm": ("192.0.2.1",), "dns_add": ("192.0.2.2",), "dns_search_add": ("b.test",),
+                     "dns_option_rm": ("timeout:2",)})
+    assert (list(d.nameservers), list(d.search), list(d.options)) == \
+        (["10.0.0.53", "192.0.2.2"], ["corp.test", "b.test"], [])
+    apply_update(t, {"dns_rm": ("10.0.0.53", "192.0.2.2"), "dns_search_rm": ("corp.test", "b.test")})
+    assert not t.container.HasField("dns_config")
+    assert not _create().container.HasField("dns_config")
+    with pytest.raises(CLIError, match=r'"--dns" flag: IP address is not correctly formatted: dns\.example'):
+        _create(dns=("dns.example",))

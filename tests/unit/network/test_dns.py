@@ -81,3 +81,24 @@ def test_resolver_answer_logic() -> None:
         assert dns.parse_answer_ips(lonely.answer("c1", dns.build_query("x.org")))[0] == 2  # type: ignore[arg-type]
     finally:
         lonely.close()
+
+
+def test_sandbox_resolv_conf_with_the_tasks_search_and_options() -> None:
+    host = "search corp.example\nnameserver 10.1.1.1\noptions timeout:1\n"
+    assert dns.sandbox_resolv_conf(host, ["a.test", "b.test"], ["timeout:2", "attempts:3"]) == \
+        "search a.test b.test\nnameserver 127.0.0.11\noptions timeout:2 attempts:3 ndots:0\n"
+    assert dns.sandbox_resolv_conf(host, [], ["ndots:2"]) == \
+        "search corp.example\nnameserver 127.0.0.11\noptions ndots:2\n"      # the task's ndots wins
+
+
+def test_a_sandbox_with_its_own_nameservers_forwards_there_only_while_it_exists() -> None:
+    srv = DnsServer(lambda cid, name: None, upstreams=[])
+    try:
+        srv._sb_upstreams["c1"] = ["192.0.2.9"]         # as add_sandbox(.., upstreams) records it
+        assert srv.upstreams("c1") == ["192.0.2.9"] and srv.upstreams("c2") == []
+        assert srv.answer("c1", dns.build_query("x.org")) is None                  # forwarded
+        assert dns.parse_answer_ips(srv.answer("c2", dns.build_query("x.org")))[0] == 2  # type: ignore[arg-type]
+        srv.remove_sandbox("c1")
+        assert srv.upstreams("c1") == []
+    finally:
+        srv.close()

@@ -86,7 +86,7 @@ class FakeNodeNetwork:
         self._rec("remove_network", network_id)
         self.networks.pop(network_id, None)
 
-    def create_sandbox(self, container_id: str) -> str:
+    def create_sandbox(self, container_id: str, dns: object = None) -> str:
         self._rec("create_sandbox", container_id)
         self.sandboxes.setdefault(container_id, [])
         return f"/run/netns/swc-{container_id}"
