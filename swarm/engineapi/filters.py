@@ -43,6 +43,10 @@ class Filters:
     def __contains__(self, key: str) -> bool:
         return key in self._values
 
+    def pairs(self) -> list[str]:
+        """Every value as ``key=value`` (the daemon's own filter syntax for volumes)."""
+        return [f"{k}={v}" for k, vs in self._values.items() for v in vs]
+
     def labels(self, key: str = "label") -> dict[str, str]:
         """``label=k`` and ``label=k=v`` values as a map (an empty value matches any)."""
         out = {}

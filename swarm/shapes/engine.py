@@ -282,10 +282,44 @@ def version_doc(r: daemon_pb2.VersionResponse, api_version: str, min_api_version
 def _arch() -> str:
     import platform
 
-    return platform.machine()   # /info's Architecture is uname's (x86_64), /version's Arch Go's
+    return platform.machine()  # /info's Architecture is uname's (x86_64), /version's Arch Go's
 
 
 def _kernel() -> str:
     import platform
 
     return platform.release()
+
+
+# ---- the node's images ------------------------------------------------------------------------------
+
+
+def image_summary_doc(img: daemon_pb2.ImageSummary) -> dict[str, Any]:
+    """`GET /images/json` (ImageSummary)."""
+    return {
+        "Id": img.id,
+        "ParentId": "",
+        "RepoTags": list(img.repo_tags),
+        "RepoDigests": list(img.repo_digests),
+        "Created": img.created.seconds,
+        "Size": img.size,
+        "SharedSize": -1,
+        "Labels": {},
+        "Containers": -1,
+    }
+
+
+def image_inspect_doc(img: daemon_pb2.ImageSummary) -> dict[str, Any]:
+    """`GET /images/{name}/json`, from what the node's image list says (no config or layers yet)."""
+    return {
+        "Id": img.id,
+        "RepoTags": list(img.repo_tags),
+        "RepoDigests": list(img.repo_digests),
+        "Parent": "",
+        "Comment": "",
+        "Created": img.created.ToJsonString() if img.HasField("created") else "",
+        "Os": "linux",
+        "Size": img.size,
+        "RootFS": {"Type": "layers"},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},  # Go's zero time: the CLI parses it
+    }

@@ -63,7 +63,7 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     # create waits for convergence: the CLI's progress polls services, tasks (_up-to-date) and nodes
     out = ok(sb, "service", "create", "--name", "web", "--replicas", "3", "-p", "8080:80", web1, timeout=300)
     sid = out.splitlines()[0]
-    assert len(sid) == 25 and f"verify: Service {sid} converged" in out, out   # dockerd's words: the id
+    assert len(sid) == 25 and f"verify: Service {sid} converged" in out, out  # dockerd's words: the id
     tasks = running(sb, "web")
     assert sorted(t[1] for t in tasks) == ["mgr1", "wkr1", "wkr2"], tasks
     assert sorted(t[0] for t in tasks) == ["web.1", "web.2", "web.3"], tasks
@@ -117,6 +117,18 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
         ok(sb, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
     )
     ok(sb, "network", "rm", "appnet")
+
+    # the node's own images and volumes: pull with Docker's progress stream, list, inspect, remove
+    out = ok(sb, "pull", web2, host="wkr1")
+    assert f"Status: Downloaded image for {web2}" in out and "Digest: sha256:" in out, out
+    assert [web2.rsplit(":", 1)[0], "2"] in [r[:2] for r in rows(ok(sb, "image", "ls", host="wkr1"))[1:]]
+    assert json.loads(ok(sb, "image", "inspect", web2, "--format", "{{json .RepoTags}}", host="wkr1")) == [
+        web2
+    ]
+    assert ok(sb, "volume", "create", "data", host="wkr2").strip() == "data"
+    assert ok(sb, "volume", "ls", "-q", host="wkr2").split() == ["data"]
+    assert ok(sb, "volume", "ls", "-q", host="wkr1").split() == []  # a node's own
+    ok(sb, "volume", "rm", "data", host="wkr2")
 
     # what the node does not serve is a clear 501; a worker refuses manager calls as dockerd
     cp = docker(sb, "ps", host="wkr1")

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from swarm.engineapi.http import Route
-from swarm.engineapi.routes import logs, networks, nodes, secrets, services, swarm, system, tasks
+from swarm.engineapi.routes import (
+    images,
+    logs,
+    networks,
+    nodes,
+    secrets,
+    services,
+    swarm,
+    system,
+    tasks,
+    volumes,
+)
 
 ROUTES: list[Route] = [
     *system.ROUTES,
@@ -14,4 +25,6 @@ ROUTES: list[Route] = [
     *networks.ROUTES,
     *secrets.ROUTES,
     *logs.ROUTES,
+    *images.ROUTES,
+    *volumes.ROUTES,
 ]
