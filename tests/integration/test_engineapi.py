@@ -200,6 +200,8 @@ def test_docker_py_drives_swarm_nodes_services_networks_secrets_configs(manager:
         with pytest.raises(docker.errors.APIError) as e:
             secret.remove()
         assert "in use" in str(e.value)
+        client.networks.create("spare", driver="overlay")
+        assert client.networks.prune() == {"NetworksDeleted": ["spare"]}  # appnet is in use
         svc.remove()
         wait(lambda: client.services.list() == [], 10, "no services")
         secret.remove()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from swarm.api import control_pb2, objects_pb2
+from swarm.engineapi.errors import ApiError, BadRequest
 from swarm.engineapi.filters import Filters, labels_match, prefix_match
 from swarm.engineapi.http import Route, backend, body, empty, reply
 from swarm.engineapi.resources import network_spec
@@ -67,7 +68,38 @@ async def delete_network(request: web.Request) -> web.StreamResponse:
     return empty(204)
 
 
+async def prune_networks(request: web.Request) -> web.StreamResponse:
+    """Remove the swarm networks no service uses (never ingress), as dockerd prunes cluster
+    networks on a manager; ``label`` filters which."""
+    f = Filters.parse(request.query.get("filters"), ("label", "until"))
+    if f.get("until"):
+        raise BadRequest("the until filter of network prune is not supported by pyswarm")
+    b = backend(request)
+    nets = (await b.call(b.control.ListNetworks, control_pb2.ListNetworksRequest())).networks
+    svcs = (await b.call(b.control.ListServices, control_pb2.ListServicesRequest())).services
+    used = {a.target for s in svcs for a in s.spec.task.networks}
+    deleted = []
+    for n in nets:
+        name = n.spec.annotations.name
+        if (
+            n.spec.ingress
+            or n.id in used
+            or name in used
+            or not labels_match(f.labels(), n.spec.annotations.labels)
+        ):
+            continue
+        try:
+            await b.call(b.control.RemoveNetwork, control_pb2.RemoveNetworkRequest(network_id=n.id))
+        except ApiError as e:
+            if e.status >= 500:
+                raise
+            continue  # taken meanwhile (in use): not pruned, as dockerd skips it
+        deleted.append(name)
+    return reply({"NetworksDeleted": deleted or None})
+
+
 ROUTES: list[Route] = [
+    ("POST", "/networks/prune", prune_networks),
     ("GET", "/networks", list_networks),
     ("POST", "/networks/create", create_network),
     ("GET", "/networks/{id}", inspect_network),

@@ -65,7 +65,16 @@ async def update(request: web.Request) -> web.StreamResponse:
     return empty()
 
 
+async def unlock_key(request: web.Request) -> web.StreamResponse:
+    """No autolock here, so there is never a key: dockerd's answer then (the CLI prints ``no
+    unlock key is set``). Manager only, as the key would be."""
+    b = backend(request)
+    await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())
+    return reply({"UnlockKey": ""})
+
+
 ROUTES: list[Route] = [
+    ("GET", "/swarm/unlockkey", unlock_key),
     ("GET", "/swarm", inspect),
     ("POST", "/swarm/init", init),
     ("POST", "/swarm/join", join),
