@@ -192,7 +192,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         name=task_name(task),
         command=list(c.command) or None,
         args=list(c.args) or None,
-        env=[expand(e, task, node_hostname) for e in c.env],
+        env=[expand(e, task, node_hostname) for e in c.env] + generic_resource_env(task),
         workdir=c.dir,
         user=c.user,
         hostname=expand(c.hostname, task, node_hostname),
@@ -213,6 +213,21 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         extra_hosts=extra_hosts(c.hosts),
         **log_options(task),
     )
+
+
+def generic_resource_env(task: Task) -> list[str]:
+    """The node's generic resources the scheduler gave the task, as Docker hands them to the
+    container (swarmkit genericresource.EnvFormat): ``DOCKER_RESOURCE_<KIND>=v1,v2`` for named
+    ones, the count for discrete ones."""
+    named: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for g in task.assigned_generic_resources:
+        if g.WhichOneof("resource") == "named":
+            named.setdefault(g.named.kind, []).append(g.named.value)
+        elif g.WhichOneof("resource") == "discrete":
+            counts[g.discrete.kind] = counts.get(g.discrete.kind, 0) + g.discrete.value
+    out = [f"DOCKER_RESOURCE_{k.upper()}={','.join(v)}" for k, v in named.items()]
+    return out + [f"DOCKER_RESOURCE_{k.upper()}={n}" for k, n in counts.items() if k not in named]
 
 
 def extra_hosts(entries: Sequence[str]) -> tuple[tuple[str, str], ...]:

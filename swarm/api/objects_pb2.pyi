@@ -204,7 +204,7 @@ class NetworkAttachment(_message.Message):
     def __init__(self, network: _Optional[_Union[Network, _Mapping]] = ..., addresses: _Optional[_Iterable[str]] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "meta", "spec", "spec_version", "service_id", "slot", "node_id", "annotations", "service_annotations", "status", "desired_state", "networks", "endpoint", "job_iteration")
+    __slots__ = ("id", "meta", "spec", "spec_version", "service_id", "slot", "node_id", "annotations", "service_annotations", "status", "desired_state", "networks", "endpoint", "job_iteration", "assigned_generic_resources")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +219,7 @@ class Task(_message.Message):
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     JOB_ITERATION_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_GENERIC_RESOURCES_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.TaskSpec
@@ -233,7 +234,8 @@ class Task(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
     endpoint: Endpoint
     job_iteration: _types_pb2.Version
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., service_id: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., service_annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., job_iteration: _Optional[_Union[_types_pb2.Version, _Mapping]] = ...) -> None: ...
+    assigned_generic_resources: _containers.RepeatedCompositeFieldContainer[_types_pb2.GenericResource]
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., service_id: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., service_annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., job_iteration: _Optional[_Union[_types_pb2.Version, _Mapping]] = ..., assigned_generic_resources: _Optional[_Iterable[_Union[_types_pb2.GenericResource, _Mapping]]] = ...) -> None: ...
 
 class Network(_message.Message):
     __slots__ = ("id", "meta", "spec", "driver_state", "ipam", "pending_delete")

@@ -91,14 +91,38 @@ class Platform(_message.Message):
     def __init__(self, os: _Optional[str] = ..., architecture: _Optional[str] = ...) -> None: ...
 
 class Resources(_message.Message):
-    __slots__ = ("nano_cpus", "memory_bytes", "pids")
+    __slots__ = ("nano_cpus", "memory_bytes", "pids", "generic")
     NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     PIDS_FIELD_NUMBER: _ClassVar[int]
+    GENERIC_FIELD_NUMBER: _ClassVar[int]
     nano_cpus: int
     memory_bytes: int
     pids: int
-    def __init__(self, nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., pids: _Optional[int] = ...) -> None: ...
+    generic: _containers.RepeatedCompositeFieldContainer[GenericResource]
+    def __init__(self, nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., pids: _Optional[int] = ..., generic: _Optional[_Iterable[_Union[GenericResource, _Mapping]]] = ...) -> None: ...
+
+class GenericResource(_message.Message):
+    __slots__ = ("named", "discrete")
+    class Named(_message.Message):
+        __slots__ = ("kind", "value")
+        KIND_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        kind: str
+        value: str
+        def __init__(self, kind: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class Discrete(_message.Message):
+        __slots__ = ("kind", "value")
+        KIND_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        kind: str
+        value: int
+        def __init__(self, kind: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAMED_FIELD_NUMBER: _ClassVar[int]
+    DISCRETE_FIELD_NUMBER: _ClassVar[int]
+    named: GenericResource.Named
+    discrete: GenericResource.Discrete
+    def __init__(self, named: _Optional[_Union[GenericResource.Named, _Mapping]] = ..., discrete: _Optional[_Union[GenericResource.Discrete, _Mapping]] = ...) -> None: ...
 
 class ResourceRequirements(_message.Message):
     __slots__ = ("limits", "reservations")

@@ -20,7 +20,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 
 from swarm.api.specs_pb2 import ContainerSpec, TaskSpec
-from swarm.api.types_pb2 import HealthConfig, Ulimit
+from swarm.api.types_pb2 import GenericResource, HealthConfig, Ulimit
 from swarm.cli.client import CLIError
 from swarm.cli.durations import parse_duration
 
@@ -173,6 +173,14 @@ def _update_list(current: Any, remove: Sequence[str], add: Sequence[str]) -> Non
     current.extend(out)
 
 
+def parse_generic_resource(v: str, flag: str = "--generic-resource") -> GenericResource:
+    """``KIND=COUNT`` (a service reserves counts; named resources are a node's)."""
+    kind, sep, count = v.partition("=")
+    if not sep or not kind or not count.isdigit():
+        raise CLIError(f'invalid argument "{v}" for "{flag}" flag: invalid generic resource specification: {v}')
+    return GenericResource(discrete=GenericResource.Discrete(kind=kind, value=int(count)))
+
+
 def _caps(names: Sequence[str]) -> list[str]:
     """Docker normalises capability names: upper case, ``CAP_`` prefix (``ALL`` stays)."""
     out = []
@@ -224,6 +232,7 @@ def apply_create(t: TaskSpec, o: Mapping[str, Any]) -> None:
     by_name = {u.name: u for u in (parse_ulimit(v) for v in o.get("ulimit") or ())}
     c.ulimits.extend(by_name.values())
     c.hosts.extend(parse_host(v) for v in o.get("host") or ())
+    t.resources.reservations.generic.extend(parse_generic_resource(v) for v in o.get("generic_resource") or ())
     d = c.dns_config
     d.nameservers.extend(_nameserver(v, "--dns") for v in o.get("dns") or ())
     d.search.extend(o.get("dns_search") or ())
@@ -274,6 +283,17 @@ def apply_update(t: TaskSpec, o: Mapping[str, Any]) -> None:
         hosts += [e for e in (parse_host(v) for v in o.get("host_add") or ()) if e not in hosts]
         del c.hosts[:]
         c.hosts.extend(hosts)
+    if o.get("generic_resource_add") or o.get("generic_resource_rm"):
+        res = t.resources.reservations
+        rm = {v.split("=", 1)[0] for v in o.get("generic_resource_rm") or ()}
+        by_kind = {g.discrete.kind: g for g in res.generic if g.discrete.kind not in rm}
+        for v in o.get("generic_resource_add") or ():
+            g = parse_generic_resource(v, "--generic-resource-add")
+            by_kind[g.discrete.kind] = g
+        generic = [GenericResource(discrete=GenericResource.Discrete(kind=g.discrete.kind, value=g.discrete.value))
+                   for g in by_kind.values()]
+        del res.generic[:]
+        res.generic.extend(generic)
     if any(o.get(f"dns{k}_{op}") for k in ("", "_search", "_option") for op in ("add", "rm")):
         d = c.dns_config
         _update_list(d.nameservers, [_nameserver(v, "--dns-rm") for v in o.get("dns_rm") or ()],

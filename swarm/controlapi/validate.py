@@ -76,6 +76,16 @@ def _validate_resources(spec: ServiceSpec) -> None:
             raise InvalidArgumentError(f"invalid cpu {what} value {v / 1e9}: Must be at least 0.001")
     if r.limits.pids < 0:
         raise InvalidArgumentError("invalid pids limit: must not be negative")
+    if r.limits.generic:
+        raise InvalidArgumentError("generic resources can only be reserved, not limited")
+    for g in r.reservations.generic:
+        if g.WhichOneof("resource") != "discrete":
+            raise InvalidArgumentError(f"invalid generic resource {g.named.kind}={g.named.value}: a service "
+                                       "reserves a count of a kind (KIND=COUNT), not a named resource")
+        d = g.discrete
+        if not d.kind or not all(c.isalnum() or c in "-_." for c in d.kind) or d.value <= 0:
+            raise InvalidArgumentError(f"invalid generic resource {d.kind}={d.value}: want KIND=COUNT "
+                                       "with a count above 0")
 
 
 def _validate_restart(rp: RestartPolicy) -> None:

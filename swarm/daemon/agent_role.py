@@ -35,7 +35,7 @@ class AgentRole:
             # daemon.tls, not a copy: a renewed certificate is used from the next channel on
             channel_for=lambda addr: manager_channel(addr, daemon.tls, call_timeout=10.0),
             managers=managers,
-            describe=describe,
+            describe=lambda: describe(daemon.cfg.generic_resources),
             advertise_addr=st.advertise_addr,
             data_path_addr=st.data_path_addr,
             on_node=self._on_node,

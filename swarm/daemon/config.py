@@ -34,6 +34,7 @@ class DaemonConfig:
     socket_gid: int | None = None   # --group: the group that may use the local socket
     api_socket: Path | None = None  # --api-host: the Engine API's unix socket (None: not served)
     api_socket_default: bool = False  # not given: a live socket there is skipped, not an error
+    generic_resources: tuple[tuple[str, str], ...] = ()  # --node-generic-resource KIND=VALUE
 
     @property
     def host_url(self) -> str:
@@ -110,3 +111,14 @@ def prepare_socket_dir(path: Path) -> None:
         raise ConfigError(f"cannot create the socket directory {path.parent}: {e.strerror or e}") from None
     if len(str(path).encode()) > 107:
         raise ConfigError(f"socket path {path} is too long for a unix socket (max 107 bytes)")
+
+
+def parse_generic_resource(value: str) -> tuple[str, str]:
+    """``--node-generic-resource KIND=VALUE`` (dockerd's ``node-generic-resources``): a number is
+    a count of a discrete resource (``ssd=3``), any other value one named resource
+    (``gpu=GPU-0``); repeat the flag for several."""
+    kind, sep, v = value.partition("=")
+    if not sep or not kind or not v or not all(c.isalnum() or c in "-_." for c in kind + v):
+        raise ConfigError(f"invalid --node-generic-resource {value!r}: want KIND=VALUE "
+                          "(letters, digits, '-', '_', '.')")
+    return kind, v

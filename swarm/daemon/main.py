@@ -23,6 +23,7 @@ from swarm.daemon.config import (
     DaemonConfig,
     check_insecure_registry,
     parse_api_host,
+    parse_generic_resource,
     parse_group,
     parse_host,
     prepare_data_root,
@@ -102,9 +103,12 @@ async def _start_engine_api(cfg: DaemonConfig) -> Any:
 @click.option("--api-host", "api_host", default=None, metavar="unix:///PATH.sock",
               help="Socket of the Docker Engine API (default: docker.sock next to the --host socket; "
                    "'' or none: not served).")
+@click.option("--node-generic-resource", "generic_resources", multiple=True, metavar="KIND=VALUE",
+              help="A generic resource this node offers: KIND=COUNT or KIND=NAME (repeatable).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarmd")
 def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...],
-        executor: str, cgroup_parent: str, group: str, api_host: str | None) -> None:
+        executor: str, cgroup_parent: str, group: str, api_host: str | None,
+        generic_resources: tuple[str, ...]) -> None:
     """The swarm daemon: runs the node agent and, on managers, the manager."""
     from pathlib import Path
 
@@ -117,6 +121,7 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         if api_socket is not None:
             prepare_socket_dir(api_socket)
         gid = parse_group(group)
+        generic = tuple(parse_generic_resource(g) for g in generic_resources)
     except ConfigError as e:
         click.echo(f"swarmd: {e}", err=True)
         sys.exit(1)
@@ -126,7 +131,8 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         sys.exit(1)
     cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
                        insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent,
-                       socket_gid=gid, api_socket=api_socket, api_socket_default=api_host is None)
+                       socket_gid=gid, api_socket=api_socket, api_socket_default=api_host is None,
+                       generic_resources=generic)
     try:
         code = asyncio.run(_serve(cfg))
     except ConfigError as e:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,15 +148,24 @@ async def write_bootstrap(store: ObjectStore, b: Bootstrap) -> None:
     await store.apply([typed.create(b.cluster), typed.create(b.node), typed.create(b.ingress)])
 
 
-def describe() -> Any:
+def describe(generic: Sequence[tuple[str, str]] = ()) -> Any:
+    """This node as its agent reports it; ``generic`` are ``--node-generic-resource`` pairs
+    (``(kind, value)``: a number is a discrete count, anything else one named resource)."""
     from swarm import __version__
     from swarm.api.objects_pb2 import NodeDescription
+    from swarm.api.types_pb2 import GenericResource
 
     d = NodeDescription(hostname=sysinfo.hostname(), engine_version=__version__)
     d.platform.os = "linux"
     d.platform.architecture = sysinfo.arch()
     d.resources.nano_cpus = sysinfo.ncpu() * 10**9
     d.resources.memory_bytes = sysinfo.mem_total()
+    for kind, value in generic:
+        r = d.resources.generic.add()
+        if value.isdigit():
+            r.discrete.CopyFrom(GenericResource.Discrete(kind=kind, value=int(value)))
+        else:
+            r.named.CopyFrom(GenericResource.Named(kind=kind, value=value))
     return d
 
 

@@ -462,6 +462,9 @@ def _merge_description(old: NodeDescription, new: NodeDescription) -> NodeDescri
     out = NodeDescription()
     out.CopyFrom(old)
     out.MergeFrom(new)
+    if new.HasField("resources"):      # a full list each time: MergeFrom would append to the old one
+        out.resources.ClearField("generic")
+        out.resources.generic.extend(new.resources.generic)
     if new.engine_labels:
         out.ClearField("engine_labels")
         out.engine_labels.update(new.engine_labels)

@@ -119,6 +119,7 @@ class TaskRequirements:
     __slots__ = (
         "constraints",
         "cpu",
+        "generic",
         "max_replicas",
         "mem",
         "needs_resources",
@@ -134,7 +135,13 @@ class TaskRequirements:
         res = spec.resources.reservations
         self.cpu: int = res.nano_cpus
         self.mem: int = res.memory_bytes
-        self.needs_resources: bool = self.cpu > 0 or self.mem > 0
+        # generic resources: discrete counts per kind (a spec names no named ones: controlapi)
+        generic: dict[str, int] = {}
+        for g in res.generic:
+            if g.WhichOneof("resource") == "discrete" and g.discrete.value > 0:
+                generic[g.discrete.kind] = generic.get(g.discrete.kind, 0) + g.discrete.value
+        self.generic: tuple[tuple[str, int], ...] = tuple(sorted(generic.items()))
+        self.needs_resources: bool = self.cpu > 0 or self.mem > 0 or bool(self.generic)
         placement = spec.placement
         exprs = tuple(placement.constraints)
         try:
@@ -168,9 +175,15 @@ class TaskRequirements:
             return PLATFORM
         return None
 
+    def fits(self, info: NodeInfo) -> bool:
+        """The reservations (CPU, memory, generic resources) fit what ``info`` has left."""
+        if self.cpu > info.cpu or self.mem > info.mem:
+            return False
+        return all(info.generic_left(kind) >= n for kind, n in self.generic)
+
     def dynamic_ok(self, info: NodeInfo) -> bool:
         """All dynamic filters (resources, host ports, max replicas) pass."""
-        if self.needs_resources and (self.cpu > info.cpu or self.mem > info.mem):
+        if self.needs_resources and not self.fits(info):
             return False
         if self.ports and not self.ports.isdisjoint(info.ports):
             return False
@@ -180,7 +193,7 @@ class TaskRequirements:
 class NodeInfo:
     """Scratch state of one node during a scheduling pass."""
 
-    __slots__ = ("by_service", "cpu", "id", "mem", "node", "ports", "ready", "total")
+    __slots__ = ("by_service", "cpu", "discrete", "id", "mem", "named", "node", "ports", "ready", "total")
 
     def __init__(self, node: objects_pb2.Node) -> None:
         self.node = node
@@ -192,6 +205,25 @@ class NodeInfo:
         self.total: int = 0
         self.by_service: dict[str, int] = {}
         self.ports: set[HostPort] = set()
+        # generic resources left: counts of discrete kinds, free values of named kinds
+        self.discrete: dict[str, int] = {}
+        self.named: dict[str, list[str]] = {}
+        for g in res.generic:
+            if g.WhichOneof("resource") == "named":
+                self.named.setdefault(g.named.kind, []).append(g.named.value)
+            elif g.WhichOneof("resource") == "discrete":
+                self.discrete[g.discrete.kind] = self.discrete.get(g.discrete.kind, 0) + g.discrete.value
+
+    def generic_left(self, kind: str) -> int:
+        return self.discrete.get(kind, 0) + len(self.named.get(kind, ()))
+
+    def _take_generic(self, used: Iterable[types_pb2.GenericResource]) -> None:
+        for g in used:
+            which = g.WhichOneof("resource")
+            if which == "named" and g.named.value in self.named.get(g.named.kind, ()):
+                self.named[g.named.kind].remove(g.named.value)
+            elif which == "discrete":
+                self.discrete[g.discrete.kind] = self.discrete.get(g.discrete.kind, 0) - g.discrete.value
 
     def add_existing(
         self,
@@ -205,6 +237,8 @@ class NodeInfo:
             res = t.spec.resources.reservations
             self.cpu -= res.nano_cpus
             self.mem -= res.memory_bytes
+            if t.assigned_generic_resources:
+                self._take_generic(t.assigned_generic_resources)
             sid = t.service_id
             if t.endpoint.ports:
                 self.ports.update(host_ports(t.endpoint.ports))
@@ -218,21 +252,34 @@ class NodeInfo:
                 self.total += 1
                 by_service[sid] = by_service.get(sid, 0) + 1
 
-    def assign(self, req: TaskRequirements) -> None:
-        """Account for one more task of ``req``'s group placed here."""
+    def assign(self, req: TaskRequirements) -> list[types_pb2.GenericResource]:
+        """Account for one more task of ``req``'s group placed here; returns the generic
+        resources it gets (named values first, as swarmkit's ``Claim``, then discrete counts)."""
         self.cpu -= req.cpu
         self.mem -= req.mem
+        got: list[types_pb2.GenericResource] = []
+        for kind, n in req.generic:
+            free = self.named.get(kind, [])
+            taken, free[:n] = free[:n], []
+            got += [types_pb2.GenericResource(named=types_pb2.GenericResource.Named(kind=kind, value=v))
+                    for v in taken]
+            rest = n - len(taken)
+            if rest:
+                self.discrete[kind] = self.discrete.get(kind, 0) - rest
+                got.append(types_pb2.GenericResource(
+                    discrete=types_pb2.GenericResource.Discrete(kind=kind, value=rest)))
         if req.ports:
             self.ports.update(req.ports)
         self.total += 1
         self.by_service[req.service_id] = self.by_service.get(req.service_id, 0) + 1
+        return got
 
 
 def first_failing_filter(req: TaskRequirements, info: NodeInfo) -> str | None:
     """Run the filters in reference order; return the first that rejects ``info``, or None."""
     if not info.ready:
         return READY
-    if req.needs_resources and (req.cpu > info.cpu or req.mem > info.mem):
+    if req.needs_resources and not req.fits(info):
         return RESOURCES
     if req.constraints and not node_matches(req.constraints, info.node):
         return CONSTRAINTS

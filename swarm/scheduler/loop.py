@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from swarm.api.objects_pb2 import Node, Service, Task
-from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN
+from swarm.api.types_pb2 import ASSIGNED, FAILED, PENDING, REJECTED, RUNNING, SHUTDOWN, GenericResource
 from swarm.reconciler.base import Reconciler, decode_event
 from swarm.reconciler.tasks import describe, node_active, set_status, state_name
 from swarm.reconciler.writes import MAX_ACTIONS, Built, Change, commit
@@ -133,7 +133,7 @@ class SchedulerLoop(Reconciler):
         self.passes += 1
         self.log.info("scheduler: pass over %d pending tasks: %d assigned, %d unschedulable, %d ended",
                       len(pending), len(plan.assignments), len(plan.unschedulable), len(plan.shutdown))
-        if await self._commit_assignments(list(plan.assignments.items()), view.index, now):
+        if await self._commit_assignments(list(plan.assignments.items()), view.index, now, plan.generic):
             self.wake_at(self.clock() + DEBOUNCE)  # some picks went stale: place them again
         changes = [Change(_unschedulable(tid, err), key=tid) for tid, err in plan.unschedulable.items()]
         changes += [Change(_end(tid, now), key=tid) for tid in plan.shutdown]
@@ -143,7 +143,8 @@ class SchedulerLoop(Reconciler):
         self.pending = {tid for tid in self.pending
                         if (t := latest.get(Task, tid)) is not None and t.status.state == PENDING}
 
-    async def _commit_assignments(self, pairs: list[tuple[str, str]], seen: int, now: float) -> int:
+    async def _commit_assignments(self, pairs: list[tuple[str, str]], seen: int, now: float,
+                                  generic: dict[str, list[GenericResource]] | None = None) -> int:
         """Commit (task, node) picks in chunks. Before a chunk, if anyone but this loop wrote since
         the state the picks were checked against (store index ``seen``), the chunk is re-checked
         with the filters against the latest state (Nomad's plan apply). Returns how many picks were
@@ -163,7 +164,8 @@ class SchedulerLoop(Reconciler):
                 self.log.info("scheduler: pick for task %s no longer fits node %s (%s); placing it again",
                               tid, dict(part).get(tid), why)
             dropped += len(stale)
-            changes = [Change(_assign(tid, nid, now), key=tid) for tid, nid in part if tid not in stale]
+            changes = [Change(_assign(tid, nid, now, (generic or {}).get(tid, [])), key=tid)
+                       for tid, nid in part if tid not in stale]
             if changes:
                 before = self.store.index
                 await commit(self.store, changes, logger=self.log)
@@ -188,7 +190,8 @@ class SchedulerLoop(Reconciler):
         return r.list(Node), by_node, {s.id: s for s in r.list(Service)}
 
 
-def _assign(task_id: str, node_id: str, now: float) -> Callable[[Reader], Built | None]:
+def _assign(task_id: str, node_id: str, now: float,
+            generic: list[GenericResource] | None = None) -> Callable[[Reader], Built | None]:
     def build(r: Reader) -> Built | None:
         t = r.get(Task, task_id)
         if t is None or t.status.state != PENDING or t.desired_state >= SHUTDOWN:
@@ -198,6 +201,8 @@ def _assign(task_id: str, node_id: str, now: float) -> Callable[[Reader], Built 
         if not node_active(r.get(Node, node_id)):
             return None
         t.node_id = node_id
+        del t.assigned_generic_resources[:]
+        t.assigned_generic_resources.extend(generic or [])
         old, new = set_status(t, ASSIGNED, ASSIGNED_MESSAGE, now)
         return [typed.update(t)], [f"{describe(t)}: state {state_name(old)} -> {state_name(new)} "
                                    f"(scheduled on node {node_id})"]

@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from swarm.api import objects_pb2, types_pb2
+from swarm.api.types_pb2 import GenericResource
 
 from .constraint import ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX
 from .filters import NodeInfo, TaskRequirements, explain, first_failing_filter
@@ -76,6 +77,8 @@ class Plan:
     """task ID -> ``Status.Err`` text for tasks that stay PENDING."""
     shutdown: list[str] = field(default_factory=list)
     """Pending tasks with desired state >= SHUTDOWN: set their state to SHUTDOWN, never place."""
+    generic: dict[str, list[GenericResource]] = field(default_factory=dict)
+    """task ID -> the node's generic resources it was given (tasks that reserve some)."""
 
 
 def _group_key(t: Task) -> tuple[str, int, int, bytes]:
@@ -130,12 +133,14 @@ def water_fill(counts: Sequence[int], keys: Sequence[str], m: int) -> list[int]:
 class _GroupRun:
     """Places the tasks of one group; ``pos`` walks the (sorted) task ID list."""
 
-    __slots__ = ("assignments", "dynamic", "pos", "req", "task_ids")
+    __slots__ = ("assignments", "dynamic", "generic", "pos", "req", "task_ids")
 
-    def __init__(self, req: TaskRequirements, task_ids: list[str], assignments: dict[str, str]) -> None:
+    def __init__(self, req: TaskRequirements, task_ids: list[str], assignments: dict[str, str],
+                 generic: dict[str, list[GenericResource]]) -> None:
         self.req = req
         self.task_ids = task_ids
         self.assignments = assignments
+        self.generic = generic
         self.pos = 0
         self.dynamic = req.needs_resources or bool(req.ports) or req.max_replicas > 0
 
@@ -150,7 +155,9 @@ class _GroupRun:
                 if not req.dynamic_ok(info):
                     pop(heap)
                     continue
-                info.assign(req)
+                claimed = info.assign(req)
+                if claimed:
+                    self.generic[ids[pos]] = claimed
             else:
                 info.total += 1
                 info.by_service[sid] = svc + 1
@@ -225,7 +232,9 @@ class _Scheduler:
             return
         failed = first_failing_filter(req, info)
         if failed is None:
-            info.assign(req)
+            got = info.assign(req)
+            if got:
+                self.plan.generic[task.id] = got
             self.plan.assignments[task.id] = info.id
         else:
             self.plan.unschedulable[task.id] = explain({failed: 1})
@@ -276,7 +285,7 @@ class _Scheduler:
         decorated = sorted((t.slot, t.id) for t in tasks)
         ids = [tid for _, tid in decorated]
         prefs = [p.spread_descriptor for p in tasks[0].spec.placement.preferences]
-        run = _GroupRun(req, ids, self.plan.assignments)
+        run = _GroupRun(req, ids, self.plan.assignments, self.plan.generic)
         run.spread(self.build_tree(req, prefs), len(ids))
         if run.pos < len(ids):
             counts: dict[str, int] = {}

@@ -114,12 +114,32 @@ def _enum(msg: Any, field: str) -> str:
     return str(_scalar_or_msg(msg.DESCRIPTOR.fields_by_name[field], getattr(msg, field), False))
 
 
+def resources_doc(res: Any, keep_zero: bool = False) -> dict[str, Any]:
+    """Docker's ResourceObject / Limit: ``NanoCPUs``, ``MemoryBytes``, ``Pids``,
+    ``GenericResources: [{"NamedResourceSpec"|"DiscreteResourceSpec": {"Kind", "Value"}}]``."""
+    out: dict[str, Any] = {"NanoCPUs": res.nano_cpus, "MemoryBytes": res.memory_bytes} if keep_zero \
+        else {k: v for k, v in (("NanoCPUs", res.nano_cpus), ("MemoryBytes", res.memory_bytes),
+                                ("Pids", res.pids)) if v}
+    generic = []
+    for g in res.generic:
+        which = g.WhichOneof("resource")
+        if which == "named":
+            generic.append({"NamedResourceSpec": {"Kind": g.named.kind, "Value": g.named.value}})
+        elif which == "discrete":
+            generic.append({"DiscreteResourceSpec": {"Kind": g.discrete.kind, "Value": g.discrete.value}})
+    if generic:
+        out["GenericResources"] = generic
+    return out
+
+
 def service_spec_doc(spec: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"Name": spec.annotations.name, "Labels": dict(spec.annotations.labels)}
     t = spec.task
     tmpl: dict[str, Any] = {"ContainerSpec": _rename(to_docker(t.container), {"Tty": "TTY"})}
     if t.HasField("resources"):
-        tmpl["Resources"] = to_docker(t.resources)
+        r = t.resources
+        tmpl["Resources"] = {k: resources_doc(getattr(r, f)) for k, f in
+                             (("Limits", "limits"), ("Reservations", "reservations")) if r.HasField(f)}
     tmpl["RestartPolicy"] = to_docker(t.restart) if t.HasField("restart") \
         else {"Condition": "any", "MaxAttempts": 0}
     placement = to_docker(t.placement) if t.HasField("placement") else {}
@@ -186,8 +206,7 @@ def node_doc(node: Any) -> dict[str, Any]:
     d = node.description
     desc: dict[str, Any] = {"Hostname": d.hostname,
                             "Platform": {"Architecture": d.platform.architecture, "OS": d.platform.os},
-                            "Resources": {"NanoCPUs": d.resources.nano_cpus,
-                                          "MemoryBytes": d.resources.memory_bytes},
+                            "Resources": resources_doc(d.resources, keep_zero=True),
                             "Engine": {"EngineVersion": d.engine_version,
                                        **({"Labels": dict(d.engine_labels)} if d.engine_labels else {})}}
     if d.HasField("tls_info"):

@@ -4,6 +4,8 @@ STARTING until it passes and fails the task when it does not."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.timeout(600)
@@ -141,3 +143,35 @@ def test_dns_flags_name_the_embedded_dns_upstream_and_resolv_conf(swarm_bed) -> 
     assert "resolved" not in plain and plain.splitlines()[0] == "0", plain
     cp = sb.cli("service", "create", "--name", "x", "--dns", "not-an-ip", sb.image("demo/web:1"))
     assert cp.returncode != 0 and "IP address is not correctly formatted: not-an-ip" in cp.stderr
+
+
+def test_generic_resources_are_counted_and_each_task_gets_its_own(swarm_bed) -> None:
+    sb = swarm_bed(managers=1, workers=1, daemon_args=["--node-generic-resource=gpu=GPU-0",
+                                                       "--node-generic-resource=gpu=GPU-1"])
+    sb.ok("service", "create", "--detach", "--name", "gpu", "--replicas", "4", "--generic-resource", "gpu=1",
+          "--entrypoint", "sh", sb.image("demo/web:1"),
+          "-c", 'echo "got=$(hostname):$DOCKER_RESOURCE_GPU"; exec sleep 100000')
+
+    def four_lines() -> list[str] | None:
+        out = sb.ok("service", "logs", "--raw", "gpu")
+        got = sorted(x for x in out.splitlines() if x.startswith("got="))
+        return got if len(got) == 4 else None
+
+    got = sb.tb.wait_for(four_lines, timeout=120, what="4 tasks with a gpu each")
+    by_node: dict[str, list[str]] = {}
+    for t in sb.tasks("gpu"):
+        by_node.setdefault(t["Node"], []).append(t["ID"])
+    assert sorted(len(v) for v in by_node.values()) == [2, 2], by_node      # 2 GPUs per node
+    assert sorted(x.split(":")[1] for x in got) == ["GPU-0", "GPU-0", "GPU-1", "GPU-1"], got
+    sb.ok("service", "scale", "--detach", "gpu=5")
+
+    def one_pending() -> str | None:
+        out = sb.ok("service", "ps", "--no-trunc", "gpu")
+        return out if "insufficient resources on 2 nodes" in out else None
+
+    sb.tb.wait_for(one_pending, timeout=60, what="the fifth task pending for lack of a gpu")
+    spec = json.loads(sb.ok("service", "inspect", "gpu"))[0]["Spec"]["TaskTemplate"]["Resources"]
+    assert spec["Reservations"]["GenericResources"] == [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 1}}]
+    node = json.loads(sb.ok("node", "inspect", "self"))[0]["Description"]["Resources"]
+    assert node["GenericResources"] == [{"NamedResourceSpec": {"Kind": "gpu", "Value": "GPU-0"}},
+                                        {"NamedResourceSpec": {"Kind": "gpu", "Value": "GPU-1"}}], node

@@ -107,6 +107,7 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--ulimit", multiple=True, help="Ulimit options"),
                 click.option("--host", multiple=True, help="Set one or more custom host-to-IP mappings (host:ip)"),
                 click.option("--dns", multiple=True, help="Set custom DNS servers"),
+                click.option("--generic-resource", multiple=True, help="User defined resources (KIND=COUNT)"),
                 click.option("--dns-option", multiple=True, help="Set DNS options"),
                 click.option("--dns-search", multiple=True, help="Set custom DNS search domains"),
             ]
@@ -136,6 +137,8 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                 click.option("--host-add", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
                 click.option("--host-rm", multiple=True, help="Remove a custom host-to-IP mapping (host:ip)"),
                 click.option("--dns-add", multiple=True, help="Add or update a custom DNS server"),
+                click.option("--generic-resource-add", multiple=True, help="Add a Generic resource"),
+                click.option("--generic-resource-rm", multiple=True, help="Remove a Generic resource"),
                 click.option("--dns-rm", multiple=True, help="Remove a custom DNS server"),
                 click.option("--dns-option-add", multiple=True, help="Add or update a DNS option"),
                 click.option("--dns-option-rm", multiple=True, help="Remove a DNS option"),

@@ -125,3 +125,13 @@ def test_dns_flags_and_their_update_pairs() -> None:
     assert not _create().container.HasField("dns_config")
     with pytest.raises(CLIError, match=r'"--dns" flag: IP address is not correctly formatted: dns\.example'):
         _create(dns=("dns.example",))
+
+
+def test_generic_resource_flags() -> None:
+    t = _create(generic_resource=("gpu=2", "ssd=1"))
+    got = [(g.discrete.kind, g.discrete.value) for g in t.resources.reservations.generic]
+    assert got == [("gpu", 2), ("ssd", 1)]
+    apply_update(t, {"generic_resource_rm": ("ssd",), "generic_resource_add": ("gpu=1",)})
+    assert [(g.discrete.kind, g.discrete.value) for g in t.resources.reservations.generic] == [("gpu", 1)]
+    with pytest.raises(CLIError, match="invalid generic resource specification: gpu=GPU-0"):
+        _create(generic_resource=("gpu=GPU-0",))

@@ -12,7 +12,14 @@ import pytest
 from swarm.api import control_pb2 as c
 from swarm.api.objects_pb2 import Service, Task
 from swarm.api.specs_pb2 import EndpointSpec, ServiceSpec
-from swarm.api.types_pb2 import REMOVE, RUNNING, PlacementPreference, UpdateConfig, UpdateStatus
+from swarm.api.types_pb2 import (
+    REMOVE,
+    RUNNING,
+    GenericResource,
+    PlacementPreference,
+    UpdateConfig,
+    UpdateStatus,
+)
 from swarm.controlapi import services
 from swarm.store import typed
 
@@ -125,6 +132,16 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
      "invalid cpu reservation value 0.0005: Must be at least 0.001"),
     ("task.resources.limits.nano_cpus", 1, "invalid cpu limit value 1e-09: Must be at least 0.001"),
     ("task.resources.limits.pids", -1, "invalid pids limit: must not be negative"),
+    ("task.resources.reservations.generic",
+     [GenericResource(named=GenericResource.Named(kind="gpu", value="GPU-0"))],
+     "invalid generic resource gpu=GPU-0: a service reserves a count of a kind (KIND=COUNT), not a named "
+     "resource"),
+    ("task.resources.reservations.generic",
+     [GenericResource(discrete=GenericResource.Discrete(kind="gpu", value=0))],
+     "invalid generic resource gpu=0: want KIND=COUNT with a count above 0"),
+    ("task.resources.limits.generic",
+     [GenericResource(discrete=GenericResource.Discrete(kind="gpu", value=1))],
+     "generic resources can only be reserved, not limited"),
     ("task.restart.delay.seconds", -1, "TaskSpec: restart-delay cannot be negative"),
     ("task.restart.window.seconds", -1, "TaskSpec: restart-window cannot be negative"),
     ("update.delay.seconds", -1, "UpdateConfig: delay cannot be negative"),
@@ -136,7 +153,8 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
     ("task.placement.preferences", [PlacementPreference()],
      "placement preference: spread descriptor must be provided"),
 ], ids=["reserve-memory", "limit-memory", "failure-ratio", "rollback-action", "dnsrr-ingress",
-        "reserve-cpu", "limit-cpu", "pids", "restart-delay", "restart-window", "update-delay",
+        "reserve-cpu", "limit-cpu", "pids",
+        "generic-named", "generic-zero", "generic-limit", "restart-delay", "restart-window", "update-delay",
         "rollback-monitor", "stop-grace", "constraint", "placement-pref"])
 def test_create_refuses_an_invalid_spec(swarm: Swarm, path: str, value: object, message: str) -> None:
     spec = service_spec(ports=[port(80)])

@@ -55,3 +55,14 @@ def test_log_driver_none_and_bad_log_options() -> None:
 def test_malformed_hosts_entry() -> None:
     with pytest.raises(xe.InvalidSpecError, match=r"invalid hosts entry '10\.0\.0\.1'"):
         extra_hosts(["10.0.0.1"])
+
+
+def test_assigned_generic_resources_become_dockers_env() -> None:
+    from swarm.api.types_pb2 import GenericResource as GR
+
+    t = make_task("t1")
+    t.assigned_generic_resources.extend([GR(named=GR.Named(kind="gpu", value="GPU-0")),
+                                         GR(named=GR.Named(kind="gpu", value="GPU-2")),
+                                         GR(discrete=GR.Discrete(kind="ssd", value=2))])
+    env = container_config(t, IMAGE, "node-a", ("CHOWN",)).env
+    assert env[-2:] == ["DOCKER_RESOURCE_GPU=GPU-0,GPU-2", "DOCKER_RESOURCE_SSD=2"]
