@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -15,6 +16,30 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]  # method, path (without /vX.Y), handler
 
 BACKEND = web.AppKey("backend", Backend)
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set when the server stops: streams end cleanly
+T = TypeVar("T")
+
+
+async def until_shutdown(request: web.Request, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items`` until they end or the server stops (then the caller ends its answer properly
+    instead of being cancelled mid-stream)."""
+    stop = asyncio.ensure_future(request.app[SHUTDOWN].wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(anext(items, _END))
+            done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                return
+            item = nxt.result()
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.cancel()
+
+
+_END: Any = object()
 
 
 def backend(request: web.Request) -> Backend:

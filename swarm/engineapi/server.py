@@ -9,6 +9,7 @@ traceback and answered 500 with their text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -20,7 +21,7 @@ from aiohttp import web
 from swarm import __version__
 from swarm.engineapi.backend import Backend
 from swarm.engineapi.errors import ApiError
-from swarm.engineapi.http import BACKEND, Handler, Route, api_version, reply
+from swarm.engineapi.http import BACKEND, SHUTDOWN, Handler, Route, api_version, reply
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,18 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = f"pyswarm/{__version__} (linux)"
 
 
+async def _shutting_down(app: web.Application) -> None:
+    app[SHUTDOWN].set()
+
+
 def make_app(backend: Backend) -> web.Application:
     from swarm.engineapi.routes import ROUTES
 
     app = web.Application(middlewares=[_edge], client_max_size=64 * 1024 * 1024)
     app[BACKEND] = backend
+    app[SHUTDOWN] = asyncio.Event()
     app.on_response_prepare.append(_headers)
+    app.on_shutdown.append(_shutting_down)
     add_routes(app, ROUTES)
     return app
 
@@ -106,7 +113,10 @@ class EngineAPIServer:
 
     async def start(self) -> None:
         claim_socket(self.socket_path)
-        runner = web.AppRunner(make_app(self.backend), access_log=None, handle_signals=False)
+        # a stop must not wait on open streams (a followed log): 1 s, then their handlers are cancelled
+        runner = web.AppRunner(
+            make_app(self.backend), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
         site = web.UnixSite(runner, str(self.socket_path))
         old = os.umask(0o177)  # root only until the group is set, as the control socket

@@ -243,3 +243,19 @@ def test_log_stream_framing_and_details(manager: tuple[Swarmd, Path]) -> None:
         "com.docker.swarm.task.id",
     ]
     assert pairs["com.docker.swarm.service.id"] == sid
+
+
+def test_a_followed_log_stream_does_not_hold_the_daemon_up(manager: tuple[Swarmd, Path]) -> None:
+    """aiohttp waits 60 s for open handlers by default; swarmd must stop cleanly (exit 0, not the
+    kill Swarmd.stop sends after 20 s) while `docker service logs -f` is attached."""
+    d, sock = manager
+    d.ok("service", "create", "--detach", "--name", "lg", "-e", "FAKE_LOG=tick", "busybox")
+    c = UnixHTTP(sock)
+    c.request("GET", "/v1.47/services/lg/logs?stdout=1&follow=1")
+    r = c.getresponse()
+    assert r.status == 200
+    stream, size = struct.unpack(">BxxxL", r.read(8))
+    assert (stream, r.read(size)) == (1, b"tick\n")
+    assert d.stop() == 0
+    assert r.read() == b""          # the stream ended with the daemon
+    c.close()

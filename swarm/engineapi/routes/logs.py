@@ -18,7 +18,7 @@ from aiohttp import web
 
 from swarm.api import control_pb2, dispatcher_pb2
 from swarm.engineapi.errors import ApiError, BadRequest
-from swarm.engineapi.http import Route, api_version, backend, flag
+from swarm.engineapi.http import Route, api_version, backend, flag, until_shutdown
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,12 @@ async def _stream(
     b = backend(request)
     ts, det = flag(request, "timestamps"), flag(request, "details")
     try:
-        async for msg in b.stream(
+        messages = b.stream(
             b.logs.SubscribeLogs,
             dispatcher_pb2.SubscribeLogsRequest(selector=selector, options=opts),
             timeout=None if opts.follow else 60,
-        ):
+        )
+        async for msg in until_shutdown(request, messages):
             chunk = b"".join(
                 data if tty else frame(STDERR if m.stream == "stderr" else STDOUT, data)
                 for m in msg.messages
