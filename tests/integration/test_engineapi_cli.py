@@ -161,3 +161,40 @@ def test_docker_stack_deploy_runs_a_stack(two: LoopbackCluster, tmp_path: Path) 
     out = ok(m, "stack", "rm", "s")
     assert "Removing service s_web" in out and "Removing network s_front" in out, out
     wait(lambda: ok(m, "service", "ls", "-q").strip() == "", 30, "the services gone")
+
+
+def test_docker_cli_job_and_global_services(two: LoopbackCluster) -> None:
+    m = two[0]
+    ok(m, "swarm", "init", "--advertise-addr", two.addr(0))
+    ok(
+        m,
+        "service",
+        "create",
+        "-d",
+        "--no-resolve-image",
+        "--name",
+        "job",
+        "--mode",
+        "replicated-job",
+        "--replicas",
+        "3",
+        "--max-concurrent",
+        "2",
+        "-e",
+        "FAKE_RUN_SECONDS=0.2",
+        "busybox",
+    )
+    ok(m, "service", "create", "-d", "--no-resolve-image", "--name", "gl", "--mode", "global", "busybox")
+    wait(
+        lambda: (
+            sorted(ok(m, "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}").splitlines())
+            == ["gl global 1/1", "job replicated job 0/0 (3/3 completed)"]
+        ),
+        60,
+        "the job complete, the global running",
+    )
+    assert ok(m, "service", "ls", "--format", "{{.Name}}", "-f", "mode=replicated-job").split() == ["job"]
+    assert (
+        ok(m, "service", "inspect", "job", "--format", "{{json .Spec.Mode}}").strip()
+        == '{"ReplicatedJob":{"MaxConcurrent":2,"TotalCompletions":3}}'
+    )
