@@ -198,3 +198,7 @@ def test_docker_cli_job_and_global_services(two: LoopbackCluster) -> None:
         ok(m, "service", "inspect", "job", "--format", "{{json .Spec.Mode}}").strip()
         == '{"ReplicatedJob":{"MaxConcurrent":2,"TotalCompletions":3}}'
     )
+    # `docker inspect NAME` walks the object types: containers and plugins answer 404, not 501
+    assert ok(m, "inspect", "gl", "--format", "{{.Spec.Name}}").strip() == "gl"
+    cp = docker(m, "inspect", "nothing")
+    assert cp.returncode == 1 and "No such object: nothing" in cp.stderr, cp.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from swarm.engineapi.http import Route
 from swarm.engineapi.routes import (
+    absent,
     images,
     logs,
     networks,
@@ -27,4 +28,5 @@ ROUTES: list[Route] = [
     *logs.ROUTES,
     *images.ROUTES,
     *volumes.ROUTES,
+    *absent.ROUTES,
 ]

@@ -130,6 +130,16 @@ def test_what_is_not_served_is_a_501_naming_the_endpoint() -> None:
     with_client(FakeBackend({}), check)
 
 
+def test_containers_and_plugins_are_absent_not_unimplemented_for_docker_inspect() -> None:
+    async def check(c: TestClient[Any, Any]) -> None:
+        r = await c.get("/v1.50/containers/web/json")
+        assert r.status == 404 and (await r.json())["message"].startswith("No such container: web")
+        r = await c.get("/v1.50/plugins/web/json")
+        assert r.status == 404 and "pyswarm has no plugins" in (await r.json())["message"]
+
+    with_client(FakeBackend({}), check)
+
+
 def test_daemon_errors_become_their_status_with_the_message() -> None:
     def missing(req: Any) -> Any:
         raise ApiError(404, f"service {req.service_id} not found")
