@@ -56,8 +56,9 @@ async def _serve(cfg: DaemonConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     await daemon.start()
     log.info("swarmd %s listening on %s (data root %s)", __version__, cfg.host_url, cfg.data_root)
-    api = await _start_engine_api(cfg)
+    api = None
     try:
+        api = await _start_engine_api(cfg)     # a refused --api-host still stops the daemon cleanly
         await stop.wait()
         log.info("stopping")
     finally:
