@@ -10,6 +10,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   iproute2 nftables util-linux procps psmisc kmod curl ca-certificates
   runc crun skopeo umoci docker-registry busybox-static tini
+  redis-server   # its binaries make the stack e2e test's Redis image (tests/support/stack_images.py)
   etcd-server vagrant
 )
 missing=()

@@ -11,7 +11,7 @@ import click
 
 from swarm import __version__
 from swarm.cli.client import Client, CLIError
-from swarm.cli.commands import image, network, node, secret, service, swarm_cmds, system, volume
+from swarm.cli.commands import image, network, node, secret, service, stack, swarm_cmds, system, volume
 
 
 class Ctx:
@@ -38,7 +38,7 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 # Every command module, imported explicitly: a missing one is an ImportError at start, never a
 # command that is silently absent.
-COMMAND_MODULES = (system, swarm_cmds, node, service, image, network, secret, volume)
+COMMAND_MODULES = (system, swarm_cmds, node, service, image, network, secret, volume, stack)
 for _module in COMMAND_MODULES:
     _module.register(cli)
 
