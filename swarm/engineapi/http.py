@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from swarm.engineapi.backend import Backend
+from swarm.engineapi.doccache import DocCache
 from swarm.engineapi.errors import BadRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]  # method, path (without /vX.Y), handler
 
 BACKEND = web.AppKey("backend", Backend)
+DOCS = web.AppKey("docs", DocCache)
 SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set when the server stops: streams end cleanly
 T = TypeVar("T")
 
@@ -44,6 +46,10 @@ _END: Any = object()
 
 def backend(request: web.Request) -> Backend:
     return request.app[BACKEND]
+
+
+def docs(request: web.Request) -> DocCache:
+    return request.app[DOCS]
 
 
 def api_version(request: web.Request) -> tuple[int, int] | None:

@@ -20,8 +20,9 @@ from aiohttp import web
 
 from swarm import __version__
 from swarm.engineapi.backend import Backend
+from swarm.engineapi.doccache import DocCache
 from swarm.engineapi.errors import ApiError
-from swarm.engineapi.http import BACKEND, SHUTDOWN, Handler, Route, api_version, reply
+from swarm.engineapi.http import BACKEND, DOCS, SHUTDOWN, Handler, Route, api_version, reply
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[_edge], client_max_size=64 * 1024 * 1024)
     app[BACKEND] = backend
     app[SHUTDOWN] = asyncio.Event()
+    app[DOCS] = DocCache()
     app.on_response_prepare.append(_headers)
     app.on_shutdown.append(_shutting_down)
     add_routes(app, ROUTES)

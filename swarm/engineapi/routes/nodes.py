@@ -7,7 +7,7 @@ from aiohttp import web
 from swarm.api import control_pb2, objects_pb2, specs_pb2, types_pb2
 from swarm.engineapi.errors import BadRequest
 from swarm.engineapi.filters import Filters, prefix_match
-from swarm.engineapi.http import Route, backend, body, empty, flag, reply, version_param
+from swarm.engineapi.http import Route, backend, body, docs, empty, flag, reply, version_param
 from swarm.engineapi.specs import node_spec
 from swarm.shapes.docker import node_doc
 
@@ -41,7 +41,8 @@ async def list_nodes(request: web.Request) -> web.StreamResponse:
     f = Filters.parse(request.query.get("filters"), NODE_FILTERS)
     b = backend(request)
     nodes = (await b.call(b.control.ListNodes, list_request(f))).nodes
-    return reply([node_doc(n) for n in nodes if matches(n, f)])
+    cache = docs(request)
+    return reply([cache.doc("node", n, node_doc) for n in nodes if matches(n, f)])
 
 
 async def get_node(request: web.Request, ref: str) -> objects_pb2.Node:

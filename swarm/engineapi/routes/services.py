@@ -11,7 +11,7 @@ from aiohttp import web
 from swarm.api import control_pb2, objects_pb2, types_pb2
 from swarm.engineapi.errors import BadRequest
 from swarm.engineapi.filters import Filters
-from swarm.engineapi.http import Route, backend, body, empty, flag, reply, version_param
+from swarm.engineapi.http import Route, backend, body, docs, empty, flag, reply, version_param
 from swarm.engineapi.specs import service_spec
 from swarm.shapes.docker import service_doc
 
@@ -68,7 +68,8 @@ async def list_services(request: web.Request) -> web.StreamResponse:
     f = Filters.parse(request.query.get("filters"), SERVICE_FILTERS)
     b = backend(request)
     svcs = (await b.call(b.control.ListServices, list_request(f))).services
-    docs = [service_doc(s) for s in svcs]
+    cache = docs(request)
+    out = [cache.doc("service", s, service_doc) for s in svcs]
     if flag(request, "status") and svcs:
         tasks = (
             await b.call(
@@ -83,9 +84,9 @@ async def list_services(request: web.Request) -> web.StreamResponse:
         by_service: dict[str, list[objects_pb2.Task]] = {}
         for t in tasks:
             by_service.setdefault(t.service_id, []).append(t)
-        for s, d in zip(svcs, docs, strict=True):
+        for s, d in zip(svcs, out, strict=True):
             d["ServiceStatus"] = service_status(s, by_service.get(s.id, []), down)
-    return reply(docs)
+    return reply(out)
 
 
 async def get_service(request: web.Request, ref: str, insert_defaults: bool = False) -> objects_pb2.Service:

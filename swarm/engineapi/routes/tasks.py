@@ -7,7 +7,7 @@ from aiohttp import web
 from swarm.api import control_pb2, daemon_pb2, types_pb2
 from swarm.engineapi.errors import BadRequest
 from swarm.engineapi.filters import Filters, labels_match, prefix_match
-from swarm.engineapi.http import Route, backend, reply
+from swarm.engineapi.http import Route, backend, docs, reply
 from swarm.shapes.engine import task_doc
 
 TASK_FILTERS = ("_up-to-date", "desired-state", "id", "label", "name", "node", "service")
@@ -43,9 +43,10 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
     tasks = (await b.call(b.control.ListTasks, await list_request(request, f))).tasks
     want = f.labels()
     names = f.get("name")
+    cache = docs(request)
     return reply(
         [
-            task_doc(t)
+            cache.doc("task", t, task_doc)
             for t in tasks
             if labels_match(want, {**t.service_annotations.labels, **t.annotations.labels})
             and prefix_match(names, t.annotations.name)

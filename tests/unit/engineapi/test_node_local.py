@@ -47,3 +47,28 @@ def test_volume_create_body() -> None:
         create_request({"Name": "x", "ClusterVolumeSpec": {"Group": "g"}})
     with pytest.raises(BadRequest, match="expected an object of strings"):
         create_request({"Labels": ["a"]})
+
+
+def test_doc_cache_shapes_once_per_version_and_hands_out_copies() -> None:
+    from swarm.api import objects_pb2
+    from swarm.engineapi.doccache import DocCache
+
+    calls: list[str] = []
+
+    def shape(o: objects_pb2.Service) -> dict[str, object]:
+        calls.append(o.id)
+        return {"ID": o.id, "Version": {"Index": o.meta.version.index}}
+
+    cache = DocCache(max_entries=2)
+    s = objects_pb2.Service(id="s1")
+    s.meta.version.index = 5
+    first = cache.doc("service", s, shape)
+    first["ServiceStatus"] = {"RunningTasks": 1}  # a caller's addition stays its own
+    assert cache.doc("service", s, shape) == {"ID": "s1", "Version": {"Index": 5}}
+    assert calls == ["s1"]
+    s.meta.version.index = 6  # a write: shaped again
+    assert cache.doc("service", s, shape)["Version"] == {"Index": 6}
+    assert cache.doc("task", s, shape) and calls == ["s1", "s1", "s1"]  # kinds do not mix
+    s.meta.version.index = 5  # evicted (max 2): shaped again
+    cache.doc("service", s, shape)
+    assert len(calls) == 4 and (cache.hits, cache.misses) == (1, 4)
