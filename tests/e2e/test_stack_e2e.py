@@ -15,6 +15,8 @@ from __future__ import annotations
 import glob
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -108,8 +110,6 @@ def visits(sb, client: str, addr: str) -> tuple[int, str] | None:
 
 def in_task(sb, host: str, task_prefix: str, script: str) -> str:
     """Run a busybox shell script in the namespaces of a task's container on host."""
-    from pathlib import Path
-
     for p in glob.glob(f"{sb.tb.lib_dir}/{host}/runtime/containers/*/state.json"):
         st = json.loads(Path(p).read_text())
         labels = json.loads(Path(p).with_name("config.json").read_text()).get("labels", {})
@@ -215,3 +215,88 @@ def test_course_app_as_a_stack(stack_bed, tmp_path):
     assert "app_" not in sb.ok("secret", "ls")
     assert "app_" not in sb.ok("config", "ls")
     assert sb.ok("stack", "ls", "--format", "{{.Name}}").strip() == ""
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compose"
+
+
+def test_fixtures_deploy_prune_and_refusals(swarm_bed, tmp_path):
+    """The fixtures with several networks and with configs and secrets deploy for real (their
+    registry from a .env beside them); --prune; refusals leave nothing half-deployed."""
+    sb = swarm_bed(managers=1, workers=2)
+    d = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, d)
+    (d / ".env").write_text(f"REGISTRY={sb.registry}\n")
+    nets_file, cfg_file = str(d / "networks.yml"), str(d / "configs-secrets.yml")
+
+    # the merged, interpolated file; from stdin too
+    assert f"image: {sb.registry}/demo/web:1" in sb.ok("stack", "config", "-c", nets_file)
+    cp = sb.tb.exec("mgr1", "swarm", "stack", "config", "-c", "-",
+                    input="services:\n  s:\n    image: x:${T:-9}\n")
+    assert cp.returncode == 0 and "image: x:9" in cp.stdout, cp.stderr
+
+    # externals first: the network and the secret the files name
+    cp = sb.cli("stack", "deploy", "-c", nets_file, "nets")
+    assert cp.returncode == 1 and 'network "shared-net" is declared as external' in cp.stderr
+    sb.ok("network", "create", "shared-net")
+    sb.tb.exec("mgr1", "swarm", "secret", "create", "site-tls-key", "-", input="key\n", check=True)
+
+    out = sb.ok("stack", "deploy", "-c", nets_file, "nets")
+    assert out.splitlines() == ["Creating network nets_backend", "Creating network nets_frontend",
+                                "Creating service nets_proxy", "Creating service nets_api",
+                                "Creating service nets_shared"], out
+    out = sb.ok("stack", "deploy", "-c", cfg_file, "cfg")
+    assert out.splitlines() == ["Creating network cfg_default", "Creating secret cfg_api_key",
+                                "Creating config cfg_app_conf", "Creating config plain-motd",
+                                "Creating service cfg_app"], out
+    backend = json.loads(sb.ok("network", "inspect", "nets_backend"))[0]
+    assert backend["Spec"]["Internal"] is True and backend["IPAM"]["Config"][0]["Subnet"] == "10.77.0.0/24"
+    assert backend["Spec"]["Annotations"]["Labels"]["com.docker.stack.namespace"] == "nets"
+    assert json.loads(sb.ok("network", "inspect", "nets_frontend"))[0]["Attachable"] is True
+    assert "nets_unused" not in sb.ok("network", "ls")
+    sb.tb.wait_for(lambda: len(running(sb, "nets_api")) == 3 and len(running(sb, "nets_proxy")) == 1
+                   and len(running(sb, "nets_shared")) == 1 and len(running(sb, "cfg_app")) == 1,
+                   timeout=240, what="every fixture service running")
+    assert sb.ok("stack", "ls").split() == ["NAME", "SERVICES", "cfg", "1", "nets", "3"]
+
+    # the files' secrets and configs are where the references say, with their modes
+    (app_task,) = running(sb, "cfg_app")
+    files = in_task(sb, app_task["Node"], app_task["ID"],
+                    "cat /etc/app.conf /run/secrets/api_key /motd; stat -c '%a %u %n' /etc/app.conf "
+                    "/run/secrets/server.key /run/secrets/api_key")
+    assert files.splitlines() == ["listen=80", "k-123", "hello", "440 0 /etc/app.conf",
+                                  "400 33 /run/secrets/server.key", "444 0 /run/secrets/api_key"], files
+
+    # a published port held by another stack: refused, nothing made
+    (d / "clash.yml").write_text(f"services:\n  web:\n    image: {sb.registry}/demo/web:1\n"
+                                 "    ports: ['8081:80']\n")
+    cp = sb.cli("stack", "deploy", "-c", str(d / "clash.yml"), "clash")
+    assert cp.returncode == 1
+    assert cp.stderr.strip() == ("port 8081/tcp of service 'clash_web' is already published by service "
+                                 "'nets_proxy' (outside stack clash)"), cp.stderr
+    # a schema error: the key path, nothing made
+    (d / "bad.yml").write_text("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n")
+    cp = sb.cli("stack", "deploy", "-c", str(d / "bad.yml"), "clash")
+    assert cp.returncode == 1 and "services.web.deploy.replicas: must be an integer" in cp.stderr, cp.stderr
+    assert "clash" not in sb.ok("service", "ls") + sb.ok("network", "ls")
+
+    # --prune: a service no longer in the file goes, the others are left as they are
+    pruned = d / "networks-pruned.yml"
+    text = (d / "networks.yml").read_text()
+    pruned.write_text(text.replace(text[text.index("  shared:"):text.index("networks:\n  frontend")], ""))
+    api_tasks = sorted(t["ID"] for t in running(sb, "nets_api"))
+    assert sb.ok("stack", "deploy", "-c", str(pruned), "nets").strip() == ""       # no --prune: kept
+    out = sb.ok("stack", "deploy", "--prune", "-c", str(pruned), "nets")
+    assert out.splitlines() == ["Removing service nets_shared"], out
+    assert sorted(t["ID"] for t in running(sb, "nets_api")) == api_tasks
+
+    for ns in ("nets", "cfg"):
+        sb.ok("stack", "rm", ns, timeout=400)
+    assert sb.ok("service", "ls", "-q").strip() == ""
+    nets = sb.ok("network", "ls")
+    assert "shared-net" in nets and "nets_" not in nets and "cfg_" not in nets   # external ones stay
+    secrets = sb.ok("secret", "ls")
+    assert "site-tls-key" in secrets and "cfg_api_key" not in secrets
+    assert sb.ok("config", "ls", "-q").strip() == ""
+    r = sb.cli("stack", "rm", "nets")
+    assert r.returncode == 0 and r.stderr.strip() == "Nothing found in stack: nets"
