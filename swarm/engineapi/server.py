@@ -2,7 +2,8 @@
 
 Every route is served with and without the ``/vX.Y`` prefix. The prefix is checked against the
 versions we serve (``client version X is too old/new``, a 400, as moby's version middleware); a
-path we do not serve is a 501 naming it, never a 404 or a hang. Every answer carries ``Api-Version``,
+path we do not serve is a 501 naming it, never a bare 404 or a hang (two inspect paths answer 404 on
+purpose: ``routes/absent.py``). Every answer carries ``Api-Version``,
 ``Ostype`` and ``Server``; every error is ``{"message": ...}``. Internal faults are logged with their
 traceback and answered 500 with their text.
 """

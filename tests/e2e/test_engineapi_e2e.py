@@ -138,6 +138,23 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     cp = docker(sb, "node", "ls", host="wkr1")
     assert cp.returncode == 1 and "This node is not a swarm manager." in cp.stderr, cp.stderr
 
+    # a stack: the CLI turns the compose file into a network and services itself
+    compose = (
+        f"services:\n  app:\n    image: {web1}\n    deploy:\n      replicas: 2\n    networks: [back]\n"
+        "networks:\n  back: {}\n"
+    )
+    cp = sb.tb.exec("mgr1", "docker", "stack", "deploy", "-c", "-", "s", input=compose, timeout=180)
+    assert cp.returncode == 0 and "Creating service s_app" in cp.stdout, cp.stdout + cp.stderr
+    sb.tb.wait_for(
+        lambda: (
+            ok(sb, "stack", "services", "s", "--format", "{{.Name}} {{.Replicas}}").split()
+            == ["s_app", "2/2"]
+        ),
+        timeout=120,
+        what="the stack's service running",
+    )
+    assert "Removing service s_app" in ok(sb, "stack", "rm", "s")
+
     # remove
     assert ok(sb, "service", "rm", "web").strip() == "web"
     assert ok(sb, "service", "ls", "-q").strip() == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from swarm.engineapi.errors import ApiError, BadRequest
 from swarm.engineapi.filters import Filters
 from swarm.engineapi.http import Route, backend, flag, reply
 from swarm.shapes.engine import image_inspect_doc, image_summary_doc
+
+log = logging.getLogger(__name__)
 
 LIST_FILTERS = ("dangling", "reference", "label", "before", "since")
 
@@ -107,6 +110,10 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             msg = await anext(stream, None)
     except ApiError as e:
         await resp.write(_line({"errorDetail": {"message": e.message}, "error": e.message}))
+    except Exception as e:  # the answer has begun: the error can only go into the stream
+        log.exception("engine api: pull of %s failed", ref)
+        text = f"internal error: {e or type(e).__name__}"
+        await resp.write(_line({"errorDetail": {"message": text}, "error": text}))
     await resp.write_eof()
     return resp
 
