@@ -24,6 +24,16 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class ApiTLS:
+    """dockerd's ``--tlsverify``: the Engine API over TCP serves TLS and requires client
+    certificates signed by ``cacert``."""
+
+    cacert: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
     data_root: Path = DEFAULT_DATA_ROOT
     socket_path: Path = Path("/run/swarm/swarmd.sock")
@@ -34,6 +44,8 @@ class DaemonConfig:
     socket_gid: int | None = None   # --group: the group that may use the local socket
     api_socket: Path | None = None  # --api-host: the Engine API's unix socket (None: not served)
     api_socket_default: bool = False  # not given: a live socket there is skipped, not an error
+    api_tcp: tuple[str, int] | None = None  # --api-host tcp://HOST:PORT (only with api_tls)
+    api_tls: ApiTLS | None = None   # --tlsverify --tlscacert --tlscert --tlskey
     generic_resources: tuple[tuple[str, str], ...] = ()  # --node-generic-resource KIND=VALUE
 
     @property
@@ -54,21 +66,53 @@ def parse_host(host: str) -> Path:
 def parse_api_host(value: str | None, control_socket: Path) -> Path | None:
     """``--api-host``: the Engine API's socket. Not given: ``docker.sock`` next to the control
     socket; ``''`` or ``none``: not served; else ``unix:///PATH``. TCP (dockerd's ``tcp://`` with
-    ``--tlsverify``) is refused for now."""
+    ``--tlsverify``) is ``parse_api_tcp``'s."""
     if value is None:
         return control_socket.parent / "docker.sock"
     if value.strip().lower() in ("", "none"):
         return None
     if value.startswith("tcp://"):
-        raise ConfigError(f"invalid --api-host {value!r}: tcp:// is not served yet, only unix:///PATH "
-                          "sockets (a TCP listener will need --tlsverify, --tlscacert, --tlscert and "
-                          "--tlskey, as dockerd)")
+        raise ConfigError(f"invalid --api-host {value!r}: tcp:// is served only with --tlsverify, "
+                          "--tlscacert, --tlscert and --tlskey (client certificates required)")
     if not value.startswith("unix://") or not value[len("unix://"):].startswith("/"):
         raise ConfigError(f"invalid --api-host {value!r}: expected unix:///PATH.sock, '' or none")
     path = Path(value[len("unix://"):])
     if path == control_socket:
         raise ConfigError(f"invalid --api-host {value!r}: it is the control socket (--host)")
     return path
+
+
+def parse_api_tls(tlsverify: bool, cacert: str, cert: str, key: str) -> ApiTLS | None:
+    """``--tlsverify`` with its three files (each must be readable), or nothing at all."""
+    given = {"--tlscacert": cacert, "--tlscert": cert, "--tlskey": key}
+    if not tlsverify:
+        if any(given.values()):
+            raise ConfigError(", ".join(k for k, v in given.items() if v) + " need --tlsverify (the Engine "
+                              "API over TCP always requires client certificates)")
+        return None
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise ConfigError(f"--tlsverify needs {', '.join(missing)}")
+    for flag, v in given.items():
+        try:
+            Path(v).read_bytes()
+        except OSError as e:
+            raise ConfigError(f"{flag} {v}: {e.strerror or e}") from None
+    return ApiTLS(Path(cacert), Path(cert), Path(key))
+
+
+def parse_api_tcp(value: str, tls: ApiTLS | None) -> tuple[str, int]:
+    """``--api-host tcp://HOST:PORT``: only with ``--tlsverify`` (an Engine API socket is root on
+    the node: never open without client certificates)."""
+    if tls is None:
+        raise ConfigError(f"invalid --api-host {value!r}: tcp:// is served only with --tlsverify, "
+                          "--tlscacert, --tlscert and --tlskey (client certificates required)")
+    hostport = value[len("tcp://"):].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"invalid --api-host {value!r}: expected tcp://HOST:PORT")
+    return host, int(port)
 
 
 def parse_group(value: str) -> int | None:

@@ -23,6 +23,8 @@ from swarm.daemon.config import (
     DaemonConfig,
     check_insecure_registry,
     parse_api_host,
+    parse_api_tcp,
+    parse_api_tls,
     parse_generic_resource,
     parse_group,
     parse_host,
@@ -72,11 +74,13 @@ async def _serve(cfg: DaemonConfig) -> int:
 async def _start_engine_api(cfg: DaemonConfig) -> Any:
     """The Docker Engine API edge (swarm.engineapi), a client of the socket just opened. At its
     default path a socket another daemon already serves is left to it (daemons side by side)."""
-    if cfg.api_socket is None:
+    if cfg.api_socket is None and cfg.api_tcp is None:
         return None
     from swarm.engineapi import EngineAPIServer, SocketInUse
 
-    api = EngineAPIServer(cfg.socket_path, cfg.api_socket, gid=cfg.socket_gid)
+    tls = cfg.api_tls
+    api = EngineAPIServer(cfg.socket_path, cfg.api_socket, gid=cfg.socket_gid, tcp=cfg.api_tcp,
+                          tls_files=None if tls is None else (tls.cacert, tls.cert, tls.key))
     try:
         await api.start()
     except SocketInUse as e:
@@ -101,15 +105,20 @@ async def _start_engine_api(cfg: DaemonConfig) -> Any:
               "(default: pyswarm-<hash of the data root>, so daemons side by side never share one).")
 @click.option("-G", "--group", "group", default="", metavar="NAME|GID",
               help="Group allowed to use the local socket (default: root only).")
-@click.option("--api-host", "api_host", default=None, metavar="unix:///PATH.sock",
+@click.option("--api-host", "api_host", default=None, metavar="unix:///PATH.sock|tcp://HOST:PORT",
               help="Socket of the Docker Engine API (default: docker.sock next to the --host socket; "
-                   "'' or none: not served).")
+                   "'' or none: not served; tcp:// only with --tlsverify).")
+@click.option("--tlsverify", is_flag=True, help="Engine API over tcp://: TLS, client certificates required.")
+@click.option("--tlscacert", default="", metavar="PATH", help="CA that signs the clients' certificates.")
+@click.option("--tlscert", default="", metavar="PATH", help="The Engine API's TLS certificate.")
+@click.option("--tlskey", default="", metavar="PATH", help="The Engine API's TLS key.")
 @click.option("--node-generic-resource", "generic_resources", multiple=True, metavar="KIND=VALUE",
               help="A generic resource this node offers: KIND=COUNT or KIND=NAME (repeatable).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarmd")
 def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[str, ...],
         executor: str, cgroup_parent: str, group: str, api_host: str | None,
-        generic_resources: tuple[str, ...]) -> None:
+        generic_resources: tuple[str, ...], tlsverify: bool, tlscacert: str, tlscert: str,
+        tlskey: str) -> None:
     """The swarm daemon: runs the node agent and, on managers, the manager."""
     from pathlib import Path
 
@@ -118,7 +127,11 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
         regs = tuple(check_insecure_registry(r) for r in insecure_registries)
         root = prepare_data_root(Path(data_root))
         prepare_socket_dir(socket_path)
-        api_socket = parse_api_host(api_host, socket_path)
+        api_tls = parse_api_tls(tlsverify, tlscacert, tlscert, tlskey)
+        api_tcp = parse_api_tcp(api_host, api_tls) if api_host and api_host.startswith("tcp://") else None
+        api_socket = None if api_tcp else parse_api_host(api_host, socket_path)
+        if api_tls is not None and api_tcp is None:
+            raise ConfigError("--tlsverify is for a tcp:// --api-host")
         if api_socket is not None:
             prepare_socket_dir(api_socket)
         gid = parse_group(group)
@@ -133,6 +146,7 @@ def cli(data_root: str, host: str, log_level: str, insecure_registries: tuple[st
     cfg = DaemonConfig(data_root=root, socket_path=socket_path, log_level=log_level,
                        insecure_registries=regs, executor=executor, cgroup_parent=cgroup_parent,
                        socket_gid=gid, api_socket=api_socket, api_socket_default=api_host is None,
+                       api_tcp=api_tcp, api_tls=api_tls,
                        generic_resources=generic)
     try:
         code = asyncio.run(_serve(cfg))

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 from pathlib import Path
 
 from aiohttp import web
@@ -107,39 +108,76 @@ def add_routes(app: web.Application, routes: list[Route]) -> None:
 class EngineAPIServer:
     """Serves the Engine API on ``socket_path`` as a client of the daemon at ``daemon_socket``."""
 
-    def __init__(self, daemon_socket: Path, socket_path: Path, *, gid: int | None = None) -> None:
+    def __init__(
+        self,
+        daemon_socket: Path,
+        socket_path: Path | None,
+        *,
+        gid: int | None = None,
+        tcp: tuple[str, int] | None = None,
+        tls_files: tuple[Path, Path, Path] | None = None,
+    ) -> None:
+        if tcp is not None and tls_files is None:
+            raise ValueError("the Engine API is served over TCP only with TLS and client certificates")
         self.daemon_socket = daemon_socket
         self.socket_path = socket_path
         self.gid = gid
+        self.tcp = tcp
+        self.tls_files = tls_files
         self.backend = Backend(str(daemon_socket))
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        claim_socket(self.socket_path)
+        if self.socket_path is not None:
+            claim_socket(self.socket_path)
         # a stop must not wait on open streams (a followed log): 1 s, then their handlers are cancelled
         runner = web.AppRunner(
             make_app(self.backend), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await runner.setup()
-        site = web.UnixSite(runner, str(self.socket_path))
-        old = os.umask(0o177)  # root only until the group is set, as the control socket
-        try:
-            await site.start()
-        finally:
-            os.umask(old)
-        if self.gid is not None:
-            os.chown(self.socket_path, -1, self.gid)
-            os.chmod(self.socket_path, 0o660)
         self._runner = runner
-        log.info("engine api listening on unix://%s", self.socket_path)
+        try:
+            if self.tcp is not None:
+                assert self.tls_files is not None
+                host, port = self.tcp
+                await web.TCPSite(runner, host, port, ssl_context=tls_context(*self.tls_files)).start()
+                log.info(
+                    "engine api listening on tcp://%s:%d (TLS, client certificates required)", host, port
+                )
+                return
+            assert self.socket_path is not None
+            site = web.UnixSite(runner, str(self.socket_path))
+            old = os.umask(0o177)  # root only until the group is set, as the control socket
+            try:
+                await site.start()
+            finally:
+                os.umask(old)
+            if self.gid is not None:
+                os.chown(self.socket_path, -1, self.gid)
+                os.chmod(self.socket_path, 0o660)
+            log.info("engine api listening on unix://%s", self.socket_path)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.backend.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
+        if self.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket_path)
+
+
+def tls_context(cacert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """dockerd's ``--tlsverify``: TLS 1.2 or later, and a client certificate signed by ``cacert``
+    is required (no anonymous client ever reaches the API)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(cacert))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
 
 
 class SocketInUse(Exception):

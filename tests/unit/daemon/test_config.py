@@ -53,7 +53,7 @@ def test_api_host_defaults_next_to_the_control_socket_and_can_be_turned_off() ->
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("tcp://0.0.0.0:2375", "tcp:// is not served yet"),
+    ("tcp://0.0.0.0:2375", "tcp:// is served only with --tlsverify"),
     ("unix://relative.sock", "expected unix:///PATH.sock"),
     ("/run/d.sock", "expected unix:///PATH.sock"),
     ("unix:///run/swarm/swarmd.sock", "it is the control socket"),
@@ -63,3 +63,28 @@ def test_bad_api_hosts_are_refused_clearly(value: str, message: str) -> None:
 
     with pytest.raises(ConfigError, match=message):
         parse_api_host(value, Path("/run/swarm/swarmd.sock"))
+
+
+def test_api_over_tcp_needs_tlsverify_and_its_three_files(tmp_path: Path) -> None:
+    from swarm.daemon.config import ApiTLS, parse_api_tcp, parse_api_tls
+
+    files = {}
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        files[name] = tmp_path / name
+        files[name].write_text("x")
+    ca, cert, key = (str(files[n]) for n in ("ca.pem", "cert.pem", "key.pem"))
+    assert parse_api_tls(False, "", "", "") is None
+    tls = parse_api_tls(True, ca, cert, key)
+    assert tls == ApiTLS(Path(ca), Path(cert), Path(key))
+    assert parse_api_tcp("tcp://10.0.0.1:2376", tls) == ("10.0.0.1", 2376)
+    assert parse_api_tcp("tcp://[::1]:2376", tls) == ("::1", 2376)
+    with pytest.raises(ConfigError, match="tcp:// is served only with --tlsverify"):
+        parse_api_tcp("tcp://10.0.0.1:2376", None)
+    with pytest.raises(ConfigError, match="expected tcp://HOST:PORT"):
+        parse_api_tcp("tcp://10.0.0.1", tls)
+    with pytest.raises(ConfigError, match="--tlsverify needs --tlscert, --tlskey"):
+        parse_api_tls(True, ca, "", "")
+    with pytest.raises(ConfigError, match="--tlscacert need --tlsverify"):
+        parse_api_tls(False, ca, "", "")
+    with pytest.raises(ConfigError, match=r"--tlskey .*missing\.pem"):
+        parse_api_tls(True, ca, cert, str(tmp_path / "missing.pem"))
