@@ -50,7 +50,13 @@ class TaskDB:
         self._db.close()
 
     def put_task(self, task: Task) -> None:
-        """Store the assigned task (its status column is left alone unless it is new)."""
+        """Store the assigned task (its status column is left alone unless it is new). Registry
+        credentials are never written: they live in the agent's memory only."""
+        if task.spec.container.HasField("pull_options"):
+            copy = Task()
+            copy.CopyFrom(task)
+            copy.spec.container.ClearField("pull_options")
+            task = copy
         self._db.execute(
             "INSERT INTO tasks(id, task, status) VALUES(?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET task = excluded.task",

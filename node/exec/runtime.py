@@ -469,7 +469,7 @@ class RuntimeController(Controller):
             if local is not None:
                 return local
         try:
-            img = self.x.images.pull(ref)
+            img = self.x.images.pull(ref, credentials=registry_credentials(self.task))
             log.info("task %s: pulled %s", self.task.id, ref)
             return img
         except ImageError as e:
@@ -566,3 +566,26 @@ class RuntimeController(Controller):
         await self.x.serial(self.cid, rm)
         log.info("task %s: container %s removed", self.task.id, self.cid[:12])
         await self._destroy_sandbox()
+
+
+def registry_credentials(task: Task) -> tuple[str, str] | None:
+    """(user, password) from the task's ``--with-registry-auth`` (Docker's X-Registry-Auth:
+    base64url JSON with ``username``/``password`` or ``auth`` = base64 ``user:pass``); None when
+    there are none or they cannot be read (the pull then goes anonymous)."""
+    import base64
+    import binascii
+    import json
+
+    enc = task.spec.container.pull_options.registry_auth
+    if not enc:
+        return None
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)))
+        if doc.get("username") and doc.get("password"):
+            return str(doc["username"]), str(doc["password"])
+        if doc.get("auth"):
+            user, _, pw = base64.b64decode(doc["auth"]).decode().partition(":")
+            return user, pw
+    except (binascii.Error, ValueError, UnicodeDecodeError, AttributeError) as e:
+        log.warning("task %s: registry credentials unreadable (%s); pulling anonymously", task.id, e)
+    return None

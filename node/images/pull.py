@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from node.images.errors import DigestMismatchError, ImageError, UnsupportedImageError
 from node.images.model import Image
 from node.images.reference import Reference
-from node.images.registry import INDEX_TYPES, MANIFEST_TYPES
+from node.images.registry import INDEX_TYPES, MANIFEST_TYPES, RegistryClient
 from node.images.unpack import unpack_layer
 
 if TYPE_CHECKING:
@@ -58,8 +58,9 @@ def choose_manifest(index: dict[str, Any], ref: Reference) -> str:
     return str(candidates[0]["digest"])
 
 
-def pull_image(store: ImageStore, ref: Reference, progress: Progress | None = None) -> Image:
-    client = store.client
+def pull_image(store: ImageStore, ref: Reference, progress: Progress | None = None,
+               client: RegistryClient | None = None) -> Image:
+    client = client or store.client
     media, body, top_digest = client.get_manifest(ref)
     if progress:
         progress("manifest", len(body), len(body))
@@ -93,7 +94,7 @@ def pull_image(store: ImageStore, ref: Reference, progress: Progress | None = No
             mt = desc.get("mediaType", "")
             if mt not in LAYER_TYPES:
                 raise UnsupportedImageError(f"{ref.familiar}: unsupported layer type {mt!r}")
-            _pull_layer(store, ref, desc, diff_id, tmp, progress)
+            _pull_layer(store, client, ref, desc, diff_id, tmp, progress)
         store.put_blob(cfg_digest, raw_cfg)
         store.put_blob(top_digest, body) if media in MANIFEST_TYPES else None
         img = store.register(cfg_digest, config, diff_ids, [ref], manifest_digest=top_digest)
@@ -103,15 +104,15 @@ def pull_image(store: ImageStore, ref: Reference, progress: Progress | None = No
     return img
 
 
-def _pull_layer(store: ImageStore, ref: Reference, desc: dict[str, Any], diff_id: str, tmp: Any,
-                progress: Progress | None) -> None:
+def _pull_layer(store: ImageStore, client: RegistryClient, ref: Reference, desc: dict[str, Any],
+                diff_id: str, tmp: Any, progress: Progress | None) -> None:
     digest = str(desc["digest"])
     total = int(desc.get("size") or 0)
     short = digest.split(":", 1)[1][:12]
     blob = tmp / digest.replace(":", "-")
     cb = (lambda n: progress(short, n, total)) if progress else None
     with open(blob, "wb") as f:
-        size = store.client.fetch_blob(ref, digest, f, cb)
+        size = client.fetch_blob(ref, digest, f, cb)
     if total and size != total:
         raise DigestMismatchError(f"layer {digest}: size {size} != {total} from the manifest")
     dest = tmp / ("layer-" + short)

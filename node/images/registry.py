@@ -117,6 +117,19 @@ def _is_loopback(host: str) -> bool:
 class RegistryClient:
     """Talks to registries for one image store; thread-safe."""
 
+    def with_credentials(self, registry: str, username: str, password: str) -> RegistryClient:
+        """A client for one pull that answers ``registry``'s challenges with these credentials
+        (a task's ``--with-registry-auth``), the node's own for any other registry."""
+        own = self.credentials
+
+        def creds(reg: str) -> tuple[str, str] | None:
+            return (username, password) if reg == registry else (own(reg) if own else None)
+
+        c = RegistryClient(tuple(self.insecure), creds, self.timeout)
+        with self._lock:
+            c._schemes = dict(self._schemes)
+        return c
+
     def __init__(self, insecure_registries: Sequence[str] = (),
                  credentials: Credentials | None = None, timeout: float = 30.0) -> None:
         self.insecure = set(insecure_registries)

@@ -68,15 +68,18 @@ class ImageStore:
         self._clean_tmp()
 
     # ------------------------------------------------------------ public API
-    def pull(self, ref: str, progress: Progress | None = None) -> Image:
-        """Pull ``ref`` from its registry (see :mod:`node.images.pull`) and tag it."""
+    def pull(self, ref: str, progress: Progress | None = None,
+             credentials: tuple[str, str] | None = None) -> Image:
+        """Pull ``ref`` from its registry (see :mod:`node.images.pull`) and tag it;
+        ``credentials`` (user, password) answer that registry's challenge for this pull only."""
         from node.images.pull import pull_image
 
         parsed = parse_reference(ref)
+        client = self.client.with_credentials(parsed.registry, *credentials) if credentials else None
         with self._lock:
             lock = self._pull_locks.setdefault(parsed.canonical, threading.Lock())
         with lock:       # concurrent pulls of one ref (3 replicas on a node) download once
-            return pull_image(self, parsed, progress)
+            return pull_image(self, parsed, progress, client)
 
     def pull_progress(self, ref: str) -> AsyncIterator[PullEvent]:
         """:meth:`pull` for an asyncio caller: progress events, then the image (see

@@ -26,6 +26,7 @@ from swarm.controlapi.errors import (
     InvalidArgumentError,
 )
 from swarm.controlapi.refs import check_references
+from swarm.controlapi.registryauth import public_service, public_task, seal_into
 from swarm.controlapi.resolve import resolve
 from swarm.controlapi.validate import validate_spec
 from swarm.reconciler.tasks import set_desired
@@ -92,6 +93,7 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
     if ctx.read.find_unique(Service, "name", name.lower()) is not None:
         raise _exists(name)
     svc: Service = Service(id=new_id(), spec=spec)
+    seal_into(ctx, svc.spec, svc.id, None)
     svc.spec_version.index = 1
     now = ctx.now()
     svc.meta.created_at.CopyFrom(now)
@@ -102,11 +104,11 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
         await ctx.apply([typed.create(svc)])
     except NameConflictError:
         raise _exists(name) from None
-    return c.CreateServiceResponse(service=ctx.read.get(Service, svc.id))
+    return c.CreateServiceResponse(service=public_service(find_service(ctx, svc.id)))
 
 
 def get_service(ctx: Context, req: c.GetServiceRequest) -> c.GetServiceResponse:
-    return c.GetServiceResponse(service=find_service(ctx, req.service_id))
+    return c.GetServiceResponse(service=public_service(find_service(ctx, req.service_id)))
 
 
 async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateServiceResponse:
@@ -136,6 +138,7 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
             raise InvalidArgumentError("renaming services is not supported")
         if spec.WhichOneof("mode") != svc.spec.WhichOneof("mode"):
             raise InvalidArgumentError("service mode change is not allowed")
+        seal_into(ctx, spec, svc.id, svc.spec)
         # The store index only grows: the index this write will get is above every spec
         # version this service ever had, so a version is never reused (not even after an
         # automatic rollback cleared the previous spec).
@@ -150,7 +153,7 @@ async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateS
     _next_job_run(svc, now)
     _allocate_ports(ctx, svc)
     await ctx.apply([typed.update(svc)])
-    return c.UpdateServiceResponse(service=ctx.read.get(Service, svc.id))
+    return c.UpdateServiceResponse(service=public_service(find_service(ctx, svc.id)))
 
 
 async def remove_service(ctx: Context, req: c.RemoveServiceRequest) -> c.RemoveServiceResponse:
@@ -188,12 +191,12 @@ def list_services(ctx: Context, req: c.ListServicesRequest) -> c.ListServicesRes
     for k, v in f.labels.items():
         svcs = [s for s in svcs if k in s.spec.annotations.labels
                 and (not v or s.spec.annotations.labels[k] == v)]
-    return c.ListServicesResponse(services=svcs)
+    return c.ListServicesResponse(services=[public_service(s) for s in svcs])
 
 
 def get_task(ctx: Context, req: c.GetTaskRequest) -> c.GetTaskResponse:
-    return c.GetTaskResponse(task=resolve(req.task_id, ctx.read.list(Task), "task",
-                                          lambda t: t.annotations.name))
+    return c.GetTaskResponse(task=public_task(resolve(req.task_id, ctx.read.list(Task), "task",
+                                                      lambda t: t.annotations.name)))
 
 
 def list_tasks(ctx: Context, req: c.ListTasksRequest) -> c.ListTasksResponse:
@@ -216,7 +219,7 @@ def list_tasks(ctx: Context, req: c.ListTasksRequest) -> c.ListTasksResponse:
     if f.up_to_date:
         versions = {s.id: s.spec_version.index for s in r.list(Service)}
         tasks = [t for t in tasks if versions.get(t.service_id) == t.spec_version.index]
-    return c.ListTasksResponse(tasks=tasks)
+    return c.ListTasksResponse(tasks=[public_task(t) for t in tasks])
 
 
 HANDLERS = {

@@ -42,7 +42,7 @@ from typing import Any
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Cluster, Node, NodeDescription, NodeStatus, Task
 from swarm.api.types_pb2 import ASSIGNED, MANAGER, TaskStatus
-from swarm.ca.sealing import SecretsKey
+from swarm.ca.sealing import SealingError, SecretsKey
 from swarm.dispatcher.dependencies import DependencyTracker
 from swarm.reconciler.clock import ts
 from swarm.store import ConflictError, ObjectSource, ObjectStore, typed
@@ -370,6 +370,24 @@ class Dispatcher:
             if q in s.queues:
                 s.queues.remove(q)
 
+    def _for_node(self, t: Task) -> Task:
+        """The task as its node gets it: registry credentials opened (the node pulls with them;
+        the stream is mutual TLS to that node only), never the sealed form. Credentials this
+        leader cannot open are left out: the pull goes anonymous and says so if refused."""
+        po = t.spec.container.pull_options
+        if not po.sealed:
+            return t
+        out = Task()
+        out.CopyFrom(t)
+        out.spec.container.pull_options.sealed = b""
+        if self.secrets_key is not None:
+            try:
+                out.spec.container.pull_options.registry_auth = \
+                    self.secrets_key.unseal(t.service_id, po.sealed).decode()
+            except (SealingError, UnicodeDecodeError) as e:
+                log.warning("task %s: registry credentials cannot be opened (%s)", t.id, e)
+        return out
+
     def _complete(self, src: ObjectSource, node_id: str, known: dict[str, int],
                   deps: DependencyTracker) -> d.AssignmentsMessage:
         known.clear()
@@ -379,7 +397,7 @@ class Dispatcher:
             if t.status.state >= ASSIGNED or t.desired_state >= ASSIGNED:
                 known[t.id] = t.meta.version.index
                 deps.task(t)
-                tasks.append(d.AssignmentChange(assignment=d.Assignment(task=t)))
+                tasks.append(d.AssignmentChange(assignment=d.Assignment(task=self._for_node(t))))
         updates, _ = deps.changes(src)
         return d.AssignmentsMessage(type=d.AssignmentsMessage.COMPLETE, changes=[*updates, *tasks])
 
@@ -410,7 +428,7 @@ class Dispatcher:
             # is harmless and keeps the agent's view exact.
             known[t.id] = t.meta.version.index
             deps.task(t)
-            tasks.append(d.AssignmentChange(assignment=d.Assignment(task=t)))
+            tasks.append(d.AssignmentChange(assignment=d.Assignment(task=self._for_node(t))))
         if not tasks:
             return None
         updates, removes = deps.changes(self.store)

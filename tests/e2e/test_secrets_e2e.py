@@ -217,3 +217,73 @@ def test_a_missing_bind_source_rejects_the_task_with_dockers_message(swarm_bed) 
 
     out = sb.tb.wait_for(rejected, timeout=90, what="the task rejected")
     assert "Rejected" in out, out
+
+
+def test_with_registry_auth_pulls_from_a_private_registry(swarm_bed, test_image_layout, tmp_path) -> None:
+    import warnings
+
+    sb = swarm_bed(managers=1, workers=1, daemon_args=["--insecure-registry=10.231.0.1:5001"])
+    tb = sb.tb
+    password = "pw-" + secrets.token_hex(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # deprecated in 3.11, still the shortest way to a bcrypt hash here
+
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    reg = tmp_path / "private"
+    (reg / "data").mkdir(parents=True)
+    (reg / "htpasswd").write_text(f"alice:{hashed}\n")
+    (reg / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {reg / 'data'}\nauth:\n  htpasswd:\n    realm: private\n"
+        f"    path: {reg / 'htpasswd'}\nhttp:\n  addr: 10.231.0.1:5001\n")
+    tb.infra("docker-registry", "serve", str(reg / "config.yml"))
+    tb.wait_for(lambda: tb.exec("infra", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                "http://10.231.0.1:5001/v2/").stdout == "401",
+                timeout=20, what="the private registry asking for credentials")
+    cp = tb.exec("infra", "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                 f"--dest-creds=alice:{password}", f"oci:{test_image_layout}:web-1",
+                 "docker://10.231.0.1:5001/private/web:1", timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    image = "10.231.0.1:5001/private/web:1"
+    basic = base64.b64encode(f"alice:{password}".encode()).decode()
+    cfg_dir = tmp_path / "dockercfg"
+    cfg_dir.mkdir()
+    (cfg_dir / "config.json").write_text(json.dumps({"auths": {"10.231.0.1:5001": {"auth": basic}}}))
+
+    def swarm(*args: str) -> str:
+        cp = tb.exec("mgr1", "env", f"DOCKER_CONFIG={cfg_dir}", "swarm", *args, timeout=120)
+        assert cp.returncode == 0, f"swarm {' '.join(args)}: {cp.stdout}{cp.stderr}"
+        return cp.stdout + cp.stderr
+
+    outputs = [swarm("service", "create", "--detach", "--name", "anon", "--constraint", "node.hostname==wkr1",
+                     image)]
+    outputs.append(swarm("service", "create", "--detach", "--name", "authed", "--with-registry-auth",
+                         "--constraint", "node.hostname==wkr1", image))
+    tb.wait_for(lambda: any(t["CurrentState"].startswith("Running") for t in sb.tasks("authed")),
+                timeout=120, what="the task pulled with the client's credentials running")
+
+    def anon_refused() -> str | None:
+        out = sb.ok("service", "ps", "--no-trunc", "anon")
+        return out if "unauthorized" in out else None
+
+    tb.wait_for(anon_refused, timeout=90, what="the anonymous pull refused")
+    outputs += [swarm("service", "inspect", "authed"), swarm("service", "ps", "--no-trunc", "authed"),
+                swarm("service", "update", "--detach", "--env-add", "X=1", "authed")]
+    # an update without the flag keeps the credentials: the new task pulls too
+    def updated_running() -> bool:
+        ts = sb.tasks("authed")
+        return len(ts) == 2 and any(t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")
+                                    for t in ts) and any(t["DesiredState"] == "Shutdown" for t in ts)
+
+    tb.wait_for(updated_running, timeout=120, what="the updated task running")
+    encoded = json.loads(outputs[2])[0]
+    assert "PullOptions" not in json.dumps(encoded)
+    needles = [password, basic]
+    for out in outputs:
+        assert not any(n in out for n in needles), out
+    for host in tb.hosts:
+        root = tb.host(host).data_root
+        for needle in needles:
+            cp = tb.exec(host, "grep", "-r", "-l", "-a", "-F", needle, root, timeout=120)
+            assert cp.returncode == 1, f"{needle!r} found under {host}:{root}: {cp.stdout}{cp.stderr}"

@@ -23,6 +23,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,10 +54,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Registry:
     """A running ``docker-registry`` on ``host:port`` (plain HTTP)."""
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None,
+                 htpasswd: str | None = None) -> None:
         self.workdir = Path(workdir)
         self.host = host
         self.port = port or free_port(host)
+        self.htpasswd = htpasswd          # "user:bcrypt-hash" lines: basic auth required
         self.proc: subprocess.Popen[bytes] | None = None
         self.refs: dict[str, str] = {}
 
@@ -68,7 +71,11 @@ class Registry:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "config.yml"
-        cfg.write_text(CONFIG.format(data=data, addr=self.address))
+        text = CONFIG.format(data=data, addr=self.address)
+        if self.htpasswd is not None:
+            (self.workdir / "htpasswd").write_text(self.htpasswd)
+            text += f"auth:\n  htpasswd:\n    realm: test\n    path: {self.workdir / 'htpasswd'}\n"
+        cfg.write_text(text)
         log = open(self.workdir / "registry.log", "ab")  # noqa: SIM115 - lives as long as proc
         self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -80,6 +87,10 @@ class Registry:
             try:
                 with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1):
                     return self
+            except urllib.error.HTTPError as e:
+                if e.code == 401 and self.htpasswd is not None:
+                    return self
+                time.sleep(0.05)
             except OSError:
                 time.sleep(0.05)
         self.stop()
@@ -99,10 +110,13 @@ class Registry:
                 self.proc.wait()
         self.proc = None
 
-    def push(self, layout: Path, layout_ref: str, dest: str, v2s2: bool = False) -> str:
+    def push(self, layout: Path, layout_ref: str, dest: str, v2s2: bool = False,
+             creds: str | None = None) -> str:
         """Push ``layout:layout_ref`` as ``dest`` (``repo:tag``); return the full ref."""
         full = f"{self.address}/{dest}"
         argv = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false"]
+        if creds:
+            argv.append(f"--dest-creds={creds}")
         if v2s2:
             argv += ["--format", "v2s2"]
         subprocess.run([*argv, f"oci:{layout}:{layout_ref}", f"docker://{full}"], check=True,

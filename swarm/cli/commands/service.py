@@ -76,6 +76,8 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
             click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
             click.option("--log-driver", default=None, help="Logging driver for service"),
             click.option("--log-opt", multiple=True, help="Logging driver options"),
+            click.option("--with-registry-auth", is_flag=True,
+                         help="Send registry authentication details to swarm agents"),
         ]
         for kind in ("update", "rollback"):
             opts += [
@@ -187,6 +189,8 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
     spec.task.networks.extend(ss.networks(o["network"]))
     ms.apply_create(c, o)
     pt.apply_create(spec.task, o)
+    if o["with_registry_auth"]:
+        _with_registry_auth(spec)
     ss.apply_common_flags(spec, o)
     cl = obj.client
     r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
@@ -448,6 +452,8 @@ def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
         _refuse_flags_besides_rollback(o)
         return _rollback(cl, svc, ref, o["detach"], o["quiet"])
     spec = ss.updated_spec(svc.spec, o)
+    if o["with_registry_auth"]:
+        _with_registry_auth(spec)
     r = cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
         service_id=svc.id, service_version=svc.meta.version, spec=spec))
     for w in r.warnings:
@@ -457,6 +463,17 @@ def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
         from swarm.cli.progress import watch
 
         watch(cl, svc.id, ref, quiet=o["quiet"])
+
+
+def _with_registry_auth(spec: Any) -> None:
+    """The client's credentials for the image's registry go with the spec; the manager seals
+    them and only the nodes that pull get them back (without the flag an update keeps the
+    service's)."""
+    from swarm.cli.registryauth import encoded_auth
+
+    auth = encoded_auth(spec.task.container.image)
+    if auth:
+        spec.task.container.pull_options.registry_auth = auth
 
 
 def _refuse_flags_besides_rollback(o: dict[str, Any]) -> None:
