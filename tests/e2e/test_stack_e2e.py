@@ -245,10 +245,12 @@ def test_fixtures_deploy_prune_and_refusals(swarm_bed, tmp_path):
     assert out.splitlines() == ["Creating network nets_backend", "Creating network nets_frontend",
                                 "Creating service nets_proxy", "Creating service nets_api",
                                 "Creating service nets_shared"], out
-    out = sb.ok("stack", "deploy", "-c", cfg_file, "cfg")
-    assert out.splitlines() == ["Creating network cfg_default", "Creating secret cfg_api_key",
-                                "Creating config cfg_app_conf", "Creating config plain-motd",
-                                "Creating service cfg_app"], out
+    out = sb.ok("stack", "deploy", "--no-detach", "-c", cfg_file, "cfg", timeout=300)   # waits
+    assert out.splitlines()[:6] == ["Creating network cfg_default", "Creating secret cfg_api_key",
+                                    "Creating config cfg_app_conf", "Creating config plain-motd",
+                                    "Creating service cfg_app", "Waiting for service cfg_app"], out
+    assert out.rstrip().endswith("converged"), out
+    assert len(running(sb, "cfg_app")) == 1
     backend = json.loads(sb.ok("network", "inspect", "nets_backend"))[0]
     assert backend["Spec"]["Internal"] is True and backend["IPAM"]["Config"][0]["Subnet"] == "10.77.0.0/24"
     assert backend["Spec"]["Annotations"]["Labels"]["com.docker.stack.namespace"] == "nets"

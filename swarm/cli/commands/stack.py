@@ -17,7 +17,7 @@ from swarm.api import control_pb2
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing
 from swarm.cli.stack import convert, deploy, load, schema
-from swarm.cli.stack.servicemap import NAMESPACE_LABEL
+from swarm.cli.stack.context import NAMESPACE_LABEL
 
 RM_TIMEOUT = 300.0
 POLL = 0.5

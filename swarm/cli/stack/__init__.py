@@ -7,7 +7,9 @@ The pipeline, one module per step, nothing written before the last one:
     schema.py   validation against the Compose Specification's JSON Schema (``compose-spec/``),
                 errors naming the key path
     convert.py  Compose -> ServiceSpec / NetworkSpec / SecretSpec / ConfigSpec, one function per
-                object, refusals and warnings for keys Swarm does not take
+                object (a service in servicemap.py, its mounts, references, ports and
+                networks in attachments.py; context.py the labels and StackContext they
+                share), refusals and warnings for keys Swarm does not take
     deploy.py   the plan (everything validated and converted, external objects looked up, port
                 conflicts found) and then its writes: networks, secrets, configs, services
 

@@ -24,14 +24,9 @@ from typing import Any
 from swarm.api.specs_pb2 import ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec
 from swarm.api.types_pb2 import IPAMConfig
 from swarm.cli.client import CLIError
+from swarm.cli.stack.context import NAMESPACE_LABEL, StackContext
 from swarm.cli.stack.load import kv_mapping, networks_mapping
-from swarm.cli.stack.servicemap import (
-    DEPRECATED,
-    NAMESPACE_LABEL,
-    StackContext,
-    classify_keys,
-    convert_service,
-)
+from swarm.cli.stack.servicemap import DEPRECATED, classify_keys, convert_service
 
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 SECRET_MAX = 500 * 1024

@@ -23,8 +23,8 @@ from swarm.api.objects_pb2 import Config, Network, Secret, Service
 from swarm.api.specs_pb2 import ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec
 from swarm.api.types_pb2 import PortConfig
 from swarm.cli.client import CLIError
+from swarm.cli.stack.context import NAMESPACE_LABEL
 from swarm.cli.stack.convert import StackObjects
-from swarm.cli.stack.servicemap import NAMESPACE_LABEL
 
 
 @dataclass
