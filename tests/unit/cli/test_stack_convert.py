@@ -464,3 +464,32 @@ def test_a_service_needs_an_image_and_the_stack_a_valid_name():
     with pytest.raises(CLIError, match="invalid stack name '-bad'"):
         convert.convert_stack("-bad", {"services": {"w": {"image": "i"}}}, Path("/"), environ={})
     assert refused({"services": {}}) == "services: a stack needs at least one service"
+
+
+def test_logging_and_stop_signal():
+    s = one(
+        {
+            "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": 3}},
+            "stop_signal": "TERM",
+        }
+    )
+    assert s.task.log_driver.name == "json-file"
+    assert dict(s.task.log_driver.options) == {"max-size": "10m", "max-file": "3"}
+    assert s.task.container.stop_signal == "TERM"
+
+
+def test_stack_config_prints_the_merged_interpolated_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from swarm.cli.main import cli
+
+    (tmp_path / "a.yml").write_text(
+        "services:\n  web:\n    image: web:${TAG:-1}\n    deploy: {replicas: 1}\n"
+    )
+    (tmp_path / "b.yml").write_text("services:\n  web:\n    deploy: {replicas: 3}\n")
+    monkeypatch.delenv("TAG", raising=False)
+    r = CliRunner().invoke(
+        cli, ["stack", "config", "-c", str(tmp_path / "a.yml"), "-c", str(tmp_path / "b.yml")]
+    )
+    assert r.exit_code == 0, r.output
+    assert r.output == "services:\n  web:\n    image: web:1\n    deploy:\n      replicas: 3\n"
