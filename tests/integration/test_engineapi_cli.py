@@ -94,8 +94,49 @@ def test_docker_swarm_init_join_update_rotate_leave(two: LoopbackCluster) -> Non
     ok(m, "swarm", "join-token", "--rotate", "worker")
     assert ok(m, "swarm", "join-token", "-q", "worker").strip() != token
 
+    # node update/promote/demote: the CLI GETs the node and POSTs its whole spec with the version
+    wid = ok(w, "info", "--format", "{{.Swarm.NodeID}}").strip()
+    ok(m, "node", "update", "--label-add", "zone=a", "--availability", "drain", wid)
+    assert (
+        ok(m, "node", "inspect", wid, "--format", "{{json .Spec.Labels}} {{.Spec.Availability}}").strip()
+        == '{"zone":"a"} drain'
+    )
+    assert ok(m, "node", "ls", "-q", "-f", "node.label=zone=a").split() == [wid[:25]]
+    ok(m, "node", "promote", wid)
+    wait(
+        lambda: ok(w, "info", "--format", "{{.Swarm.ControlAvailable}}").strip() == "true",
+        60,
+        "the worker to become a manager",
+    )
+    # two managers need both for a quorum: demote once the new one is a reachable Raft member
+    wait(
+        lambda: (
+            docker(m, "node", "inspect", wid, "--format", "{{.ManagerStatus.Reachability}}").stdout.strip()
+            == "reachable"
+            and docker(m, "node", "ls").returncode == 0
+        ),
+        60,
+        "the new manager reachable",
+    )
+    ok(m, "node", "demote", wid)
+    wait(
+        lambda: ok(w, "info", "--format", "{{.Swarm.ControlAvailable}}").strip() == "false",
+        60,
+        "the manager to become a worker again",
+    )
+
     assert ok(w, "swarm", "leave").strip() == "Node left the swarm."
     assert ok(w, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+    wait(
+        lambda: (
+            wid in ok(m, "node", "ls", "-q", "-f", "role=worker", "--format", "{{.ID}} {{.Status}}")
+            and "Down" in ok(m, "node", "inspect", wid, "--format", "{{.Status.State}}").title()
+        ),
+        60,
+        "the node down",
+    )
+    ok(m, "node", "rm", wid)
+    assert wid not in ok(m, "node", "ls", "-q")
     cp = docker(w, "swarm", "leave")
     assert cp.returncode == 1 and "This node is not part of a swarm" in cp.stderr, cp.stderr
     cp = docker(m, "swarm", "unlock-key")
