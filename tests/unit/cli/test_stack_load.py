@@ -228,3 +228,13 @@ def test_each_file_is_validated_with_its_name(tmp_path):
     with pytest.raises(CLIError) as e:
         load.load([str(tmp_path / "a.yml"), str(tmp_path / "b.yml")], environ={}, validate=schema.validate)
     assert str(e.value) == f"{tmp_path / 'b.yml'}: services.s.deploy.replicas: must be an integer"
+
+
+def test_yaml_anchors_and_merge_keys_with_extension_fields(tmp_path):
+    (tmp_path / "c.yml").write_text(
+        "x-base: &base\n  image: web:1\n  deploy: {replicas: 2}\n"
+        "services:\n  a: *base\n  b:\n    <<: *base\n    hostname: b\n"
+    )
+    got = load.load([str(tmp_path / "c.yml")], environ={}, validate=schema.validate).config
+    assert got["services"]["a"] == {"image": "web:1", "deploy": {"replicas": 2}}
+    assert got["services"]["b"] == {"image": "web:1", "deploy": {"replicas": 2}, "hostname": "b"}
