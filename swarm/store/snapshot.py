@@ -152,6 +152,10 @@ def read_snapshot(path: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
                 break
             _, name, rows = item
             tables.setdefault(name, {}).update(rows)
+        # read to the end of the gzip stream: only there are its CRC and length checked, and a
+        # flipped byte can still inflate and unpickle into wrong rows (tests/chaos torn-snapshot)
+        if g.read(1):
+            raise ValueError(f"{path} has data after its end marker")
     data = {"format": header["format"], "index": header["index"], "tables": tables,
             "recent": header["recent"]}
     return tuple(header["raft"]), data

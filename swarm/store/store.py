@@ -45,7 +45,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON
 
-from . import raft
+from . import raft, recovery
 from .bridge import Bridges, resolve
 from .errors import (
     InvalidArgumentError,
@@ -104,6 +104,7 @@ class Store(MembershipMixin):
         self._was_leader = False
         self._written_members: builtins.list[str] | None = None
         self._barriers: dict[asyncio.AbstractEventLoop, _BarrierGroup] = {}
+        self.recovered: builtins.list[str] = []     # what start() repaired in the raft files
         MembershipMixin.__init__(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,6 +113,9 @@ class Store(MembershipMixin):
         if self._node is not None or self._closed:
             raise StoreError("store already started or closed")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # a torn journal tail or a corrupt snapshot: repaired, or set aside to recover from peers
+        self.recovered = recovery.prepare(self.data_dir, len(self._initial_members), raft.JOURNAL_FILE,
+                                          raft.DUMP_FILE)
         self._snapshots = SnapshotWriter(self._state, self.data_dir / raft.DUMP_FILE)
         conf = raft.make_conf(data_dir=self.data_dir, password=self._password, bind_addr=self._bind_addr,
                               on_state_changed=self._on_state_changed, on_ready=lambda: None,

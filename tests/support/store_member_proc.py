@@ -102,6 +102,19 @@ class _Server:
     async def cmd_barrier(self) -> int:
         return await self.store.barrier()
 
+    async def cmd_poison(self, actions: Any, timeout: float = 10.0) -> Any:
+        """Propose ``actions`` as they are (no client-side checks) and return the raw result: a
+        replicated command that would make a naive state machine raise (raft-notes F3)."""
+        node = self.store._require_node()
+        done, box = threading.Event(), []
+
+        def cb(res: Any, err: int) -> None:
+            box.append((res, err))
+            done.set()
+        node.fsm.apply_batch("poison-" + os.urandom(4).hex(), actions, callback=cb)
+        await asyncio.to_thread(done.wait, timeout)
+        return box[0] if box else None
+
     async def cmd_compact(self) -> bool:
         node = self.store._require_node()
         node.forceLogCompaction()
