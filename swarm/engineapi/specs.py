@@ -179,14 +179,43 @@ CONTAINER = Table(
 
 # ---- TaskSpec ----------------------------------------------------------------------------------
 
+NAMED_RESOURCE = Table(t.GenericResource.Named, {"Kind": F("kind", string), "Value": F("value", string)})
+DISCRETE_RESOURCE = Table(
+    t.GenericResource.Discrete, {"Kind": F("kind", string), "Value": F("value", integer)}
+)
+
+
+def _generic(v: Any, path: str) -> list[Message]:
+    """``[{"NamedResourceSpec": {Kind, Value}} | {"DiscreteResourceSpec": {Kind, Value}}]``
+    (whether a service may ask for named ones is the control API's to say)."""
+    if not isinstance(v, list):
+        raise BadRequest(f"invalid {path}: expected an array")
+    out: list[Message] = []
+    for i, x in enumerate(v):
+        p = f"{path}[{i}]"
+        kinds = {k.lower(): k for k in x} if isinstance(x, dict) else {}
+        if "namedresourcespec" in kinds and "discreteresourcespec" not in kinds:
+            g = t.GenericResource()
+            assign(g, "named", NAMED_RESOURCE.decode(x[kinds["namedresourcespec"]], f"{p}.NamedResourceSpec"))
+            out.append(g)
+        elif "discreteresourcespec" in kinds and "namedresourcespec" not in kinds:
+            g = t.GenericResource()
+            spec = DISCRETE_RESOURCE.decode(x[kinds["discreteresourcespec"]], f"{p}.DiscreteResourceSpec")
+            assign(g, "discrete", spec)
+            out.append(g)
+        else:
+            raise BadRequest(f"invalid {p}: expected one of NamedResourceSpec or DiscreteResourceSpec")
+    return out
+
+
 RESOURCES = Table(
     t.Resources,
     {
         "NanoCPUs": F("nano_cpus", integer),
         "MemoryBytes": F("memory_bytes", integer),
         "Pids": F("pids", integer),
+        "GenericResources": F("generic", _generic),
     },
-    unsupported={"GenericResources": ()},
 )
 REQUIREMENTS = Table(
     t.ResourceRequirements,

@@ -3,6 +3,9 @@ version, ``rollback=previous``), delete. Logs are in `logs.py`."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -106,10 +109,31 @@ def _warnings(resp: Any) -> dict[str, Any]:
     return {"Warnings": list(resp.warnings)} if resp.warnings else {"Warnings": None}
 
 
+def registry_auth(request: web.Request) -> str:
+    """``X-Registry-Auth`` (base64url JSON credentials, ``--with-registry-auth``), or "" when the
+    client sent none or an empty one (``e30=`` is ``{}``). The control API seals it; the node
+    that pulls is the only one to see it again."""
+    raw = request.headers.get("X-Registry-Auth", "").strip()
+    if not raw:
+        return ""
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error):
+        raise BadRequest("invalid X-Registry-Auth header: expected base64url-encoded JSON") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("invalid X-Registry-Auth header: expected a JSON object")
+    return raw if any(doc.get(k) for k in ("username", "password", "identitytoken", "registrytoken")) else ""
+
+
+def with_auth(request: web.Request, spec: Any) -> Any:
+    auth = registry_auth(request)
+    if auth:
+        spec.task.container.pull_options.registry_auth = auth
+    return spec
+
+
 async def create_service(request: web.Request) -> web.StreamResponse:
-    # X-Registry-Auth (the CLI's credentials for the image) is accepted and not used: nodes pull
-    # with their own registry settings
-    spec = service_spec(await body(request, "ServiceSpec"))
+    spec = with_auth(request, service_spec(await body(request, "ServiceSpec")))
     b = backend(request)
     r = await b.call(b.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
     return reply({"ID": r.service.id, **_warnings(r)}, status=201)
@@ -120,7 +144,9 @@ async def update_service(request: web.Request) -> web.StreamResponse:
     rollback = request.query.get("rollback", "")
     if rollback not in ("", "previous"):
         raise BadRequest(f"invalid rollback parameter {rollback!r}: only 'previous' is accepted")
-    spec = service_spec(await body(request, "ServiceSpec"))
+    # without X-Registry-Auth the service keeps the credentials it has (registryAuthFrom=spec or
+    # previous-spec: the same here, as the spec's are never shown)
+    spec = with_auth(request, service_spec(await body(request, "ServiceSpec")))
     svc = await get_service(request, request.match_info["id"])
     b = backend(request)
     r = await b.call(

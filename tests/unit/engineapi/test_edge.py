@@ -209,6 +209,31 @@ def test_service_create_posts_the_translated_spec_and_answers_201() -> None:
     )
 
 
+def test_x_registry_auth_goes_into_the_spec_for_the_control_api_to_seal() -> None:
+    import base64
+
+    backend = FakeBackend(
+        {
+            "Control.CreateService": lambda req: control_pb2.CreateServiceResponse(
+                service=objects_pb2.Service(id="s1")
+            )
+        }
+    )
+    creds = base64.urlsafe_b64encode(b'{"username":"u","password":"p","serveraddress":"r:5000"}').decode()
+    body = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "r:5000/img"}}}
+
+    async def check(c: TestClient[Any, Any]) -> None:
+        for header in (creds, "e30=", ""):
+            assert (
+                await c.post("/v1.50/services/create", json=body, headers={"X-Registry-Auth": header})
+            ).status == 201
+        r = await c.post("/v1.50/services/create", json=body, headers={"X-Registry-Auth": "%%%"})
+        assert r.status == 400 and "invalid X-Registry-Auth header" in (await r.json())["message"]
+
+    with_client(backend, check)
+    assert [req.spec.task.container.pull_options.registry_auth for _, req in backend.calls] == [creds, "", ""]
+
+
 def test_node_update_sends_the_version_and_keeps_the_membership() -> None:
     node = objects_pb2.Node(id="n1", spec=specs_pb2.NodeSpec(membership=specs_pb2.NodeSpec.ACCEPTED))
     backend = FakeBackend(

@@ -340,3 +340,70 @@ def test_swarm_init_join_and_spec_bodies() -> None:
     )
     with pytest.raises(BadRequest, match="JoinToken must not be empty"):
         join_request({"RemoteAddrs": ["10.0.0.1:2377"]})
+
+
+def _fill(msg: Any, depth: int = 0) -> None:
+    """Every field of ``msg`` set to something not its default (one branch per oneof)."""
+    from google.protobuf.descriptor import FieldDescriptor as FD
+
+    oneofs: set[str] = set()
+    for fd in msg.DESCRIPTOR.fields:
+        if fd.full_name in NOT_SHOWN:
+            continue
+        if fd.containing_oneof is not None:
+            if fd.containing_oneof.name in oneofs:
+                continue
+            oneofs.add(fd.containing_oneof.name)
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            getattr(msg, fd.name)["k"] = "v"
+            continue
+        if fd.message_type is not None:
+            sub = getattr(msg, fd.name).add() if fd.is_repeated else getattr(msg, fd.name)
+            if fd.message_type.full_name == "google.protobuf.Duration":
+                sub.FromSeconds(2)
+            elif depth < 6:
+                _fill(sub, depth + 1)
+            sub.SetInParent()
+            continue
+        v: Any = {FD.TYPE_STRING: "x", FD.TYPE_BOOL: True, FD.TYPE_FLOAT: 0.5}.get(fd.type, 1)
+        if fd.type == FD.TYPE_ENUM:
+            v = fd.enum_type.values[-1].number
+        if fd.is_repeated:
+            getattr(msg, fd.name).append(v)
+        else:
+            setattr(msg, fd.name, v)
+
+
+# fields the Engine API's shapes never show (credentials: sealed by the control API)
+NOT_SHOWN = {"swarm.api.ContainerSpec.pull_options"}
+
+
+def test_every_service_spec_field_survives_inspect_and_update() -> None:
+    """A guard for new proto fields: `docker service update` POSTs back what inspect printed, so a
+    field the shape prints but no table reads (or the reverse) would be lost or refused there."""
+    spec = s.ServiceSpec()
+    _fill(spec)
+    assert service_spec(json.loads(json.dumps(service_spec_doc(spec)))) == spec
+
+
+def test_generic_resources_in_both_forms() -> None:
+    res = service_spec(
+        {
+            "TaskTemplate": {
+                "Resources": {
+                    "Reservations": {
+                        "GenericResources": [
+                            {"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}},
+                            {"NamedResourceSpec": {"Kind": "dev", "Value": "d0"}},
+                        ]
+                    }
+                }
+            }
+        }
+    ).task.resources.reservations
+    assert [(g.discrete.kind, g.discrete.value) for g in res.generic if g.HasField("discrete")] == [
+        ("gpu", 2)
+    ]
+    assert [(g.named.kind, g.named.value) for g in res.generic if g.HasField("named")] == [("dev", "d0")]
+    with pytest.raises(BadRequest, match="expected one of NamedResourceSpec or DiscreteResourceSpec"):
+        service_spec({"TaskTemplate": {"Resources": {"Limits": {"GenericResources": [{"Other": {}}]}}}})
