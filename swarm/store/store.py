@@ -105,6 +105,7 @@ class Store(MembershipMixin):
         self._written_members: builtins.list[str] | None = None
         self._barriers: dict[asyncio.AbstractEventLoop, _BarrierGroup] = {}
         self.recovered: builtins.list[str] = []     # what start() repaired in the raft files
+        self._tick_error: str | None = None
         MembershipMixin.__init__(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -379,8 +380,18 @@ class Store(MembershipMixin):
 
     def _on_tick(self) -> None:
         node = self._node
-        if node is not None:
+        if node is None:
+            return
+        # runs inside pysyncobj's tick: an exception here aborts the rest of every tick (a full
+        # disk made a follower drop out of Raft until space came back). Retried on the next tick.
+        try:
             self._save_members(node)
+        except OSError as e:
+            if self._tick_error != str(e):
+                log.warning("cannot save the member list in %s: %s (retrying)", self.data_dir, e)
+                self._tick_error = str(e)
+        else:
+            self._tick_error = None
 
     def _require_node(self) -> raft.RaftNode:
         if self._node is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import pickle
 import struct
 from pathlib import Path
@@ -155,6 +157,35 @@ def test_store_start_repairs_a_torn_journal(tmp_path):
         f.truncate(last_offset(path) - 3)
     got = asyncio.run(run(False))
     assert got in (["s0", "s1"], ["s0", "s1", "s2"])   # at most the torn entry is gone, never a crash
+
+
+def test_a_full_disk_does_not_break_the_raft_tick(tmp_path, monkeypatch, caplog):
+    """ENOSPC while saving the member list (an on-tick callback) used to raise inside every tick,
+    so the member stopped taking part in Raft until space came back."""
+    import asyncio
+
+    addr = f"127.0.0.1:{free_port()}"
+    st = Store(addr, [addr], tmp_path, "pw")
+
+    def full(*a: object, **k: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    async def run() -> None:
+        st.start()
+        try:
+            await st.wait_ready(10)
+            monkeypatch.setattr(st, "_written_members", None)
+            monkeypatch.setattr(type(st), "_save_members", lambda self, node: full())
+            with caplog.at_level(logging.WARNING, logger="swarm.store.store"):
+                st._on_tick()
+                st._on_tick()
+            from swarm.store import Action
+            await st.apply([Action.create("services", "after", b"x")], timeout=5)
+        finally:
+            st.close()
+
+    asyncio.run(run())
+    assert caplog.text.count("cannot save the member list") == 1 and "No space left" in caplog.text
 
 
 def test_every_flipped_byte_of_a_snapshot_is_caught_or_harmless(tmp_path):
