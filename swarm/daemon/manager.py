@@ -73,6 +73,24 @@ def load_raft_secret(data_root: Path) -> bytes:
     return raft_secret_path(data_root).read_bytes()
 
 
+#: test-only: compact the Raft log (write a snapshot) after this many seconds instead of 300, so a
+#: short fault campaign (tests/chaos) has snapshots to restart from and to corrupt
+COMPACTION_ENV = "PYSWARM_TEST_COMPACTION_MIN_TIME"
+
+
+def compaction_min_time_from_env(default: float = 300.0) -> float:
+    raw = os.environ.get(COMPACTION_ENV)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{COMPACTION_ENV} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{COMPACTION_ENV} must be positive, not {raw!r}")
+    return value
+
+
 class ManagerRole:
     def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes,
                  tls: Callable[[], NodeTLS] | None = None) -> None:
@@ -84,6 +102,7 @@ class ManagerRole:
         self.store = Store(
             state.raft_addr, members, data_root / "raft", raft_secret.decode(),
             bind_addr=state.raft_addr, tls=None if tls is None else self._raft_tls(tls),
+            compaction_min_time=compaction_min_time_from_env(),
         )
         self.secrets_key = load_key(data_root / "raft")
         if self.secrets_key is None:
