@@ -160,3 +160,92 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     assert ok(sb, "service", "ls", "-q").strip() == ""
     cp = docker(sb, "service", "ps", "web")
     assert cp.returncode == 1 and "no such service: web" in cp.stderr, cp.stderr
+
+
+def test_docker_service_create_with_registry_auth(
+    swarm_bed: Any, test_image_layout: Any, tmp_path: Any
+) -> None:
+    """`docker service create --with-registry-auth`: the CLI sends X-Registry-Auth from its config,
+    the edge hands it to the control API (sealed there), the worker pulls from a registry that
+    refuses anonymous pulls; inspect never shows it."""
+    import base64
+    import secrets
+    import warnings
+
+    sb = swarm_bed(managers=1, workers=1, daemon_args=["--insecure-registry=10.231.0.1:5001"])
+    tb = sb.tb
+    password = "pw-" + secrets.token_hex(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    reg = tmp_path / "private"
+    (reg / "data").mkdir(parents=True)
+    (reg / "htpasswd").write_text(f"alice:{hashed}\n")
+    (reg / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {reg / 'data'}\nauth:\n  htpasswd:\n    realm: private\n"
+        f"    path: {reg / 'htpasswd'}\nhttp:\n  addr: 10.231.0.1:5001\n"
+    )
+    tb.infra("docker-registry", "serve", str(reg / "config.yml"))
+    tb.wait_for(
+        lambda: (
+            tb.exec(
+                "infra", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://10.231.0.1:5001/v2/"
+            ).stdout
+            == "401"
+        ),
+        timeout=20,
+        what="the private registry",
+    )
+    cp = tb.exec(
+        "infra",
+        "skopeo",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        f"--dest-creds=alice:{password}",
+        f"oci:{test_image_layout}:web-1",
+        "docker://10.231.0.1:5001/private/web:1",
+        timeout=120,
+    )
+    assert cp.returncode == 0, cp.stderr
+    image = "10.231.0.1:5001/private/web:1"
+    basic = base64.b64encode(f"alice:{password}".encode()).decode()
+    cfg = tmp_path / "dockercfg"
+    cfg.mkdir()
+    (cfg / "config.json").write_text(json.dumps({"auths": {"10.231.0.1:5001": {"auth": basic}}}))
+
+    def dk(*args: str) -> str:
+        cp = tb.exec("mgr1", "env", f"DOCKER_CONFIG={cfg}", "docker", *args, timeout=180)
+        assert cp.returncode == 0, f"docker {' '.join(args)}: {cp.stdout}{cp.stderr}"
+        return cp.stdout + cp.stderr
+
+    outputs = [
+        dk("service", "create", "-d", "--name", "anon", "--constraint", "node.hostname==wkr1", image),
+        dk(
+            "service",
+            "create",
+            "-d",
+            "--with-registry-auth",
+            "--name",
+            "authed",
+            "--constraint",
+            "node.hostname==wkr1",
+            image,
+        ),
+    ]
+    tb.wait_for(
+        lambda: [["authed.1", "wkr1", image]] == running(sb, "authed"),
+        timeout=120,
+        what="the task pulled with the client's credentials running",
+    )
+    tb.wait_for(
+        lambda: "unauthorized" in ok(sb, "service", "ps", "--no-trunc", "anon"),
+        timeout=90,
+        what="the anonymous pull refused",
+    )
+    outputs += [dk("service", "inspect", "authed"), dk("service", "ps", "--no-trunc", "authed")]
+    assert "PullOptions" not in outputs[2] and "RegistryAuth" not in outputs[2]
+    assert not any(n in out for out in outputs for n in (password, basic))
