@@ -227,6 +227,8 @@ class Agent:
                         t.cancel()
                     continue
                 if sub.id not in self._log_pubs:
+                    log.info("log subscription %s: %d tasks, %d services, follow %s", sub.id,
+                             len(sub.selector.task_ids), len(sub.selector.service_ids), sub.options.follow)
                     task = asyncio.create_task(self._publish_logs(broker, sub))
                     self._log_pubs[sub.id] = task
                     task.add_done_callback(self._forget_pub(sub.id))

@@ -79,6 +79,10 @@ def test_service_logs_from_every_node_through_leader_and_follower(swarm_bed):
     assert sb.ok("service", "logs", "--tail", "0", "talk", timeout=60) == ""
 
     # follow: only what is written from now on (--tail 0), from tasks started later too
+    def follows_seen() -> dict[str, int]:
+        return {h: sb.tb.logs(h).count("follow True") for h in ("mgr1", "mgr2", "wkr1", "wkr2")}
+
+    before = follows_seen()
     follow = subprocess.Popen([*sb.tb._base, "exec", "mgr2", "--", "swarm", "service", "logs", "-f",
                                "--tail", "0", "talk"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -86,7 +90,10 @@ def test_service_logs_from_every_node_through_leader_and_follower(swarm_bed):
     reader = threading.Thread(target=lambda: chunks.extend(iter(follow.stdout.readline, "")), daemon=True)
     reader.start()
     try:
-        time.sleep(2)          # the subscription reaches every node (nothing to observe from outside)
+        # the follow subscription has reached every node's agent (each logs it) before the new
+        # task starts: with --tail 0 lines written before that are not part of the stream
+        sb.tb.wait_for(lambda: all(n > before[h] for h, n in follows_seen().items()), timeout=60,
+                       what="the follow subscription on every node")
         sb.ok("service", "scale", "-d", "talk=5")
         sb.tb.wait_for(lambda: len(_running(sb, "talk")) == 5, timeout=90, what="5 running tasks")
         new = next(t for t in _running(sb, "talk") if t["ID"][:12] not in ids)
