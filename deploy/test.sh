@@ -29,4 +29,6 @@ echo "== types"
 "$venv/mypy" swarm node
 
 echo "== tests"
-"$venv/pytest" -q -rs -p no:cacheprovider tests/unit tests/integration tests/e2e "$@"
+# tests/chaos: the checker's own tests and a short fault campaign (10 faults, a few minutes);
+# the full one is `python -m tests.chaos.run --faults 50` (README)
+"$venv/pytest" -q -rs -p no:cacheprovider tests/unit tests/integration tests/e2e tests/chaos "$@"
