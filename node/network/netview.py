@@ -269,8 +269,10 @@ class NetView:
             if not vips and not backends:
                 continue
             dnsrr = r.endpoint.spec.mode == r.endpoint.spec.DNSRR
+            routed = next((tuple(a.names) for a in r.aliases if a.network_id == network_id), ())
+            learned = self.aliases.get((sid, network_id), ())
             entry = self._entry(r, None if dnsrr or not vips else vips[0], backends, dnsrr,
-                                self.aliases.get((sid, network_id), ()))
+                                tuple(dict.fromkeys((*routed, *learned))))
             if entry is not None:
                 out.append(entry)
         return tuple(out)

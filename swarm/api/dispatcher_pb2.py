@@ -28,7 +28,7 @@ from swarm.api import types_pb2 as swarm_dot_api_dot_types__pb2
 from swarm.api import objects_pb2 as swarm_dot_api_dot_objects__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswarm/api/dispatcher.proto\x12\tswarm.api\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15swarm/api/types.proto\x1a\x17swarm/api/objects.proto\"\x85\x01\n\x0eSessionRequest\x12/\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32\x1a.swarm.api.NodeDescription\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x61ta_path_addr\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x64vertise_addr\x18\x04 \x01(\t\"=\n\x0cWeightedPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x03\"\x98\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x04node\x18\x02 \x01(\x0b\x32\x0f.swarm.api.Node\x12)\n\x08managers\x18\x03 \x03(\x0b\x32\x17.swarm.api.WeightedPeer\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x17\n\x0frevoked_serials\x18\x05 \x03(\t\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"J\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12%\n\x06status\x18\x02 \x01(\x0b\x32\x15.swarm.api.TaskStatus\"[\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12,\n\x07updates\x18\x02 \x03(\x0b\x32\x1b.swarm.api.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x0eServiceBackend\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tnode_addr\x18\x03 \x01(\t\x12\x12\n\nnetwork_id\x18\x04 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x05 \x01(\t\"\x84\x01\n\x0cServiceRoute\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x08\x65ndpoint\x18\x03 \x01(\x0b\x32\x13.swarm.api.Endpoint\x12+\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x19.swarm.api.ServiceBackend\"B\n\x0bNetworkPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12\x14\n\x0cingress_addr\x18\x03 \x01(\t\"\xf8\x01\n\nAssignment\x12\x1f\n\x04task\x18\x01 \x01(\x0b\x32\x0f.swarm.api.TaskH\x00\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x17.swarm.api.ServiceRouteH\x00\x12%\n\x07network\x18\x03 \x01(\x0b\x32\x12.swarm.api.NetworkH\x00\x12&\n\x04peer\x18\x04 \x01(\x0b\x32\x16.swarm.api.NetworkPeerH\x00\x12#\n\x06secret\x18\x05 \x01(\x0b\x32\x11.swarm.api.SecretH\x00\x12#\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x11.swarm.api.ConfigH\x00\x42\x06\n\x04item\"\xa7\x01\n\x10\x41ssignmentChange\x12)\n\nassignment\x18\x01 \x01(\x0b\x32\x15.swarm.api.Assignment\x12<\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32,.swarm.api.AssignmentChange.AssignmentAction\"*\n\x10\x41ssignmentAction\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\"\xc3\x01\n\x12\x41ssignmentsMessage\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32\".swarm.api.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\t\x12\x12\n\nresults_in\x18\x03 \x01(\t\x12,\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1b.swarm.api.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"F\n\x0bLogSelector\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08node_ids\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\"r\n\x16LogSubscriptionOptions\x12\x0e\n\x06\x66ollow\x18\x01 \x01(\x08\x12\x0c\n\x04tail\x18\x02 \x01(\x03\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07streams\x18\x04 \x03(\t\"B\n\nLogContext\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"\x81\x01\n\nLogMessage\x12&\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x15.swarm.api.LogContext\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"t\n\x14SubscribeLogsRequest\x12(\n\x08selector\x18\x01 \x01(\x0b\x32\x16.swarm.api.LogSelector\x12\x32\n\x07options\x18\x02 \x01(\x0b\x32!.swarm.api.LogSubscriptionOptions\"P\n\x14SubscribeLogsMessage\x12\'\n\x08messages\x18\x01 \x03(\x0b\x32\x15.swarm.api.LogMessage\x12\x0f\n\x07warning\x18\x02 \x01(\t\"\x1c\n\x1aListenSubscriptionsRequest\"\x8e\x01\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x08selector\x18\x02 \x01(\x0b\x32\x16.swarm.api.LogSelector\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32!.swarm.api.LogSubscriptionOptions\x12\r\n\x05\x63lose\x18\x04 \x01(\x08\"e\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.swarm.api.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse2\xc3\x02\n\nDispatcher\x12\x41\n\x07Session\x12\x19.swarm.api.SessionRequest\x1a\x19.swarm.api.SessionMessage0\x01\x12\x46\n\tHeartbeat\x12\x1b.swarm.api.HeartbeatRequest\x1a\x1c.swarm.api.HeartbeatResponse\x12[\n\x10UpdateTaskStatus\x12\".swarm.api.UpdateTaskStatusRequest\x1a#.swarm.api.UpdateTaskStatusResponse\x12M\n\x0b\x41ssignments\x12\x1d.swarm.api.AssignmentsRequest\x1a\x1d.swarm.api.AssignmentsMessage0\x01\x32[\n\x04Logs\x12S\n\rSubscribeLogs\x12\x1f.swarm.api.SubscribeLogsRequest\x1a\x1f.swarm.api.SubscribeLogsMessage0\x01\x32\xbb\x01\n\tLogBroker\x12^\n\x13ListenSubscriptions\x12%.swarm.api.ListenSubscriptionsRequest\x1a\x1e.swarm.api.SubscriptionMessage0\x01\x12N\n\x0bPublishLogs\x12\x1d.swarm.api.PublishLogsMessage\x1a\x1e.swarm.api.PublishLogsResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswarm/api/dispatcher.proto\x12\tswarm.api\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15swarm/api/types.proto\x1a\x17swarm/api/objects.proto\"\x85\x01\n\x0eSessionRequest\x12/\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32\x1a.swarm.api.NodeDescription\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x61ta_path_addr\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x64vertise_addr\x18\x04 \x01(\t\"=\n\x0cWeightedPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x03\"\x98\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x04node\x18\x02 \x01(\x0b\x32\x0f.swarm.api.Node\x12)\n\x08managers\x18\x03 \x03(\x0b\x32\x17.swarm.api.WeightedPeer\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x17\n\x0frevoked_serials\x18\x05 \x03(\t\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"J\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12%\n\x06status\x18\x02 \x01(\x0b\x32\x15.swarm.api.TaskStatus\"[\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12,\n\x07updates\x18\x02 \x03(\x0b\x32\x1b.swarm.api.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x0eServiceBackend\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x11\n\tnode_addr\x18\x03 \x01(\t\x12\x12\n\nnetwork_id\x18\x04 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x05 \x01(\t\"\xae\x01\n\x0cServiceRoute\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x08\x65ndpoint\x18\x03 \x01(\x0b\x32\x13.swarm.api.Endpoint\x12+\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x19.swarm.api.ServiceBackend\x12(\n\x07\x61liases\x18\x05 \x03(\x0b\x32\x17.swarm.api.RouteAliases\"1\n\x0cRouteAliases\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\r\n\x05names\x18\x02 \x03(\t\"B\n\x0bNetworkPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12\x14\n\x0cingress_addr\x18\x03 \x01(\t\"\xf8\x01\n\nAssignment\x12\x1f\n\x04task\x18\x01 \x01(\x0b\x32\x0f.swarm.api.TaskH\x00\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x17.swarm.api.ServiceRouteH\x00\x12%\n\x07network\x18\x03 \x01(\x0b\x32\x12.swarm.api.NetworkH\x00\x12&\n\x04peer\x18\x04 \x01(\x0b\x32\x16.swarm.api.NetworkPeerH\x00\x12#\n\x06secret\x18\x05 \x01(\x0b\x32\x11.swarm.api.SecretH\x00\x12#\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x11.swarm.api.ConfigH\x00\x42\x06\n\x04item\"\xa7\x01\n\x10\x41ssignmentChange\x12)\n\nassignment\x18\x01 \x01(\x0b\x32\x15.swarm.api.Assignment\x12<\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32,.swarm.api.AssignmentChange.AssignmentAction\"*\n\x10\x41ssignmentAction\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\"\xc3\x01\n\x12\x41ssignmentsMessage\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32\".swarm.api.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\t\x12\x12\n\nresults_in\x18\x03 \x01(\t\x12,\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1b.swarm.api.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"F\n\x0bLogSelector\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08node_ids\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\"r\n\x16LogSubscriptionOptions\x12\x0e\n\x06\x66ollow\x18\x01 \x01(\x08\x12\x0c\n\x04tail\x18\x02 \x01(\x03\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07streams\x18\x04 \x03(\t\"B\n\nLogContext\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"\x81\x01\n\nLogMessage\x12&\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x15.swarm.api.LogContext\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"t\n\x14SubscribeLogsRequest\x12(\n\x08selector\x18\x01 \x01(\x0b\x32\x16.swarm.api.LogSelector\x12\x32\n\x07options\x18\x02 \x01(\x0b\x32!.swarm.api.LogSubscriptionOptions\"P\n\x14SubscribeLogsMessage\x12\'\n\x08messages\x18\x01 \x03(\x0b\x32\x15.swarm.api.LogMessage\x12\x0f\n\x07warning\x18\x02 \x01(\t\"\x1c\n\x1aListenSubscriptionsRequest\"\x8e\x01\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x08selector\x18\x02 \x01(\x0b\x32\x16.swarm.api.LogSelector\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32!.swarm.api.LogSubscriptionOptions\x12\r\n\x05\x63lose\x18\x04 \x01(\x08\"e\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.swarm.api.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse2\xc3\x02\n\nDispatcher\x12\x41\n\x07Session\x12\x19.swarm.api.SessionRequest\x1a\x19.swarm.api.SessionMessage0\x01\x12\x46\n\tHeartbeat\x12\x1b.swarm.api.HeartbeatRequest\x1a\x1c.swarm.api.HeartbeatResponse\x12[\n\x10UpdateTaskStatus\x12\".swarm.api.UpdateTaskStatusRequest\x1a#.swarm.api.UpdateTaskStatusResponse\x12M\n\x0b\x41ssignments\x12\x1d.swarm.api.AssignmentsRequest\x1a\x1d.swarm.api.AssignmentsMessage0\x01\x32[\n\x04Logs\x12S\n\rSubscribeLogs\x12\x1f.swarm.api.SubscribeLogsRequest\x1a\x1f.swarm.api.SubscribeLogsMessage0\x01\x32\xbb\x01\n\tLogBroker\x12^\n\x13ListenSubscriptions\x12%.swarm.api.ListenSubscriptionsRequest\x1a\x1e.swarm.api.SubscriptionMessage0\x01\x12N\n\x0bPublishLogs\x12\x1d.swarm.api.PublishLogsMessage\x1a\x1e.swarm.api.PublishLogsResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,43 +56,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVICEBACKEND']._serialized_start=851
   _globals['_SERVICEBACKEND']._serialized_end=954
   _globals['_SERVICEROUTE']._serialized_start=957
-  _globals['_SERVICEROUTE']._serialized_end=1089
-  _globals['_NETWORKPEER']._serialized_start=1091
-  _globals['_NETWORKPEER']._serialized_end=1157
-  _globals['_ASSIGNMENT']._serialized_start=1160
-  _globals['_ASSIGNMENT']._serialized_end=1408
-  _globals['_ASSIGNMENTCHANGE']._serialized_start=1411
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=1578
-  _globals['_ASSIGNMENTCHANGE_ASSIGNMENTACTION']._serialized_start=1536
-  _globals['_ASSIGNMENTCHANGE_ASSIGNMENTACTION']._serialized_end=1578
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=1581
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1776
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1739
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1776
-  _globals['_LOGSELECTOR']._serialized_start=1778
-  _globals['_LOGSELECTOR']._serialized_end=1848
-  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_start=1850
-  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_end=1964
-  _globals['_LOGCONTEXT']._serialized_start=1966
-  _globals['_LOGCONTEXT']._serialized_end=2032
-  _globals['_LOGMESSAGE']._serialized_start=2035
-  _globals['_LOGMESSAGE']._serialized_end=2164
-  _globals['_SUBSCRIBELOGSREQUEST']._serialized_start=2166
-  _globals['_SUBSCRIBELOGSREQUEST']._serialized_end=2282
-  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_start=2284
-  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_end=2364
-  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_start=2366
-  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_end=2394
-  _globals['_SUBSCRIPTIONMESSAGE']._serialized_start=2397
-  _globals['_SUBSCRIPTIONMESSAGE']._serialized_end=2539
-  _globals['_PUBLISHLOGSMESSAGE']._serialized_start=2541
-  _globals['_PUBLISHLOGSMESSAGE']._serialized_end=2642
-  _globals['_PUBLISHLOGSRESPONSE']._serialized_start=2644
-  _globals['_PUBLISHLOGSRESPONSE']._serialized_end=2665
-  _globals['_DISPATCHER']._serialized_start=2668
-  _globals['_DISPATCHER']._serialized_end=2991
-  _globals['_LOGS']._serialized_start=2993
-  _globals['_LOGS']._serialized_end=3084
-  _globals['_LOGBROKER']._serialized_start=3087
-  _globals['_LOGBROKER']._serialized_end=3274
+  _globals['_SERVICEROUTE']._serialized_end=1131
+  _globals['_ROUTEALIASES']._serialized_start=1133
+  _globals['_ROUTEALIASES']._serialized_end=1182
+  _globals['_NETWORKPEER']._serialized_start=1184
+  _globals['_NETWORKPEER']._serialized_end=1250
+  _globals['_ASSIGNMENT']._serialized_start=1253
+  _globals['_ASSIGNMENT']._serialized_end=1501
+  _globals['_ASSIGNMENTCHANGE']._serialized_start=1504
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=1671
+  _globals['_ASSIGNMENTCHANGE_ASSIGNMENTACTION']._serialized_start=1629
+  _globals['_ASSIGNMENTCHANGE_ASSIGNMENTACTION']._serialized_end=1671
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=1674
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1869
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1832
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1869
+  _globals['_LOGSELECTOR']._serialized_start=1871
+  _globals['_LOGSELECTOR']._serialized_end=1941
+  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_start=1943
+  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_end=2057
+  _globals['_LOGCONTEXT']._serialized_start=2059
+  _globals['_LOGCONTEXT']._serialized_end=2125
+  _globals['_LOGMESSAGE']._serialized_start=2128
+  _globals['_LOGMESSAGE']._serialized_end=2257
+  _globals['_SUBSCRIBELOGSREQUEST']._serialized_start=2259
+  _globals['_SUBSCRIBELOGSREQUEST']._serialized_end=2375
+  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_start=2377
+  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_end=2457
+  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_start=2459
+  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_end=2487
+  _globals['_SUBSCRIPTIONMESSAGE']._serialized_start=2490
+  _globals['_SUBSCRIPTIONMESSAGE']._serialized_end=2632
+  _globals['_PUBLISHLOGSMESSAGE']._serialized_start=2634
+  _globals['_PUBLISHLOGSMESSAGE']._serialized_end=2735
+  _globals['_PUBLISHLOGSRESPONSE']._serialized_start=2737
+  _globals['_PUBLISHLOGSRESPONSE']._serialized_end=2758
+  _globals['_DISPATCHER']._serialized_start=2761
+  _globals['_DISPATCHER']._serialized_end=3084
+  _globals['_LOGS']._serialized_start=3086
+  _globals['_LOGS']._serialized_end=3177
+  _globals['_LOGBROKER']._serialized_start=3180
+  _globals['_LOGBROKER']._serialized_end=3367
 # @@protoc_insertion_point(module_scope)

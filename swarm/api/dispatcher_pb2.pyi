@@ -102,16 +102,26 @@ class ServiceBackend(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., node_addr: _Optional[str] = ..., network_id: _Optional[str] = ..., addr: _Optional[str] = ...) -> None: ...
 
 class ServiceRoute(_message.Message):
-    __slots__ = ("service_id", "name", "endpoint", "backends")
+    __slots__ = ("service_id", "name", "endpoint", "backends", "aliases")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     name: str
     endpoint: _objects_pb2.Endpoint
     backends: _containers.RepeatedCompositeFieldContainer[ServiceBackend]
-    def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., endpoint: _Optional[_Union[_objects_pb2.Endpoint, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ...) -> None: ...
+    aliases: _containers.RepeatedCompositeFieldContainer[RouteAliases]
+    def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., endpoint: _Optional[_Union[_objects_pb2.Endpoint, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[ServiceBackend, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[RouteAliases, _Mapping]]] = ...) -> None: ...
+
+class RouteAliases(_message.Message):
+    __slots__ = ("network_id", "names")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, network_id: _Optional[str] = ..., names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NetworkPeer(_message.Message):
     __slots__ = ("node_id", "addr", "ingress_addr")

@@ -57,10 +57,17 @@ class RouteTable:
         route = d.ServiceRoute(service_id=svc.id, name=svc.spec.annotations.name)
         route.endpoint.CopyFrom(svc.endpoint)
         attached = False
+        aliases: dict[str, list[str]] = {}
         for t in r.tasks_of_service(svc.id):
             if not t.networks:
                 continue
             attached = True
+            for a in t.networks:
+                names = aliases.setdefault(a.network.id, [])
+                for cfg in svc.spec.task.networks:
+                    if cfg.target in (a.network.id, a.network.spec.annotations.name):
+                        names += [n for n in cfg.aliases if n not in names]
+                names += [n for n in a.aliases if n not in names]
             if t.status.state != RUNNING or t.desired_state != RUNNING:
                 continue
             n = nodes.get(t.node_id)
@@ -71,6 +78,9 @@ class RouteTable:
         if not attached and not svc.endpoint.virtual_ips and not svc.endpoint.ports:
             return None
         route.backends.sort(key=lambda b: (b.network_id, b.task_id))
+        for nid in sorted(aliases):
+            if aliases[nid]:
+                route.aliases.add(network_id=nid, names=aliases[nid])
         return route
 
     def networks_for(self, node_id: str) -> dict[str, Network]:

@@ -128,3 +128,23 @@ def test_host_mode_publishes_only_where_a_task_runs(swarm_bed):
         sb.tb.wait_for(lambda h=host: "demo/web version 1" in sb.http("mgr1", sb.tb.address(h), 8082),
                        timeout=30, what=f"{host}:8082 answers")
     assert sb.http("wkr1", sb.tb.address("mgr1"), 8082, timeout=2) == ""   # no task there: no port
+
+
+def test_an_alias_resolves_on_a_node_that_never_ran_the_service(swarm_bed):
+    """A stack's short service names (and `--network name=,alias=`) come with the service's route
+    to every node on the network, not only to the nodes that ran one of its tasks."""
+    sb = swarm_bed(managers=1, workers=1)
+    sb.ok("network", "create", "-d", "overlay", "appnet")
+    sb.ok("service", "create", "--detach", "--name", "db", "--network", "name=appnet,alias=database",
+          "--constraint", "node.hostname==wkr1", sb.image("demo/web:1"))
+    probe = ('for i in $(seq 1 30); do nslookup database 2>&1 | grep -q "^Name:" && '
+             '{ echo alias-resolved; break; }; sleep 1; done; echo probe-done; exec sleep 100000')
+    sb.ok("service", "create", "--detach", "--name", "client", "--network", "appnet",
+          "--constraint", "node.hostname==mgr1", "--entrypoint", "sh", sb.image("demo/web:1"), "-c", probe)
+
+    def done() -> str | None:
+        out = sb.ok("service", "logs", "--raw", "client")
+        return out if "probe-done" in out else None
+
+    out = sb.tb.wait_for(done, timeout=120, what="the client's probe")
+    assert "alias-resolved" in out, out

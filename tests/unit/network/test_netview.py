@@ -319,3 +319,11 @@ def test_desired_uses_fallback_config_for_unknown_networks() -> None:
     newer = net("dbid", "db", 5000, "10.0.2.0/24", "10.0.2.1")
     v.apply(incremental(updates=[newer]))
     assert v.desired(["dbid"], fallback={"dbid": cfg}).networks["dbid"].config.vni == 5000   # view wins
+
+
+def test_aliases_that_come_with_the_route_need_no_local_task() -> None:
+    v = NetView(ME)
+    r = route("s", "db", [backend("a", "nodeB", "appid", "10.0.1.9/24")], vips=[("appid", "10.0.1.2/24")])
+    r.aliases.add(network_id="appid", names=["database", "pg"])
+    v.apply(complete(APP, r))
+    assert v.services_for("appid")[0].aliases == ("database", "pg")
