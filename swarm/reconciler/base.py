@@ -31,7 +31,16 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from swarm.store import Commit, Event, ObjectStore, Reset, StoreError, Subscription, TemporaryStoreError
+from swarm.store import (
+    Commit,
+    Event,
+    ObjectStore,
+    Reset,
+    StoreError,
+    Subscription,
+    TemporaryStoreError,
+    wait_for,
+)
 from swarm.store.typed import TYPE_OF
 
 RETRY_DELAY = 0.5
@@ -136,7 +145,7 @@ class Reconciler:
             if timeout <= 0:
                 return sub.poll()
         try:
-            return await asyncio.wait_for(sub.__anext__(), timeout)
+            return await wait_for(sub.__anext__(), timeout)   # not asyncio's: see swarm.store.wait_for
         except TimeoutError:
             return None
         except StopAsyncIteration:

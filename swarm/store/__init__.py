@@ -23,6 +23,7 @@ from ._pysyncobj_import import import_pysyncobj
 
 import_pysyncobj()  # first: pysyncobj breaks socket.inet_ntop process-wide (see that module)
 
+from .bridge import wait_for
 from .errors import (  # noqa: E402
     AlreadyExistsError,
     ConflictError,
@@ -71,4 +72,5 @@ __all__ = [
     "TemporaryStoreError",
     "UnknownOutcomeError",
     "raft_tls_contexts",
+    "wait_for",
 ]

@@ -12,8 +12,10 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,16 @@ class LoopBridge:
                 fn(*args)
             except Exception:
                 log.exception("store callback %r failed", fn)
+
+
+async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
+    """``asyncio.wait_for`` without its Python 3.11 cancellation leak: there, a cancel that
+    arrives in the same loop iteration as the result is swallowed (``wait_for`` returns the
+    result, gh-86296), so a leader component stopped at the end of its term while a write or an
+    event was landing kept running for ever, with the others stopped (found by tests/chaos).
+    ``asyncio.timeout`` awaits in the caller's own task, where a cancel always raises."""
+    async with asyncio.timeout(timeout):
+        return await aw
 
 
 def resolve(fut: asyncio.Future[Any], value: Any) -> None:

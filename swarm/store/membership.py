@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pysyncobj import FAIL_REASON
 
 from . import raft
-from .bridge import resolve
+from .bridge import resolve, wait_for
 from .errors import MembershipError, NotLeaderError, UnknownOutcomeError
 from .types import META_TABLE, Action
 
@@ -155,7 +155,7 @@ class MembershipMixin:
         fut: asyncio.Future[int] = loop.create_future()
         submit(lambda _res, err: bridge.post(resolve, fut, err))
         try:
-            return await asyncio.wait_for(fut, max(deadline - time.monotonic(), 0.001))
+            return await wait_for(fut, max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
             raise UnknownOutcomeError("membership operation timed out; it may still apply") from None
 

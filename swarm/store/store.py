@@ -46,7 +46,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON
 
 from . import raft, recovery
-from .bridge import Bridges, resolve
+from .bridge import Bridges, resolve, wait_for
 from .errors import (
     InvalidArgumentError,
     NoLeaderError,
@@ -259,7 +259,7 @@ class Store(MembershipMixin):
             fut: asyncio.Future[Any] = loop.create_future()
             node.fsm.apply_batch(pid, wire, callback=lambda r, e, f=fut: bridge.post(resolve, f, (r, e)))
             try:
-                res, err = await asyncio.wait_for(fut, max(deadline - time.monotonic(), 0.001))
+                res, err = await wait_for(fut, max(deadline - time.monotonic(), 0.001))
             except TimeoutError:
                 raise UnknownOutcomeError(f"no result within {timeout} s; the write may or may not "
                                           "have been applied") from None
