@@ -49,6 +49,8 @@ class LogSource(Protocol):
 
     def logs(self, task_id: str, follow: bool, tail: int) -> AsyncIterator[tuple[float, str, bytes]]: ...
 
+    def attrs(self, task_id: str) -> list[tuple[str, str]]: ...
+
 
 class Agent:
     def __init__(
@@ -258,8 +260,12 @@ class Agent:
         # tail is taken first (the backlog cannot be told from the followed lines there).
         since = sub.options.since.ToNanoseconds() / 1e9 if sub.options.HasField("since") else None
 
+        attrs: dict[str, list[d.LogAttr]] = {}
+
         def put(task_id: str, ts: float, stream_name: str, data: bytes) -> None:
-            m = d.LogMessage(stream=stream_name, data=data)
+            if task_id not in attrs:
+                attrs[task_id] = [d.LogAttr(key=k, value=v) for k, v in src.attrs(task_id)]
+            m = d.LogMessage(stream=stream_name, data=data, attrs=attrs[task_id])
             m.context.task_id = task_id
             m.timestamp.FromNanoseconds(int(ts * 1e9))
             q.put_nowait(d.PublishLogsMessage(subscription_id=sub.id, messages=[m]))

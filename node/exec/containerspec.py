@@ -260,10 +260,36 @@ def log_options(task: Task) -> dict[str, Any]:
             if not opts["max-file"].isdigit() or int(opts["max-file"]) < 1:
                 raise InvalidSpecError("max-file cannot be less than 1")
             out["log_max_files"] = int(opts["max-file"])
-        unknown = set(opts) - {"max-size", "max-file", "compress", "labels", "env", "tag"}
+        unknown = set(opts) - {"max-size", "max-file", "compress", "labels", "labels-regex", "env",
+                               "env-regex", "tag"}
         if unknown:
             raise InvalidSpecError(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
         return out
     if drv.name == "none":
         return {"log_driver": "none"}
     raise InvalidSpecError(f"log driver {drv.name!r} is not supported on this node (json-file or none)")
+
+
+def log_attrs(task: Task) -> list[tuple[str, str]]:
+    """The attributes Docker's json-file driver records with every line (``--log-opt
+    labels=a,b``, ``labels-regex=``, ``env=A,B``, ``env-regex=``): the named container labels
+    and environment variables that the task has, sorted by key."""
+    opts = dict(task.spec.log_driver.options)
+    c = task.spec.container
+    out: dict[str, str] = {}
+    labels = {**dict(task.service_annotations.labels), **dict(c.labels)}
+    for k in filter(None, (x.strip() for x in opts.get("labels", "").split(","))):
+        if k in labels:
+            out[k] = labels[k]
+    env = dict(e.split("=", 1) for e in c.env if "=" in e)
+    for k in filter(None, (x.strip() for x in opts.get("env", "").split(","))):
+        if k in env:
+            out[k] = env[k]
+    for opt, source in (("labels-regex", labels), ("env-regex", env)):
+        if opts.get(opt):
+            try:
+                rx = re.compile(opts[opt])
+            except re.error:
+                continue
+            out.update({k: v for k, v in source.items() if rx.search(k)})
+    return sorted(out.items())

@@ -214,16 +214,26 @@ class LogContext(_message.Message):
     def __init__(self, service_id: _Optional[str] = ..., node_id: _Optional[str] = ..., task_id: _Optional[str] = ...) -> None: ...
 
 class LogMessage(_message.Message):
-    __slots__ = ("context", "timestamp", "stream", "data")
+    __slots__ = ("context", "timestamp", "stream", "data", "attrs")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
     context: LogContext
     timestamp: _timestamp_pb2.Timestamp
     stream: str
     data: bytes
-    def __init__(self, context: _Optional[_Union[LogContext, _Mapping]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    attrs: _containers.RepeatedCompositeFieldContainer[LogAttr]
+    def __init__(self, context: _Optional[_Union[LogContext, _Mapping]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., data: _Optional[bytes] = ..., attrs: _Optional[_Iterable[_Union[LogAttr, _Mapping]]] = ...) -> None: ...
+
+class LogAttr(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class SubscribeLogsRequest(_message.Message):
     __slots__ = ("selector", "options")

@@ -184,6 +184,12 @@ class _Logs:
         wanted = set(service_ids)
         return [tid for tid, tm in list(self.worker.managers.items()) if tm.task.service_id in wanted]
 
+    def attrs(self, task_id: str) -> list[tuple[str, str]]:
+        from node.exec.containerspec import log_attrs
+
+        tm = self.worker.managers.get(task_id)
+        return log_attrs(tm.task) if tm is not None else []
+
     async def logs(self, task_id: str, follow: bool, tail: int):  # type: ignore[no-untyped-def]
         async for rec in self.executor.logs(task_id, follow=follow, tail=tail):
             yield rec.timestamp.ToNanoseconds() / 1e9, rec.stream, rec.data

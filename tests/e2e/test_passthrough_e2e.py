@@ -5,6 +5,7 @@ STARTING until it passes and fails the task when it does not."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -96,7 +97,8 @@ def test_healthchecks_hold_starting_and_fail_unhealthy_tasks(swarm_bed) -> None:
 def test_service_logs_since(swarm_bed) -> None:
     sb = swarm_bed(managers=1, workers=0)
     sb.ok("service", "create", "--detach", "--name", "clock", "--label", "team=a", "--entrypoint", "sh",
-          sb.image("demo/web:1"),
+          "--container-label", "tier=back", "-e", "STAGE=prod", "--log-driver", "json-file",
+          "--log-opt", "labels=tier,absent", "--log-opt", "env=STAGE", sb.image("demo/web:1"),
           "-c", "echo early; sleep 2; echo late; exec sleep 100000")
     logs = _wait_log(sb, "clock", "late")
     stamped = sb.ok("service", "logs", "--raw", "--timestamps", "clock").splitlines()
@@ -106,6 +108,12 @@ def test_service_logs_since(swarm_bed) -> None:
     tail1 = sb.ok("service", "logs", "--raw", "--since", "2000-01-01", "--tail", "1", "clock")
     assert tail1.splitlines() == ["late"]
     assert sb.ok("service", "logs", "--raw", "--since", "1h", "clock").splitlines() == ["early", "late"]
+    # --details: the attributes the log options name; Docker's order with timestamps
+    detailed = sb.ok("service", "logs", "--details", "--timestamps", "clock").splitlines()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z clock\.1\.[0-9a-z]{12}@mgr1    \| "
+                        r"STAGE=prod,tier=back early", detailed[0]), detailed
+    assert sb.ok("service", "logs", "--raw", "--details", "clock").splitlines() == \
+        ["STAGE=prod,tier=back early", "STAGE=prod,tier=back late"]
     # node ps / service ps -f label= match the service's labels
     assert len(sb.ok("node", "ps", "-q", "-f", "label=team=a", "self").split()) == 1
     assert len(sb.ok("service", "ps", "-q", "-f", "label=team", "clock").split()) == 1

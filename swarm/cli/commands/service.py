@@ -535,9 +535,10 @@ service.add_command(rm, "remove")
 @click.option("--raw", is_flag=True, help="Do not neatly format logs")
 @click.option("--since", default=None,
               help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
+@click.option("--details", is_flag=True, help="Show extra details provided to logs")
 @click.argument("ref")
 @click.pass_obj
-def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, since, ref) -> None:  # type: ignore[no-untyped-def]
+def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, since, details, ref) -> None:  # type: ignore[no-untyped-def]
     """Fetch the logs of a service or task."""
     import sys
     from datetime import UTC
@@ -575,9 +576,12 @@ def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, since, ref) 
                 if msg.warning:
                     click.echo(f"warning: {msg.warning}", err=True)
                 for m in msg.messages:
-                    prefix = b""
-                    if timestamps:
-                        prefix += m.timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode()
+                    # Docker's order: timestamp, the task's name@node, details, the message
+                    stamp = m.timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").encode() \
+                        + f"{m.timestamp.nanos % 1000:03d}Z ".encode() if timestamps else b""
+                    detail = (",".join(f"{a.key}={a.value}" for a in sorted(m.attrs, key=lambda a: a.key))
+                              + " ").encode() if details else b""
+                    prefix = detail
                     if not raw:
                         tid = m.context.task_id
                         t = tasks[tid] if tid in tasks else _late_task(cl, tid, tasks, nodes)
@@ -590,7 +594,7 @@ def logs(obj, follow, tail, timestamps, no_trunc, no_task_ids, raw, since, ref) 
                             name = f"{sname}.{slot}" if no_task_ids else f"{sname}.{slot}.{tid}"
                             prefix = f"{name}@{host}    | ".encode() + prefix
                     data = m.data if m.data.endswith(b"\n") else m.data + b"\n"
-                    out.write(prefix + data)
+                    out.write(stamp + prefix + data)
                 out.flush()
         except KeyboardInterrupt:
             return

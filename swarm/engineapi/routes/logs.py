@@ -38,11 +38,12 @@ def timestamp(m: dispatcher_pb2.LogMessage) -> str:
 def details(m: dispatcher_pb2.LogMessage, service_id: str = "") -> str:
     """``service_id`` stands in when the node's message does not carry one (the CLI needs it)."""
     ctx = m.context
-    pairs = {
+    pairs = {a.key: a.value for a in m.attrs}
+    pairs.update({
         "com.docker.swarm.node.id": ctx.node_id,
         "com.docker.swarm.service.id": ctx.service_id or service_id,
         "com.docker.swarm.task.id": ctx.task_id,
-    }
+    })
     return ",".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(pairs.items()))
 
 

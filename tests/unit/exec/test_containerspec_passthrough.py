@@ -66,3 +66,16 @@ def test_assigned_generic_resources_become_dockers_env() -> None:
                                          GR(discrete=GR.Discrete(kind="ssd", value=2))])
     env = container_config(t, IMAGE, "node-a", ("CHOWN",)).env
     assert env[-2:] == ["DOCKER_RESOURCE_GPU=GPU-0,GPU-2", "DOCKER_RESOURCE_SSD=2"]
+
+
+def test_log_attrs_name_labels_and_env_as_dockers_log_options() -> None:
+    from node.exec.containerspec import log_attrs
+
+    t = make_task("t1")
+    t.spec.container.labels.update({"tier": "back", "team": "a"})
+    t.service_annotations.labels["owner"] = "ops"
+    t.spec.container.env.extend(["STAGE=prod", "DEBUG=1", "EMPTY="])
+    assert log_attrs(t) == []                                            # no log options: none
+    t.spec.log_driver.options.update({"labels": "tier,absent", "env": "STAGE,EMPTY",
+                                      "labels-regex": "^own", "env-regex": "[("})   # a bad regex is skipped
+    assert log_attrs(t) == [("EMPTY", ""), ("STAGE", "prod"), ("owner", "ops"), ("tier", "back")]
