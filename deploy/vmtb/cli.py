@@ -44,6 +44,11 @@ sync
 """
 
 
+WAIT_SOCKET = ("for i in $(seq 1000); do test -S /run/swarm/swarmd.sock && exit 0; "
+               "systemctl is-active -q swarmd.service || break; sleep 0.25; done; "
+               "journalctl -u swarmd -n 20 --no-pager -o cat; exit 1")
+
+
 def _say(msg: str) -> None:
     print(f"vmtestbed: {msg}", file=sys.stderr, flush=True)
 
@@ -146,7 +151,12 @@ def cmd_up(a: argparse.Namespace) -> int:
             t1 = time.monotonic()
             vm.hmp(v.name, "savevm clean")
             state.boot_seconds[f"{v.name}-savevm"] = round(time.monotonic() - t1, 1)
+        t2 = time.monotonic()
+        for v in vms:
             _ssh_ok(state, v, "systemctl start swarmd.service")
+        for v in vms:  # swarmd listening (its socket bound) is part of `up`
+            _ssh_ok(state, v, WAIT_SOCKET, timeout=300)
+        state.boot_seconds["swarmd"] = round(time.monotonic() - t2, 1)
         state.save()
     except BaseException:
         if not a.keep_on_error:
