@@ -23,6 +23,7 @@ APT_PACKAGES=(
   runc crun skopeo umoci docker-registry busybox-static tini
   redis-server   # its binaries make the stack e2e test's Redis image (tests/support/stack_images.py)
   etcd-server vagrant
+  mmdebstrap qemu-system-x86 qemu-utils openssh-client   # deploy/vmtestbed (the VM testbed)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
