@@ -201,6 +201,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         labels=task_labels(task),
         stop_signal=c.stop_signal,
         read_only=c.read_only,
+        tty=c.tty,
         capabilities=capabilities(default_caps, list(c.capability_add), list(c.capability_drop)),
         netns_path=netns_path,
         mounts=tuple(ms),

@@ -34,11 +34,13 @@ process is pid 1 of a fresh pid namespace. Order (cf. runc's ``init``):
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import resource  # at import: after pivot_root the host's stdlib is out of reach
 import signal
 import socket
 import stat
+import termios
 from typing import Any, NoReturn
 
 from node.runtime import linux as L
@@ -88,10 +90,16 @@ def _setup(cfg: dict[str, Any], ready_w: int, go_r: int, out_w: int, err_w: int)
     if cfg.get("seccomp_bpf"):
         with open(cfg["seccomp_bpf"], "rb") as f:
             bpf = f.read()
-    devnull = os.open("/dev/null", os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(out_w, 1)
-    os.dup2(err_w, 2)
+    if cfg.get("tty"):       # -t: the pty is our stdin, stdout, stderr and controlling terminal
+        os.setsid()
+        fcntl.ioctl(out_w, termios.TIOCSCTTY, 0)
+        for n in (0, 1, 2):
+            os.dup2(out_w, n)
+    else:
+        devnull = os.open("/dev/null", os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
     keep = sorted({0, 1, 2, ready_w, go_r})
     for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
         os.closerange(lo + 1, hi)

@@ -260,7 +260,7 @@ class Runtime:
                 "cgroup_dirs": [str(p) for p in cg.dirs.values()],
                 "oom_file": str(oom_file), "netns_path": cfg.netns_path,
                 "mounts": mounts, "files": files, "files_stage": str(d / "files"),
-                "read_only": cfg.read_only,
+                "read_only": cfg.read_only, "tty": cfg.tty,
                 "log_max_bytes": cfg.log_max_bytes, "log_max_files": cfg.log_max_files,
                 "log_driver": cfg.log_driver,
                 "caps": list(cfg.capabilities) if cfg.capabilities is not None else None,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import errno
 import json
 import os
 import selectors
@@ -97,8 +98,12 @@ class Shim:
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> NoReturn:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        if self.cfg.get("tty"):       # -t: one pseudo-terminal for stdin, stdout and stderr
+            out_r, out_w = os.openpty()
+            err_r, err_w = os.pipe()  # nothing writes it: closed at once on the container's side
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         L.unshare(L.CLONE_NEWPID)
@@ -219,6 +224,10 @@ class Shim:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError as e:          # a pty master reads EIO once no process holds the slave
+            if e.errno != errno.EIO:
+                raise
+            data = b""
         stream = self.streams[fd]
         if not data:
             if self.bufs[fd]:

@@ -112,6 +112,7 @@ class ContainerConfig:
     mounts: Sequence[Mount] = ()                   # node.runtime.mounts
     files: Sequence[File] = ()                     # secrets/configs: on a tmpfs, bound read-only
     read_only: bool = False
+    tty: bool = False                              # -t: stdin/stdout/stderr on a pseudo-terminal
     capabilities: Sequence[str] | None = None      # None = Docker's default set
     seccomp: bool = True
     log_max_bytes: int = 0                         # json-file max-size; 0 = unlimited (Docker)

@@ -165,6 +165,16 @@ def _nameserver(v: str, flag: str) -> str:
         raise CLIError(f'invalid argument "{v}" for "{flag}" flag: IP address is not correctly formatted: {v}') from None
 
 
+def parse_nameserver(path: str, v: str) -> str:
+    """A Compose ``dns:`` entry (the key path in the error)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(v.strip()))
+    except ValueError:
+        raise CLIError(f"{path}: IP address is not correctly formatted: {v}") from None
+
+
 def _update_list(current: Any, remove: Sequence[str], add: Sequence[str]) -> None:
     """A ``--X-rm`` / ``--X-add`` pair on a repeated string field: kept in order, no duplicates."""
     out = [x for x in current if x not in remove]
@@ -216,7 +226,7 @@ def _scalars(c: ContainerSpec, o: Mapping[str, Any]) -> None:
             raise CLIError(f"Invalid value {o['oom_score_adj']}, range for oom score adj is [-1000, 1000]")
         c.oom_score_adj = o["oom_score_adj"]
     if o.get("tty"):
-        raise CLIError("--tty is not supported yet: the runtime gives containers no terminal")
+        c.tty = True
 
 
 def apply_create(t: TaskSpec, o: Mapping[str, Any]) -> None:

@@ -118,6 +118,14 @@ def test_service_logs_since(swarm_bed) -> None:
     assert len(sb.ok("node", "ps", "-q", "-f", "label=team=a", "self").split()) == 1
     assert len(sb.ok("service", "ps", "-q", "-f", "label=team", "clock").split()) == 1
     assert sb.ok("node", "ps", "-q", "-f", "label=team=b", "self") == ""
+    # -t: stdin, stdout and stderr are a pseudo-terminal (isatty), its output logged; the pty comes
+    # from the shim's side, so ttyname() inside finds no /dev/pts entry for it (README deviations)
+    sb.ok("service", "create", "--detach", "--name", "term", "-t", "--entrypoint", "sh",
+          sb.image("demo/web:1"), "-c",
+          'test -t 0 && test -t 1 && test -t 2 && echo "on a tty"; exec sleep 100000')
+    term = _wait_log(sb, "term", "on a tty")
+    assert "on a tty" in term, term
+    assert json.loads(sb.ok("service", "inspect", "term"))[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["TTY"]
     cp = sb.cli("service", "logs", "--since", "yesterday", "clock")
     assert cp.returncode != 0 and 'invalid argument "yesterday" for "--since" flag' in cp.stderr
 

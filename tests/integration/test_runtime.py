@@ -124,6 +124,16 @@ def test_an_empty_capability_list_means_none_not_the_default(rt, images):
     assert code == 0 and out.split() == ["CapEff:", "0000000000000000", "CapBnd:", "0000000000000000"], out
 
 
+def test_tty_gives_the_process_a_controlling_terminal(rt, images):
+    code, out, err, _ = run(rt, images["demo/web:1"], sh("""
+        test -t 0 && test -t 1 && test -t 2 && echo all-three-tty
+        echo to-stderr >&2
+        """), tty=True)
+    assert code == 0 and "all-three-tty\r\n" in out and "to-stderr" in out and err == "", (out, err)
+    code, out, _, _ = run(rt, images["demo/web:1"], sh("test -t 1 || echo no-tty"))
+    assert code == 0 and out == "no-tty\n"
+
+
 def test_host_devices_denied(rt, images):
     st = os.stat("/dev/cpu_dma_latency") if os.path.exists("/dev/cpu_dma_latency") else None
     major, minor = (os.major(st.st_rdev), os.minor(st.st_rdev)) if st else (10, 259)

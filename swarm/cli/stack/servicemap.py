@@ -19,6 +19,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from swarm.api.specs_pb2 import ContainerSpec, ServiceSpec
 from swarm.api.types_pb2 import (
+    GenericResource,
     HealthConfig,
     PlacementPreference,
     RestartPolicy,
@@ -54,12 +55,13 @@ FORBIDDEN = {"extends": "Support for `extends` is not implemented yet.",
              "mem_limit": "Set resource limits using deploy.resources",
              "memswap_limit": "Set resource limits using deploy.resources"}
 #: keys a later issue brings
-NOT_YET = ("dns", "dns_search", "dns_opt", "tty")
+NOT_YET: tuple[str, ...] = ()
 #: keys mapped here
 SUPPORTED = ("image", "command", "entrypoint", "environment", "env_file", "labels", "ports", "networks",
              "secrets", "configs", "volumes", "tmpfs", "healthcheck", "user", "working_dir", "hostname",
              "extra_hosts", "cap_add", "cap_drop", "read_only", "init", "stop_grace_period", "stop_signal",
-             "ulimits", "sysctls", "deploy", "logging", "group_add", "oom_score_adj", "restart", "depends_on")
+             "ulimits", "sysctls", "deploy", "logging", "group_add", "oom_score_adj", "restart", "depends_on",
+             "dns", "dns_search", "dns_opt", "tty")
 
 
 def classify_keys(name: str, svc: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -70,7 +72,7 @@ def classify_keys(name: str, svc: Mapping[str, Any]) -> tuple[list[str], list[st
         raise CLIError("Compose file contains unsupported options: "
                        + "; ".join(f"{path}.{k}: {FORBIDDEN[k]}" for k in forbidden))
     for k in svc:
-        if k in NOT_YET and not (k == "tty" and not svc[k]):
+        if k in NOT_YET:
             raise CLIError(f"{path}.{k}: not supported yet")
         known = k in SUPPORTED or k in IGNORED or k in DEPRECATED or k in NOT_YET or k.startswith("x-")
         if not known:
@@ -169,6 +171,15 @@ def _container(c: ContainerSpec, path: str, svc: Mapping[str, Any], ctx: StackCo
     c.groups.extend(str(g) for g in svc.get("group_add") or [])
     c.read_only = bool(svc.get("read_only"))
     c.init = bool(svc.get("init"))
+    c.tty = bool(svc.get("tty"))
+    for key, field in (("dns", "nameservers"), ("dns_search", "search"), ("dns_opt", "options")):
+        value = svc.get(key)
+        values = [value] if isinstance(value, str) else list(value or [])
+        if key == "dns":
+            values = [passthrough.parse_nameserver(f"{path}.dns", str(v)) for v in values]
+        getattr(c.dns_config, field).extend(str(v) for v in values)
+    if not (c.dns_config.nameservers or c.dns_config.search or c.dns_config.options):
+        c.ClearField("dns_config")
     if svc.get("oom_score_adj") is not None:
         v = int(svc["oom_score_adj"])
         if not -1000 <= v <= 1000:
@@ -297,9 +308,16 @@ def _resources(spec: ServiceSpec, path: str, res: Mapping[str, Any]) -> None:
             target.nano_cpus = _cpus(f"{p}.cpus", part["cpus"])
         if part.get("memory") is not None:
             target.memory_bytes = _bytes(f"{p}.memory", part["memory"])
-        for later in ("generic_resources", "devices"):
-            if part.get(later):
-                raise CLIError(f"{p}.{later}: not supported yet")
+        for i, g in enumerate(part.get("generic_resources") or []):
+            d = g.get("discrete_resource_spec") if isinstance(g, dict) else None
+            if kind != "reservations" or not isinstance(d, dict) or not d.get("kind") \
+                    or not isinstance(d.get("value"), int) or d["value"] <= 0:
+                raise CLIError(f"{p}.generic_resources.{i}: want a discrete_resource_spec with a kind and a "
+                               "count above 0 (a service reserves counts)")
+            target.generic.add().discrete.CopyFrom(GenericResource.Discrete(kind=str(d["kind"]),
+                                                                            value=d["value"]))
+        if part.get("devices"):
+            raise CLIError(f"{p}.devices: not supported yet")
 
 
 _CONDITIONS = {"none": RestartPolicy.RESTART_ON_NONE, "on-failure": RestartPolicy.RESTART_ON_FAILURE,

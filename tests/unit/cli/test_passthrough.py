@@ -86,8 +86,7 @@ def test_other_bad_values_are_refused_naming_them() -> None:
         _create(oom_score_adj=2000)
     with pytest.raises(CLIError, match="--log-opt needs --log-driver"):
         _create(log_opt=("max-size=1m",))
-    with pytest.raises(CLIError, match="--tty is not supported yet"):
-        _create(tty=True)
+    assert _create(tty=True).container.tty
     with pytest.raises(CLIError, match="No closing quotation"):
         shell_words("--entrypoint", "sh -c 'unclosed")
 

@@ -416,19 +416,18 @@ def test_unsupported_fixture_warns_like_docker():
             "Support for `extends` is not implemented yet.",
         ),
         ({"cpu_shares": 10}, "services.w.cpu_shares: Set resource limits using deploy.resources"),
-        ({"dns": "8.8.8.8"}, "services.w.dns: not supported yet"),
-        ({"tty": True}, "services.w.tty: not supported yet"),
+        ({"dns": "dns.example"}, "services.w.dns: IP address is not correctly formatted: dns.example"),
         (
             {
                 "deploy": {
                     "resources": {
                         "reservations": {
-                            "generic_resources": [{"discrete_resource_spec": {"kind": "gpu", "value": 1}}]
+                            "generic_resources": [{"discrete_resource_spec": {"kind": "gpu", "value": 0}}]
                         }
                     }
                 }
             },
-            "services.w.deploy.resources.reservations.generic_resources: not supported yet",
+            "services.w.deploy.resources.reservations.generic_resources.0: want a discrete_resource_spec",
         ),
         ({"platform": "linux/amd64"}, "services.w.platform: not supported in a swarm stack"),
         (
@@ -493,3 +492,16 @@ def test_stack_config_prints_the_merged_interpolated_file(tmp_path, monkeypatch)
     )
     assert r.exit_code == 0, r.output
     assert r.output == "services:\n  web:\n    image: web:1\n    deploy:\n      replicas: 3\n"
+
+
+def test_dns_tty_and_generic_resources_map_to_the_spec() -> None:
+    svc = {"image": "busybox", "tty": True, "dns": ["10.0.0.53"], "dns_search": "corp.test",
+           "dns_opt": ["timeout:2"],
+           "deploy": {"resources": {"reservations": {"generic_resources": [
+               {"discrete_resource_spec": {"kind": "gpu", "value": 2}}]}}}}
+    spec = one(svc)
+    c = spec.task.container
+    assert c.tty and list(c.dns_config.nameservers) == ["10.0.0.53"]
+    assert list(c.dns_config.search) == ["corp.test"] and list(c.dns_config.options) == ["timeout:2"]
+    g = spec.task.resources.reservations.generic[0].discrete
+    assert (g.kind, g.value) == ("gpu", 2)
