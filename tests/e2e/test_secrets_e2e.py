@@ -277,6 +277,13 @@ def test_with_registry_auth_pulls_from_a_private_registry(swarm_bed, test_image_
                                     for t in ts) and any(t["DesiredState"] == "Shutdown" for t in ts)
 
     tb.wait_for(updated_running, timeout=120, what="the updated task running")
+    # a stack deployed with --with-registry-auth pulls the same way
+    compose = tmp_path / "stack.yml"
+    compose.write_text(f"services:\n  web:\n    image: {image}\n    deploy:\n      placement:\n"
+                       "        constraints: [node.hostname==wkr1]\n")
+    outputs.append(swarm("stack", "deploy", "--with-registry-auth", "-c", str(compose), "priv"))
+    tb.wait_for(lambda: any(t["CurrentState"].startswith("Running") for t in sb.tasks("priv_web")),
+                timeout=120, what="the stack's task pulled with the client's credentials running")
     encoded = json.loads(outputs[2])[0]
     assert "PullOptions" not in json.dumps(encoded)
     needles = [password, basic]

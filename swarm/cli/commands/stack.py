@@ -61,11 +61,16 @@ def deploy_cmd(obj: Any, files: tuple[str, ...], prune: bool, resolve_image: str
     """Deploy a new stack or update an existing stack."""
     if resolve_image not in ("always", "changed", "never"):
         raise CLIError(f'Invalid option {resolve_image} for flag --resolve-image')
-    if with_registry_auth:
-        raise CLIError("--with-registry-auth is not supported yet: the nodes pull without credentials")
     convert.validate_stack_name(namespace)
     loaded = _load(files)
     objs = convert.convert_stack(namespace, loaded.config, loaded.project_dir)
+    if with_registry_auth:     # sent with every service (the manager keeps the same sealed bytes
+        from swarm.cli.registryauth import encoded_auth  # for the same credentials: no restart)
+
+        for spec in objs.services:
+            auth = encoded_auth(spec.task.container.image)
+            if auth:
+                spec.task.container.pull_options.registry_auth = auth
     for line in convert.warning_lines(objs):
         click.echo(line, err=True)
     cl = obj.client
