@@ -45,7 +45,9 @@ def exists() -> bool:
 def delete(routes: list[str], metric: int) -> None:
     """Remove the netns (its bridge and taps go with it) and exactly our routes."""
     if exists():
-        ip("netns", "del", NETNS)
+        ip("netns", "del", NETNS, check=False)  # a concurrent `down` may have just removed it
+    if exists():
+        raise TestbedError(f"cannot delete netns {NETNS}")
     swtb_net.delete_routes(routes, metric)
     left = swtb_net.our_routes(metric)
     if left:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def argv(key: Path, name: str, address: str, cmd: Sequence[str], *, tty: bool = 
 
 def ensure_master(key: Path, name: str, address: str) -> bool:
     """Start the VM's ControlMaster unless one answers; its pipes are /dev/null, never ours."""
-    base = ["ip", "netns", "exec", NETNS, "ssh", *_opts(key, name)]
+    base = ["ip", "netns", "exec", NETNS, "ssh", *_opts(key, name, connect_timeout=30)]
     if subprocess.run([*base, "-O", "check", f"root@{address}"], capture_output=True,
                       timeout=10).returncode == 0:
         return True
@@ -55,10 +56,17 @@ def ensure_master(key: Path, name: str, address: str) -> bool:
     forwards = ["-o", "StreamLocalBindUnlink=yes",
                 "-L", f"{swarmd_socket(name)}:/run/swarm/swarmd.sock",
                 "-L", f"{docker_socket(name)}:/run/swarm/docker.sock"]
-    cp = subprocess.run([*base, "-M", "-N", "-f", "-o", "ControlPersist=yes", *forwards, f"root@{address}"],
-                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        timeout=30)
-    return cp.returncode == 0
+    # a guest that has just booted (or three of them on two cores) can be slow to answer: retry
+    deadline = time.monotonic() + 120
+    while True:
+        cp = subprocess.run([*base, "-M", "-N", "-f", "-o", "ControlPersist=yes",
+                             *forwards, f"root@{address}"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
+        if cp.returncode == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
 
 
 def run(key: Path, name: str, address: str, cmd: Sequence[str], *, timeout: float = 60,
