@@ -19,17 +19,22 @@ from tests.support.testbed import Testbed, missing_requirements
 
 
 @pytest.fixture
-def testbed_factory() -> Iterator[Callable[..., Testbed]]:
-    """Like `testbed` but hands back a Testbed that is not up yet (for tests of `up` itself)."""
-    why = missing_requirements()
+def testbed_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Testbed]]:
+    """Like `testbed` but hands back a Testbed that is not up yet (for tests of `up` itself).
+
+    With `pytest --testbed vm` it is a tests.support.vmtestbed.VMTestbed (same methods)."""
+    vm = request.config.getoption("--testbed") == "vm"
+    if vm:
+        from tests.support.vmtestbed import VMTestbed, missing_vm_requirements
+    why = missing_vm_requirements() if vm else missing_requirements()
     if why:
         pytest.skip(why)
     made: list[Testbed] = []
 
     def make() -> Testbed:
-        tb = Testbed()
+        tb: Any = VMTestbed() if vm else Testbed()
         made.append(tb)
-        return tb
+        return tb  # type: ignore[no-any-return]
 
     yield make
     _teardown(made)
@@ -40,7 +45,12 @@ def testbed(testbed_factory: Callable[..., Testbed]) -> Callable[..., Testbed]:
     """Factory: testbed(managers=1, workers=0, **up_options) -> a running Testbed."""
 
     def make(managers: int = 1, workers: int = 0, **kw: Any) -> Testbed:
-        return testbed_factory().up(managers, workers, **kw)
+        from tests.support.vmtestbed import NotEnoughVMs
+
+        try:
+            return testbed_factory().up(managers, workers, **kw)
+        except NotEnoughVMs as e:
+            pytest.skip(str(e))
 
     return make
 
