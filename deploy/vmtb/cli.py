@@ -221,12 +221,8 @@ def cmd_power(a: argparse.Namespace) -> int:
         return 0
     if vm.pid(v.name) is not None:
         raise UsageError(f"{v.name} is running")
-    size = vm.console(v.name).stat().st_size if vm.console(v.name).exists() else 0
-    with vm.console(v.name).open("a"):
-        pass
-    run_cp = vm.qemu_argv(v, Path(state.image), state.accel, state.cpu, state.memory_mb)
-    subprocess.run(run_cp, check=True, capture_output=True, text=True)
-    _say(f"{v.name} ready after {vm.wait_ready(v.name, a.timeout, since=size):.1f}s (cold boot)")
+    vm.start(v, Path(state.image), state.accel, state.cpu, state.memory_mb)  # a fresh console
+    _say(f"{v.name} ready after {vm.wait_ready(v.name, a.timeout):.1f}s (cold boot)")
     return 0
 
 
