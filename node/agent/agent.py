@@ -273,8 +273,10 @@ class Agent:
         async def read(task_id: str, tail: int) -> None:
             buffered = since is not None and tail >= 0 and not follow
             kept: list[tuple[float, str, bytes]] = []
+            lines = 0
             try:
                 async for ts, stream_name, data in src.logs(task_id, follow, -1 if buffered else tail):
+                    lines += 1
                     if since is not None and ts < since:
                         continue
                     if buffered:
@@ -285,6 +287,12 @@ class Agent:
                     put(task_id, ts, stream_name, data)
             except Exception as e:
                 log.info("logs of task %s: %s", task_id, e)
+            finally:
+                # A task that started here while following may have no container yet, or one
+                # not running yet: its reader ends at once with nothing read. Forget it so the
+                # watcher below starts it again on its next look (nothing was sent: no repeats).
+                if follow and tail < 0 and lines == 0 and readers.get(task_id) is asyncio.current_task():
+                    del readers[task_id]
 
         def start(task_id: str, tail: int) -> None:
             readers[task_id] = asyncio.create_task(read(task_id, tail))

@@ -70,5 +70,7 @@ def test_an_update_that_never_becomes_healthy_rolls_back(swarm_bed) -> None:
     doc = sb.tb.wait_for(rolled_back, timeout=180, what="the update rolled back")
     c = doc["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert c["Image"] == sb.image("demo/web:1") and c["Healthcheck"]["Test"] == ["CMD-SHELL", "true"], c
-    running = _running(sb.tasks("roll", "--no-trunc"))
-    assert len(running) == 2 and all(t["Image"] == sb.image("demo/web:1") for t in running), running
+    # the rolled-back tasks come up (healthy) after the rollback is recorded as done
+    running = sb.tb.wait_for(lambda: (r := _running(sb.tasks("roll", "--no-trunc"))) if len(r) == 2 else None,
+                             timeout=90, what="2 rolled-back tasks running")
+    assert all(t["Image"] == sb.image("demo/web:1") for t in running), running
