@@ -151,8 +151,9 @@ class DriverNetwork:
     def remove_network(self, network_id: str) -> None:
         self.call("remove_network", network_id=network_id)
 
-    def create_sandbox(self, container_id: str) -> str:
-        return str(self.call("create_sandbox", container_id=container_id))
+    def create_sandbox(self, container_id: str, dns: Any = None) -> str:
+        spec = [list(dns.nameservers), list(dns.search), list(dns.options)] if dns is not None else None
+        return str(self.call("create_sandbox", container_id=container_id, dns=spec))
 
     def resolv_conf_path(self, container_id: str) -> Path:
         return Path(self.call("resolv_conf_file", container_id=container_id))

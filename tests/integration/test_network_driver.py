@@ -23,6 +23,7 @@ if __name__ == "__main__":
 
 from node.network import NetworkConfig, NodeNetwork, PortMap, ServiceEntry  # noqa: E402
 from node.network import dns as dnscodec  # noqa: E402
+from node.network.model import DnsOptions  # noqa: E402
 
 
 def entry(d: dict[str, Any]) -> ServiceEntry:
@@ -158,6 +159,10 @@ def main() -> None:
                     res = stress(nn, **a)
                 elif op == "time_lifecycle":
                     res = time_lifecycle(nn, **a)
+                elif op == "create_sandbox":
+                    dns = a.get("dns")
+                    res = nn.create_sandbox(a["container_id"],
+                                            DnsOptions(*(tuple(x) for x in dns)) if dns else None)
                 elif op == "resolv_conf":
                     res = nn.resolv_conf_path(a["container_id"]).read_text()
                 elif op == "resolv_conf_file":
