@@ -93,7 +93,16 @@ def test_addresses_are_unique_across_a_leader_change(tmp_path):
         c.wait(lambda: _addresses(c[0], "a") and len(_addresses(c[0], "a")) == 5, 30, "5 addressed")
         m.kill()
         f = c[1]
-        c.wait(lambda: f.cli("service", "ls").returncode == 0, 60, "new leader")
+        # a follower answers reads from its replica until it notices the cut: wait for the store
+        # to say a new leader took over (the old one Unreachable), not merely for a read to work
+        def new_leader() -> bool:
+            try:
+                st = [n["ManagerStatus"] for n in c.node_ls(1)]
+            except Exception:
+                return False
+            return "Leader" in st and "Unreachable" in st
+
+        c.wait(new_leader, 60, "new leader")
         f.ok("service", "create", "-d", "--name", "b", "--replicas", "5", "--network", "net1", "img:1")
         c.wait(lambda: len(_addresses(f, "b")) == 5, 60, "5 more addressed")
         all_ips = _addresses(f, "a") + _addresses(f, "b")
