@@ -148,3 +148,34 @@ def swarm_bed(testbed: Callable[..., Testbed], test_image_layout: Any,
         return SwarmBed(tb, f"{infra}:{REGISTRY_PORT}")
 
     return make
+
+
+PRIVATE = "10.231.0.1:5001"
+
+
+def private_registry(sb: SwarmBed, layout: Any, tmp_path: Any) -> tuple[str, str]:
+    """A docker-registry wanting alice's password (htpasswd) at 10.231.0.1:5001 in the testbed's
+    infra namespace, holding demo/web:1 as ``private/web:1``; returns (image, password). The
+    swarm must have been made with ``daemon_args=["--insecure-registry=10.231.0.1:5001"]``."""
+    import secrets
+
+    from tests.support.registry import bcrypt_hash
+
+    tb = sb.tb
+    password = "pw-" + secrets.token_hex(8)
+    reg = tmp_path / "private"
+    (reg / "data").mkdir(parents=True)
+    (reg / "htpasswd").write_text(f"alice:{bcrypt_hash(password)}\n")
+    (reg / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {reg / 'data'}\nauth:\n  htpasswd:\n    realm: private\n"
+        f"    path: {reg / 'htpasswd'}\nhttp:\n  addr: {PRIVATE}\n")
+    tb.infra("docker-registry", "serve", str(reg / "config.yml"))
+    tb.wait_for(lambda: tb.exec("infra", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                f"http://{PRIVATE}/v2/").stdout == "401",
+                timeout=20, what="the private registry asking for credentials")
+    cp = tb.exec("infra", "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                 f"--dest-creds=alice:{password}", f"oci:{layout}:web-1",
+                 f"docker://{PRIVATE}/private/web:1", timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    return f"{PRIVATE}/private/web:1", password

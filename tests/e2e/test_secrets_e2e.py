@@ -220,32 +220,11 @@ def test_a_missing_bind_source_rejects_the_task_with_dockers_message(swarm_bed) 
 
 
 def test_with_registry_auth_pulls_from_a_private_registry(swarm_bed, test_image_layout, tmp_path) -> None:
-    import warnings
+    from tests.e2e.conftest import private_registry
 
     sb = swarm_bed(managers=1, workers=1, daemon_args=["--insecure-registry=10.231.0.1:5001"])
     tb = sb.tb
-    password = "pw-" + secrets.token_hex(8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # deprecated in 3.11, still the shortest way to a bcrypt hash here
-
-        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
-    reg = tmp_path / "private"
-    (reg / "data").mkdir(parents=True)
-    (reg / "htpasswd").write_text(f"alice:{hashed}\n")
-    (reg / "config.yml").write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {reg / 'data'}\nauth:\n  htpasswd:\n    realm: private\n"
-        f"    path: {reg / 'htpasswd'}\nhttp:\n  addr: 10.231.0.1:5001\n")
-    tb.infra("docker-registry", "serve", str(reg / "config.yml"))
-    tb.wait_for(lambda: tb.exec("infra", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                "http://10.231.0.1:5001/v2/").stdout == "401",
-                timeout=20, what="the private registry asking for credentials")
-    cp = tb.exec("infra", "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
-                 f"--dest-creds=alice:{password}", f"oci:{test_image_layout}:web-1",
-                 "docker://10.231.0.1:5001/private/web:1", timeout=120)
-    assert cp.returncode == 0, cp.stderr
-    image = "10.231.0.1:5001/private/web:1"
+    image, password = private_registry(sb, test_image_layout, tmp_path)
     basic = base64.b64encode(f"alice:{password}".encode()).decode()
     cfg_dir = tmp_path / "dockercfg"
     cfg_dir.mkdir()

@@ -6,30 +6,21 @@ layers, which went anonymous and were refused.)"""
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import pytest
 
 from node.images import ImageStore
 from node.images.errors import AuthError
 from tests.support.images import build_test_images
-from tests.support.registry import Registry
+from tests.support.registry import Registry, bcrypt_hash
 
 pytestmark = pytest.mark.skipif(not shutil.which("docker-registry") or not shutil.which("skopeo"),
                                 reason="docker-registry and skopeo are needed")
 
 
-def _bcrypt(password: str) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # deprecated in 3.11, still the shortest way to a bcrypt hash here
-
-        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
-
-
 def test_a_pull_with_its_own_credentials(tmp_path_factory, tmp_path) -> None:
     layout = build_test_images(tmp_path_factory.mktemp("images"))
-    reg = Registry(tmp_path / "reg", htpasswd=f"alice:{_bcrypt('s3cret')}\n").start()
+    reg = Registry(tmp_path / "reg", htpasswd=f"alice:{bcrypt_hash('s3cret')}\n").start()
     try:
         ref = reg.push(layout, "web-1", "private/web:1", creds="alice:s3cret")
         store = ImageStore(tmp_path / "store", insecure_registries=[reg.address])

@@ -159,3 +159,14 @@ def registry_fixture(host: str = "127.0.0.1", name: str = "registry"):  # type: 
             yield reg
 
     return _fixture
+
+
+def bcrypt_hash(password: str) -> str:
+    """An htpasswd line's hash (docker-registry takes bcrypt only)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # deprecated in 3.11, still the shortest way to a bcrypt hash here
+
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
