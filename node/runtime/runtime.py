@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 #: Where Docker puts its init (tini) in a container started with --init, and where it is found
 #: on the node (statically linked: it runs in any image).
 INIT_TARGET = "/sbin/docker-init"
+TRASH_PREFIX = ".removing-"   # container ids cannot start with a dot (spec._ID)
 INIT_BINARIES = ("/usr/libexec/docker/docker-init", "/usr/bin/tini-static")
 PKG_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -207,6 +209,7 @@ class Runtime:
         self.init_path = init_path        # --init's binary ("" = the first of INIT_BINARIES found)
         self.cdir = self.root / "containers"
         self.cdir.mkdir(parents=True, exist_ok=True)
+        self._collect_trash()
         self.cgroup_parent = cgroup_parent
         # Docker's profile per capability set, compiled once per set (the default one now)
         self.seccomp = seccomp.BpfCache(self.root / "seccomp") if seccomp_enabled else None
@@ -389,12 +392,26 @@ class Runtime:
         cg = cgroups.Cgroup(self.cgroup_parent, cid)
         cg.kill_all()
         cg.remove()
-        shutil.rmtree(d, ignore_errors=True)
-        if d.exists():
-            raise ContainerStateError(f"container {cid}: directory could not be removed")
+        # renamed away first, in one step: a daemon killed in the middle of the tree's removal
+        # leaves a trash directory the next start finishes, never a half-removed container
+        # (state.json gone, config.json kept) that nobody owns
+        trash = self.cdir / f"{TRASH_PREFIX}{cid}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(d, trash)
+        except OSError as e:
+            raise ContainerStateError(f"container {cid}: directory could not be removed: {e}") from e
+        shutil.rmtree(trash, ignore_errors=True)
+        if trash.exists():
+            log.warning("container %s removed; its directory %s is left for the next start", cid, trash)
         if self.volumes is not None:
             self.volumes.release(cid)         # its volumes are free again (anonymous ones go)
         log.info("container %s removed", cid)
+
+    def _collect_trash(self) -> None:
+        """Finish removals cut short by a crash (see :meth:`remove`)."""
+        for d in self.cdir.glob(f"{TRASH_PREFIX}*"):
+            shutil.rmtree(d, ignore_errors=True)
+            log.info("removed %s, left by an interrupted container removal", d.name)
 
     # ------------------------------------------------------------ queries
     def state(self, cid: str) -> ContainerState:
@@ -403,8 +420,9 @@ class Runtime:
             try:
                 data = json.loads((d / "state.json").read_text())
             except FileNotFoundError:     # being created, or a create cut short: remove() cleans up
-                return ContainerState(id=cid, status=Status.CREATED, error="no state (create in progress "
-                                      "or interrupted)")
+                name, labels = _config_identity(d)   # whose it is, so its owner can remove it
+                return ContainerState(id=cid, status=Status.CREATED, name=name, labels=labels,
+                                      error="no state (create in progress or interrupted)")
             except ValueError:
                 return ContainerState(id=cid, status=Status.REMOVING)
             st = ContainerState.from_json(data)
@@ -417,7 +435,7 @@ class Runtime:
     def list(self) -> list[ContainerState]:
         out = []
         for d in sorted(self.cdir.iterdir()):     # incl. dirs of creates cut short by a crash
-            if d.is_dir():
+            if d.is_dir() and not d.name.startswith(TRASH_PREFIX):
                 with contextlib.suppress(ContainerNotFoundError):
                     out.append(self.state(d.name))
         return out
@@ -430,7 +448,7 @@ class Runtime:
     # ------------------------------------------------------------ plumbing
     def _dir(self, cid: str) -> Path:
         d = self.cdir / cid
-        if not cid or "/" in cid or not d.is_dir():
+        if not cid or "/" in cid or cid.startswith(TRASH_PREFIX) or not d.is_dir():
             raise ContainerNotFoundError(f"no such container: {cid}")
         return d
 
@@ -501,3 +519,12 @@ class Runtime:
             return reply
         finally:
             s.close()
+
+
+def _config_identity(d: Path) -> tuple[str, dict[str, str]]:
+    """Name and labels from the config.json a create wrote before its shim made state.json."""
+    try:
+        spec = json.loads((d / "config.json").read_text())
+        return str(spec.get("name") or ""), {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+    except (OSError, ValueError, AttributeError):
+        return "", {}

@@ -6,6 +6,7 @@ Root only (namespaces, mounts, cgroups). Containers live under a per-test-run cg
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -467,6 +468,44 @@ def test_interrupted_create_is_listed_and_removable(rt, images):
     assert states["halfmade"].status == Status.CREATED and "interrupted" in states["halfmade"].error
     rt.remove("halfmade")
     assert not d.exists()
+
+
+def test_interrupted_create_keeps_its_labels_for_its_owner(rt, images):
+    """A create cut short before the shim wrote state.json is still found by its labels (the
+    agent removes containers of tasks it no longer has by their task label)."""
+    d = rt.root / "containers" / "halfmade2"
+    (d / "upper").mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"id": "halfmade2", "name": "web.1.x",
+                                               "labels": {"com.docker.swarm.task.id": "t1"}}))
+    st = rt.state("halfmade2")
+    assert (st.status, st.name, st.labels) == (Status.CREATED, "web.1.x", {"com.docker.swarm.task.id": "t1"})
+    rt.remove("halfmade2")
+    assert not d.exists()
+
+
+def test_removal_cut_short_leaves_no_container_and_is_finished_by_the_next_start(
+        rt, images, monkeypatch):
+    """The directory is renamed away before its tree is removed: a crash in the middle of the
+    removal (imitated by a removal that deletes nothing) leaves no half-removed container that
+    list() shows without its state and labels; the next Runtime on that root finishes it."""
+    import node.runtime.runtime as rtmod
+
+    c = rt.create(ContainerConfig(id=cid(), image=images["demo/web:1"], command=sh("sleep 30"),
+                                  labels={"com.docker.swarm.task.id": "t2"}))
+    rt.start(c.id)
+    monkeypatch.setattr(rtmod.shutil, "rmtree", lambda *a, **k: None)
+    rt.remove(c.id, force=True)
+    monkeypatch.undo()
+    trash = [p.name for p in (rt.root / "containers").iterdir()]
+    assert len(trash) == 1 and trash[0].startswith(rtmod.TRASH_PREFIX + c.id), trash
+    assert c.id not in {s.id for s in rt.list()} and not any(s.id.startswith(".") for s in rt.list())
+    with pytest.raises(ContainerNotFoundError):
+        rt.state(trash[0])
+    again = Runtime(rt.root, cgroup_parent=PARENT)
+    try:
+        assert not list((rt.root / "containers").iterdir())
+    finally:
+        again.close()
 
 
 def test_parallel_lifecycles_from_threads(rt, images):
