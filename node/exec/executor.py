@@ -89,6 +89,7 @@ class ContainerInfo:
     pid: int = 0
     exit_code: int | None = None
     error: str = ""
+    health: str = ""               # "starting" | "healthy" | "unhealthy" | "" (no healthcheck)
 
     @property
     def running(self) -> bool:
@@ -100,7 +101,7 @@ class ContainerInfo:
 
     def to_proto(self) -> ContainerStatus:
         return ContainerStatus(container_id=self.container_id, pid=self.pid if self.running else 0,
-                               exit_code=self.exit_code or 0)
+                               exit_code=self.exit_code or 0, health=self.health)
 
 
 @dataclass(frozen=True)

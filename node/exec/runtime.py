@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import platform
@@ -417,7 +418,12 @@ class RuntimeController(Controller):
 
     async def inspect(self) -> ContainerInfo | None:
         st = await self._state()
-        return _info(st) if st is not None else None
+        if st is None:
+            return None
+        info = _info(st)
+        if self.health is not None:      # started by start(): RUNNING is reported once healthy
+            return dataclasses.replace(info, health=self.health.status)
+        return info
 
     async def prepare(self) -> None:
         if await self._state() is not None:

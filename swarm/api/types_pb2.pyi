@@ -219,14 +219,16 @@ class JobStatus(_message.Message):
     def __init__(self, job_iteration: _Optional[_Union[Version, _Mapping]] = ..., last_execution: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("container_id", "pid", "exit_code")
+    __slots__ = ("container_id", "pid", "exit_code", "health")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     pid: int
     exit_code: int
-    def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ...) -> None: ...
+    health: str
+    def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., health: _Optional[str] = ...) -> None: ...
 
 class PortStatus(_message.Message):
     __slots__ = ("ports",)

@@ -39,6 +39,15 @@ def _natural(s: str) -> list[object]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s)]
 
 
+def health_suffix(t: Task) -> str:
+    """`` (healthy)``, `` (health: starting)``, `` (unhealthy)`` for a starting or running task
+    whose container has a healthcheck, as ``docker ps`` writes them after "Up 5 seconds"."""
+    h = t.status.container.health
+    if not h or t.status.state not in (TaskState.STARTING, TaskState.RUNNING):
+        return ""
+    return " (health: starting)" if h == "starting" else f" ({h})"
+
+
 def print_tasks(tasks: Sequence[Task], services: Mapping[str, Service], nodes: Mapping[str, Node],
                 *, fmt: str | None, quiet: bool, no_trunc: bool, no_resolve: bool = False) -> None:
     now = datetime.now(UTC)
@@ -58,7 +67,7 @@ def print_tasks(tasks: Sequence[Task], services: Mapping[str, Service], nodes: M
             "Image": short_image(t.spec.container.image, no_trunc),
             "Node": (t.node_id if no_resolve else (node.description.hostname if node else t.node_id)),
             "DesiredState": state_name(t.desired_state),
-            "CurrentState": f"{state_name(t.status.state)} {ago(ts, now)}".strip(),
+            "CurrentState": f"{state_name(t.status.state)}{health_suffix(t)} {ago(ts, now)}".strip(),
             "Error": f'"{err}"' if err else "",
             "Ports": ports,
             "_ts": ts.timestamp() if ts else 0.0,

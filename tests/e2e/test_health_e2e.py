@@ -39,6 +39,8 @@ def test_an_unhealthy_task_is_replaced_and_leaves_the_mesh(swarm_bed, tmp_path) 
         return bool(failed) and len(_running(tasks)) == 2
 
     sb.tb.wait_for(failed_and_replaced, timeout=120, what="the sick task failed and replaced")
+    states = [t["CurrentState"] for t in _running(sb.tasks("hweb"))]
+    assert len(states) == 2 and all(s.startswith("Running (healthy) ") for s in states), states
     assert (flag / "sick").is_dir()                        # the sick container did run
     # from now on only healthy containers answer through the mesh
     last: list[str] = []

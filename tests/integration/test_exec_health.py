@@ -96,6 +96,8 @@ def test_task_is_starting_until_healthy_then_running(node: Any, registry: Any) -
     rec, _ = drive(node, t, lambda st: st.state == S.RUNNING)
     seen = states(rec, "h1")
     assert seen[-2:] == [S.STARTING, S.RUNNING], seen          # RUNNING only once healthy
+    health = {S.Name(st.state): st.container.health for tid, st in rec.updates if tid == "h1"}
+    assert health["RUNNING"] == "healthy", health
 
 
 def test_unhealthy_container_is_stopped_and_the_task_fails(node: Any, registry: Any) -> None:
@@ -118,7 +120,7 @@ def test_never_healthy_fails_at_start(node: Any, registry: Any) -> None:
 def test_none_disables_the_check_and_an_early_exit_is_an_exit(node: Any, registry: Any) -> None:
     t = task(registry, "h4", "sleep 300", ["NONE"])
     _, st = drive(node, t, lambda st: st.state == S.RUNNING)
-    assert st.state == S.RUNNING
+    assert st.state == S.RUNNING and st.container.health == ""  # no healthcheck, no health
     t = task(registry, "h5", "exit 3", ["CMD", "false"], retries=100, interval=5)
     _, st = drive(node, t, lambda st: st.state == S.FAILED)
     assert "non-zero exit (3)" in st.err
