@@ -17,6 +17,7 @@ import click
 
 from swarm.cli.client import CLIError
 from swarm.cli.gotemplate import Template, TemplateError
+from swarm.shapes.units import human_duration
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -136,34 +137,6 @@ def template_table(body: str, headers: Sequence[str], keys: Sequence[str],
 
 def truncate_id(i: str, no_trunc: bool = False) -> str:
     return i if no_trunc else i[:12]
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def ago(ts: datetime | None, now: datetime | None = None) -> str:

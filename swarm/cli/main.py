@@ -10,6 +10,7 @@ import sys
 import click
 
 from swarm import __version__
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import Client, CLIError
 from swarm.cli.commands import image, network, node, secret, service, stack, swarm_cmds, system, volume
 
@@ -26,7 +27,7 @@ class Ctx:
         return self._client
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PflagGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-H", "--host", envvar="SWARM_HOST", default=None, metavar="unix:///PATH.sock",
               help="Daemon socket to connect to (env SWARM_HOST).")
 @click.version_option(__version__, "-v", "--version", prog_name="swarm")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from swarm.api import daemon_pb2
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.format import ago, bytes_human, emit_listing
 
 
@@ -14,7 +15,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(image)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def image() -> None:
     """Manage images on this node."""
 

@@ -8,6 +8,7 @@ import click
 
 from swarm.api import control_pb2, specs_pb2
 from swarm.api.types_pb2 import IPAMConfig
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
 from swarm.shapes.docker import to_docker
@@ -17,7 +18,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(network)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def network() -> None:
     """Manage overlay networks."""
 

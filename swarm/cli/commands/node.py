@@ -9,6 +9,7 @@ import click
 
 from swarm.api import control_pb2, daemon_pb2, objects_pb2, specs_pb2
 from swarm.api.types_pb2 import MANAGER, WORKER
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import bytes_human, capitalize, emit_listing
 from swarm.shapes.docker import node_doc
@@ -23,7 +24,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(node)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def node() -> None:
     """Manage swarm nodes."""
 

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from swarm.api import control_pb2, specs_pb2
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import ago, emit_listing, render_template
 from swarm.shapes.docker import config_doc, secret_doc
@@ -126,7 +127,7 @@ def _pretty(kind: _Kind, obj: Any) -> str:
 
 
 def _group(kind: _Kind) -> click.Group:
-    @click.group(kind.name, help=f"Manage Swarm {kind.plural}.")
+    @click.group(kind.name, cls=PflagGroup, help=f"Manage Swarm {kind.plural}.")
     def group() -> None:
         pass
 

@@ -14,6 +14,7 @@ from swarm.api.types_pb2 import COMPLETE, RUNNING, PortConfig
 from swarm.cli import mountspec as ms
 from swarm.cli import passthrough as pt
 from swarm.cli import servicespec as ss
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
 from swarm.shapes.docker import service_doc
@@ -26,7 +27,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(service)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def service() -> None:
     """Manage swarm services."""
 

@@ -14,6 +14,7 @@ import click
 import yaml
 
 from swarm.api import control_pb2
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing
 from swarm.cli.stack import convert, deploy, load, schema
@@ -27,7 +28,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(stack)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def stack() -> None:
     """Manage swarm stacks."""
 

@@ -10,6 +10,7 @@ import click
 from google.protobuf.duration_pb2 import Duration
 
 from swarm.api import control_pb2, daemon_pb2, specs_pb2
+from swarm.cli.boolflags import PflagCommand
 from swarm.cli.client import CLIError
 from swarm.cli.durations import parse_duration
 
@@ -38,7 +39,7 @@ def _duration(flag: str, v: str) -> Duration:
     return d
 
 
-@click.command()
+@click.command(cls=PflagCommand)
 @click.option("--advertise-addr", default="", help="Advertised address (format: <ip|interface>[:port])")
 @click.option("--listen-addr", default="",
               help="Listen address (format: <ip|interface>[:port]; default: the advertise address)")
@@ -86,7 +87,7 @@ def init(obj, advertise_addr, listen_addr, data_path_addr, data_path_port, avail
     click.echo("To add a manager to this swarm, run 'swarm join-token manager' and follow the instructions.\n")
 
 
-@click.command()
+@click.command(cls=PflagCommand)
 @click.option("--token", required=True, help="Token for entry into the swarm")
 @click.option("--advertise-addr", default="", help="Advertised address (format: <ip|interface>[:port])")
 @click.option("--listen-addr", default="", help="Listen address (format: <ip|interface>[:port]; default: the advertise address)")
@@ -107,7 +108,7 @@ def join(obj, token, advertise_addr, listen_addr, data_path_addr, availability, 
     click.echo(f"This node joined a swarm as a {role}.")
 
 
-@click.command()
+@click.command(cls=PflagCommand)
 @click.option("-f", "--force", is_flag=True, help="Force this node to leave the swarm, ignoring warnings")
 @click.pass_obj
 def leave(obj, force: bool) -> None:  # type: ignore[no-untyped-def]
@@ -117,7 +118,7 @@ def leave(obj, force: bool) -> None:  # type: ignore[no-untyped-def]
     click.echo("Node left the swarm.")
 
 
-@click.command("join-token")
+@click.command("join-token", cls=PflagCommand)
 @click.option("-q", "--quiet", is_flag=True, help="Only display token")
 @click.option("--rotate", is_flag=True, help="Rotate join token")
 @click.argument("role")

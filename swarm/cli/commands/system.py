@@ -10,6 +10,7 @@ import click
 
 from swarm import __version__
 from swarm.api import daemon_pb2
+from swarm.cli.boolflags import PflagCommand
 from swarm.cli.format import bytes_human, render_template
 
 
@@ -18,7 +19,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(version)
 
 
-@click.command()
+@click.command(cls=PflagCommand)
 @click.option("-f", "--format", "fmt", default=None, help="'json', or a Go template such as '{{.Swarm.LocalNodeState}}'")
 @click.pass_obj
 def info(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +66,7 @@ def info(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]
     click.echo("\n".join(lines))
 
 
-@click.command()
+@click.command(cls=PflagCommand)
 @click.option("-f", "--format", "fmt", default=None, help="'json', or a Go template such as '{{.Swarm.LocalNodeState}}'")
 @click.pass_obj
 def version(obj, fmt: str | None) -> None:  # type: ignore[no-untyped-def]

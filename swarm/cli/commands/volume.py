@@ -8,6 +8,7 @@ import json
 import click
 
 from swarm.api import daemon_pb2
+from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, human_size, render_template
 
@@ -16,7 +17,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(volume)
 
 
-@click.group()
+@click.group(cls=PflagGroup)
 def volume() -> None:
     """Manage volumes on this node."""
 

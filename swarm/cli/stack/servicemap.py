@@ -257,7 +257,7 @@ def _extra_hosts(path: str, hosts: Any) -> list[str]:
 
 def _healthcheck(path: str, hc: Mapping[str, Any]) -> HealthConfig:
     if hc.get("disable"):
-        if any(k in hc for k in ("test", "interval", "timeout", "retries", "start_period")):
+        if any(k in hc for k in ("test", "interval", "timeout", "retries", "start_period", "start_interval")):
             raise CLIError(f"{path}: disable: true cannot be combined with other options")
         return HealthConfig(test=["NONE"])
     h = HealthConfig()
@@ -268,7 +268,7 @@ def _healthcheck(path: str, hc: Mapping[str, Any]) -> HealthConfig:
         if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise CLIError(f"{path}.test: must start with CMD, CMD-SHELL or NONE")
         h.test.extend(test)
-    for k in ("interval", "timeout", "start_period"):
+    for k in ("interval", "timeout", "start_period", "start_interval"):
         if hc.get(k) is not None:
             getattr(h, k).CopyFrom(duration(f"{path}.{k}", hc[k]))
     if hc.get("retries") is not None:
@@ -308,6 +308,8 @@ def _resources(spec: ServiceSpec, path: str, res: Mapping[str, Any]) -> None:
             target.nano_cpus = _cpus(f"{p}.cpus", part["cpus"])
         if part.get("memory") is not None:
             target.memory_bytes = _bytes(f"{p}.memory", part["memory"])
+        if kind == "limits" and part.get("pids") is not None:
+            target.pids = part["pids"]
         for i, g in enumerate(part.get("generic_resources") or []):
             d = g.get("discrete_resource_spec") if isinstance(g, dict) else None
             if kind != "reservations" or not isinstance(d, dict) or not d.get("kind") \

@@ -123,6 +123,49 @@ def test_healthcheck_forms():
     )
 
 
+def test_pids_limit_and_health_start_interval_map_to_the_spec():
+    s = one({"healthcheck": {"test": ["CMD", "true"], "start_period": "30s", "start_interval": "1500ms"},
+             "deploy": {"resources": {"limits": {"pids": 100, "memory": "64M"}}}})
+    h = s.task.container.healthcheck
+    assert (h.start_period.seconds, h.start_interval.seconds, h.start_interval.nanos) == (30, 1, 500_000_000)
+    r = s.task.resources
+    assert (r.limits.pids, r.limits.memory_bytes, r.reservations.pids) == (100, 64 * 1024**2, 0)
+    plain = one({"healthcheck": {"test": ["CMD", "true"]},
+                 "deploy": {"resources": {"limits": {"cpus": "1"}}}})
+    assert not plain.task.container.healthcheck.HasField("start_interval")
+    assert plain.task.resources.limits.pids == 0
+
+
+def test_pids_limit_from_an_interpolated_file(tmp_path):
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  web:\n    image: i\n    deploy:\n      resources:\n        limits:\n"
+        "          pids: ${PIDS}\n    healthcheck:\n      test: [CMD, 'true']\n"
+        "      start_interval: ${EVERY}\n"
+    )
+    loaded = load.load([str(tmp_path / "docker-compose.yml")], environ={"PIDS": "64", "EVERY": "5s"},
+                       validate=schema.validate)
+    (s,) = convert.convert_stack("st", loaded.config, tmp_path, environ={}).services
+    assert s.task.resources.limits.pids == 64
+    assert s.task.container.healthcheck.start_interval.seconds == 5
+
+
+@pytest.mark.parametrize(
+    "svc, msg",
+    [
+        ({"deploy": {"resources": {"limits": {"pids": "many"}}}},
+         "services.w.deploy.resources.limits.pids: must be an integer"),
+        ({"deploy": {"resources": {"limits": {"pids": 1.5}}}},
+         "services.w.deploy.resources.limits.pids: must be an integer"),
+        ({"healthcheck": {"start_interval": "often"}},
+         "services.w.healthcheck.start_interval: invalid duration 'often'"),
+        ({"healthcheck": {"disable": True, "start_interval": "1s"}},
+         "services.w.healthcheck: disable: true cannot be combined with other options"),
+    ],
+)
+def test_bad_pids_and_start_interval_are_refused_by_key(svc, msg):
+    assert refused({"services": {"w": {"image": "i", **svc}}}).startswith(msg)
+
+
 def test_deploy_section():
     s = one(
         {

@@ -38,6 +38,15 @@ def test_the_schema_is_the_shipped_one_with_its_licence():
         (svc(volumes=[3]), "services.web.volumes.0: must be a string or a mapping"),
         (svc(read_only="maybe"), "services.web.read_only: must be a boolean"),
         (svc(healthcheck={"interval": 5}), "services.web.healthcheck.interval: must be a string"),
+        (svc(healthcheck={"start_interval": 5}), "services.web.healthcheck.start_interval: must be a string"),
+        (
+            svc(deploy={"resources": {"limits": {"pids": "many"}}}),
+            "services.web.deploy.resources.limits.pids: must be an integer",
+        ),
+        (
+            svc(deploy={"resources": {"reservations": {"pids": 5}}}),
+            "services.web.deploy.resources.reservations: additional property 'pids' is not allowed",
+        ),
         (
             svc(deploy={"placement": {"constraints": "node.role==manager"}}),
             "services.web.deploy.placement.constraints: must be a list",
@@ -63,3 +72,8 @@ def test_several_errors_one_line_each_in_document_order():
 
 def test_extension_keys_are_allowed():
     schema.validate({"x-common": {"anything": 1}, "services": {"web": {"image": "i", "x-note": "n"}}})
+
+
+def test_docker_cli_28_keys_the_shipped_schema_lacked_are_accepted():
+    schema.validate(svc(deploy={"resources": {"limits": {"cpus": "1", "memory": "1G", "pids": 100}}},
+                        healthcheck={"test": "true", "start_period": "30s", "start_interval": "2s"}))
