@@ -190,6 +190,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         id=container_id(task.id),
         image=image,
         name=task_name(task),
+        image_ref=c.image,
         command=list(c.command) or None,
         args=list(c.args) or None,
         env=[expand(e, task, node_hostname) for e in c.env] + generic_resource_env(task),

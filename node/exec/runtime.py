@@ -53,6 +53,7 @@ import os
 import platform
 import socket
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -134,6 +135,16 @@ def translate_network(e: Exception) -> xe.ExecError:
     return xe.PermanentError(msg)
 
 
+@dataclasses.dataclass(frozen=True)
+class ContainerView:
+    """One container: the runtime's ``ContainerState``, what its create wrote (``config.json``:
+    process, image, mounts, limits) and, with a healthcheck, Docker's ``State.Health`` object."""
+
+    state: Any
+    config: dict[str, Any]
+    health: dict[str, Any] | None = None
+
+
 def _info(st: Any) -> ContainerInfo:
     return ContainerInfo(container_id=st.id, state=str(st.status), pid=st.pid or 0,
                          exit_code=st.exit_code, error=st.error or "")
@@ -159,6 +170,7 @@ class RuntimeExecutor(Executor):
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._controllers: weakref.WeakValueDictionary[str, RuntimeController] = weakref.WeakValueDictionary()
         from node.runtime.linux import DOCKER_DEFAULT_CAPS
 
         self.default_caps = tuple(DOCKER_DEFAULT_CAPS)
@@ -178,7 +190,21 @@ class RuntimeExecutor(Executor):
             engine_version="pyswarm")
 
     def controller(self, task: Task) -> RuntimeController:
-        return RuntimeController(self, task)
+        ctl = RuntimeController(self, task)
+        self._controllers[ctl.cid] = ctl
+        return ctl
+
+    async def container_views(self) -> list[ContainerView]:
+        """Every container of this node, as `docker ps` and `docker inspect` show them."""
+        def run() -> list[tuple[Any, dict[str, Any]]]:
+            return [(st, self.rt.config(st.id)) for st in self.rt.list()]
+
+        out = []
+        for st, cfg in await self.call(run):
+            ctl = self._controllers.get(st.id)
+            health = ctl.health.state.to_docker() if ctl is not None and ctl.health is not None else None
+            out.append(ContainerView(st, cfg, health))
+        return out
 
     async def task_ids(self) -> set[str]:
         await self.sync_volumes()

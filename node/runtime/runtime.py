@@ -252,6 +252,7 @@ class Runtime:
             bpf = self.seccomp.path(cfg.capabilities) if (self.seccomp and cfg.seccomp) else None
             spec = {
                 "id": cfg.id, "name": cfg.name, "labels": dict(cfg.labels), "process": process,
+                "image": cfg.image_ref, "image_id": str(getattr(cfg.image, "id", "") or ""),
                 "rootfs": str(d / "rootfs"), "upper": str(d / "upper"), "work": str(d / "work"),
                 "lowers": [str(p) for p in reversed(layers)],
                 "etc_files": _etc_files(process["hostname"], cfg),
@@ -439,6 +440,15 @@ class Runtime:
                 with contextlib.suppress(ContainerNotFoundError):
                     out.append(self.state(d.name))
         return out
+
+    def config(self, cid: str) -> dict[str, Any]:
+        """What ``create`` wrote for the container (``config.json``: its process, image, mounts,
+        limits); ``{}`` while a create has not written it yet."""
+        try:
+            data = json.loads((self._dir(cid) / "config.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def logs(self, cid: str, follow: bool = False, tail: int = -1) -> Iterator[LogLine]:
         d = self._dir(cid)

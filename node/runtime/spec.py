@@ -99,6 +99,7 @@ class ContainerConfig:
     id: str
     image: Any
     name: str = ""
+    image_ref: str = ""                            # what the user asked for (Docker's Config.Image)
     command: Sequence[str] | None = None
     args: Sequence[str] | None = None
     env: Sequence[str] = ()

@@ -486,3 +486,32 @@ class RemoveConfigRequest(_message.Message):
 class RemoveConfigResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class EventsRequest(_message.Message):
+    __slots__ = ("since_nanos", "until_nanos")
+    SINCE_NANOS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_NANOS_FIELD_NUMBER: _ClassVar[int]
+    since_nanos: int
+    until_nanos: int
+    def __init__(self, since_nanos: _Optional[int] = ..., until_nanos: _Optional[int] = ...) -> None: ...
+
+class EventMessage(_message.Message):
+    __slots__ = ("type", "action", "actor_id", "attributes", "time_nanos")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TIME_NANOS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    action: str
+    actor_id: str
+    attributes: _containers.ScalarMap[str, str]
+    time_nanos: int
+    def __init__(self, type: _Optional[str] = ..., action: _Optional[str] = ..., actor_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., time_nanos: _Optional[int] = ...) -> None: ...

@@ -174,6 +174,11 @@ class ControlStub:
                 request_serializer=swarm_dot_api_dot_control__pb2.RemoveConfigRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_control__pb2.RemoveConfigResponse.FromString,
                 _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/swarm.api.Control/Events',
+                request_serializer=swarm_dot_api_dot_control__pb2.EventsRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.EventMessage.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -347,6 +352,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Events(self, request, context):
+        """The cluster's object changes as Docker's swarm-scoped events (`docker events`), read from
+        this manager's replica: the recent ones from `since`, then live until the call ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -489,6 +502,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RemoveConfig,
                     request_deserializer=swarm_dot_api_dot_control__pb2.RemoveConfigRequest.FromString,
                     response_serializer=swarm_dot_api_dot_control__pb2.RemoveConfigResponse.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.EventsRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.EventMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1247,6 +1265,33 @@ class Control:
             '/swarm.api.Control/RemoveConfig',
             swarm_dot_api_dot_control__pb2.RemoveConfigRequest.SerializeToString,
             swarm_dot_api_dot_control__pb2.RemoveConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarm.api.Control/Events',
+            swarm_dot_api_dot_control__pb2.EventsRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.EventMessage.FromString,
             options,
             channel_credentials,
             insecure,

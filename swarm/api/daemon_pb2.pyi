@@ -304,3 +304,49 @@ class VolumePruneResponse(_message.Message):
     deleted: _containers.RepeatedScalarFieldContainer[str]
     space_reclaimed: int
     def __init__(self, deleted: _Optional[_Iterable[str]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...
+
+class ContainerListRequest(_message.Message):
+    __slots__ = ("all", "filters")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, all: _Optional[bool] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ContainerListResponse(_message.Message):
+    __slots__ = ("containers_json",)
+    CONTAINERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    containers_json: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, containers_json: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ContainerInspectRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ContainerInspectResponse(_message.Message):
+    __slots__ = ("container_json",)
+    CONTAINER_JSON_FIELD_NUMBER: _ClassVar[int]
+    container_json: str
+    def __init__(self, container_json: _Optional[str] = ...) -> None: ...
+
+class ContainerLogsRequest(_message.Message):
+    __slots__ = ("id", "follow", "tail")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    follow: bool
+    tail: int
+    def __init__(self, id: _Optional[str] = ..., follow: _Optional[bool] = ..., tail: _Optional[int] = ...) -> None: ...
+
+class ContainerLogLine(_message.Message):
+    __slots__ = ("timestamp", "stream", "data")
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    timestamp: _timestamp_pb2.Timestamp
+    stream: str
+    data: bytes
+    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...

@@ -104,6 +104,21 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.FromString,
                 _registered_method=True)
+        self.ContainerList = channel.unary_unary(
+                '/swarm.api.Daemon/ContainerList',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerListRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerListResponse.FromString,
+                _registered_method=True)
+        self.ContainerInspect = channel.unary_unary(
+                '/swarm.api.Daemon/ContainerInspect',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerInspectRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerInspectResponse.FromString,
+                _registered_method=True)
+        self.ContainerLogs = channel.unary_stream(
+                '/swarm.api.Daemon/ContainerLogs',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
+                _registered_method=True)
 
 
 class DaemonServicer:
@@ -194,6 +209,25 @@ class DaemonServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContainerList(self, request, context):
+        """The node's task containers (`docker ps`, `docker inspect`, `docker logs` on a node).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerInspect(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerLogs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +300,21 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.VolumePrune,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.SerializeToString,
+            ),
+            'ContainerList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerList,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerListRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerListResponse.SerializeToString,
+            ),
+            'ContainerInspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerInspect,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerInspectRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerInspectResponse.SerializeToString,
+            ),
+            'ContainerLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContainerLogs,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -646,6 +695,87 @@ class Daemon:
             '/swarm.api.Daemon/VolumePrune',
             swarm_dot_api_dot_daemon__pb2.VolumePruneRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.VolumePruneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/ContainerList',
+            swarm_dot_api_dot_daemon__pb2.ContainerListRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ContainerListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerInspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/ContainerInspect',
+            swarm_dot_api_dot_daemon__pb2.ContainerInspectRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ContainerInspectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarm.api.Daemon/ContainerLogs',
+            swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
             options,
             channel_credentials,
             insecure,

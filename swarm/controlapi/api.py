@@ -16,6 +16,8 @@ the Control service has both, so a new RPC cannot be forgotten.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from swarm.api import control_pb2 as c
 from swarm.controlapi import cluster, configs, networks, nodes, secrets, services
 from swarm.controlapi.common import Context
@@ -128,6 +130,17 @@ class ControlAPI:
 
     async def remove_config(self, req: c.RemoveConfigRequest) -> c.RemoveConfigResponse:
         return await configs.remove_config(self._ready(), req)
+
+    # ---- events ------------------------------------------------------------------------------
+
+    async def events(self, req: c.EventsRequest) -> AsyncIterator[c.EventMessage]:
+        """The event stream (``swarm.controlapi.events``); checked before the first event."""
+        ctx = self._ready()
+        if ctx.events is None:
+            from swarm.controlapi.errors import FailedPreconditionError
+
+            raise FailedPreconditionError("this manager does not follow the cluster's events")
+        return ctx.events.stream(req.since_nanos, req.until_nanos)
 
 
 __all__ = ["ControlAPI"]

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from swarm.ca.sealing import SecretsKey
+from swarm.controlapi.events import EventHistory
 from swarm.reconciler.clock import now_ts
 from swarm.store import ReplicatedStore
 from swarm.store.typed import Reader
@@ -34,6 +35,7 @@ class Context:
     clock: Clock = time.time
     raft: RaftView = field(default_factory=_AllReachable)
     secrets_key: SecretsKey | None = None      # seals secret values (swarm.ca.sealing)
+    events: EventHistory | None = None         # this replica's recent events (docker events)
 
     @property
     def read(self) -> Reader:

@@ -19,6 +19,7 @@ from swarm.ca.sealing import SecretsKey, load_key, save_key
 from swarm.ca.storage import NodeTLS
 from swarm.controlapi.api import ControlAPI
 from swarm.controlapi.common import Context
+from swarm.controlapi.events import EventHistory
 from swarm.daemon.ca_server import NodeCAServer
 from swarm.daemon.state import NodeState
 from swarm.daemon.trust import StoreTrust
@@ -131,7 +132,9 @@ class ManagerRole:
         self.secrets_key = load_key(data_root / "raft")
         if self.secrets_key is None:
             log.warning("this manager has no secrets key: it cannot create or deliver secrets")
-        self.ctx = Context(self.store, raft=_RaftReachability(self), secrets_key=self.secrets_key)
+        self.events = EventHistory(self.store)
+        self.ctx = Context(self.store, raft=_RaftReachability(self), secrets_key=self.secrets_key,
+                           events=self.events)
         self.control_api = ControlAPI(self.ctx)
         self.trust = StoreTrust(self.store)
         self.ca_server = NodeCAServer(self.store, self.trust)
@@ -184,6 +187,7 @@ class ManagerRole:
         self.security = SecretFollower(self.store, self._raft_secret, secret_saver(self.data_root),
                                        gate=self.raft_gate, initial_members=tuple(self.state.raft_members))
         self.background(self.security.run())
+        self.background(self.events.run())
         if wait_ready is not None:
             await self.store.wait_ready(wait_ready)
         self._watcher = asyncio.create_task(self._watch_leadership())

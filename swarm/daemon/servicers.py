@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from node.images.pullstream import PullProgress
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
-from swarm.daemon import images, volumes
+from swarm.daemon import containers, images, volumes
 from swarm.daemon.errors import NotAManagerError
 
 
@@ -82,6 +82,16 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
 
     async def VolumePrune(self, request, context):
         return await volumes.prune(self.d.volumes, request)
+
+    async def ContainerList(self, request, context):
+        return await containers.list_containers(self.d, request)
+
+    async def ContainerInspect(self, request, context):
+        return await containers.inspect(self.d, request)
+
+    async def ContainerLogs(self, request, context):
+        async for line in containers.logs(self.d, request):
+            yield line
 
 
 def _timestamp(rfc3339: str) -> Timestamp | None:
@@ -195,3 +205,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def RemoveConfig(self, request, context):
         return await self._api().remove_config(request)
+
+    async def Events(self, request, context):
+        async for event in await self._api().events(request):
+            yield event

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -61,6 +62,7 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     ], nodes
 
     # create waits for convergence: the CLI's progress polls services, tasks (_up-to-date) and nodes
+    t0 = int(time.time()) - 1
     out = ok(sb, "service", "create", "--name", "web", "--replicas", "3", "-p", "8080:80", web1, timeout=300)
     sid = out.splitlines()[0]
     assert len(sid) == 25 and f"verify: Service {sid} converged" in out, out  # dockerd's words: the id
@@ -70,6 +72,11 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     assert rows(ok(sb, "service", "ls", "--format", "{{.Name}} {{.Replicas}} {{.Image}} {{.Ports}}")) == [
         ["web", "3/3", web1, "*:8080->80/tcp"]
     ]
+    # the cluster's events as `docker events` shows them: replayed from --since, ended by --until
+    until = str(int(time.time()) + 1)
+    evs = ok(sb, "events", "--since", str(t0), "--until", until, "--filter", "type=service",
+             "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Scope}}")
+    assert evs.splitlines()[0] == f"service create {sid} web swarm", evs
     # the routing mesh answers on a node: the service is really there
     sb.tb.wait_for(
         lambda: "demo/web version 1" in sb.http("wkr1", sb.tb.address("mgr1"), 8080),
@@ -130,11 +137,33 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     assert ok(sb, "volume", "ls", "-q", host="wkr1").split() == []  # a node's own
     ok(sb, "volume", "rm", "data", host="wkr2")
 
+    # the node's task containers, as in the course: docker ps / inspect / logs on a worker
+    ps = rows(ok(sb, "ps", "--format", "{{.ID}} {{.Image}} {{.Names}} {{.State}}", host="wkr1"))
+    assert len(ps) == 1 and ps[0][1] == web1 and ps[0][2].startswith("web.") and ps[0][3] == "running", ps
+    cid, name = ps[0][0], ps[0][2]
+    assert len(cid) == 12, cid
+    table = ok(sb, "ps", host="wkr1").splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert " Up " in table[1] and table[1].rstrip().endswith(name), table
+    every = rows(ok(sb, "ps", "-a", "--format", "{{.Names}} {{.State}}", host="wkr1"))
+    assert [name, "running"] in every, every
+    assert rows(ok(sb, "ps", "-q", "-f", "label=com.docker.swarm.service.name=web", host="wkr1")) == [[cid]]
+    assert ok(sb, "ps", "-q", "-f", "label=com.docker.swarm.service.name=other", host="wkr1").strip() == ""
+    fmt = ("{{.State.Status}} {{.Config.Image}} {{.Name}} "
+           '{{index .Config.Labels "com.docker.swarm.task.name"}}')
+    got = ok(sb, "inspect", name, "--format", fmt, host="wkr1").split()
+    assert got == ["running", web1, "/" + name, name], got
+    assert ok(sb, "inspect", cid, "--format", "{{.Id}}", host="wkr1").strip().startswith(cid)
+    sb.tb.wait_for(lambda: "demo/web version 1 serving on port 80" in ok(sb, "logs", name, host="wkr1"),
+                   timeout=30, what="the container's start line in docker logs")
+    cp = docker(sb, "inspect", "--type", "container", "nosuch", host="wkr1")
+    assert cp.returncode == 1 and "No such container: nosuch" in cp.stderr, cp.stderr
+    cp = docker(sb, "ps", "-f", "ancestor=x", host="wkr1")
+    assert cp.returncode == 1 and "filter 'ancestor' is not supported by pyswarm" in cp.stderr, cp.stderr
+
     # what the node does not serve is a clear 501; a worker refuses manager calls as dockerd
-    cp = docker(sb, "ps", host="wkr1")
-    assert (
-        cp.returncode == 1 and "/containers/json is not implemented by pyswarm's Engine API" in cp.stderr
-    ), cp.stderr
+    cp = docker(sb, "exec", name, "true", host="wkr1")
+    assert cp.returncode != 0 and "is not implemented by pyswarm's Engine API" in cp.stderr, cp.stderr
     cp = docker(sb, "node", "ls", host="wkr1")
     assert cp.returncode == 1 and "This node is not a swarm manager." in cp.stderr, cp.stderr
 

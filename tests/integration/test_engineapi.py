@@ -94,9 +94,11 @@ def test_negotiation_statuses_and_501(manager: tuple[Swarmd, Path]) -> None:
     assert status == 404 and headers["content-type"] == "application/json"
     assert json.loads(body)["message"] == "no such service: nope"  # the control API's words, passed through
     status, _, body = request(sock, "GET", "/v1.47/containers/json")
+    assert (status, json.loads(body)) == (200, [])      # the fake executor runs no containers
+    status, _, body = request(sock, "POST", "/v1.47/containers/create")
     assert status == 501
     assert json.loads(body) == {
-        "message": "GET /v1.47/containers/json is not implemented by pyswarm's Engine API"
+        "message": "POST /v1.47/containers/create is not implemented by pyswarm's Engine API"
     }
     spec = {"Name": "dup", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
     assert request(sock, "POST", "/v1.47/services/create", spec)[0] == 201
@@ -140,6 +142,7 @@ def test_docker_py_drives_swarm_nodes_services_networks_secrets_configs(manager:
         config = client.configs.create(name="cfg", data=b"key=value")
         assert base64.b64decode(client.configs.get(config.id).attrs["Spec"]["Data"]) == b"key=value"
 
+        t0 = int(time.time()) - 1
         svc = client.services.create(
             "busybox",
             name="web",
@@ -169,6 +172,21 @@ def test_docker_py_drives_swarm_nodes_services_networks_secrets_configs(manager:
         assert client.api.inspect_task(task["ID"])["ServiceID"] == svc.id
         refs = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert [s["SecretName"] for s in refs["Secrets"]] == ["pw"]
+
+        # events: what happened since t0, ended by until (docker-py decodes the JSON lines)
+        evs = list(client.events(since=t0, until=int(time.time()) + 1, decode=True,
+                                 filters={"type": "service"}))
+        assert evs[0]["Action"] == "create" and evs[0]["Actor"]["ID"] == svc.id, evs
+        assert evs[0]["Actor"]["Attributes"]["name"] == "web" and evs[0]["scope"] == "swarm"
+        node.reload()
+        node.update({"Availability": "drain", "Role": "manager", "Labels": {"zone": "a"}})
+        nodes_seen = list(client.events(since=t0, until=int(time.time()) + 1, decode=True,
+                                        filters={"type": "node", "node": node.id}))
+        assert {e["Actor"]["ID"] for e in nodes_seen} == {node.id}, nodes_seen
+        drained = [e for e in nodes_seen if e["Actor"]["Attributes"].get("availability.new") == "drain"]
+        assert drained and drained[0]["Action"] == "update", nodes_seen
+        node.reload()
+        node.update({"Availability": "active", "Role": "manager", "Labels": {"zone": "a"}})
 
         # logs: docker-py reads the multiplexed frames itself
         logs = wait(lambda: b"".join(svc.logs(stdout=True, stderr=True)), 30, "service logs")

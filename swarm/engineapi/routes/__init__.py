@@ -5,6 +5,8 @@ from __future__ import annotations
 from swarm.engineapi.http import Route
 from swarm.engineapi.routes import (
     absent,
+    containers,
+    events,
     images,
     logs,
     networks,
@@ -28,5 +30,7 @@ ROUTES: list[Route] = [
     *logs.ROUTES,
     *images.ROUTES,
     *volumes.ROUTES,
+    *containers.ROUTES,
+    *events.ROUTES,
     *absent.ROUTES,
 ]

@@ -1,8 +1,8 @@
 """Objects this edge does not serve, answered 404 rather than 501 where a client walks through
 object types on "not found": `docker inspect NAME` asks ``/containers/NAME/json`` first, then
 images, networks, volumes, services, tasks, nodes, ``/plugins/NAME/json``, secrets, configs, and
-stops at the first answer that is neither found nor 404. pyswarm has no plugins at all; the
-node's task containers are not served here yet, and the message says so."""
+stops at the first answer that is neither found nor 404. pyswarm has no plugins at all (the
+node's task containers are served by ``routes.containers``)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,10 @@ from swarm.engineapi.errors import ApiError
 from swarm.engineapi.http import Route
 
 
-async def container(request: web.Request) -> web.StreamResponse:
-    raise ApiError(
-        404,
-        f"No such container: {request.match_info['id']} (pyswarm's Engine API does not serve "
-        "the node's containers yet)",
-    )
-
-
 async def plugin(request: web.Request) -> web.StreamResponse:
     raise ApiError(404, f"plugin {request.match_info['name']!r} not found (pyswarm has no plugins)")
 
 
 ROUTES: list[Route] = [
-    ("GET", "/containers/{id}/json", container),
     ("GET", "/plugins/{name:.+}/json", plugin),
 ]

@@ -44,6 +44,19 @@ def test_every_control_rpc_has_a_control_api_method() -> None:
         assert callable(getattr(ControlAPI, snake(rpc.name), None)), f"ControlAPI.{snake(rpc.name)}"
 
 
+class Answer(str):
+    """A unary answer that a streaming servicer can also iterate (one message: itself)."""
+
+    async def __aiter__(self) -> Any:
+        yield self
+
+
+async def answer_of(call: Any) -> Any:
+    if hasattr(call, "__anext__"):
+        return [m async for m in call]
+    return await call
+
+
 class RecordingAPI:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
@@ -51,7 +64,7 @@ class RecordingAPI:
     def __getattr__(self, name: str) -> Any:
         async def method(request: Any) -> str:
             self.calls.append((name, request))
-            return name
+            return Answer(name)
 
         return method
 
@@ -75,8 +88,8 @@ def test_each_control_rpc_calls_the_control_api_method_of_its_name() -> None:
     servicer = servicers.ControlServicer(FakeDaemon(manager=Manager()))
     for rpc in CONTROL.methods:
         request = object()
-        answer = asyncio.run(getattr(servicer, rpc.name)(request, None))
-        assert answer == snake(rpc.name)
+        answer = asyncio.run(answer_of(getattr(servicer, rpc.name)(request, None)))
+        assert answer == ([snake(rpc.name)] if rpc.server_streaming else snake(rpc.name))
         assert api.calls[-1] == (snake(rpc.name), request)
 
 

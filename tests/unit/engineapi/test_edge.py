@@ -44,6 +44,10 @@ class FakeBackend:
             raise ApiError(500, f"unexpected call {method}")
         return self.answers[method](request)
 
+    async def stream(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        for item in await self.call(method, request):
+            yield item
+
     async def close(self) -> None:
         pass
 
@@ -115,10 +119,11 @@ def test_versions_outside_the_served_range_are_400_with_dockers_words() -> None:
 def test_what_is_not_served_is_a_501_naming_the_endpoint() -> None:
     async def check(c: TestClient[Any, Any]) -> None:
         for method, path in (
-            ("GET", "/v1.50/containers/json"),
+            ("POST", "/v1.50/containers/create"),
+            ("POST", "/v1.50/containers/web/exec"),
             ("POST", "/v1.50/swarm/unlock"),
             ("PUT", "/v1.50/services/x"),
-            ("GET", "/events"),
+            ("GET", "/system/df"),
         ):
             r = await c.request(method, path)
             assert r.status == 501, path
@@ -131,13 +136,71 @@ def test_what_is_not_served_is_a_501_naming_the_endpoint() -> None:
 
 
 def test_containers_and_plugins_are_absent_not_unimplemented_for_docker_inspect() -> None:
+    def missing(req: Any) -> Any:
+        raise ApiError(404, f"No such container: {req.id}")
+
     async def check(c: TestClient[Any, Any]) -> None:
         r = await c.get("/v1.50/containers/web/json")
-        assert r.status == 404 and (await r.json())["message"].startswith("No such container: web")
+        assert r.status == 404 and (await r.json())["message"] == "No such container: web"
         r = await c.get("/v1.50/plugins/web/json")
         assert r.status == 404 and "pyswarm has no plugins" in (await r.json())["message"]
 
-    with_client(FakeBackend({}), check)
+    with_client(FakeBackend({"Daemon.ContainerInspect": missing}), check)
+
+
+def test_container_list_passes_filters_and_limit_and_refuses_what_it_cannot_filter() -> None:
+    docs = [{"Id": str(i), "Names": [f"/c{i}"]} for i in range(3)]
+    fake = FakeBackend({"Daemon.ContainerList": lambda _: daemon_pb2.ContainerListResponse(
+        containers_json=[json.dumps(x) for x in docs])})
+
+    async def check(c: TestClient[Any, Any]) -> None:
+        r = await c.get("/v1.50/containers/json", params={
+            "filters": json.dumps({"label": {"a=b": True}, "status": {"exited": True}}), "limit": "2"})
+        assert r.status == 200 and [x["Id"] for x in await r.json()] == ["0", "1"]
+        req = fake.calls[-1][1]
+        assert req.all is True and sorted(req.filters) == ["label=a=b", "status=exited"]
+        r = await c.get("/v1.50/containers/json", params={"filters": json.dumps({"ancestor": {"x": True}})})
+        assert r.status == 400
+        assert "filter 'ancestor' is not supported by pyswarm" in (await r.json())["message"]
+        r = await c.get("/v1.50/containers/json", params={"filters": json.dumps({"colour": {"x": True}})})
+        assert r.status == 400 and (await r.json())["message"] == "invalid filter 'colour'"
+
+    with_client(fake, check)
+
+
+def test_container_logs_are_framed_filtered_by_stream_and_raw_with_a_tty() -> None:
+    def line_at(sec: int, stream: str, data: bytes) -> daemon_pb2.ContainerLogLine:
+        m = daemon_pb2.ContainerLogLine(stream=stream, data=data)
+        m.timestamp.seconds, m.timestamp.nanos = sec, 5
+        return m
+
+    lines = [line_at(100, "stdout", b"one\n"), line_at(200, "stderr", b"two"), line_at(300, "stdout", b"3\n")]
+    tty = {"v": False}
+    fake = FakeBackend({
+        "Daemon.ContainerInspect": lambda req: daemon_pb2.ContainerInspectResponse(
+            container_json=json.dumps({"Id": "full-" + req.id, "Config": {"Tty": tty["v"]}})),
+        "Daemon.ContainerLogs": lambda _: lines,
+    })
+
+    async def check(c: TestClient[Any, Any]) -> None:
+        r = await c.get("/v1.50/containers/web/logs", params={"stdout": "1", "stderr": "1"})
+        assert r.headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
+        assert await r.read() == frame(1, b"one\n") + frame(2, b"two\n") + frame(1, b"3\n")
+        assert fake.calls[-1][1].id == "full-web" and fake.calls[-1][1].tail == -1
+        r = await c.get("/v1.50/containers/web/logs",
+                        params={"stderr": "1", "timestamps": "1", "tail": "5"})
+        assert await r.read() == frame(2, b"1970-01-01T00:03:20.000000005Z two\n")
+        assert fake.calls[-1][1].tail == 5
+        r = await c.get("/v1.50/containers/web/logs", params={"stdout": "1", "since": "250"})
+        assert await r.read() == frame(1, b"3\n")
+        tty["v"] = True
+        r = await c.get("/v1.50/containers/web/logs", params={"stdout": "1"})
+        assert r.headers["Content-Type"] == "application/vnd.docker.raw-stream"
+        assert await r.read() == b"one\n3\n"
+        r = await c.get("/v1.50/containers/web/logs")
+        assert r.status == 400 and "you must choose at least one stream" in (await r.json())["message"]
+
+    with_client(fake, check)
 
 
 def test_daemon_errors_become_their_status_with_the_message() -> None:
@@ -360,3 +423,44 @@ def test_service_status_counts_as_moby() -> None:
         _task(C, C, iteration=1),
     ]
     assert service_status(job, jt, set()) == {"RunningTasks": 1, "DesiredTasks": 2, "CompletedTasks": 2}
+
+
+def test_events_stream_dockers_json_lines_filtered_and_ended_by_until() -> None:
+    import time
+
+    now = time.time_ns()
+
+    def ev(kind: str, action: str, oid: str, name: str, t: int) -> control_pb2.EventMessage:
+        return control_pb2.EventMessage(type=kind, action=action, actor_id=oid, attributes={"name": name},
+                                        time_nanos=t)
+
+    history = [ev("service", "create", "s1", "web", now - 3_000_000_000),
+               ev("network", "create", "n1", "appnet", now - 2_000_000_000),
+               ev("service", "remove", "s1", "web", now - 1_000_000_000)]
+    fake = FakeBackend({"Control.Events": lambda _: history})
+
+    async def docs(r: Any) -> list[Any]:
+        return [json.loads(x) for x in (await r.read()).decode().splitlines()]
+
+    async def check(c: TestClient[Any, Any]) -> None:
+        until = f"{now // 10**9 + 1}.000000000"
+        r = await c.get("/v1.50/events", params={"since": f"{now // 10**9 - 10}", "until": until})
+        assert r.status == 200 and r.headers["Content-Type"] == "application/json"
+        lines = [json.loads(x) for x in (await r.read()).decode().splitlines()]
+        assert lines[0] == {"Type": "service", "Action": "create",
+                            "Actor": {"ID": "s1", "Attributes": {"name": "web"}}, "scope": "swarm",
+                            "time": (now - 3_000_000_000) // 10**9, "timeNano": now - 3_000_000_000}
+        assert len(lines) == 3 and fake.calls[-1][1].since_nanos == (now // 10**9 - 10) * 10**9
+        r = await c.get("/v1.50/events", params={"until": until, "filters": json.dumps(
+            {"type": {"service": True}, "event": {"remove": True}})})
+        assert [(x["Type"], x["Action"]) for x in await docs(r)] == [("service", "remove")]
+        assert fake.calls[-1][1].until_nanos == (now // 10**9 + 1) * 10**9   # the manager ends it
+        by_name = json.dumps({"network": {"appnet": True}})
+        r = await c.get("/v1.50/events", params={"until": until, "filters": by_name})
+        assert [x["Actor"]["ID"] for x in await docs(r)] == ["n1"]
+        r = await c.get("/v1.50/events", params={"filters": json.dumps({"type": {"thing": True}})})
+        assert r.status == 400 and (await r.json())["message"] == "invalid filter 'type=thing'"
+        r = await c.get("/v1.50/events", params={"since": "yesterday"})
+        assert r.status == 400 and "invalid since 'yesterday'" in (await r.json())["message"]
+
+    with_client(fake, check)

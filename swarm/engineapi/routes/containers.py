@@ -1,0 +1,113 @@
+"""`/containers`: the node's task containers (list, inspect, logs), so `docker ps`, `docker
+inspect` and `docker logs` work on a node as in the course. The daemon renders Docker's JSON
+(``swarm.daemon.containers``); these pass it through. Containers are made by the orchestrator
+only: create, start, stop, kill, exec and the rest are not served (501 naming the endpoint)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from swarm.api import daemon_pb2
+from swarm.engineapi.errors import ApiError, BadRequest
+from swarm.engineapi.filters import Filters
+from swarm.engineapi.http import Route, api_version, backend, flag, reply, until_shutdown
+from swarm.engineapi.routes.logs import STDERR, STDOUT, SYSERR, frame
+
+log = logging.getLogger(__name__)
+
+#: dockerd's accepted keys (daemon/list.go acceptedPsFilterTags); the daemon serves SERVED.
+ACCEPTED = ("ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
+            "label", "name", "network", "publish", "since", "status", "volume")
+SERVED = ("health", "id", "is-task", "label", "name", "status")
+
+
+async def list_containers(request: web.Request) -> web.StreamResponse:
+    f = Filters.parse(request.query.get("filters"), ACCEPTED)
+    for key in ACCEPTED:
+        if key in f and key not in SERVED:
+            raise BadRequest(f"filter '{key}' is not supported by pyswarm (served: {', '.join(SERVED)})")
+    limit = request.query.get("limit", "")
+    if limit and not limit.lstrip("-").isdigit():
+        raise BadRequest(f"invalid limit {limit!r}: expected a number")
+    b = backend(request)
+    r = await b.call(
+        b.daemon.ContainerList,
+        daemon_pb2.ContainerListRequest(all=flag(request, "all") or bool(limit and int(limit) > 0),
+                                        filters=f.pairs()),
+    )
+    docs = [json.loads(c) for c in r.containers_json]
+    if limit and int(limit) > 0:
+        docs = docs[: int(limit)]
+    return reply(docs)
+
+
+async def _inspect(request: web.Request) -> dict[str, Any]:
+    b = backend(request)
+    req = daemon_pb2.ContainerInspectRequest(id=request.match_info["id"])
+    r = await b.call(b.daemon.ContainerInspect, req)
+    return dict(json.loads(r.container_json))
+
+
+async def inspect_container(request: web.Request) -> web.StreamResponse:
+    return reply(await _inspect(request))
+
+
+def _since(raw: str) -> float:
+    if not raw or raw == "0":
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadRequest(f"invalid since {raw!r}: expected a Unix timestamp (seconds[.nanos])") from None
+
+
+async def container_logs(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    streams = {s for s in ("stdout", "stderr") if flag(request, s)}
+    if not streams:
+        raise BadRequest("Bad parameters: you must choose at least one stream")
+    tail = q.get("tail", "all") or "all"
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise BadRequest(f"invalid tail {tail!r}: expected a number or 'all'")
+    since = _since(q.get("since", ""))
+    doc = await _inspect(request)          # 404 before the stream begins; Tty decides the framing
+    tty = bool(doc.get("Config", {}).get("Tty"))
+    follow, timestamps = flag(request, "follow"), flag(request, "timestamps")
+    v = api_version(request)
+    multiplexed = not tty and (v is None or v >= (1, 42))
+    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.multiplexed-stream"
+                                       if multiplexed else "application/vnd.docker.raw-stream"})
+    await resp.prepare(request)
+    b = backend(request)
+    req = daemon_pb2.ContainerLogsRequest(id=doc["Id"], follow=follow,
+                                          tail=-1 if tail == "all" or int(tail) < 0 else int(tail))
+    try:
+        lines = b.stream(b.daemon.ContainerLogs, req, timeout=None if follow else 60)
+        async for m in until_shutdown(request, lines):
+            if m.stream not in streams:
+                continue
+            if since and m.timestamp.seconds + m.timestamp.nanos / 1e9 < since:
+                continue
+            data = m.data if m.data.endswith(b"\n") else m.data + b"\n"
+            if timestamps:
+                ts = m.timestamp.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.timestamp.nanos:09d}Z "
+                data = ts.encode() + data
+            await resp.write(data if tty else frame(STDERR if m.stream == "stderr" else STDOUT, data))
+    except ApiError as e:
+        await resp.write(frame(SYSERR, f"Error grabbing logs: {e.message}\n".encode()))
+    except Exception as e:  # the answer has begun: the error can only go into the stream
+        log.exception("engine api: log stream of %s failed", request.path)
+        await resp.write(frame(SYSERR, f"Error grabbing logs: {e or type(e).__name__}\n".encode()))
+    await resp.write_eof()
+    return resp
+
+
+ROUTES: list[Route] = [
+    ("GET", "/containers/json", list_containers),
+    ("GET", "/containers/{id}/json", inspect_container),
+    ("GET", "/containers/{id}/logs", container_logs),
+]
