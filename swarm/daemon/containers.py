@@ -119,7 +119,11 @@ def _mounts(v: Any) -> list[dict[str, Any]]:
 
 
 def _name(v: Any) -> str:
-    return v.state.name or v.state.id
+    """Docker's container name, ``svc.slot.taskID``: unique, unlike the task's own name (``web.2``,
+    which an old task of the same slot shares)."""
+    name = v.state.name or v.state.id
+    task_id = v.state.labels.get(TASK_ID_LABEL, "")
+    return f"{name}.{task_id}" if task_id and not name.endswith(task_id) else name
 
 
 def summary(v: Any, now: float | None = None) -> dict[str, Any]:

@@ -138,8 +138,12 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     ok(sb, "volume", "rm", "data", host="wkr2")
 
     # the node's task containers, as in the course: docker ps / inspect / logs on a worker
-    ps = rows(ok(sb, "ps", "--format", "{{.ID}} {{.Image}} {{.Names}} {{.State}}", host="wkr1"))
-    assert len(ps) == 1 and ps[0][1] == web1 and ps[0][2].startswith("web.") and ps[0][3] == "running", ps
+    def one_running() -> list[list[str]] | None:   # the rolled-back task's container may still be stopping
+        ps = rows(ok(sb, "ps", "--format", "{{.ID}} {{.Image}} {{.Names}} {{.State}}", host="wkr1"))
+        return ps if len(ps) == 1 else None
+
+    ps = sb.tb.wait_for(one_running, timeout=60, what="one running container on wkr1")
+    assert ps[0][1] == web1 and ps[0][2].startswith("web.") and ps[0][3] == "running", ps
     cid, name = ps[0][0], ps[0][2]
     assert len(cid) == 12, cid
     table = ok(sb, "ps", host="wkr1").splitlines()
@@ -150,9 +154,9 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     assert rows(ok(sb, "ps", "-q", "-f", "label=com.docker.swarm.service.name=web", host="wkr1")) == [[cid]]
     assert ok(sb, "ps", "-q", "-f", "label=com.docker.swarm.service.name=other", host="wkr1").strip() == ""
     fmt = ("{{.State.Status}} {{.Config.Image}} {{.Name}} "
-           '{{index .Config.Labels "com.docker.swarm.task.name"}}')
+           '{{index .Config.Labels "com.docker.swarm.task.id"}}')
     got = ok(sb, "inspect", name, "--format", fmt, host="wkr1").split()
-    assert got == ["running", web1, "/" + name, name], got
+    assert got[:3] == ["running", web1, "/" + name] and name.endswith("." + got[3]), got
     assert ok(sb, "inspect", cid, "--format", "{{.Id}}", host="wkr1").strip().startswith(cid)
     sb.tb.wait_for(lambda: "demo/web version 1 serving on port 80" in ok(sb, "logs", name, host="wkr1"),
                    timeout=30, what="the container's start line in docker logs")

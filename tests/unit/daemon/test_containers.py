@@ -30,7 +30,7 @@ def view(cid: str, name: str, status: str = "running", *, started: float = NOW -
     st = ContainerState(id=cid, status=Status(status), pid=42 if status == "running" else None,
                         exit_code=exit_code, started_at=iso(started), created_at=iso(started - 1),
                         finished_at=iso(finished) if finished else None, name=name,
-                        labels=labels or {"com.docker.swarm.task.id": "t" + cid[:4]})
+                        labels=labels or {})
     cfg = {"image": "demo/web:1", "image_id": "sha256:" + "ab" * 32,
            "process": {"argv": ["/bin/httpd", "-f", "-p", "80"], "env": ["A=1"], "cwd": "/",
                        "user": "0", "hostname": cid[:12], "groups": [], "rlimits": [["nofile", 10, 20]]},
@@ -137,3 +137,13 @@ def test_a_node_without_the_runtime_executor_has_no_containers() -> None:
     assert asyncio.run(c.list_containers(nobody, d.ContainerListRequest(all=True))).containers_json == []
     with pytest.raises(c.NoSuchContainerError):
         asyncio.run(c.inspect(nobody, d.ContainerInspectRequest(id="x")))
+
+
+def test_the_name_is_dockers_svc_slot_taskid_so_an_old_task_of_the_slot_does_not_shadow_it() -> None:
+    old = view("a" * 32, "web.2", "exited", exit_code=0, finished=NOW - 5,
+               labels={"com.docker.swarm.task.id": "old1"})
+    new = view("b" * 32, "web.2", labels={"com.docker.swarm.task.id": "new2"})
+    assert c.summary(new, NOW)["Names"] == ["/web.2.new2"]
+    assert c.find([old, new], "web.2.new2") is new and c.find([old, new], "web.2.old1") is old
+    with pytest.raises(c.NoSuchContainerError):
+        c.find([old, new], "web.2")
