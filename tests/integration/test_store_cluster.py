@@ -90,6 +90,10 @@ def test_replicate_failover_restart_one_and_all(cluster: Cluster) -> None:
     leader, follower = c.members[L], c.members[F[0]]
     # writes on the leader and forwarded from a follower replicate everywhere
     leader.call("apply", actions=[create("s1", "services", b"web-v1", unique={"name": "web"})])
+    deadline = time.monotonic() + 30      # a follower forwards writes only once it knows the leader
+    while follower.call("status", timeout=5)["leader"] is None:
+        assert time.monotonic() < deadline, "the follower never learned the leader"
+        time.sleep(0.05)
     idx = write(follower, 200, "a")
     base = converge(c, [0, 1, 2], idx)
     assert base["objects"] == 201
