@@ -102,20 +102,22 @@ def _argv(v: Any) -> list[str]:
     return [str(a) for a in _process(v).get("argv") or []]
 
 
+def _mount(m: dict[str, Any]) -> dict[str, Any]:
+    """One ``config.json`` mount entry as Docker's ``MountPoint`` (a volume is bound from its
+    ``_data`` directory, so the entry names it in ``volume``)."""
+    rw = not m.get("read_only", False)
+    if m.get("volume"):
+        return {"Type": "volume", "Name": m["volume"], "Source": m.get("source", ""),
+                "Destination": m.get("target", ""), "Driver": "local", "Mode": "z", "RW": rw,
+                "Propagation": ""}
+    kind = m.get("type", "bind")
+    return {"Type": kind, "Source": m.get("source", "") if kind != "tmpfs" else "",
+            "Destination": m.get("target", ""), "Mode": "", "RW": rw,
+            "Propagation": m.get("propagation", "") if kind == "bind" else ""}
+
+
 def _mounts(v: Any) -> list[dict[str, Any]]:
-    out = []
-    for m in v.config.get("mounts") or []:
-        vol = m.get("volume")
-        kind = "volume" if vol else m.get("type", "bind")
-        e: dict[str, Any] = {"Type": kind, "Source": m.get("source", "") if kind != "tmpfs" else "",
-                             "Destination": m.get("target", ""), "Mode": "" if kind != "volume" else "z",
-                             "RW": not m.get("read_only", False),
-                             "Propagation": m.get("propagation", "") if kind == "bind" else ""}
-        if vol:
-            e = {"Type": "volume", "Name": vol, **{k: e[k] for k in ("Source", "Destination")},
-                 "Driver": "local", "Mode": "z", "RW": e["RW"], "Propagation": ""}
-        out.append(e)
-    return out
+    return [_mount(m) for m in v.config.get("mounts") or []]
 
 
 def _name(v: Any) -> str:

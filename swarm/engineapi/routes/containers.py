@@ -15,7 +15,8 @@ from swarm.api import daemon_pb2
 from swarm.engineapi.errors import ApiError, BadRequest
 from swarm.engineapi.filters import Filters
 from swarm.engineapi.http import Route, api_version, backend, flag, reply, until_shutdown
-from swarm.engineapi.routes.logs import STDERR, STDOUT, SYSERR, frame
+from swarm.engineapi.routes.events import parse_time
+from swarm.engineapi.routes.logs import STDERR, STDOUT, SYSERR, frame, streams_and_tail, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +57,9 @@ async def inspect_container(request: web.Request) -> web.StreamResponse:
     return reply(await _inspect(request))
 
 
-def _since(raw: str) -> float:
-    if not raw or raw == "0":
-        return 0.0
-    try:
-        return float(raw)
-    except ValueError:
-        raise BadRequest(f"invalid since {raw!r}: expected a Unix timestamp (seconds[.nanos])") from None
-
-
 async def container_logs(request: web.Request) -> web.StreamResponse:
-    q = request.query
-    streams = {s for s in ("stdout", "stderr") if flag(request, s)}
-    if not streams:
-        raise BadRequest("Bad parameters: you must choose at least one stream")
-    tail = q.get("tail", "all") or "all"
-    if tail != "all" and not tail.lstrip("-").isdigit():
-        raise BadRequest(f"invalid tail {tail!r}: expected a number or 'all'")
-    since = _since(q.get("since", ""))
+    streams, tail = streams_and_tail(request)
+    since = parse_time(request.query.get("since", ""), "since")
     doc = await _inspect(request)          # 404 before the stream begins; Tty decides the framing
     tty = bool(doc.get("Config", {}).get("Tty"))
     follow, timestamps = flag(request, "follow"), flag(request, "timestamps")
@@ -83,19 +69,17 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
                                        if multiplexed else "application/vnd.docker.raw-stream"})
     await resp.prepare(request)
     b = backend(request)
-    req = daemon_pb2.ContainerLogsRequest(id=doc["Id"], follow=follow,
-                                          tail=-1 if tail == "all" or int(tail) < 0 else int(tail))
+    req = daemon_pb2.ContainerLogsRequest(id=doc["Id"], follow=follow, tail=tail)
     try:
         lines = b.stream(b.daemon.ContainerLogs, req, timeout=None if follow else 60)
         async for m in until_shutdown(request, lines):
             if m.stream not in streams:
                 continue
-            if since and m.timestamp.seconds + m.timestamp.nanos / 1e9 < since:
+            if since and m.timestamp.ToNanoseconds() < since:
                 continue
             data = m.data if m.data.endswith(b"\n") else m.data + b"\n"
             if timestamps:
-                ts = m.timestamp.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.timestamp.nanos:09d}Z "
-                data = ts.encode() + data
+                data = (timestamp(m) + " ").encode() + data
             await resp.write(data if tty else frame(STDERR if m.stream == "stderr" else STDOUT, data))
     except ApiError as e:
         await resp.write(frame(SYSERR, f"Error grabbing logs: {e.message}\n".encode()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -29,8 +30,8 @@ def frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxL", stream, len(data)) + data
 
 
-def timestamp(m: dispatcher_pb2.LogMessage) -> str:
-    """Go's RFC3339NanoFixed: always nine digits of nanoseconds."""
+def timestamp(m: Any) -> str:
+    """Go's RFC3339NanoFixed of a message's ``timestamp``: always nine digits of nanoseconds."""
     ts = m.timestamp
     return ts.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.nanos:09d}Z"
 
@@ -59,19 +60,21 @@ def line(
     return prefix.encode() + data
 
 
-def options(request: web.Request) -> dispatcher_pb2.LogSubscriptionOptions:
-    q = request.query
+def streams_and_tail(request: web.Request) -> tuple[list[str], int]:
+    """The ``stdout``/``stderr`` choice (at least one) and ``tail`` (-1 = all) of a log request."""
     streams = [s for s in ("stdout", "stderr") if flag(request, s)]
     if not streams:
         raise BadRequest("Bad parameters: you must choose at least one stream")
-    tail = q.get("tail", "all") or "all"
+    tail = request.query.get("tail", "all") or "all"
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise BadRequest(f"invalid tail {tail!r}: expected a number or 'all'")
-    opts = dispatcher_pb2.LogSubscriptionOptions(
-        follow=flag(request, "follow"),
-        streams=streams,
-        tail=-1 if tail == "all" or int(tail) < 0 else int(tail),
-    )
+    return streams, -1 if tail == "all" or int(tail) < 0 else int(tail)
+
+
+def options(request: web.Request) -> dispatcher_pb2.LogSubscriptionOptions:
+    q = request.query
+    streams, tail = streams_and_tail(request)
+    opts = dispatcher_pb2.LogSubscriptionOptions(follow=flag(request, "follow"), streams=streams, tail=tail)
     since = q.get("since", "")
     if since and since != "0":
         secs, _, frac = since.partition(".")
