@@ -27,8 +27,9 @@ Design notes:
   networks plus the ingress network (always, on every node: the routing mesh) are ensured; a
   network NetSync ensured that loses its last user is removed again. The ingress network is
   never removed for being unused, only when the manager replaced it by another one.
-  Networks a previous daemon left and nobody uses any more stay until a task uses and
-  releases them again (NodeNetwork has no public list of its networks).
+  Networks a previous daemon left (NodeNetwork re-adopts them) count as ensured: the first
+  push after the first COMPLETE set removes those no local task uses any more (their
+  container went while the daemon was down).
 * **Debounce.** :meth:`update` only changes the view and schedules :meth:`apply` ``debounce``
   seconds later (50 ms): a burst of INCREMENTAL messages (a service scaling up) becomes one
   push. Every push is diffed against what was last pushed per network (config, peers,
@@ -94,6 +95,7 @@ class NodeNetworkLike(Protocol):
     """The part of ``node.network.NodeNetwork`` NetSync drives (a fake in unit tests)."""
 
     def ensure_network(self, cfg: NetworkConfig) -> None: ...
+    def known_networks(self) -> Sequence[NetworkConfig]: ...
     def set_peers(self, network_id: str, peers: Sequence[str],
                   remote_endpoints: Sequence[tuple[str, str]]) -> None: ...
     def set_services(self, network_id: str, services: Sequence[ServiceEntry]) -> None: ...
@@ -127,7 +129,7 @@ class NetSync:
         self._closed = False
         self.synced = False                                  # a COMPLETE set was applied
         # thread-owned: what NodeNetwork was last told
-        self._ensured: dict[str, NetworkConfig] = {}
+        self._ensured: dict[str, NetworkConfig] = {c.id: c for c in node_network.known_networks()}
         self._peers: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
         self._services: dict[str, tuple[ServiceEntry, ...]] = {}
         self._ingress: tuple[str | None, tuple[ServiceEntry, ...]] | None = None

@@ -108,6 +108,11 @@ class NodeNetwork:
             log.info("network %s (%s) VNI %d %s ready in netns %s", cfg.id, cfg.name, cfg.vni,
                      cfg.subnet, name)
 
+    def known_networks(self) -> list[NetworkConfig]:
+        """The networks this node has set up (after a restart: the ones it re-adopted)."""
+        with self._lock:
+            return list(self._s.networks.values())
+
     def set_peers(self, network_id: str, peers: Sequence[str],
                   remote_endpoints: Sequence[tuple[str, str]]) -> None:
         for p in peers:

@@ -137,6 +137,9 @@ class DriverNetwork:
     def ensure_network(self, cfg: NetworkConfig) -> None:
         self.call("ensure_network", cfg=dataclasses.asdict(cfg))
 
+    def known_networks(self) -> list[NetworkConfig]:
+        return [NetworkConfig(**c) for c in self.call("known_networks")]
+
     def set_peers(self, network_id: str, peers: Sequence[str],
                   remote_endpoints: Sequence[tuple[str, str]]) -> None:
         self.call("set_peers", network_id=network_id, peers=list(peers),

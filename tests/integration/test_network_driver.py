@@ -8,6 +8,7 @@ bench/mesh_bench.py. Not a test module (no tests inside).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -147,6 +148,8 @@ def main() -> None:
                 assert nn is not None
                 if op == "ensure_network":
                     res = nn.ensure_network(NetworkConfig(**a["cfg"]))
+                elif op == "known_networks":
+                    res = [dataclasses.asdict(c) for c in nn.known_networks()]
                 elif op == "set_peers":
                     res = nn.set_peers(a["network_id"], a["peers"], [tuple(x) for x in a["endpoints"]])
                 elif op == "set_services":

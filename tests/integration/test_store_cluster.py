@@ -33,7 +33,17 @@ def create(oid: str, table: str = "tasks", data: bytes | None = None, **kw: obje
             kw.get("indexes") or {}, kw.get("unique") or {})
 
 
+def knows_leader(m: Member, timeout: float = 30.0) -> None:
+    """A follower forwards a write only once it knows the leader; until then it answers
+    NoLeaderError (seen under load right after an election or a refused entry)."""
+    deadline = time.monotonic() + timeout
+    while m.call("status", timeout=5)["leader"] is None:
+        assert time.monotonic() < deadline, f"member {m.addr} never learned the leader"
+        time.sleep(0.05)
+
+
 def write(m: Member, n: int, prefix: str, batch: int = 10) -> int:
+    knows_leader(m)
     idx = 0
     for i in range(0, n, batch):
         idx = m.call("apply", actions=[create(f"{prefix}{j}", indexes={"service_id": prefix})
@@ -90,10 +100,6 @@ def test_replicate_failover_restart_one_and_all(cluster: Cluster) -> None:
     leader, follower = c.members[L], c.members[F[0]]
     # writes on the leader and forwarded from a follower replicate everywhere
     leader.call("apply", actions=[create("s1", "services", b"web-v1", unique={"name": "web"})])
-    deadline = time.monotonic() + 30      # a follower forwards writes only once it knows the leader
-    while follower.call("status", timeout=5)["leader"] is None:
-        assert time.monotonic() < deadline, "the follower never learned the leader"
-        time.sleep(0.05)
     idx = write(follower, 200, "a")
     base = converge(c, [0, 1, 2], idx)
     assert base["objects"] == 201

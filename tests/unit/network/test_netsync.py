@@ -65,6 +65,9 @@ class FakeNodeNetwork:
         self._rec("ensure_network", cfg.id)
         self.networks[cfg.id] = cfg
 
+    def known_networks(self) -> list[NetworkConfig]:
+        return list(self.networks.values())
+
     def set_peers(self, network_id: str, peers: Sequence[str],
                   remote_endpoints: Sequence[tuple[str, str]]) -> None:
         self._rec("set_peers", network_id, tuple(peers), tuple(remote_endpoints))
@@ -448,4 +451,26 @@ def test_worker_with_netsync_end_to_end(tmp_path: Path) -> None:
         await w.stop()
         await ns.close()
         await asyncio.sleep(0)
+    run(main())
+
+
+def test_networks_a_previous_daemon_left_go_at_the_first_complete_set_unless_in_use() -> None:
+    """A container removed while the daemon was down leaves its network in NodeNetwork's state
+    (re-adopted at start); the first COMPLETE set removes it (the chaos campaign found one
+    left behind), while a network an adopted container still uses is kept and not re-created."""
+    async def main() -> None:
+        fake = FakeNodeNetwork()
+        fake.networks = {"appid": network_config(APP), "dbid": network_config(DB)}
+        fake.sandboxes = {"c1": [("appid", "10.0.1.3/24")]}
+        ns = NetSync(fake, ME, debounce=0.01)
+        await ns.adopt_sandbox("c1", task_on("w1", "svcweb", (APP, "10.0.1.3/24")))
+        await ns.flush()
+        assert set(fake.networks) == {"appid", "dbid"}     # nothing removed before COMPLETE
+        await ns.update(everything())
+        await ns.flush()
+        assert set(fake.networks) == {"ingressid", "appid"}
+        assert ("remove_network", "dbid") in fake.calls
+        assert ("ensure_network", "appid") not in fake.calls   # adopted as it is
+        assert {c[1] for c in fake.of("set_peers")} >= {"appid"}
+        await ns.close()
     run(main())
