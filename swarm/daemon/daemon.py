@@ -26,6 +26,9 @@ from swarm.daemon.errors import AlreadyInSwarmError, DaemonError, NotInSwarmErro
 from swarm.daemon.state import NodeState, StateFile
 
 log = logging.getLogger(__name__)
+#: how long init/join wait for the agent's dispatcher session before answering (dockerd waits
+#: for its node to be ready)
+AGENT_READY_BOUND = 20.0
 
 
 class SwarmDaemon:
@@ -274,6 +277,7 @@ class SwarmDaemon:
                 self._wipe()
                 raise
             self.state_file.save(state)
+            await self._agent_ready()
             log.info("swarm initialized: node %s is now a manager", state.node_id)
             return daemon_pb2.InitResponse(node_id=state.node_id)
 
@@ -292,10 +296,25 @@ class SwarmDaemon:
                 self._wipe()
                 raise
             self.state_file.save(state)
+            await self._agent_ready()
             from swarm.api.types_pb2 import MANAGER, WORKER
 
             return daemon_pb2.JoinResponse(node_id=state.node_id,
                                            role=MANAGER if state.role == "manager" else WORKER)
+
+    async def _agent_ready(self, bound: float = AGENT_READY_BOUND) -> None:
+        """Answer init/join once our agent has its dispatcher session, as dockerd waits for the
+        node to be ready: the session's registration writes the Node object, so a client that
+        reads the node right after init (docker-py's update with ``Version.Index``) would
+        otherwise hold a version that is already stale. Past ``bound`` we answer anyway."""
+        connected = getattr(getattr(self.agent, "agent", None), "connected", None)
+        if connected is None:
+            return
+        try:
+            async with asyncio.timeout(bound):
+                await connected.wait()
+        except TimeoutError:
+            log.warning("agent has no dispatcher session %.0f s after joining; answering anyway", bound)
 
     async def leave(self, force: bool) -> None:
         async with self._busy:

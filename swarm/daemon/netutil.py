@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from swarm.daemon.errors import InvalidRequestError
+
+T = TypeVar("T")
 
 DEFAULT_PORT = 2377
 
@@ -30,7 +35,19 @@ def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
     return ip, port
 
 
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a thread of its own: pyroute2's synchronous ``IPRoute`` drives an asyncio
+    loop of its own, which cannot start inside the daemon's running loop ("This event loop is
+    already running", seen when docker-py's ``init_swarm(data_path_addr='eth0')`` arrived)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="netlink") as pool:
+        return pool.submit(fn).result()
+
+
 def interface_ip(name: str) -> str | None:
+    return _off_loop(lambda: _interface_ip(name))
+
+
+def _interface_ip(name: str) -> str | None:
     try:
         from pyroute2 import IPRoute
     except ImportError:  # pragma: no cover
@@ -50,6 +67,10 @@ def interface_ip(name: str) -> str | None:
 
 def detect_advertise_ip() -> str:
     """The one non-loopback IPv4 address of this host, as `swarm init` picks it."""
+    return _off_loop(_detect_advertise_ip)
+
+
+def _detect_advertise_ip() -> str:
     from pyroute2 import IPRoute
 
     found: list[tuple[str, str]] = []
