@@ -8,7 +8,8 @@
 ALREADY_EXISTS and ABORTED 409, INVALID_ARGUMENT, FAILED_PRECONDITION and OUT_OF_RANGE 400,
 PERMISSION_DENIED 403, UNIMPLEMENTED 501, UNAVAILABLE 503, anything else 500; and, whatever the
 code, the swarm-membership messages dockerd answers 503 (``This node is not a swarm manager...``,
-``This node is not part of a swarm``, ``This node is already part of a swarm...``); and
+``This node is not part of a swarm``, ``This node is already part of a swarm...``, a manager's
+``You are attempting to leave the swarm...``); and
 ``update out of sequence`` (a stale ``version``) is always 409, whichever layer noticed it (the
 control API's check says FAILED_PRECONDITION, the store's ABORTED).
 """
@@ -52,13 +53,17 @@ _SWARM_STATE = (
     "This node is not a swarm manager",
     "This node is not part of a swarm",
     "This node is already part of a swarm",
+    "You are attempting to leave the swarm on a node that is participating as a manager",
 )
+
+
+SEQUENCE_CONFLICT = "update out of sequence"
 
 
 def http_status(code: grpc.StatusCode | None, details: str) -> int:
     if details.startswith(_SWARM_STATE):
         return 503
-    if details.startswith("update out of sequence"):
+    if details.startswith(SEQUENCE_CONFLICT):
         return 409
     return _CODES.get(code, 500) if code is not None else 500
 
@@ -68,4 +73,6 @@ def from_rpc(e: grpc.RpcError) -> ApiError:
     details = (e.details() if hasattr(e, "details") else None) or str(e)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         details = "context deadline exceeded"
+    if details.startswith(SEQUENCE_CONFLICT):
+        details = SEQUENCE_CONFLICT   # dockerd's exact text; docker-py retries on endswith() it
     return ApiError(http_status(code, details), details)

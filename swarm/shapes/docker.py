@@ -7,6 +7,7 @@ scripts written for `docker service inspect` / `docker node inspect` read ours.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -32,6 +33,17 @@ def key(name: str) -> str:
     if name in _SPECIAL:
         return _SPECIAL[name]
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def float32_shortest(v: float) -> float:
+    """A float32 field as Go's JSON encoder writes a float32: the shortest decimal that reads
+    back as the same float32 (0.4, not the widened 0.4000000059604645)."""
+    want = struct.pack("<f", v)
+    for digits in range(1, 10):
+        short = float(f"{v:.{digits}g}")
+        if struct.pack("<f", short) == want:
+            return short
+    return v
 
 
 def to_docker(msg: Message, *, include_defaults: bool = False) -> dict[str, Any]:
@@ -77,6 +89,8 @@ def _scalar_or_msg(fd: FieldDescriptor, v: Any, include_defaults: bool) -> Any:
         if full == "swarm.api.Version":
             return {"Index": v.index}
         return to_docker(v, include_defaults=include_defaults)
+    if fd.type == FieldDescriptor.TYPE_FLOAT:
+        return float32_shortest(v)
     if fd.type == FieldDescriptor.TYPE_ENUM:
         values = fd.enum_type.values_by_number if fd.enum_type is not None else {}
         name = values[v].name if v in values else str(v)
@@ -172,7 +186,7 @@ def service_spec_doc(spec: Any) -> dict[str, Any]:
             cfg = getattr(spec, field)
             doc = to_docker(cfg)
             doc.setdefault("Parallelism", cfg.parallelism)
-            doc.setdefault("MaxFailureRatio", cfg.max_failure_ratio)
+            doc.setdefault("MaxFailureRatio", float32_shortest(cfg.max_failure_ratio))
             out[name] = doc
     out["EndpointSpec"] = to_docker(spec.endpoint) if spec.HasField("endpoint") else {"Mode": "vip"}
     return out

@@ -170,6 +170,10 @@ def test_docker_py_drives_swarm_nodes_services_networks_secrets_configs(manager:
         assert listed["ServiceStatus"] == {"RunningTasks": 3, "DesiredTasks": 3, "CompletedTasks": 0}
         task = svc.tasks()[0]
         assert client.api.inspect_task(task["ID"])["ServiceID"] == svc.id
+        # the network given by name is stored by ID, as dockerd's populateNetworkID does
+        assert svc.attrs["Spec"]["TaskTemplate"]["Networks"] == [{"Target": net.id}]
+        with pytest.raises(docker.errors.NotFound):
+            client.services.create("busybox", name="lost", networks=["nosuchnet"])
         refs = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert [s["SecretName"] for s in refs["Secrets"]] == ["pw"]
 
@@ -212,7 +216,8 @@ def test_docker_py_drives_swarm_nodes_services_networks_secrets_configs(manager:
         )
         with pytest.raises(docker.errors.APIError) as e:  # a stale version
             client.api.update_service(svc.id, version=1, task_template={"ContainerSpec": {"Image": "x"}})
-        assert e.value.status_code == 409 and "update out of sequence" in str(e.value)
+        # the exact text: docker-py retries an update whose explanation ends with it
+        assert e.value.status_code == 409 and e.value.explanation == "update out of sequence"
 
         # the secret is in use: refused; after the service goes, everything can be removed
         with pytest.raises(docker.errors.APIError) as e:

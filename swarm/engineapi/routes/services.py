@@ -132,8 +132,20 @@ def with_auth(request: web.Request, spec: Any) -> Any:
     return spec
 
 
+async def with_network_ids(request: web.Request, spec: Any) -> Any:
+    """Attachments name their network by name, ID or ID prefix; the stored spec holds IDs, as
+    dockerd's ``populateNetworkID`` makes them (``inspect`` then shows the ID). An unknown
+    network is the control API's 404."""
+    b = backend(request)
+    for att in spec.task.networks:
+        r = await b.call(b.control.GetNetwork, control_pb2.GetNetworkRequest(network_id=att.target))
+        att.target = r.network.id
+    return spec
+
+
 async def create_service(request: web.Request) -> web.StreamResponse:
     spec = with_auth(request, service_spec(await body(request, "ServiceSpec")))
+    spec = await with_network_ids(request, spec)
     b = backend(request)
     r = await b.call(b.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
     return reply({"ID": r.service.id, **_warnings(r)}, status=201)
@@ -147,6 +159,7 @@ async def update_service(request: web.Request) -> web.StreamResponse:
     # without X-Registry-Auth the service keeps the credentials it has (registryAuthFrom=spec or
     # previous-spec: the same here, as the spec's are never shown)
     spec = with_auth(request, service_spec(await body(request, "ServiceSpec")))
+    spec = await with_network_ids(request, spec)
     svc = await get_service(request, request.match_info["id"])
     b = backend(request)
     r = await b.call(

@@ -78,3 +78,19 @@ def test_port_protocol_names() -> None:
     s.spec.endpoint.ports.add(protocol=PortConfig.UDP, target_port=53, publish_mode=PortConfig.HOST)
     assert service_doc(s)["Spec"]["EndpointSpec"]["Ports"] == [
         {"Protocol": "udp", "TargetPort": 53, "PublishMode": "host"}]
+
+
+def test_float32_fields_read_as_go_writes_them() -> None:
+    """MaxFailureRatio is a float32: dockerd answers 0.4, not 0.4000000059604645 (docker-py's
+    test_create_service_with_update_config_monitor compares it with what it sent)."""
+    from swarm.api.specs_pb2 import ServiceSpec
+    from swarm.shapes.docker import float32_shortest, service_spec_doc
+
+    spec = ServiceSpec()
+    spec.update.max_failure_ratio = 0.4
+    spec.rollback.max_failure_ratio = 0.15
+    doc = service_spec_doc(spec)
+    assert doc["UpdateConfig"]["MaxFailureRatio"] == 0.4
+    assert doc["RollbackConfig"]["MaxFailureRatio"] == 0.15
+    assert float32_shortest(0.0) == 0.0 and float32_shortest(1.0) == 1.0
+    assert float32_shortest(0.1 + 0.2) == 0.3        # widened from float32

@@ -346,6 +346,12 @@ class _RpcError(grpc.RpcError):
             503,
         ),
         (grpc.StatusCode.FAILED_PRECONDITION, "This node is not part of a swarm", 503),
+        (   # dockerd's notAvailableError: docker-py's test_leave_swarm expects 503
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "You are attempting to leave the swarm on a node that is participating as a manager. "
+            "Removing the last manager erases all current state of the swarm.",
+            503,
+        ),
         (grpc.StatusCode.UNAVAILABLE, "The swarm does not have a leader.", 503),
         (grpc.StatusCode.INTERNAL, "boom", 500),
         (grpc.StatusCode.UNKNOWN, "boom", 500),
@@ -361,6 +367,14 @@ def test_grpc_statuses_map_to_dockers_http_statuses(
 def test_a_deadline_reads_as_dockers_context_deadline() -> None:
     e = from_rpc(_RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
     assert (e.status, e.message) == (500, "context deadline exceeded")
+
+
+def test_a_version_conflict_reads_exactly_as_dockerds() -> None:
+    """docker-py's service update tests retry when the explanation *ends with* "update out of
+    sequence"; the store's detail (which version it is at) stays in our own logs and CLI."""
+    e = from_rpc(_RpcError(grpc.StatusCode.ABORTED,
+                           "update out of sequence: services/abc is at version 7, expected 5"))
+    assert (e.status, e.message) == (409, "update out of sequence")
 
 
 def test_filters_in_both_json_forms() -> None:
