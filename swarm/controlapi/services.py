@@ -20,6 +20,7 @@ from swarm.api.specs_pb2 import ServiceSpec
 from swarm.api.types_pb2 import REMOVE, PortConfig, UpdateStatus
 from swarm.ca.ids import new_id
 from swarm.controlapi.common import Context
+from swarm.controlapi.defaults import with_defaults
 from swarm.controlapi.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -108,7 +109,13 @@ async def create_service(ctx: Context, req: c.CreateServiceRequest) -> c.CreateS
 
 
 def get_service(ctx: Context, req: c.GetServiceRequest) -> c.GetServiceResponse:
-    return c.GetServiceResponse(service=public_service(find_service(ctx, req.service_id)))
+    svc = public_service(find_service(ctx, req.service_id))
+    if not req.insert_defaults:
+        return c.GetServiceResponse(service=svc)
+    out = Service()
+    out.CopyFrom(svc)                    # never the store's own object
+    out.spec.CopyFrom(with_defaults(svc.spec))
+    return c.GetServiceResponse(service=out)
 
 
 async def update_service(ctx: Context, req: c.UpdateServiceRequest) -> c.UpdateServiceResponse:

@@ -334,3 +334,23 @@ def test_get_prefers_exact_id_then_name_then_prefix(swarm: Swarm) -> None:
     b = add_service(swarm, "xyz1" + "0" * 21, "abc1")       # named like a's id prefix
     assert call(services.get_service, swarm.ctx, c.GetServiceRequest(service_id="abc1")).service.id == b.id
     assert call(services.get_service, swarm.ctx, c.GetServiceRequest(service_id=a.id)).service.id == a.id
+
+
+def test_get_with_insert_defaults_fills_only_what_is_absent_and_stores_nothing(swarm: Swarm) -> None:
+    """swarmkit's InterpolateService, what dockerd's insertDefaults=true answers: absent
+    update/rollback configs, restart delay, stop grace period are filled; a given update
+    config (parallelism 0: all at once) stays as given; the stored spec is unchanged."""
+    spec = service_spec("web", replicas=2)
+    spec.ClearField("rollback")
+    spec.update.parallelism = 0
+    svc = create(swarm.ctx, spec)
+    plain = call(services.get_service, swarm.ctx, c.GetServiceRequest(service_id=svc.id)).service
+    assert plain.spec == svc.spec
+    full = call(services.get_service, swarm.ctx,
+                c.GetServiceRequest(service_id=svc.id, insert_defaults=True)).service.spec
+    assert full.update.parallelism == 0                         # given: kept
+    assert full.rollback.parallelism == 1 and full.rollback.monitor.seconds == 5
+    assert full.task.restart.delay.seconds == 5
+    assert full.task.container.stop_grace_period.seconds == 10
+    assert full.task.HasField("resources") and full.task.HasField("placement")
+    assert get(swarm, svc.id).spec == svc.spec                  # the read stored nothing
