@@ -54,7 +54,7 @@ import platform
 import socket
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -74,6 +74,7 @@ from node.exec.health import (
 )
 from node.images import ImageError, ImageStore
 from node.images import RegistryUnavailableError as ImagesUnavailable
+from node.images.credentials import UnreadableAuthError, decode_registry_auth
 from node.runtime import Runtime
 from node.runtime.errors import (
     ContainerNotFoundError,
@@ -109,6 +110,24 @@ def translate(e: Exception) -> xe.ExecError:
     return xe.PermanentError(msg)
 
 
+class SandboxEndpoint(Protocol):
+    """One interface of a container's sandbox as the network layer reports it
+    (``node.network.model.Endpoint``)."""
+
+    @property
+    def network_id(self) -> str: ...
+    @property
+    def network_name(self) -> str: ...
+    @property
+    def ip_cidr(self) -> str: ...
+    @property
+    def mac_address(self) -> str: ...
+    @property
+    def endpoint_id(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+
+
 class SandboxNetwork(Protocol):
     """What the executor needs of the network layer (``node.network.netsync.NetSync``)."""
 
@@ -117,12 +136,33 @@ class SandboxNetwork(Protocol):
     async def adopt_sandbox(self, container_id: str, task: Task) -> None: ...
     async def destroy_sandbox(self, container_id: str) -> None: ...
     async def prune_sandboxes(self, keep: Iterable[str]) -> list[str]: ...
+    async def sandbox_endpoints(self, container_id: str) -> Sequence[SandboxEndpoint]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class HostPort:
+    """A host-mode published port of the task (``mode=host``): ``published`` on this node's
+    addresses to ``target`` in the container; ``published`` 0 = exposed, not bound."""
+
+    protocol: str        # "tcp" | "udp" | "sctp"
+    target: int
+    published: int
+    host_ip: str = "0.0.0.0"
+
+
+_PROTOCOLS = {0: "tcp", 1: "udp", 2: "sctp"}     # PortConfig.Protocol
+
+
+def host_ports(task: Task) -> tuple[HostPort, ...]:
+    """The task's host-mode ports (ingress-mode ones belong to the routing mesh, not the
+    container, as in Docker's executor)."""
+    return tuple(HostPort(_PROTOCOLS.get(p.protocol, "tcp"), p.target_port, p.published_port)
+                 for p in task.endpoint.ports if p.publish_mode == 1)   # PortConfig.HOST
 
 
 def _needs_sandbox(task: Task) -> bool:
     """Overlay networks, or host-mode published ports (the egress path needs a sandbox)."""
-    return bool(task.networks) or any(p.publish_mode == 1 and p.published_port  # PortConfig.HOST
-                                      for p in task.endpoint.ports)
+    return bool(task.networks) or any(p.published for p in host_ports(task))
 
 
 def translate_network(e: Exception) -> xe.ExecError:
@@ -138,11 +178,14 @@ def translate_network(e: Exception) -> xe.ExecError:
 @dataclasses.dataclass(frozen=True)
 class ContainerView:
     """One container: the runtime's ``ContainerState``, what its create wrote (``config.json``:
-    process, image, mounts, limits) and, with a healthcheck, Docker's ``State.Health`` object."""
+    process, image, mounts, limits), with a healthcheck Docker's ``State.Health`` object, the
+    interfaces of its sandbox (from the network layer) and the task's host-mode ports."""
 
     state: Any
     config: dict[str, Any]
     health: dict[str, Any] | None = None
+    endpoints: tuple[SandboxEndpoint, ...] = ()
+    ports: tuple[HostPort, ...] = ()
 
 
 def _info(st: Any) -> ContainerInfo:
@@ -203,8 +246,19 @@ class RuntimeExecutor(Executor):
         for st, cfg in await self.call(run):
             ctl = self._controllers.get(st.id)
             health = ctl.health.state.to_docker() if ctl is not None and ctl.health is not None else None
-            out.append(ContainerView(st, cfg, health))
+            ports = host_ports(ctl.task) if ctl is not None else ()
+            out.append(ContainerView(st, cfg, health, await self._endpoints(st.id, cfg), ports))
         return out
+
+    async def _endpoints(self, cid: str, cfg: dict[str, Any]) -> tuple[SandboxEndpoint, ...]:
+        """The sandbox's interfaces (none without a sandbox); a listing does not fail on them."""
+        if self.network is None or not cfg.get("netns_path"):
+            return ()
+        try:
+            return tuple(await self.net(self.network.sandbox_endpoints(cid)))
+        except xe.ExecError as e:
+            log.warning("container %s: its sandbox's interfaces are unknown: %s", cid[:12], e)
+            return ()
 
     async def task_ids(self) -> set[str]:
         await self.sync_volumes()
@@ -601,23 +655,11 @@ class RuntimeController(Controller):
 
 
 def registry_credentials(task: Task) -> tuple[str, str] | None:
-    """(user, password) from the task's ``--with-registry-auth`` (Docker's X-Registry-Auth:
-    base64url JSON with ``username``/``password`` or ``auth`` = base64 ``user:pass``); None when
-    there are none or they cannot be read (the pull then goes anonymous)."""
-    import base64
-    import binascii
-    import json
-
-    enc = task.spec.container.pull_options.registry_auth
-    if not enc:
-        return None
+    """(user, password) from the task's ``--with-registry-auth`` (Docker's X-Registry-Auth,
+    :mod:`node.images.credentials`); None when there are none or they cannot be read (the pull
+    then goes anonymous)."""
     try:
-        doc = json.loads(base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)))
-        if doc.get("username") and doc.get("password"):
-            return str(doc["username"]), str(doc["password"])
-        if doc.get("auth"):
-            user, _, pw = base64.b64decode(doc["auth"]).decode().partition(":")
-            return user, pw
-    except (binascii.Error, ValueError, UnicodeDecodeError, AttributeError) as e:
-        log.warning("task %s: registry credentials unreadable (%s); pulling anonymously", task.id, e)
-    return None
+        return decode_registry_auth(task.spec.container.pull_options.registry_auth)
+    except UnreadableAuthError as e:
+        log.warning("task %s: %s; pulling anonymously", task.id, e)
+        return None

@@ -15,8 +15,9 @@ Design notes:
   redirects (blob storage backends answer 307 to signed URLs).
 * **Errors** become the :mod:`node.images.errors` tree: 404 / ``MANIFEST_UNKNOWN`` /
   ``NAME_UNKNOWN`` / ``BLOB_UNKNOWN`` -> :class:`ImageNotFoundError` carrying the registry's
-  message; 401/403 -> :class:`AuthError`; refused / timeout / DNS / 5xx / 429 ->
-  :class:`RegistryUnavailableError` (temporary).
+  message; 401 -> :class:`AuthError`, 403 -> :class:`AccessDeniedError`; refused / timeout /
+  DNS / 5xx / 429 -> :class:`RegistryUnavailableError` (temporary). Each error of an answer
+  also carries it in Docker's words (``registry_text``, :mod:`node.images.errcode`).
 * **Blobs** are streamed to a caller-supplied temporary file while hashing; the caller renames
   only after the digest matched.
 """
@@ -37,7 +38,9 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import IO
 
+from node.images.errcode import docker_text
 from node.images.errors import (
+    AccessDeniedError,
     AuthError,
     DigestMismatchError,
     ImageError,
@@ -112,6 +115,23 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(h).is_loopback
     except ValueError:
         return False
+
+
+def _http_error(ref: Reference, e: urllib.error.HTTPError, body: bytes) -> ImageError:
+    """The image error a registry's error answer (``body``) stands for, with Docker's words for
+    it."""
+    msg, codes = _registry_error_message(body)
+    text = docker_text(e.code, str(e.reason), e.headers.get("Content-Type", ""), body)
+    what = msg or e.reason
+    if e.code == 401:
+        return AuthError(f"{ref.registry}: unauthorized: {what}", registry_text=text)
+    if e.code == 403:
+        return AccessDeniedError(f"{ref.registry}: 403 {what}", registry_text=text)
+    if e.code == 404 or codes & NOT_FOUND_CODES:
+        return ImageNotFoundError(f"{ref.familiar}: {msg or 'not found'}", registry_text=text)
+    if e.code >= 500 or e.code == 429:
+        return RegistryUnavailableError(f"{ref.registry}: {e.code} {what}", registry_text=text)
+    return ImageError(f"{ref.registry}: {e.code} {what}", registry_text=text)
 
 
 class RegistryClient:
@@ -246,20 +266,12 @@ class RegistryClient:
                 return opener.open(req, timeout=self.timeout)  # type: ignore[no-any-return]
             except urllib.error.HTTPError as e:
                 body = e.read(65536)
-                msg, codes = _registry_error_message(body)
                 if e.code == 401 and attempt < 2:
                     new = self._authenticate(opener, ref, e.headers.get("WWW-Authenticate", ""), scope)
                     if new and new != auth:
                         auth = new
                         continue
-                    raise AuthError(f"{ref.registry}: unauthorized: {msg or e.reason}") from None
-                if e.code == 401 or e.code == 403:
-                    raise AuthError(f"{ref.registry}: {e.code} {msg or e.reason}") from None
-                if e.code == 404 or codes & NOT_FOUND_CODES:
-                    raise ImageNotFoundError(f"{ref.familiar}: {msg or 'not found'}") from None
-                if e.code >= 500 or e.code == 429:
-                    raise RegistryUnavailableError(f"{ref.registry}: {e.code} {msg or e.reason}") from None
-                raise ImageError(f"{ref.registry}: {e.code} {msg or e.reason}") from None
+                raise _http_error(ref, e, body) from None
         raise AuthError(f"{ref.registry}: authentication failed")
 
     def _authenticate(self, opener: urllib.request.OpenerDirector, ref: Reference, challenge: str,

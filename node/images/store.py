@@ -43,6 +43,7 @@ from node.images.reference import Reference, parse_reference
 from node.images.registry import Credentials, RegistryClient
 
 if TYPE_CHECKING:
+    from node.images.distribution import Distribution
     from node.images.pullstream import PullEvent
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,16 @@ class ImageStore:
             lock = self._pull_locks.setdefault(parsed.canonical, threading.Lock())
         with lock:       # concurrent pulls of one ref (3 replicas on a node) download once
             return pull_image(self, parsed, progress, client)
+
+    def inspect_distribution(self, name: str, credentials: tuple[str, str] | None = None) -> Distribution:
+        """What ``name``'s registry says it is (digest, platforms: :mod:`node.images.distribution`),
+        asked with ``credentials`` (user, password) for that registry if given."""
+        from node.images.distribution import inspect_distribution, named_reference
+
+        client = self.client
+        if credentials:
+            client = client.with_credentials(named_reference(name).registry, *credentials)
+        return inspect_distribution(client, name)
 
     def pull_progress(self, ref: str) -> AsyncIterator[PullEvent]:
         """:meth:`pull` for an asyncio caller: progress events, then the image (see
@@ -195,7 +206,7 @@ class ImageStore:
             os.replace(t, p)
             repos = self._repos()
             for n in names:
-                if n.tag:
+                if n.tag and not n.digest:    # name:tag@digest moves no tag (Docker's favorDigest)
                     repos[n.with_tag(n.tag).canonical] = config_digest
                 if manifest_digest:
                     repos[n.with_digest(manifest_digest).canonical] = config_digest
@@ -237,10 +248,13 @@ class ImageStore:
 
     @staticmethod
     def _name_key(ref: str) -> str | None:
+        """The ``repositories.json`` key of ``ref``; a reference with a tag and a digest is looked
+        up (and recorded) by its digest alone, as Docker's reference store does."""
         try:
-            return parse_reference(ref).canonical
+            parsed = parse_reference(ref)
         except ImageError:
             return None
+        return (parsed.with_digest(parsed.digest) if parsed.digest else parsed).canonical
 
     def _resolve(self, ref: str) -> str | None:
         hexpart = ref[7:] if ref.startswith("sha256:") else ref

@@ -132,6 +132,24 @@ def mac_from_ip(ip: str) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in parse_ip(ip).packed)
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One interface of a container's sandbox, as ``NodeNetwork.sandbox_endpoints`` reports it
+    (what `docker inspect` shows under ``NetworkSettings.Networks``)."""
+
+    network_id: str
+    network_name: str
+    ip_cidr: str          # 10.0.1.5/24
+    mac_address: str
+    endpoint_id: str
+    gateway: str          # the sandbox's default route through this network, "" for none
+
+
+def endpoint_id(container_id: str, network_id: str) -> str:
+    """A stable 64-hex id of the container's interface on a network (Docker's EndpointID)."""
+    return hashlib.sha256(f"endpoint/{container_id}/{network_id}".encode()).hexdigest()
+
+
 def check_prefix(prefix: str) -> str:
     if not _PREFIX_RE.match(prefix):
         raise InvalidNetworkConfigError(f"name_prefix must be 0-8 of [a-z0-9], got {prefix!r}")

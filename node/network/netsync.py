@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from node.network.errors import InvalidNetworkConfigError, NetworkError
-from node.network.model import DnsOptions, NetworkConfig, PortMap, ServiceEntry
+from node.network.model import DnsOptions, Endpoint, NetworkConfig, PortMap, ServiceEntry
 from node.network.netview import Desired, NetState, NetView, network_config, task_attachments
 from swarm.api import dispatcher_pb2 as d
 from swarm.api.objects_pb2 import Task
@@ -105,6 +105,7 @@ class NodeNetworkLike(Protocol):
     def resolv_conf_path(self, container_id: str) -> Path: ...
     def attach(self, container_id: str, network_id: str, ip_cidr: str) -> None: ...
     def destroy_sandbox(self, container_id: str) -> None: ...
+    def sandbox_endpoints(self, container_id: str) -> list[Endpoint]: ...
     def set_host_ports(self, container_id: str, ports: Sequence[PortMap]) -> None: ...
     def prune_sandboxes(self, keep: Sequence[str]) -> list[str]: ...
 
@@ -215,6 +216,10 @@ class NetSync:
         finally:
             if self._users.pop(container_id, None) is not None:
                 self._schedule()
+
+    async def sandbox_endpoints(self, container_id: str) -> list[Endpoint]:
+        """``RuntimeExecutor.container_views``: the sandbox's interfaces (`docker inspect`)."""
+        return await self._call(self.nn.sandbox_endpoints, container_id)
 
     async def prune_sandboxes(self, keep: Iterable[str]) -> list[str]:
         """After a restart: destroy sandboxes of containers that no longer exist. Sandboxes

@@ -206,7 +206,7 @@ class NodeNetwork:
                         f"container {container_id} already on {network_id} as {a.ip_cidr}")
             used = {a.ifname for a in sb.attachments}
             ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
-            gateway = cfg.gateway if not sb.attachments and self._egress is None else None
+            gateway = self._default_gateway(cfg, first=not sb.attachments)
             att = st.Attachment(network_id, ifname, ip_cidr)
             script = self._vip_script([*sb.attachments, att])
             veth = m.endpoint_veth_name(container_id, network_id)
@@ -232,6 +232,25 @@ class NodeNetwork:
                 self._applied[container_id] = script
             self._save()
             log.info("container %s attached to %s as %s %s", container_id, network_id, ifname, ip_cidr)
+
+    def sandbox_endpoints(self, container_id: str) -> list[m.Endpoint]:
+        """The interfaces of the container's sandbox, in attach order ([] without a sandbox)."""
+        with self._lock:
+            sb = self._s.sandboxes.get(container_id)
+            if sb is None:
+                return []
+            out = []
+            for n, a in enumerate(sb.attachments):
+                cfg = self._s.networks.get(a.network_id)
+                gateway = self._default_gateway(cfg, first=n == 0) if cfg is not None else None
+                out.append(m.Endpoint(a.network_id, cfg.name if cfg is not None else a.network_id, a.ip_cidr,
+                                      m.mac_from_ip(str(parse_ip_cidr(a.ip_cidr).ip)),
+                                      m.endpoint_id(container_id, a.network_id), gateway or ""))
+            return out
+
+    def _default_gateway(self, cfg: NetworkConfig, first: bool) -> str | None:
+        """The first network's gateway is the sandbox's default route unless egress gives one."""
+        return cfg.gateway if first and self._egress is None else None
 
     def destroy_sandbox(self, container_id: str) -> None:
         with self._lock:

@@ -221,6 +221,40 @@ class ImageImportResponse(_message.Message):
     references: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, references: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class DistributionInspectRequest(_message.Message):
+    __slots__ = ("reference", "registry_auth")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    registry_auth: str
+    def __init__(self, reference: _Optional[str] = ..., registry_auth: _Optional[str] = ...) -> None: ...
+
+class DistributionPlatform(_message.Message):
+    __slots__ = ("architecture", "os", "os_version", "os_features", "variant")
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    architecture: str
+    os: str
+    os_version: str
+    os_features: _containers.RepeatedScalarFieldContainer[str]
+    variant: str
+    def __init__(self, architecture: _Optional[str] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., os_features: _Optional[_Iterable[str]] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class DistributionInspectResponse(_message.Message):
+    __slots__ = ("media_type", "digest", "size", "platforms")
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORMS_FIELD_NUMBER: _ClassVar[int]
+    media_type: str
+    digest: str
+    size: int
+    platforms: _containers.RepeatedCompositeFieldContainer[DistributionPlatform]
+    def __init__(self, media_type: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., platforms: _Optional[_Iterable[_Union[DistributionPlatform, _Mapping]]] = ...) -> None: ...
+
 class VolumeCreateRequest(_message.Message):
     __slots__ = ("name", "driver", "driver_opts", "labels")
     class DriverOptsEntry(_message.Message):

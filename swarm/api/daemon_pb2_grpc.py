@@ -79,6 +79,11 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ImageImportRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.ImageImportResponse.FromString,
                 _registered_method=True)
+        self.DistributionInspect = channel.unary_unary(
+                '/swarm.api.Daemon/DistributionInspect',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.DistributionInspectRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.DistributionInspectResponse.FromString,
+                _registered_method=True)
         self.VolumeCreate = channel.unary_unary(
                 '/swarm.api.Daemon/VolumeCreate',
                 request_serializer=swarm_dot_api_dot_daemon__pb2.VolumeCreateRequest.SerializeToString,
@@ -174,6 +179,14 @@ class DaemonServicer:
 
     def ImageImport(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DistributionInspect(self, request, context):
+        """What the image's registry says a reference is (Docker's `GET /distribution/{name}/json`),
+        asked by this node: the digest `service create|update` and `stack deploy` pin images to.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -275,6 +288,11 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.ImageImport,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.ImageImportRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.ImageImportResponse.SerializeToString,
+            ),
+            'DistributionInspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.DistributionInspect,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.DistributionInspectRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.DistributionInspectResponse.SerializeToString,
             ),
             'VolumeCreate': grpc.unary_unary_rpc_method_handler(
                     servicer.VolumeCreate,
@@ -560,6 +578,33 @@ class Daemon:
             '/swarm.api.Daemon/ImageImport',
             swarm_dot_api_dot_daemon__pb2.ImageImportRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.ImageImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DistributionInspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/DistributionInspect',
+            swarm_dot_api_dot_daemon__pb2.DistributionInspectRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.DistributionInspectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,17 +106,24 @@ def _set_health_fields(h: HealthConfig, o: Mapping[str, Any]) -> None:
 
 
 def _apply_health(c: ContainerSpec, o: Mapping[str, Any], update: bool) -> None:
+    """docker/cli's healthcheck options: ``--no-healthcheck`` (None: not given) alone sets the
+    ``NONE`` test; on update, ``--no-healthcheck=false`` or any ``--health-*`` flag lifts it."""
     given = _health_given(o)
-    if o.get("no_healthcheck"):
+    no_check = o.get("no_healthcheck")
+    if no_check:
         if given:
             raise CLIError("--no-healthcheck conflicts with --health-* options")
         c.healthcheck.CopyFrom(HealthConfig(test=["NONE"]))
         return
-    if not given:
-        return
     if not update:
-        c.healthcheck.CopyFrom(HealthConfig())
-    elif list(c.healthcheck.test[:1]) == ["NONE"]:
+        if given:
+            c.healthcheck.CopyFrom(HealthConfig())
+            _set_health_fields(c.healthcheck, o)
+        return
+    if not given and no_check is None:
+        return
+    c.healthcheck.SetInParent()
+    if list(c.healthcheck.test[:1]) == ["NONE"]:
         del c.healthcheck.test[:]
     _set_health_fields(c.healthcheck, o)
 
@@ -216,17 +223,19 @@ def _log_driver(t: TaskSpec, o: Mapping[str, Any]) -> None:
         t.log_driver.options[k] = v
 
 
+# the boolean flags that set a ContainerSpec field of their name: None = not given (kept on
+# update), otherwise the value, so ``--read-only=false`` clears it (docker/cli's flags.Changed)
+_BOOL_FIELDS = ("init", "read_only", "tty")
+
+
 def _scalars(c: ContainerSpec, o: Mapping[str, Any]) -> None:
-    if o.get("init"):
-        c.init = True
-    if o.get("read_only"):
-        c.read_only = True
+    for name in _BOOL_FIELDS:
+        if o.get(name) is not None:
+            setattr(c, name, bool(o[name]))
     if o.get("oom_score_adj") is not None:
         if not -1000 <= o["oom_score_adj"] <= 1000:
             raise CLIError(f"Invalid value {o['oom_score_adj']}, range for oom score adj is [-1000, 1000]")
         c.oom_score_adj = o["oom_score_adj"]
-    if o.get("tty"):
-        c.tty = True
 
 
 def apply_create(t: TaskSpec, o: Mapping[str, Any]) -> None:

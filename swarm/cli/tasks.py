@@ -28,6 +28,8 @@ def task_name(t: Task, services: Mapping[str, Service]) -> str:
 
 
 def short_image(image: str, no_trunc: bool) -> str:
+    """The IMAGE column of `service ls` and `service ps` (docker/cli's formatters): a pinned
+    ``name:tag@sha256:...`` without its digest; ``name@sha256:...`` (no tag) as it is."""
     if no_trunc:
         return image
     if "@" in image and ":" in image.split("@", 1)[0].rsplit("/", 1)[-1]:

@@ -10,9 +10,17 @@ name with or without its ``/``, then a unique id prefix). A node without the run
 ``status``, ``health``, ``is-task``; any other key is refused naming it. Every container here is
 a task's, so ``is-task=false`` matches none.
 
-What Docker has and pyswarm does not is reported as Docker reports its absence (no ports on the
-container: published ports belong to the service; no restart policy on the container: the
-orchestrator restarts tasks), never invented.
+Networking as dockerd shows a swarm task's container (moby ``daemon/cluster/executor/container``,
+``container/view.go``): ``NetworkSettings.Networks`` keyed by network name, one entry per
+interface of the task's sandbox as the network layer reports it (``RuntimeExecutor`` puts them in
+the view), with no ``Aliases`` (swarm's executor sets none: service aliases resolve to the VIP)
+and dockerd's ``DNSNames`` (name, short id, hostname); ``SandboxKey`` the netns path; ``Ports``
+the task's host-mode published ports only (ingress-mode ones are the routing mesh's, never the
+container's, in Docker too). The list's ``Networks`` carry what moby's view copies (no
+``Aliases``/``DNSNames``).
+
+What Docker has and pyswarm does not is reported as Docker reports its absence (no restart
+policy on the container: the orchestrator restarts tasks), never invented.
 """
 
 from __future__ import annotations
@@ -128,6 +136,57 @@ def _name(v: Any) -> str:
     return f"{name}.{task_id}" if task_id and not name.endswith(task_id) else name
 
 
+def _dns_names(v: Any) -> list[str]:
+    """moby's ``buildEndpointDNSNames``: the name, (aliases: none), the short id, the hostname."""
+    names = [_name(v), v.state.id[:12], str(_process(v).get("hostname") or "")]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _endpoint(v: Any, e: Any, inspect: bool) -> dict[str, Any]:
+    """One ``EndpointSettings`` from a ``SandboxEndpoint`` (the list has moby's view's subset)."""
+    ip, _, prefix = e.ip_cidr.partition("/")
+    return {
+        "IPAMConfig": {"IPv4Address": ip},
+        "Links": None,
+        "Aliases": None,
+        "MacAddress": e.mac_address,
+        "DriverOpts": None,
+        "NetworkID": e.network_id,
+        "EndpointID": e.endpoint_id,
+        "Gateway": e.gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": int(prefix) if prefix.isdigit() else 32,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": _dns_names(v) if inspect else None,
+    }
+
+
+def _networks(v: Any, inspect: bool) -> dict[str, Any]:
+    """Keyed by network name, in name order (as Go marshals a map)."""
+    ordered = sorted(v.endpoints, key=lambda e: e.network_name)
+    return {e.network_name: _endpoint(v, e, inspect) for e in ordered}
+
+
+def _port_key(p: Any) -> str:
+    return f"{p.target}/{p.protocol}"
+
+
+def _port_list(v: Any) -> list[dict[str, Any]]:
+    """``ContainerSummary.Ports`` (moby's ``container/view.go``): one entry per binding, the bare
+    container port for an unbound one."""
+    return [{"IP": p.host_ip, "PrivatePort": p.target, "PublicPort": p.published, "Type": p.protocol}
+            if p.published else {"PrivatePort": p.target, "Type": p.protocol} for p in v.ports]
+
+
+def _port_map(v: Any, host_ip: bool) -> dict[str, Any]:
+    """``NetworkSettings.Ports`` (the bound address) or ``HostConfig.PortBindings`` (as asked:
+    no address); an unbound port is ``null`` there."""
+    return {_port_key(p): [{"HostIp": p.host_ip if host_ip else "", "HostPort": str(p.published)}]
+            if p.published else None for p in v.ports}
+
+
 def summary(v: Any, now: float | None = None) -> dict[str, Any]:
     """Docker's ``ContainerSummary`` (GET /containers/json)."""
     st = v.state
@@ -139,12 +198,12 @@ def summary(v: Any, now: float | None = None) -> dict[str, Any]:
         "ImageID": v.config.get("image_id") or "",
         "Command": " ".join(argv),
         "Created": int(_epoch(st.created_at) or _epoch(st.started_at) or 0),
-        "Ports": [],
+        "Ports": _port_list(v),
         "Labels": dict(st.labels),
         "State": str(st.status),
         "Status": status_text(v, now),
         "HostConfig": {"NetworkMode": "default"},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": _networks(v, inspect=False)},
         "Mounts": _mounts(v),
     }
 
@@ -181,6 +240,7 @@ def inspect_doc(v: Any) -> dict[str, Any]:
         "ExecIDs": None,
         "HostConfig": {
             "NetworkMode": "default",
+            "PortBindings": _port_map(v, host_ip=False),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "LogConfig": {"Type": cfg.get("log_driver") or "json-file", "Config": _log_opts(cfg)},
             "ReadonlyRootfs": bool(cfg.get("read_only")),
@@ -201,6 +261,7 @@ def inspect_doc(v: Any) -> dict[str, Any]:
             "Hostname": proc.get("hostname", ""), "Domainname": "", "User": proc.get("user", ""),
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
             "Tty": bool(cfg.get("tty")), "OpenStdin": False, "StdinOnce": False,
+            "ExposedPorts": {_port_key(p): {} for p in v.ports} or None,
             "Env": list(proc.get("env") or []),
             "Cmd": argv,
             "Image": cfg.get("image") or "",
@@ -212,7 +273,7 @@ def inspect_doc(v: Any) -> dict[str, Any]:
             "StopSignal": cfg.get("stop_signal") or "SIGTERM",
         },
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": cfg.get("netns_path") or "",
-                            "Ports": {}, "Networks": {}},
+                            "Ports": _port_map(v, host_ip=True), "Networks": _networks(v, inspect=True)},
     }
 
 

@@ -68,6 +68,9 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
         refs = await images.import_images(self.d.images, request.path, request.reference or None)
         return daemon_pb2.ImageImportResponse(references=refs)
 
+    async def DistributionInspect(self, request, context):
+        return await images.inspect_distribution(self.d.images, request)
+
     async def VolumeCreate(self, request, context):
         return await volumes.create(self.d.volumes, request)
 

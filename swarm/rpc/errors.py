@@ -68,6 +68,8 @@ REGISTRY: dict[str, str] = {
     "node.images.errors.DigestMismatchError": "INVALID_ARGUMENT",
     "node.images.errors.ImageInUseError": "FAILED_PRECONDITION",
     "node.images.errors.RegistryUnavailableError": "UNAVAILABLE",
+    "node.images.errors.AuthError": "UNAUTHENTICATED",
+    "node.images.errors.AccessDeniedError": "PERMISSION_DENIED",
     "node.images.errors.ImageError": "UNKNOWN",
     # the node's local volumes (swarm volume create/ls/inspect/rm/prune)
     "node.volumes.errors.InvalidVolumeError": "INVALID_ARGUMENT",

@@ -323,3 +323,25 @@ def image_inspect_doc(img: daemon_pb2.ImageSummary) -> dict[str, Any]:
         "RootFS": {"Type": "layers"},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},  # Go's zero time: the CLI parses it
     }
+
+
+def _platform_doc(p: daemon_pb2.DistributionPlatform) -> dict[str, Any]:
+    """OCI's Platform as Go encodes it: ``os.version``, ``os.features``, ``variant`` omitted
+    when empty."""
+    doc: dict[str, Any] = {"architecture": p.architecture, "os": p.os}
+    if p.os_version:
+        doc["os.version"] = p.os_version
+    if p.os_features:
+        doc["os.features"] = list(p.os_features)
+    if p.variant:
+        doc["variant"] = p.variant
+    return doc
+
+
+def distribution_doc(r: daemon_pb2.DistributionInspectResponse) -> dict[str, Any]:
+    """`GET /distribution/{name}/json` (moby's registry.DistributionInspect): the descriptor
+    and the platforms, ``null`` when the registry named none (an OCI manifest)."""
+    return {
+        "Descriptor": {"mediaType": r.media_type, "digest": r.digest, "size": r.size},
+        "Platforms": [_platform_doc(p) for p in r.platforms] or None,
+    }

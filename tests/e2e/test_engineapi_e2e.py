@@ -33,6 +33,18 @@ def rows(out: str) -> list[list[str]]:
     return [ln.split() for ln in out.splitlines() if ln.strip()]
 
 
+def unpinned(image: str) -> str:
+    """A pinned ``name:tag@sha256:<64 hex>`` (what the docker CLI stores after GET /distribution)
+    as ``name:tag``; anything else fails the test."""
+    name, _, digest = image.strip().partition("@")
+    assert digest.startswith("sha256:") and len(digest) == 71, image
+    return name
+
+
+def spec_image(sb: Any, svc: str) -> str:
+    return ok(sb, "service", "inspect", svc, "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+
+
 def running(sb: Any, svc: str) -> list[list[str]]:
     """[name, node, image] of the tasks desired and actually running."""
     out = ok(
@@ -101,16 +113,11 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     # update: the CLI GETs the service and POSTs its spec back with the version
     out = ok(sb, "service", "update", "--image", web2, "web", timeout=300)
     assert "verify: Service web converged" in out, out
-    assert (
-        ok(sb, "service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()
-        == web2
-    )
+    # the CLI pinned the new tag to its digest (GET /distribution): name:tag@sha256:...
+    assert unpinned(spec_image(sb, "web")) == web2
     assert sorted(t[2] for t in running(sb, "web")) == [web2] * 3
     ok(sb, "service", "rollback", "web", timeout=300)
-    assert (
-        ok(sb, "service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()
-        == web1
-    )
+    assert unpinned(spec_image(sb, "web")) == web1
     sb.tb.wait_for(
         lambda: sorted(t[2] for t in running(sb, "web")) == [web1] * 3,
         timeout=120,
@@ -143,7 +150,10 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
         return ps if len(ps) == 1 else None
 
     ps = sb.tb.wait_for(one_running, timeout=60, what="one running container on wkr1")
+    # docker ps shows the image without its digest (docker/cli's ContainerContext.Image), --no-trunc with it
     assert ps[0][1] == web1 and ps[0][2].startswith("web.") and ps[0][3] == "running", ps
+    full = ok(sb, "ps", "--no-trunc", "--format", "{{.Image}}", host="wkr1").strip()
+    assert unpinned(full) == web1, full
     cid, name = ps[0][0], ps[0][2]
     assert len(cid) == 12, cid
     table = ok(sb, "ps", host="wkr1").splitlines()
@@ -156,7 +166,8 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     fmt = ("{{.State.Status}} {{.Config.Image}} {{.Name}} "
            '{{index .Config.Labels "com.docker.swarm.task.id"}}')
     got = ok(sb, "inspect", name, "--format", fmt, host="wkr1").split()
-    assert got[:3] == ["running", web1, "/" + name] and name.endswith("." + got[3]), got
+    assert [got[0], unpinned(got[1]), got[2]] == ["running", web1, "/" + name], got
+    assert name.endswith("." + got[3]), got
     assert ok(sb, "inspect", cid, "--format", "{{.Id}}", host="wkr1").strip().startswith(cid)
     sb.tb.wait_for(lambda: "demo/web version 1 serving on port 80" in ok(sb, "logs", name, host="wkr1"),
                    timeout=30, what="the container's start line in docker logs")

@@ -71,11 +71,12 @@ def test_an_update_that_never_becomes_healthy_rolls_back(swarm_bed) -> None:
 
     doc = sb.tb.wait_for(rolled_back, timeout=180, what="the update rolled back")
     c = doc["Spec"]["TaskTemplate"]["ContainerSpec"]
-    assert c["Image"] == sb.image("demo/web:1") and c["Healthcheck"]["Test"] == ["CMD-SHELL", "true"], c
+    assert c["Image"].startswith(sb.image("demo/web:1") + "@sha256:"), c     # pinned by the CLI
+    assert c["Healthcheck"]["Test"] == ["CMD-SHELL", "true"], c
     # the rolled-back tasks come up (healthy) after the rollback is recorded as done
     def two_running() -> list[dict] | None:
         r = _running(sb.tasks("roll", "--no-trunc"))
         return r if len(r) == 2 else None
 
     running = sb.tb.wait_for(two_running, timeout=90, what="2 rolled-back tasks running")
-    assert all(t["Image"] == sb.image("demo/web:1") for t in running), running
+    assert all(t["Image"].startswith(sb.image("demo/web:1") + "@sha256:") for t in running), running  # pinned

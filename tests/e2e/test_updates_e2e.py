@@ -34,7 +34,7 @@ def test_rolling_update_and_automatic_rollback(swarm_bed):
     sb.tb.wait_for(lambda: state(sb, "web") == "rollback_completed", timeout=240, what="rolled back")
     sb.tb.wait_for(lambda: len(current(sb, "web")) == 4, timeout=120, what="4 running after rollback")
     assert all(t["Image"] == v2 for t in current(sb, "web"))
-    failed = [t for t in sb.tasks("web", "--no-trunc") if t["Image"] == bad]
+    failed = [t for t in sb.tasks("web", "--no-trunc") if t["Image"].startswith(bad + "@sha256:")]  # pinned
     assert failed and any("non-zero exit (3)" in t["Error"] for t in failed), failed
     # an automatic rollback clears the previous spec (reference §5.4)
     r = sb.cli("service", "rollback", "-d", "web")

@@ -32,6 +32,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -52,7 +53,7 @@ from node.exec.runtime import RuntimeExecutor  # noqa: E402
 from node.images import ImageStore  # noqa: E402
 from node.network import NetworkConfig, ServiceEntry  # noqa: E402
 from node.network.errors import NetworkError  # noqa: E402
-from node.network.model import sandbox_ns_name  # noqa: E402
+from node.network.model import Endpoint, sandbox_ns_name  # noqa: E402
 from node.network.netsync import NetSync  # noqa: E402
 from node.runtime import Runtime  # noqa: E402
 from node.runtime import cgroups as cg  # noqa: E402
@@ -170,6 +171,9 @@ class DriverNetwork:
     def prune_sandboxes(self, keep: Sequence[str]) -> list[str]:
         return list(self.call("prune_sandboxes", keep=list(keep)))
 
+    def sandbox_endpoints(self, container_id: str) -> list[Endpoint]:
+        return [Endpoint(**e) for e in self.call("sandbox_endpoints", container_id=container_id)]
+
     def close(self, cleanup: bool) -> None:
         if self.proc.poll() is None:
             try:
@@ -282,6 +286,31 @@ def nt9_netns() -> list[str]:
     return sorted(n for n in sh("ip netns list", check=False).stdout.split() if n.startswith(PREFIX))
 
 
+async def check_docker_networks(a: Agent, cid: str) -> None:
+    """`docker inspect`/`docker ps` of t1 (swarm.daemon.containers over the real executor): each
+    network by name with the address and MAC the sandbox's interface really has; no container
+    ports (8080 is ingress-published: the routing mesh's)."""
+    from swarm.api import daemon_pb2 as dpb
+    from swarm.daemon import containers
+
+    daemon = SimpleNamespace(agent=SimpleNamespace(executor=a.x))
+    doc = json.loads((await containers.inspect(daemon, dpb.ContainerInspectRequest(id=cid))).container_json)
+    ns = doc["NetworkSettings"]
+    assert sorted(ns["Networks"]) == ["app", "ingress"], ns
+    assert ns["SandboxKey"] == f"/run/netns/{sandbox_ns_name(PREFIX, cid)}"
+    for ifname, name, ip in (("eth0", "ingress", T1_INGRESS_IP), ("eth1", "app", T1_IP)):
+        ep = ns["Networks"][name]
+        real = in_sandbox(cid, f"ip -o addr show {ifname}").stdout
+        assert f"{ep['IPAddress']}/{ep['IPPrefixLen']}" in real and ep["IPAddress"] == ip, (ep, real)
+        assert ep["MacAddress"] in in_sandbox(cid, f"ip -o link show {ifname}").stdout, ep
+        assert ep["NetworkID"] == {"app": APP.id, "ingress": INGRESS.id}[name]
+    assert ns["Ports"] == {}
+    listed = await containers.list_containers(daemon, dpb.ContainerListRequest(filters=[f"id={cid}"]))
+    summary, = (json.loads(x) for x in listed.containers_json)
+    assert summary["NetworkSettings"]["Networks"]["app"]["IPAddress"] == T1_IP
+    assert summary["Ports"] == []
+
+
 def test_tasks_on_an_overlay_reach_each_other_by_ip_and_service_name(
         node_ns: None, workdir: Path, registry: Any) -> None:
     images = ImageStore(workdir / "images")
@@ -325,6 +354,7 @@ def test_tasks_on_an_overlay_reach_each_other_by_ip_and_service_name(
             assert "nameserver 127.0.0.11" in Path(f"/proc/{pid}/root/etc/resolv.conf").read_text()
             assert f"{T1_INGRESS_IP}/24" in in_sandbox(c1, "ip -o addr show eth0").stdout  # ingress first
             assert f"{T1_IP}/24" in in_sandbox(c1, "ip -o addr show eth1").stdout
+            await check_docker_networks(a, c1)
             # the routing mesh: the published port on the node's address reaches t1
             await eventually(lambda: node_get(NODE_ADDR, PUBLISHED) == page1, timeout=10, what="ingress")
 
@@ -343,6 +373,7 @@ def test_tasks_on_an_overlay_reach_each_other_by_ip_and_service_name(
             await eventually(lambda: node_get(NODE_ADDR, PUBLISHED) == page1, timeout=10,
                              what="ingress after restart")
             assert T2_IP in in_sandbox(c1, "busybox nslookup client 127.0.0.11").stdout
+            await check_docker_networks(a, c1)                         # NodeNetwork's state reloaded
 
             # the manager deletes both tasks: containers, sandboxes and the app network go
             await a.w.assign(assignments())

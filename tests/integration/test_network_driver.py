@@ -168,6 +168,8 @@ def main() -> None:
                                             DnsOptions(*(tuple(x) for x in dns)) if dns else None)
                 elif op == "resolv_conf":
                     res = nn.resolv_conf_path(a["container_id"]).read_text()
+                elif op == "sandbox_endpoints":
+                    res = [dataclasses.asdict(e) for e in nn.sandbox_endpoints(a["container_id"])]
                 elif op == "resolv_conf_file":
                     res = str(nn.resolv_conf_path(a["container_id"]))
                 elif op == "close":

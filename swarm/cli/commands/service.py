@@ -11,12 +11,14 @@ import click
 from swarm.api import control_pb2, specs_pb2
 from swarm.api.objects_pb2 import Service
 from swarm.api.types_pb2 import COMPLETE, RUNNING, PortConfig
+from swarm.cli import imagepin
 from swarm.cli import mountspec as ms
 from swarm.cli import passthrough as pt
 from swarm.cli import servicespec as ss
 from swarm.cli.boolflags import PflagGroup
 from swarm.cli.client import CLIError
 from swarm.cli.format import emit_listing, render_template, truncate_id
+from swarm.cli.tasks import short_image
 from swarm.shapes.docker import service_doc
 
 LS_HEADERS = ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
@@ -67,7 +69,7 @@ def spec_options(create: bool):  # type: ignore[no-untyped-def]
                          help="Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)"),
             click.option("--health-start-interval", default=None,
                          help="Time between running the check during the start period (ms|s|m|h)"),
-            click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+            click.option("--no-healthcheck", is_flag=True, default=None, help="Disable any container-specified HEALTHCHECK"),
             click.option("--init", is_flag=True, default=None,
                          help="Use an init inside each service container to forward signals and reap processes"),
             click.option("--read-only", is_flag=True, default=None, help="Mount the container's root filesystem as read only"),
@@ -194,9 +196,9 @@ def create(obj, image: str, command: tuple[str, ...], **o: Any) -> None:  # type
         _with_registry_auth(spec)
     ss.apply_common_flags(spec, o)
     cl = obj.client
+    pinned = imagepin.pin_image(cl, spec, resolve=not o["no_resolve_image"])
     r = cl.call(cl.control.CreateService, control_pb2.CreateServiceRequest(spec=spec))
-    for w in r.warnings:
-        click.echo(w, err=True)
+    _warn([pinned], r.warnings)
     click.echo(r.service.id)
     if not o["detach"]:
         from swarm.cli.progress import watch
@@ -253,14 +255,6 @@ def ports_column(svc: Service) -> str:
     return ", ".join(out)
 
 
-def ls_image(image: str) -> str:
-    if "@" in image:
-        base = image.split("@", 1)[0]
-        if ":" in base.rsplit("/", 1)[-1]:
-            return base
-    return image
-
-
 @service.command("ls")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--format", "fmt", default=None)
@@ -307,7 +301,7 @@ def ls(obj, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:  # 
         elif s.spec.task.placement.max_replicas:
             replicas += f" (max {s.spec.task.placement.max_replicas} per node)"
         recs.append({"ID": truncate_id(s.id), "Name": s.spec.annotations.name, "Mode": mode,
-                     "Replicas": replicas, "Image": ls_image(s.spec.task.container.image),
+                     "Replicas": replicas, "Image": short_image(s.spec.task.container.image, no_trunc=False),
                      "Ports": ports_column(s)})
         if quiet:
             recs[-1]["ID"] = s.id
@@ -455,15 +449,23 @@ def update(obj, ref: str, **o: Any) -> None:  # type: ignore[no-untyped-def]
     spec = ss.updated_spec(svc.spec, o)
     if o["with_registry_auth"]:
         _with_registry_auth(spec)
+    # Docker's CLI asks the registry again only for a new --image (this is how :latest moves)
+    pinned = imagepin.pin_image(cl, spec, resolve=o["image"] is not None and not o["no_resolve_image"])
     r = cl.call(cl.control.UpdateService, control_pb2.UpdateServiceRequest(
         service_id=svc.id, service_version=svc.meta.version, spec=spec))
-    for w in r.warnings:
-        click.echo(w, err=True)
+    _warn([pinned], r.warnings)
     click.echo(ref)
     if not o["detach"]:
         from swarm.cli.progress import watch
 
         watch(cl, svc.id, ref, quiet=o["quiet"])
+
+
+def _warn(*groups: Any) -> None:
+    """Print the warnings of a create or update (Docker's client's first, then the manager's)
+    on stderr, each on its own line."""
+    for w in (w for g in groups for w in g if w):
+        click.echo(w, err=True)
 
 
 def _with_registry_auth(spec: Any) -> None:
@@ -478,8 +480,11 @@ def _with_registry_auth(spec: Any) -> None:
 
 
 def _refuse_flags_besides_rollback(o: dict[str, Any]) -> None:
-    """``update --rollback`` takes only ``--detach`` and ``--quiet``."""
-    given = [k for k, v in o.items() if k not in ("rollback", "detach", "quiet") and v not in (None, False, ())]
+    """``update --rollback`` takes only ``--detach`` and ``--quiet``; any other flag given on the
+    command line, ``--read-only=false`` included, is refused (docker/cli's flags.Changed)."""
+    ctx = click.get_current_context()
+    given = [k for k in o if k not in ("rollback", "detach", "quiet")
+             and ctx.get_parameter_source(k) is click.core.ParameterSource.COMMANDLINE]
     if given:
         raise CLIError("other flags may not be combined with --rollback")
 

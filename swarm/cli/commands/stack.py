@@ -76,6 +76,7 @@ def deploy_cmd(obj: Any, files: tuple[str, ...], prune: bool, resolve_image: str
         click.echo(line, err=True)
     cl = obj.client
     plan = deploy.make_plan(cl, objs, prune)
+    deploy.pin_images(cl, plan, resolve_image)
     touched = deploy.execute(cl, plan)
     if detach is None:
         click.echo("Since --detach=false was not specified, tasks will be created in the background.\n"

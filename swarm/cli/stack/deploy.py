@@ -22,8 +22,9 @@ from swarm.api import control_pb2
 from swarm.api.objects_pb2 import Config, Network, Secret, Service
 from swarm.api.specs_pb2 import ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec
 from swarm.api.types_pb2 import PortConfig
+from swarm.cli import imagepin
 from swarm.cli.client import CLIError
-from swarm.cli.stack.context import NAMESPACE_LABEL
+from swarm.cli.stack.context import IMAGE_LABEL, NAMESPACE_LABEL
 from swarm.cli.stack.convert import StackObjects
 
 
@@ -38,6 +39,8 @@ class Plan:
     configs_old: list[tuple[Config, ConfigSpec]] = field(default_factory=list)
     services_new: list[ServiceSpec] = field(default_factory=list)
     services_old: list[tuple[Service, ServiceSpec]] = field(default_factory=list)   # may be unchanged
+    #: service name -> the digest warning to print after its create or update (pin_images)
+    pin_warnings: dict[str, str] = field(default_factory=dict)
 
 
 def in_stack(labels: Any, namespace: str) -> bool:
@@ -125,6 +128,29 @@ def make_plan(cl: Any, objs: StackObjects, prune: bool) -> Plan:
     return plan
 
 
+def pin_images(cl: Any, plan: Plan, resolve_image: str) -> None:
+    """``--resolve-image`` (docker/cli ``deployServices``): ``always`` asks the registry for every
+    service, ``changed`` for new services and those whose Compose image changed (the
+    ``com.docker.stack.image`` label), ``never`` for none; a service whose image did not change
+    and is not asked for keeps the image (and platforms) it was pinned to."""
+    for spec in plan.services_new:
+        _pin(cl, plan, spec, resolve_image != "never")
+    for svc, spec in plan.services_old:
+        changed = spec.annotations.labels.get(IMAGE_LABEL) != svc.spec.annotations.labels.get(IMAGE_LABEL)
+        if resolve_image == "always" or (resolve_image == "changed" and changed):
+            _pin(cl, plan, spec, True)
+        elif changed:
+            _pin(cl, plan, spec, False)
+        else:
+            imagepin.keep_pinned(spec, svc.spec)
+
+
+def _pin(cl: Any, plan: Plan, spec: ServiceSpec, resolve: bool) -> None:
+    warning = imagepin.pin_image(cl, spec, resolve)
+    if warning:
+        plan.pin_warnings[spec.annotations.name] = warning
+
+
 def comparable(new: ServiceSpec, old: ServiceSpec, secret_ids: dict[str, str],
                config_ids: dict[str, str]) -> ServiceSpec:
     """``new`` as the manager would store it (reference ids filled, ``force_update`` kept)."""
@@ -145,15 +171,17 @@ class _Writer:
         self.cl = cl
         self.done: list[str] = []
 
-    def call(self, what: str, rpc: Any, request: Any) -> Any:
+    def call(self, what: str, rpc: Any, request: Any, warning: str | None = None) -> Any:
+        """``rpc(request)``; then ``warning`` (the client's own) and the answer's warnings."""
         try:
             result = self.cl.call(rpc, request)
         except CLIError as e:
             made = f" (already done: {', '.join(self.done)})" if self.done else " (nothing was changed)"
             raise CLIError(f"failed to {what}: {e}{made}") from None
         self.done.append(what)
-        for w in getattr(result, "warnings", ()):
-            click.echo(w, err=True)
+        for w in [warning, *getattr(result, "warnings", ())]:
+            if w:
+                click.echo(w, err=True)
         return result
 
 
@@ -189,12 +217,13 @@ def execute(cl: Any, plan: Plan, echo: Callable[[str], None] = click.echo) -> li
                 continue
             echo(f"Updating service {spec.annotations.name} (id: {svc.id})")
             w.call(f"update service {spec.annotations.name}", c.UpdateService, control_pb2.UpdateServiceRequest(
-                service_id=svc.id, service_version=svc.meta.version, spec=spec))
+                service_id=svc.id, service_version=svc.meta.version, spec=spec),
+                plan.pin_warnings.get(spec.annotations.name))
             touched.append((svc.id, spec.annotations.name))
     for spec in plan.services_new:
         echo(f"Creating service {spec.annotations.name}")
         r = w.call(f"create service {spec.annotations.name}", c.CreateService,
-                   control_pb2.CreateServiceRequest(spec=spec))
+                   control_pb2.CreateServiceRequest(spec=spec), plan.pin_warnings.get(spec.annotations.name))
         touched.append((r.service.id, spec.annotations.name))
     return touched
 

@@ -6,6 +6,7 @@ from swarm.engineapi.http import Route
 from swarm.engineapi.routes import (
     absent,
     containers,
+    distribution,
     events,
     images,
     logs,
@@ -29,6 +30,7 @@ ROUTES: list[Route] = [
     *secrets.ROUTES,
     *logs.ROUTES,
     *images.ROUTES,
+    *distribution.ROUTES,
     *volumes.ROUTES,
     *containers.ROUTES,
     *events.ROUTES,

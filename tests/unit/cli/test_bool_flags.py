@@ -8,11 +8,12 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from swarm.api import control_pb2
+from swarm.api import control_pb2, daemon_pb2
 from swarm.api.objects_pb2 import Service
 from swarm.cli import main as cli_main
 from swarm.cli import progress
 from swarm.cli.boolflags import PflagCommand, parse_bool
+from swarm.cli.client import CLIError
 from swarm.cli.main import cli
 
 FULL_ID = "x" * 25
@@ -36,6 +37,20 @@ class _Control:
         svc.spec.task.container.image = "nginx"
         return control_pb2.ListServicesResponse(services=[svc])
 
+    def GetService(self, req: Any, timeout: float = 0) -> Any:
+        self.requests.append(("GetService", req))
+        svc = Service(id=FULL_ID)
+        svc.spec.annotations.name = "web"
+        svc.spec.replicated.replicas = 1
+        c = svc.spec.task.container
+        c.image, c.read_only, c.init, c.tty = "nginx", True, True, True
+        c.healthcheck.test.append("NONE")
+        return control_pb2.GetServiceResponse(service=svc)
+
+    def UpdateService(self, req: Any, timeout: float = 0) -> Any:
+        self.requests.append(("UpdateService", req))
+        return control_pb2.UpdateServiceResponse(service=Service(id=FULL_ID, spec=req.spec))
+
     def ListTasks(self, req: Any, timeout: float = 0) -> Any:
         self.requests.append(("ListTasks", req))
         return control_pb2.ListTasksResponse()
@@ -45,9 +60,17 @@ class _Control:
         return control_pb2.ListNodesResponse()
 
 
+class _Daemon:
+    """`service create` pins the image to its registry digest first (swarm.cli.imagepin)."""
+
+    def DistributionInspect(self, req: Any, timeout: float = 0) -> Any:
+        return daemon_pb2.DistributionInspectResponse(digest="sha256:" + "0" * 64)
+
+
 class _Client:
     def __init__(self, host: str | None) -> None:
         self.control = _Control()
+        self.daemon = _Daemon()
 
     def call(self, fn: Any, request: Any, timeout: float = 30.0) -> Any:
         return fn(request, timeout=timeout)
@@ -242,3 +265,37 @@ def test_every_boolean_flag_takes_true_and_false(path: str, cmd: click.Command, 
     assert _parsed(cmd, f"{spelling}=true") == {param.name: on}
     assert _parsed(cmd, f"{spelling}=false") == {param.name: not on}
     assert _parsed(cmd, spelling) == {param.name: on}
+
+
+def _updated(fake: dict[str, Any], *flags: str) -> Any:
+    r = _run("service", "update", "-d", *flags, "web")
+    assert r.exit_code == 0, r.output
+    (_, req), = [x for x in fake["client"].control.requests if x[0] == "UpdateService"]
+    return req.spec.task.container
+
+
+@pytest.mark.parametrize("flag", ["--read-only", "--init", "--tty", "-t"])
+def test_service_update_bool_flag_false_clears_the_field(fake: dict[str, Any], flag: str) -> None:
+    c = _updated(fake, f"{flag}=false")
+    field = {"-t": "tty"}.get(flag, flag.lstrip("-").replace("-", "_"))
+    assert getattr(c, field) is False
+    assert all(getattr(c, other) for other in ("read_only", "init", "tty") if other != field)   # kept
+
+
+def test_service_update_bool_flags_absent_keep_the_spec(fake: dict[str, Any]) -> None:
+    c = _updated(fake, "--env-add", "A=1")
+    assert c.read_only and c.init and c.tty and list(c.healthcheck.test) == ["NONE"]
+
+
+def test_service_update_no_healthcheck_false_lifts_the_none_test(fake: dict[str, Any]) -> None:
+    c = _updated(fake, "--no-healthcheck=false", "--read-only=0", "--init=f", "--tty=False")
+    assert list(c.healthcheck.test) == [] and not (c.read_only or c.init or c.tty)
+
+
+@pytest.mark.parametrize("flag", ["--read-only=false", "--init=false", "--no-healthcheck=false",
+                                  "--force=false"])
+def test_service_update_rollback_refuses_a_false_flag_too(fake: dict[str, Any], flag: str) -> None:
+    r = _run("service", "update", "--rollback", flag, "web")
+    assert isinstance(r.exception, CLIError)
+    assert str(r.exception) == "other flags may not be combined with --rollback"
+    assert not [x for x in fake["client"].control.requests if x[0] == "UpdateService"]

@@ -134,3 +134,51 @@ def test_generic_resource_flags() -> None:
     assert [(g.discrete.kind, g.discrete.value) for g in t.resources.reservations.generic] == [("gpu", 1)]
     with pytest.raises(CLIError, match="invalid generic resource specification: gpu=GPU-0"):
         _create(generic_resource=("gpu=GPU-0",))
+
+
+def _set_everywhere() -> TaskSpec:
+    t = _create(init=True, read_only=True, tty=True, no_healthcheck=True)
+    c = t.container
+    assert c.init and c.read_only and c.tty and list(c.healthcheck.test) == ["NONE"]
+    return t
+
+
+def test_update_boolean_flags_given_false_clear_their_field() -> None:
+    t = _set_everywhere()
+    apply_update(t, {"init": False, "read_only": False, "tty": False})
+    c = t.container
+    assert (c.init, c.read_only, c.tty) == (False, False, False)
+
+
+def test_update_boolean_flags_not_given_keep_their_field() -> None:
+    t = _set_everywhere()
+    apply_update(t, {"init": None, "read_only": None, "tty": None, "no_healthcheck": None})
+    c = t.container
+    assert c.init and c.read_only and c.tty and list(c.healthcheck.test) == ["NONE"]
+    apply_update(t, {})
+    assert c.init and c.read_only and c.tty
+
+
+def test_update_boolean_flags_true_set_what_was_clear() -> None:
+    t = _create()
+    apply_update(t, {"init": True, "read_only": True, "tty": True})
+    assert t.container.init and t.container.read_only and t.container.tty
+
+
+def test_update_no_healthcheck_false_lifts_none_and_keeps_the_rest() -> None:
+    t = _set_everywhere()
+    apply_update(t, {"no_healthcheck": False})              # docker/cli: Test = nil, the image's check
+    assert t.container.HasField("healthcheck") and list(t.container.healthcheck.test) == []
+    t = _create(health_cmd="true", health_retries=3)
+    apply_update(t, {"no_healthcheck": False})              # nothing to lift: the check stays
+    h = t.container.healthcheck
+    assert list(h.test) == ["CMD-SHELL", "true"] and h.retries == 3
+    with pytest.raises(CLIError, match="--no-healthcheck conflicts with --health-\\* options"):
+        apply_update(t, {"no_healthcheck": True, "health_cmd": "false"})
+
+
+def test_create_boolean_flags_false_are_the_default() -> None:
+    t = _create(init=False, read_only=False, tty=False, no_healthcheck=False)
+    c = t.container
+    assert (c.init, c.read_only, c.tty) == (False, False, False)
+    assert not c.HasField("healthcheck")                  # the image's HEALTHCHECK applies

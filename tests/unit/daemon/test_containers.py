@@ -1,18 +1,25 @@
 """swarm.daemon.containers: Docker's container JSON and lookup from the runtime's view of a node
-(the views are built here; the real executor's are proven in tests/e2e/test_engineapi_e2e.py)."""
+(the views are built here, and by RuntimeExecutor.container_views over a fake runtime and network
+layer; the real executor's are proven in tests/integration/test_exec_network.py and
+tests/e2e/test_engineapi_e2e.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from node.exec.runtime import ContainerView
+from node.exec.runtime import ContainerView, HostPort, host_ports
+from node.network.errors import NetworkError
+from node.network.model import Endpoint
 from node.runtime.spec import ContainerState, Status
 from swarm.api import daemon_pb2 as d
+from swarm.api.objects_pb2 import Task
+from swarm.api.types_pb2 import PortConfig
 from swarm.daemon import containers as c
 
 NOW = 1_800_000_000.0
@@ -147,3 +154,123 @@ def test_the_name_is_dockers_svc_slot_taskid_so_an_old_task_of_the_slot_does_not
     assert c.find([old, new], "web.2.new2") is new and c.find([old, new], "web.2.old1") is old
     with pytest.raises(c.NoSuchContainerError):
         c.find([old, new], "web.2")
+
+
+def on_networks(v: ContainerView, *ports: HostPort) -> ContainerView:
+    """``v`` with the interfaces of its sandbox (ingress first, as attached) and host ports."""
+    eps = (Endpoint("ingid", "ingress", "10.0.0.7/24", "02:42:0a:00:00:07", "e1" * 32, ""),
+           Endpoint("appid", "app", "10.0.1.5/24", "02:42:0a:00:01:05", "e2" * 32, ""))
+    v.config["netns_path"] = "/run/netns/swc-abc"
+    return dataclasses.replace(v, endpoints=eps, ports=ports)
+
+
+def test_inspect_networks_keyed_by_name_with_the_sandboxes_addresses() -> None:
+    v = on_networks(view("a" * 32, "web.1", labels={"com.docker.swarm.task.id": "t1"}))
+    ns = c.inspect_doc(v)["NetworkSettings"]
+    assert list(ns["Networks"]) == ["app", "ingress"]           # Go marshals the map sorted
+    assert ns["SandboxKey"] == "/run/netns/swc-abc"
+    assert ns["Networks"]["app"] == {
+        "IPAMConfig": {"IPv4Address": "10.0.1.5"}, "Links": None, "Aliases": None,
+        "MacAddress": "02:42:0a:00:01:05", "DriverOpts": None, "NetworkID": "appid",
+        "EndpointID": "e2" * 32, "Gateway": "", "IPAddress": "10.0.1.5", "IPPrefixLen": 24,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": ["web.1.t1", "a" * 12],                      # name, short id; hostname = short id
+    }
+    assert ns["Networks"]["ingress"]["IPAddress"] == "10.0.0.7"
+    assert ns["Ports"] == {}
+    json.dumps(ns)
+
+
+def test_list_networks_carry_moby_views_subset() -> None:
+    s = c.summary(on_networks(view("a" * 32, "web.1")), NOW)
+    app = s["NetworkSettings"]["Networks"]["app"]
+    assert (app["IPAddress"], app["NetworkID"]) == ("10.0.1.5", "appid")
+    assert app["MacAddress"] == "02:42:0a:00:01:05"
+    assert app["DNSNames"] is None and app["Aliases"] is None
+    assert s["Ports"] == []
+
+
+def test_host_mode_ports_are_container_ports_as_docker_shows_them() -> None:
+    v = on_networks(view("a" * 32, "web.1"), HostPort("tcp", 80, 8080), HostPort("udp", 53, 5353),
+                    HostPort("tcp", 9000, 0))
+    s = c.summary(v, NOW)
+    assert s["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+                          {"IP": "0.0.0.0", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"},
+                          {"PrivatePort": 9000, "Type": "tcp"}]      # exposed, not bound
+    i = c.inspect_doc(v)
+    assert i["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+                                             "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+                                             "9000/tcp": None}
+    assert i["HostConfig"]["PortBindings"]["80/tcp"] == [{"HostIp": "", "HostPort": "8080"}]
+    assert i["Config"]["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "9000/tcp": {}}
+
+
+def test_a_container_without_a_sandbox_has_no_networks_nor_ports() -> None:
+    v = view("a" * 32, "web.1")
+    i = c.inspect_doc(v)
+    assert i["NetworkSettings"]["Networks"] == {} and i["NetworkSettings"]["Ports"] == {}
+    assert i["NetworkSettings"]["SandboxKey"] == "" and i["Config"]["ExposedPorts"] is None
+    assert c.summary(v, NOW)["NetworkSettings"] == {"Networks": {}}
+
+
+def test_host_ports_take_host_mode_only_ingress_is_the_meshs() -> None:
+    t = Task(id="t1")
+    t.endpoint.ports.add(protocol=PortConfig.TCP, target_port=80, published_port=8080,
+                         publish_mode=PortConfig.INGRESS)
+    t.endpoint.ports.add(protocol=PortConfig.UDP, target_port=53, published_port=5353,
+                         publish_mode=PortConfig.HOST)
+    assert host_ports(t) == (HostPort("udp", 53, 5353),)
+
+
+class _Net:
+    """The executor's SandboxNetwork, answering sandbox_endpoints only."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.asked: list[str] = []
+
+    async def sandbox_endpoints(self, container_id: str) -> list[Endpoint]:
+        self.asked.append(container_id)
+        if self.fail:
+            raise NetworkError("driver gone")
+        return [Endpoint("appid", "app", "10.0.1.5/24", "02:42:0a:00:01:05", "e2" * 32, "")]
+
+
+def _executor_views(net: _Net, cfgs: dict[str, dict[str, Any]],
+                    task: Task | None = None) -> list[ContainerView]:
+    from node.exec.runtime import RuntimeExecutor
+
+    states = [ContainerState(id=cid, status=Status("running"), name="web.1", labels={}) for cid in cfgs]
+    rt = SimpleNamespace(root="/data/runtime", list=lambda: states, config=lambda cid: cfgs[cid])
+
+    async def go() -> list[ContainerView]:
+        x = RuntimeExecutor(rt, images=SimpleNamespace(), hostname="n1", network=net)  # type: ignore[arg-type]
+        held = x.controller(task) if task is not None else None     # the agent holds its controllers
+        try:
+            return await x.container_views()
+        finally:
+            del held
+            await x.close()
+
+    return asyncio.run(go())
+
+
+def test_the_executor_puts_the_sandboxes_interfaces_and_the_tasks_host_ports_in_the_views() -> None:
+    from node.exec.containerspec import container_id
+
+    t = Task(id="t1")
+    t.endpoint.ports.add(protocol=PortConfig.TCP, target_port=80, published_port=8080,
+                         publish_mode=PortConfig.HOST)
+    cid, bare = container_id("t1"), "b" * 32
+    net = _Net()
+    views = _executor_views(net, {cid: {"netns_path": "/run/netns/x"}, bare: {}}, task=t)
+    by_id = {v.state.id: v for v in views}
+    assert [e.ip_cidr for e in by_id[cid].endpoints] == ["10.0.1.5/24"]
+    assert by_id[cid].ports == (HostPort("tcp", 80, 8080),)
+    assert by_id[bare].endpoints == () and by_id[bare].ports == ()   # no sandbox, no controller
+    assert net.asked == [cid]
+
+
+def test_a_sandbox_the_network_layer_cannot_describe_does_not_fail_the_listing() -> None:
+    views = _executor_views(_Net(fail=True), {"c" * 32: {"netns_path": "/run/netns/x"}})
+    assert [v.endpoints for v in views] == [()]

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UNAUTH = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
 MAN_UNKNOWN = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+DENIED = b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -48,7 +49,8 @@ def make_image(content: bytes = b"hello\n") -> dict:
 
 
 class FakeRegistry:
-    """auth: None | "basic" | "bearer"; corrupt: serve the layer with one byte flipped."""
+    """auth: None | "basic" | "bearer" | "deny" (403 to everything); corrupt: serve the layer
+    with one byte flipped."""
 
     def __init__(self, auth: str | None = None, user: str = "u", password: str = "p",
                  corrupt: bool = False, tls: tuple[str, str] | None = None) -> None:
@@ -97,6 +99,8 @@ class FakeRegistry:
             if h.headers.get("Authorization") != basic:
                 return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad creds"}]}')
             return self._send(h, 200, json.dumps({"token": "tok123"}).encode())
+        if self.auth == "deny":
+            return self._send(h, 403, DENIED)
         if self.auth == "basic" and h.headers.get("Authorization") != basic:
             return self._send(h, 401, UNAUTH,
                               headers={"WWW-Authenticate": 'Basic realm="fake"'})
@@ -108,7 +112,7 @@ class FakeRegistry:
         parts = path.split("/")
         if path.startswith("/v2/x/y/manifests/"):
             ref = parts[-1]
-            if ref == "1":
+            if ref in ("1", _sha(self.img["index"])):
                 return self._send(h, 200, self.img["index"], "application/vnd.oci.image.index.v1+json",
                                   {"Docker-Content-Digest": _sha(self.img["index"])})
             if ref in self.img["manifests"]:

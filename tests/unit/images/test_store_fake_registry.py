@@ -10,7 +10,7 @@ from node.images import (
     RegistryUnavailableError,
 )
 
-from .fake_registry import FakeRegistry
+from .fake_registry import FakeRegistry, _sha
 
 
 def layers_and_tmp(store):
@@ -90,3 +90,38 @@ def test_concurrent_pulls_download_once(tmp_path):
         layer_gets = [r for r in reg.requests if "/blobs/" in r[1] and r[1].endswith(
             next(d for d in reg.img["blobs"] if reg.img["blobs"][d] == reg.img["layer"]))]
         assert len(layer_gets) == 1
+
+
+def test_pinned_reference_pulls_by_digest_and_moves_no_tag(tmp_path):
+    """``name:tag@digest`` (what the docker CLI pins a service to): fetched by the digest, recorded
+    by the digest alone (Docker's reference store), found again by the same pinned string."""
+    with FakeRegistry() as reg:
+        digest = _sha(reg.img["index"])
+        pinned = f"{reg.address}/x/y:1@{digest}"
+        store = ImageStore(tmp_path)
+        img = store.pull(pinned)
+        assert next(r[1] for r in reg.requests if "/manifests/" in r[1]) == f"/v2/x/y/manifests/{digest}"
+        assert img.repo_tags == () and img.repo_digests == (f"{reg.address}/x/y@{digest}",)
+        assert store.get(pinned).id == img.id
+
+
+def test_an_image_pulled_by_tag_is_found_by_its_pinned_reference(tmp_path):
+    """A node that has the tag's image has the pinned one: no second pull (the executor looks
+    up digest references before pulling)."""
+    with FakeRegistry() as reg:
+        store = ImageStore(tmp_path)
+        img = store.pull(f"{reg.address}/x/y:1")
+        digest = img.repo_digests[0].split("@", 1)[1]
+        assert store.get(f"{reg.address}/x/y:1@{digest}").id == img.id
+        assert store.get(f"{reg.address}/x/y:other@{digest}").id == img.id   # the digest decides
+        assert store.get(f"{reg.address}/x/y:1@sha256:{'0' * 64}") is None
+
+
+def test_a_pinned_digest_the_registry_does_not_match_is_refused(tmp_path):
+    with FakeRegistry() as reg:
+        wrong = "sha256:" + "e" * 64
+        reg.img["manifests"][wrong] = reg.img["manifest"]
+        store = ImageStore(tmp_path)
+        with pytest.raises(DigestMismatchError, match=f"expected {wrong}"):
+            store.pull(f"{reg.address}/x/y:1@{wrong}")
+        assert store.list() == [] and layers_and_tmp(store) == ([], [])

@@ -62,3 +62,11 @@ def test_parse_ip_cidr_needs_prefix() -> None:
     assert str(model.parse_ip_cidr("10.0.1.5/24").ip) == "10.0.1.5"
     with pytest.raises(InvalidNetworkConfigError):
         model.parse_ip_cidr("10.0.1.5")
+
+
+def test_endpoint_id_is_stable_64_hex_per_container_and_network() -> None:
+    from node.network.model import endpoint_id
+
+    a = endpoint_id("c1", "n1")
+    assert a == endpoint_id("c1", "n1") and len(a) == 64 and int(a, 16) >= 0
+    assert len({a, endpoint_id("c1", "n2"), endpoint_id("c2", "n1")}) == 3

@@ -14,6 +14,7 @@ from node.agent.worker import Worker
 from node.exec.fake import FakeExecutor
 from node.network import NetworkConfig, ServiceEntry
 from node.network.errors import InvalidNetworkConfigError, NamespaceError, UnknownNetworkError
+from node.network.model import Endpoint
 from node.network.netsync import NetSync
 from node.network.netview import network_config
 from swarm.api import dispatcher_pb2 as d
@@ -102,6 +103,11 @@ class FakeNodeNetwork:
         if network_id not in self.networks:
             raise UnknownNetworkError(network_id)
         self.sandboxes[container_id].append((network_id, ip_cidr))
+
+    def sandbox_endpoints(self, container_id: str) -> list[Endpoint]:
+        self._rec("sandbox_endpoints", container_id)
+        return [Endpoint(nid, self.networks[nid].name, ip, "", "", "")
+                for nid, ip in self.sandboxes.get(container_id, [])]
 
     def destroy_sandbox(self, container_id: str) -> None:
         self._rec("destroy_sandbox", container_id)
@@ -472,5 +478,19 @@ def test_networks_a_previous_daemon_left_go_at_the_first_complete_set_unless_in_
         assert ("remove_network", "dbid") in fake.calls
         assert ("ensure_network", "appid") not in fake.calls   # adopted as it is
         assert {c[1] for c in fake.of("set_peers")} >= {"appid"}
+        await ns.close()
+    run(main())
+
+
+def test_sandbox_endpoints_are_the_node_networks_in_attach_order() -> None:
+    async def main() -> None:
+        ns, _ = make()
+        await ns.update(everything())
+        t = task_on("w1", "svcweb", (APP, "10.0.1.3/24"), (INGRESS, "10.0.0.10/24"))
+        await ns.setup_sandbox("c1", t)
+        eps = await ns.sandbox_endpoints("c1")
+        assert [(e.network_name, e.ip_cidr) for e in eps] == [("ingress", "10.0.0.10/24"),
+                                                               ("app", "10.0.1.3/24")]
+        assert await ns.sandbox_endpoints("nope") == []
         await ns.close()
     run(main())
