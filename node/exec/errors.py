@@ -7,7 +7,8 @@
     │   ├── InvalidSpecError         the spec cannot be run here (bad limits, no command, ...)
     │   ├── ImagePullError           the registry refused: "manifest unknown", unauthorized, ...
     │   ├── ContainerStartError      the process could not be started (exec failed, bad user)
-    │   └── ContainerGoneError       the task's container vanished (removed behind our back)
+    │   ├── ContainerGoneError       the task's container vanished (removed behind our back)
+    │   └── ContainerNotRunningError a ``docker exec`` into a container that is not running
     └── TemporaryError               a retry after ``retry_after`` seconds may succeed
         ├── RegistryUnavailableError connection refused, timeout, 5xx/429
         ├── RuntimeUnavailableError  the runtime's helper/shim does not answer
@@ -53,6 +54,10 @@ class ContainerStartError(PermanentError):
 
 class ContainerGoneError(PermanentError, LookupError):
     """The task's container no longer exists."""
+
+
+class ContainerNotRunningError(PermanentError):
+    """The container exists but is not running (a ``docker exec`` into a stopped one)."""
 
 
 class UnhealthyContainerError(PermanentError):

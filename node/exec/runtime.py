@@ -79,16 +79,20 @@ from node.runtime import Runtime
 from node.runtime.errors import (
     ContainerNotFoundError,
     ContainerRuntimeError,
+    ContainerStateError,
     InvalidConfigError,
     ShimUnavailableError,
 )
 from node.runtime.errors import ContainerStartError as RtStartError
+from node.runtime.shim import MAX_EXEC_OUTPUT
+from node.runtime.spec import ExecResult
 from swarm.api.dispatcher_pb2 import AssignmentsMessage
 from swarm.api.objects_pb2 import NodeDescription, Task
 from swarm.api.types_pb2 import Platform, Resources
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+USER_EXECS = 16      # `docker exec` processes run at once (more wait their turn)
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
@@ -210,6 +214,9 @@ class RuntimeExecutor(Executor):
         self.hostname = hostname or socket.gethostname()
         self.poll = poll
         self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="exec")
+        # `docker exec` processes run as long as they like: their own threads, so a long one
+        # never holds a thread the tasks' operations need
+        self._user_execs = ThreadPoolExecutor(USER_EXECS, thread_name_prefix="user-exec")
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -259,6 +266,23 @@ class RuntimeExecutor(Executor):
         except xe.ExecError as e:
             log.warning("container %s: its sandbox's interfaces are unknown: %s", cid[:12], e)
             return ()
+
+    async def exec_process(self, cid: str, argv: Sequence[str], *, env: Sequence[str] = (),
+                           user: str = "", workdir: str = "") -> ExecResult:
+        """``docker exec``: ``argv`` in the running container ``cid`` until it exits
+        (``Runtime.exec``: the container's namespaces, cgroups, user, capabilities and seccomp
+        filter; no time limit; stdout and stderr interleaved, up to the shim's 1 MiB)."""
+        def run() -> ExecResult:
+            return self.rt.exec(cid, list(argv), env=list(env), user=user, workdir=workdir,
+                                timeout=None, max_output=MAX_EXEC_OUTPUT)
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._user_execs, run)
+        except ContainerStateError as e:
+            raise xe.ContainerNotRunningError(str(e)) from e
+        except (ContainerRuntimeError, ImageError) as e:
+            raise translate(e) from e
 
     async def task_ids(self) -> set[str]:
         await self.sync_volumes()
@@ -363,6 +387,7 @@ class RuntimeExecutor(Executor):
                 await self._watcher
             self._watcher = None
         self._pool.shutdown(wait=False)
+        self._user_execs.shutdown(wait=False)
 
     # ---- plumbing ------------------------------------------------------------------------------
     async def call(self, fn: Callable[..., T], *args: Any) -> T:

@@ -124,6 +124,21 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
                 _registered_method=True)
+        self.ExecCreate = channel.unary_unary(
+                '/swarm.api.Daemon/ExecCreate',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ExecCreateRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ExecCreateResponse.FromString,
+                _registered_method=True)
+        self.ExecStart = channel.unary_stream(
+                '/swarm.api.Daemon/ExecStart',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ExecStartRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ExecOutput.FromString,
+                _registered_method=True)
+        self.ExecInspect = channel.unary_unary(
+                '/swarm.api.Daemon/ExecInspect',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ExecInspectRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ExecInspectResponse.FromString,
+                _registered_method=True)
 
 
 class DaemonServicer:
@@ -241,6 +256,26 @@ class DaemonServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExecCreate(self, request, context):
+        """A second process in a running task container (`docker exec`): an exec instance is made,
+        started once (its output streamed back, or run detached) and inspected for its exit code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecStart(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecInspect(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaemonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +368,21 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.ContainerLogs,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.SerializeToString,
+            ),
+            'ExecCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecCreate,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ExecCreateRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ExecCreateResponse.SerializeToString,
+            ),
+            'ExecStart': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExecStart,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ExecStartRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ExecOutput.SerializeToString,
+            ),
+            'ExecInspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecInspect,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ExecInspectRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ExecInspectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -821,6 +871,87 @@ class Daemon:
             '/swarm.api.Daemon/ContainerLogs',
             swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/ExecCreate',
+            swarm_dot_api_dot_daemon__pb2.ExecCreateRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ExecCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecStart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarm.api.Daemon/ExecStart',
+            swarm_dot_api_dot_daemon__pb2.ExecStartRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecInspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/ExecInspect',
+            swarm_dot_api_dot_daemon__pb2.ExecInspectRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ExecInspectResponse.FromString,
             options,
             channel_credentials,
             insecure,

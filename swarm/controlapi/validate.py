@@ -80,8 +80,13 @@ def _validate_resources(spec: ServiceSpec) -> None:
         raise InvalidArgumentError("generic resources can only be reserved, not limited")
     for g in r.reservations.generic:
         if g.WhichOneof("resource") != "discrete":
-            raise InvalidArgumentError(f"invalid generic resource {g.named.kind}={g.named.value}: a service "
-                                       "reserves a count of a kind (KIND=COUNT), not a named resource")
+            # swarmkit's validateResources drops genericresource.ValidateTask's error, so dockerd
+            # stores a named reservation; its scheduler never finds a node for it
+            # (HasEnough: "task should only hold Discrete type"): pyswarm does the same
+            if not g.named.kind or not g.named.value:
+                raise InvalidArgumentError(f"invalid generic resource {g.named.kind}={g.named.value}: "
+                                           "want a kind and a value")
+            continue
         d = g.discrete
         if not d.kind or not all(c.isalnum() or c in "-_." for c in d.kind) or d.value <= 0:
             raise InvalidArgumentError(f"invalid generic resource {d.kind}={d.value}: want KIND=COUNT "

@@ -61,7 +61,8 @@ def _views(daemon: Any) -> Callable[[], Any] | None:
     return getattr(executor, "container_views", None)
 
 
-async def _all(daemon: Any) -> list[Any]:
+async def all_views(daemon: Any) -> list[Any]:
+    """Every task container of the node (none without the runtime executor)."""
     views = _views(daemon)
     return list(await views()) if views is not None else []
 
@@ -321,7 +322,7 @@ def _matches(v: Any, f: dict[str, list[str]]) -> bool:
 
 async def list_containers(daemon: Any, req: d.ContainerListRequest) -> d.ContainerListResponse:
     f = _filters(req.filters)
-    views = await _all(daemon)
+    views = await all_views(daemon)
     now = time.time()
     found = [v for v in views
              if (req.all or v.state.status == "running" or "status" in f) and _matches(v, f)]
@@ -348,12 +349,12 @@ def find(views: list[Any], ref: str) -> Any:
 
 
 async def inspect(daemon: Any, req: d.ContainerInspectRequest) -> d.ContainerInspectResponse:
-    v = find(await _all(daemon), req.id)
+    v = find(await all_views(daemon), req.id)
     return d.ContainerInspectResponse(container_json=json.dumps(inspect_doc(v)))
 
 
 async def logs(daemon: Any, req: d.ContainerLogsRequest) -> AsyncIterator[d.ContainerLogLine]:
-    v = find(await _all(daemon), req.id)
+    v = find(await all_views(daemon), req.id)
     task_id = v.state.labels.get(TASK_ID_LABEL, "")
     if not task_id:
         raise NoSuchContainerError(req.id)

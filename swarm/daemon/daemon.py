@@ -23,6 +23,7 @@ from swarm.ca.storage import NodeTLS, load_node_tls, save_node_tls
 from swarm.daemon import sysinfo
 from swarm.daemon.config import ConfigError, DaemonConfig
 from swarm.daemon.errors import AlreadyInSwarmError, DaemonError, NotInSwarmError
+from swarm.daemon.execs import ExecStore
 from swarm.daemon.state import NodeState, StateFile
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class SwarmDaemon:
 
         self.images = make_images(cfg)   # local images: usable in and out of a swarm
         self.volumes = make_volumes(cfg)  # local volumes: `swarm volume`, and the runtime's
+        self.execs = ExecStore()         # `docker exec` instances in the node's task containers
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

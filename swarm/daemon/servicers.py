@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from node.images.pullstream import PullProgress
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
-from swarm.daemon import containers, images, volumes
+from swarm.daemon import containers, execs, images, volumes
 from swarm.daemon.errors import NotAManagerError
 
 
@@ -95,6 +95,16 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
     async def ContainerLogs(self, request, context):
         async for line in containers.logs(self.d, request):
             yield line
+
+    async def ExecCreate(self, request, context):
+        return await execs.create(self.d, self.d.execs, request)
+
+    async def ExecStart(self, request, context):
+        async for chunk in execs.start(self.d, self.d.execs, request):
+            yield chunk
+
+    async def ExecInspect(self, request, context):
+        return await execs.inspect(self.d.execs, request)
 
 
 def _timestamp(rfc3339: str) -> Timestamp | None:

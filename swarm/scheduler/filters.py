@@ -122,6 +122,7 @@ class TaskRequirements:
         "generic",
         "max_replicas",
         "mem",
+        "named_request",
         "needs_resources",
         "platforms",
         "ports",
@@ -135,13 +136,16 @@ class TaskRequirements:
         res = spec.resources.reservations
         self.cpu: int = res.nano_cpus
         self.mem: int = res.memory_bytes
-        # generic resources: discrete counts per kind (a spec names no named ones: controlapi)
+        # generic resources: discrete counts per kind; a named one (the control API stores it,
+        # as swarmkit's does) fits no node, as swarmkit's HasEnough refuses it
         generic: dict[str, int] = {}
         for g in res.generic:
             if g.WhichOneof("resource") == "discrete" and g.discrete.value > 0:
                 generic[g.discrete.kind] = generic.get(g.discrete.kind, 0) + g.discrete.value
         self.generic: tuple[tuple[str, int], ...] = tuple(sorted(generic.items()))
-        self.needs_resources: bool = self.cpu > 0 or self.mem > 0 or bool(self.generic)
+        self.named_request: bool = any(g.WhichOneof("resource") == "named" for g in res.generic)
+        self.needs_resources: bool = (self.cpu > 0 or self.mem > 0 or bool(self.generic)
+                                      or self.named_request)
         placement = spec.placement
         exprs = tuple(placement.constraints)
         try:
@@ -177,7 +181,7 @@ class TaskRequirements:
 
     def fits(self, info: NodeInfo) -> bool:
         """The reservations (CPU, memory, generic resources) fit what ``info`` has left."""
-        if self.cpu > info.cpu or self.mem > info.mem:
+        if self.named_request or self.cpu > info.cpu or self.mem > info.mem:
             return False
         return all(info.generic_left(kind) >= n for kind, n in self.generic)
 

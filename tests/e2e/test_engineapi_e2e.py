@@ -176,8 +176,21 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
     cp = docker(sb, "ps", "-f", "ancestor=x", host="wkr1")
     assert cp.returncode == 1 and "filter 'ancestor' is not supported by pyswarm" in cp.stderr, cp.stderr
 
+    # docker exec into the task's container (how Docker's secrets tutorial reads /run/secrets):
+    # the output, the environment and working directory given, the exit code passed on
+    assert ok(sb, "exec", name, "cat", "/etc/version", host="wkr1").strip() == "1"
+    script = 'echo "$X $(pwd)"; echo err >&2'
+    out = ok(sb, "exec", "-e", "X=from-exec", "-w", "/www", name, "sh", "-c", script, host="wkr1")
+    assert out == "from-exec /www\nerr\n", out          # stdout and stderr interleaved (README)
+    assert ok(sb, "exec", "-u", "nobody", name, "id", "-u", host="wkr1").strip() == "65534"
+    assert docker(sb, "exec", name, "sh", "-c", "exit 3", host="wkr1").returncode == 3
+    cp = docker(sb, "exec", name, "nosuch", host="wkr1")
+    assert cp.returncode == 127 and 'exec: "nosuch": executable file not found in $PATH' in cp.stdout, cp
+    cp = docker(sb, "exec", "-t", name, "true", host="wkr1")
+    assert cp.returncode != 0 and "exec with a terminal (docker exec -t) is not supported" in cp.stderr, cp
+
     # what the node does not serve is a clear 501; a worker refuses manager calls as dockerd
-    cp = docker(sb, "exec", name, "true", host="wkr1")
+    cp = docker(sb, "stop", name, host="wkr1")
     assert cp.returncode != 0 and "is not implemented by pyswarm's Engine API" in cp.stderr, cp.stderr
     cp = docker(sb, "node", "ls", host="wkr1")
     assert cp.returncode == 1 and "This node is not a swarm manager." in cp.stderr, cp.stderr
@@ -256,3 +269,49 @@ def test_docker_service_create_with_registry_auth(
     outputs += [dk("service", "inspect", "authed"), dk("service", "ps", "--no-trunc", "authed")]
     assert "PullOptions" not in outputs[2] and "RegistryAuth" not in outputs[2]
     assert not any(n in out for out in outputs for n in (password, basic))
+
+
+MAKE_SERVICE = """
+import sys, docker
+c = docker.from_env().api                     # DOCKER_HOST: this host's Engine API (mgr1)
+image, data = sys.argv[1], sys.argv[2].encode()
+sid = c.create_secret("favorite", data)["ID"]
+spec = docker.types.ContainerSpec(image, ["sleep", "100000"],
+                                  secrets=[docker.types.SecretReference(sid, "favorite")])
+c.create_service(docker.types.TaskTemplate(spec, placement=docker.types.Placement(
+    constraints=["node.hostname==wkr1"])), name="reader")
+"""
+
+READ_SECRET = """
+import json, sys, time, docker
+client = docker.from_env()                    # DOCKER_HOST: this host's Engine API (wkr1)
+c = client.api
+for _ in range(600):                          # docker-py's own suite waits for the container so
+    found = c.containers(filters={"name": ["reader"]}, quiet=True)
+    if found:
+        break
+    time.sleep(0.2)
+cid = found[0]["Id"]
+eid = c.exec_create(cid, "cat /run/secrets/favorite")
+out = c.exec_start(eid)
+code = c.exec_inspect(eid)["ExitCode"]
+res = client.containers.get(cid).exec_run("sh -c 'echo to-out; echo to-err >&2; exit 4'", demux=False)
+print(json.dumps({"secret": out.decode(), "code": code, "run": [res.exit_code, res.output.decode()]}))
+"""
+
+
+def test_docker_py_reads_a_secret_through_docker_exec(swarm_bed: Any) -> None:
+    """What docker-py's own suite does (test_create_service_with_secret): the service gets its
+    secret, and exec_create/exec_start in its container on the node read it back."""
+    import sys
+
+    sb = swarm_bed
+    value = "phantasmagoria of flower view"
+    cp = sb.tb.exec("mgr1", sys.executable, "-c", MAKE_SERVICE, sb.image("demo/web:1"), value, timeout=120)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    cp = sb.tb.exec("wkr1", sys.executable, "-c", READ_SECRET, timeout=240)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    got = json.loads(cp.stdout.strip().splitlines()[-1])
+    assert got == {"secret": value, "code": 0, "run": [4, "to-out\nto-err\n"]}, got
+    ok(sb, "service", "rm", "reader")
+    ok(sb, "secret", "rm", "favorite")

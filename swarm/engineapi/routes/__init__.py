@@ -8,6 +8,7 @@ from swarm.engineapi.routes import (
     containers,
     distribution,
     events,
+    execs,
     images,
     logs,
     networks,
@@ -33,6 +34,7 @@ ROUTES: list[Route] = [
     *distribution.ROUTES,
     *volumes.ROUTES,
     *containers.ROUTES,
+    *execs.ROUTES,
     *events.ROUTES,
     *absent.ROUTES,
 ]

@@ -1,7 +1,8 @@
 """`/containers`: the node's task containers (list, inspect, logs), so `docker ps`, `docker
 inspect` and `docker logs` work on a node as in the course. The daemon renders Docker's JSON
 (``swarm.daemon.containers``); these pass it through. Containers are made by the orchestrator
-only: create, start, stop, kill, exec and the rest are not served (501 naming the endpoint)."""
+only: create, start, stop, kill and the rest are not served (501 naming the endpoint); ``exec``
+is (``routes/execs.py``)."""
 
 from __future__ import annotations
 

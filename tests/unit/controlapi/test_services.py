@@ -133,9 +133,8 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
     ("task.resources.limits.nano_cpus", 1, "invalid cpu limit value 1e-09: Must be at least 0.001"),
     ("task.resources.limits.pids", -1, "invalid pids limit: must not be negative"),
     ("task.resources.reservations.generic",
-     [GenericResource(named=GenericResource.Named(kind="gpu", value="GPU-0"))],
-     "invalid generic resource gpu=GPU-0: a service reserves a count of a kind (KIND=COUNT), not a named "
-     "resource"),
+     [GenericResource(named=GenericResource.Named(kind="gpu", value=""))],
+     "invalid generic resource gpu=: want a kind and a value"),
     ("task.resources.reservations.generic",
      [GenericResource(discrete=GenericResource.Discrete(kind="gpu", value=0))],
      "invalid generic resource gpu=0: want KIND=COUNT with a count above 0"),
@@ -161,6 +160,18 @@ def test_create_refuses_an_invalid_spec(swarm: Swarm, path: str, value: object, 
     _set(spec, path, value)
     refused(services.create_service, swarm.ctx, c.CreateServiceRequest(spec=spec),
             "INVALID_ARGUMENT", message)
+
+
+def test_a_named_reservation_is_stored_as_dockerd_stores_it(swarm: Swarm) -> None:
+    """swarmkit's validateResources drops genericresource.ValidateTask's error: the service is
+    created with its named reservation (docker-py's test_create_service_with_generic_resources);
+    the scheduler then finds no node for it (tests/unit/scheduler/test_generic_resources.py)."""
+    spec = service_spec()
+    wanted = [GenericResource(discrete=GenericResource.Discrete(kind="gpu", value=1)),
+              GenericResource(named=GenericResource.Named(kind="gpu", value="test"))]
+    spec.task.resources.reservations.generic.extend(wanted)
+    svc = call(services.create_service, swarm.ctx, c.CreateServiceRequest(spec=spec)).service
+    assert list(svc.spec.task.resources.reservations.generic) == wanted
 
 
 def test_create_refuses_an_unknown_network_and_the_ingress_network(swarm: Swarm) -> None:

@@ -120,7 +120,7 @@ def test_what_is_not_served_is_a_501_naming_the_endpoint() -> None:
     async def check(c: TestClient[Any, Any]) -> None:
         for method, path in (
             ("POST", "/v1.50/containers/create"),
-            ("POST", "/v1.50/containers/web/exec"),
+            ("POST", "/v1.50/containers/web/stop"),
             ("POST", "/v1.50/swarm/unlock"),
             ("PUT", "/v1.50/services/x"),
             ("GET", "/system/df"),

@@ -61,3 +61,14 @@ def test_discrete_counts_and_tasks_without_generic_reservations() -> None:
     assert [(g.discrete.kind, g.discrete.value) for g in only] == [("ssd", 2)]
     plain = schedule(nodes, {}, tasks(2, "other"))
     assert len(plain.assignments) == 2 and plain.generic == {}
+
+
+def test_a_named_reservation_fits_no_node_as_swarmkits_has_enough_refuses_it() -> None:
+    """dockerd stores a service that reserves a named resource (swarmkit's validateResources drops
+    ValidateTask's error), and its scheduler finds no node: HasEnough takes discrete ones only."""
+    nodes = [gpu_node("n1", "GPU-0", "GPU-1"), node("n2")]
+    ts = tasks(1, "svc")
+    ts[0].spec.resources.reservations.generic.append(named("gpu", "GPU-0"))
+    plan = schedule(nodes, {}, ts)
+    assert plan.assignments == {}
+    assert "insufficient resources on 2 nodes" in next(iter(plan.unschedulable.values()))
