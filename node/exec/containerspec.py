@@ -213,6 +213,9 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
         ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in c.ulimits),
         oom_score_adj=c.oom_score_adj or None,
         extra_hosts=extra_hosts(c.hosts),
+        # Privileges: only seccomp changes anything here (no SELinux, no AppArmor; no_new_privs
+        # is always set)
+        seccomp=c.privileges.seccomp.mode != c.privileges.seccomp.UNCONFINED,
         **log_options(task),
     )
 

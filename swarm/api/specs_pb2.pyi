@@ -38,7 +38,7 @@ class NodeSpec(_message.Message):
     def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., desired_role: _Optional[_Union[_types_pb2.NodeRole, str]] = ..., membership: _Optional[_Union[NodeSpec.Membership, str]] = ..., availability: _Optional[_Union[NodeSpec.Availability, str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs", "healthcheck", "hosts", "dns_config", "ulimits", "oom_score_adj", "pull_options")
+    __slots__ = ("image", "labels", "command", "args", "hostname", "env", "dir", "user", "groups", "tty", "read_only", "stop_grace_period", "stop_signal", "init", "capability_add", "capability_drop", "sysctls", "mounts", "secrets", "configs", "healthcheck", "hosts", "dns_config", "ulimits", "oom_score_adj", "pull_options", "privileges")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class ContainerSpec(_message.Message):
     ULIMITS_FIELD_NUMBER: _ClassVar[int]
     OOM_SCORE_ADJ_FIELD_NUMBER: _ClassVar[int]
     PULL_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PRIVILEGES_FIELD_NUMBER: _ClassVar[int]
     image: str
     labels: _containers.ScalarMap[str, str]
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -105,7 +106,59 @@ class ContainerSpec(_message.Message):
     ulimits: _containers.RepeatedCompositeFieldContainer[_types_pb2.Ulimit]
     oom_score_adj: int
     pull_options: PullOptions
-    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[_types_pb2.HealthConfig, _Mapping]] = ..., hosts: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[_types_pb2.DNSConfig, _Mapping]] = ..., ulimits: _Optional[_Iterable[_Union[_types_pb2.Ulimit, _Mapping]]] = ..., oom_score_adj: _Optional[int] = ..., pull_options: _Optional[_Union[PullOptions, _Mapping]] = ...) -> None: ...
+    privileges: Privileges
+    def __init__(self, image: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., read_only: _Optional[bool] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stop_signal: _Optional[str] = ..., init: _Optional[bool] = ..., capability_add: _Optional[_Iterable[str]] = ..., capability_drop: _Optional[_Iterable[str]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[_types_pb2.SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[_types_pb2.ConfigReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[_types_pb2.HealthConfig, _Mapping]] = ..., hosts: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[_types_pb2.DNSConfig, _Mapping]] = ..., ulimits: _Optional[_Iterable[_Union[_types_pb2.Ulimit, _Mapping]]] = ..., oom_score_adj: _Optional[int] = ..., pull_options: _Optional[_Union[PullOptions, _Mapping]] = ..., privileges: _Optional[_Union[Privileges, _Mapping]] = ...) -> None: ...
+
+class Privileges(_message.Message):
+    __slots__ = ("selinux_context", "seccomp", "apparmor", "no_new_privileges")
+    class SELinuxContext(_message.Message):
+        __slots__ = ("disable", "user", "role", "type", "level")
+        DISABLE_FIELD_NUMBER: _ClassVar[int]
+        USER_FIELD_NUMBER: _ClassVar[int]
+        ROLE_FIELD_NUMBER: _ClassVar[int]
+        TYPE_FIELD_NUMBER: _ClassVar[int]
+        LEVEL_FIELD_NUMBER: _ClassVar[int]
+        disable: bool
+        user: str
+        role: str
+        type: str
+        level: str
+        def __init__(self, disable: _Optional[bool] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., type: _Optional[str] = ..., level: _Optional[str] = ...) -> None: ...
+    class SeccompOpts(_message.Message):
+        __slots__ = ("mode", "profile")
+        class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            DEFAULT: _ClassVar[Privileges.SeccompOpts.Mode]
+            UNCONFINED: _ClassVar[Privileges.SeccompOpts.Mode]
+            CUSTOM: _ClassVar[Privileges.SeccompOpts.Mode]
+        DEFAULT: Privileges.SeccompOpts.Mode
+        UNCONFINED: Privileges.SeccompOpts.Mode
+        CUSTOM: Privileges.SeccompOpts.Mode
+        MODE_FIELD_NUMBER: _ClassVar[int]
+        PROFILE_FIELD_NUMBER: _ClassVar[int]
+        mode: Privileges.SeccompOpts.Mode
+        profile: bytes
+        def __init__(self, mode: _Optional[_Union[Privileges.SeccompOpts.Mode, str]] = ..., profile: _Optional[bytes] = ...) -> None: ...
+    class AppArmorOpts(_message.Message):
+        __slots__ = ("mode",)
+        class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            DEFAULT: _ClassVar[Privileges.AppArmorOpts.Mode]
+            DISABLED: _ClassVar[Privileges.AppArmorOpts.Mode]
+        DEFAULT: Privileges.AppArmorOpts.Mode
+        DISABLED: Privileges.AppArmorOpts.Mode
+        MODE_FIELD_NUMBER: _ClassVar[int]
+        mode: Privileges.AppArmorOpts.Mode
+        def __init__(self, mode: _Optional[_Union[Privileges.AppArmorOpts.Mode, str]] = ...) -> None: ...
+    SELINUX_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_FIELD_NUMBER: _ClassVar[int]
+    APPARMOR_FIELD_NUMBER: _ClassVar[int]
+    NO_NEW_PRIVILEGES_FIELD_NUMBER: _ClassVar[int]
+    selinux_context: Privileges.SELinuxContext
+    seccomp: Privileges.SeccompOpts
+    apparmor: Privileges.AppArmorOpts
+    no_new_privileges: bool
+    def __init__(self, selinux_context: _Optional[_Union[Privileges.SELinuxContext, _Mapping]] = ..., seccomp: _Optional[_Union[Privileges.SeccompOpts, _Mapping]] = ..., apparmor: _Optional[_Union[Privileges.AppArmorOpts, _Mapping]] = ..., no_new_privileges: _Optional[bool] = ...) -> None: ...
 
 class PullOptions(_message.Message):
     __slots__ = ("registry_auth", "sealed")

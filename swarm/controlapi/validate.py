@@ -50,6 +50,10 @@ def validate_spec(spec: ServiceSpec) -> None:
     if spec.task.container.HasField("stop_grace_period") and \
             spec.task.container.stop_grace_period.ToNanoseconds() < 0:
         raise InvalidArgumentError("ContainerSpec: stop grace period must not be negative")
+    seccomp = spec.task.container.privileges.seccomp
+    if seccomp.mode == seccomp.CUSTOM or seccomp.profile:
+        raise InvalidArgumentError("ContainerSpec: a custom seccomp profile is not supported by pyswarm "
+                                   "(modes: default, unconfined)")
     mounts: set[str] = set()
     del mounts
 

@@ -139,6 +139,31 @@ DNS = Table(
 
 ULIMIT = Table(t.Ulimit, {"Name": F("name", string), "Soft": F("soft", integer), "Hard": F("hard", integer)})
 
+SELINUX = Table(
+    s.Privileges.SELinuxContext,
+    {"Disable": F("disable", boolean), "User": F("user", string), "Role": F("role", string),
+     "Type": F("type", string), "Level": F("level", string)},
+)
+SECCOMP = Table(
+    s.Privileges.SeccompOpts,
+    {"Mode": F("mode", enum({"default": s.Privileges.SeccompOpts.DEFAULT,
+                             "unconfined": s.Privileges.SeccompOpts.UNCONFINED}))},
+    # dockerd would run a custom profile; pyswarm's runtime has only its default filter
+    unsupported={"Profile": ()},
+)
+APPARMOR = Table(
+    s.Privileges.AppArmorOpts,
+    {"Mode": F("mode", enum({"default": s.Privileges.AppArmorOpts.DEFAULT,
+                             "disabled": s.Privileges.AppArmorOpts.DISABLED}))},
+)
+PRIVILEGES = Table(
+    s.Privileges,
+    {"SELinuxContext": F("selinux_context", message(SELINUX)), "Seccomp": F("seccomp", message(SECCOMP)),
+     "AppArmor": F("apparmor", message(APPARMOR)), "NoNewPrivileges": F("no_new_privileges", boolean)},
+    # a Windows credential spec: dockerd on Linux rejects the task ("invalid --security-opt")
+    unsupported={"CredentialSpec": ()},
+)
+
 CONTAINER = Table(
     s.ContainerSpec,
     {
@@ -167,10 +192,10 @@ CONTAINER = Table(
         "CapabilityDrop": F("capability_drop", strings),
         "Ulimits": F("ulimits", messages(ULIMIT)),
         "OomScoreAdj": F("oom_score_adj", integer),
+        "Privileges": F("privileges", message(PRIVILEGES)),
     },
     unsupported={
         "Isolation": ("default",),
-        "Privileges": (),
         "OpenStdin": (),
         "StopTimeout": (),
         "Duration": (),

@@ -21,7 +21,8 @@ _SPECIAL = {"id": "ID", "ip": "IP", "vip": "VIP", "cn": "CN", "csr": "CSR", "ipa
             "pid": "PID", "virtual_ips": "VirtualIPs", "ca_config": "CAConfig",
             "data_path_addr": "DataPathAddr", "api_addr": "APIAddr",
             "secret_id": "SecretID", "config_id": "ConfigID", "uid": "UID", "gid": "GID",
-            "readonly": "ReadOnly", "nocopy": "NoCopy", "dns_config": "DNSConfig"}
+            "readonly": "ReadOnly", "nocopy": "NoCopy", "dns_config": "DNSConfig",
+            "selinux_context": "SELinuxContext", "apparmor": "AppArmor"}
 
 # Enum values whose Docker spelling differs from a plain lower-casing of the proto name.
 _ENUM_RENAMES = {"RESTART_ON_ANY": "any", "RESTART_ON_NONE": "none", "RESTART_ON_FAILURE": "on-failure",

@@ -147,6 +147,8 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
     ("rollback.monitor.seconds", -1, "RollbackConfig: monitor cannot be negative"),
     ("task.container.stop_grace_period.seconds", -1,
      "ContainerSpec: stop grace period must not be negative"),
+    ("task.container.privileges.seccomp.mode", 2,
+     "ContainerSpec: a custom seccomp profile is not supported by pyswarm (modes: default, unconfined)"),
     ("task.placement.constraints", ["node.role=manager"],
      "constraint expected one operator from ==, !="),
     ("task.placement.preferences", [PlacementPreference()],
@@ -154,7 +156,7 @@ def _set(spec: ServiceSpec, path: str, value: object) -> None:
 ], ids=["reserve-memory", "limit-memory", "failure-ratio", "rollback-action", "dnsrr-ingress",
         "reserve-cpu", "limit-cpu", "pids",
         "generic-named", "generic-zero", "generic-limit", "restart-delay", "restart-window", "update-delay",
-        "rollback-monitor", "stop-grace", "constraint", "placement-pref"])
+        "rollback-monitor", "stop-grace", "seccomp-custom", "constraint", "placement-pref"])
 def test_create_refuses_an_invalid_spec(swarm: Swarm, path: str, value: object, message: str) -> None:
     spec = service_spec(ports=[port(80)])
     _set(spec, path, value)

@@ -188,8 +188,8 @@ def test_unknown_keys_are_ignored_and_null_is_absent() -> None:
             "'none', 'on-failure'",
         ),
         (
-            {"TaskTemplate": {"ContainerSpec": {"Privileges": {"NoNewPrivileges": True}}}},
-            "ServiceSpec.TaskTemplate.ContainerSpec.Privileges is not supported by pyswarm",
+            {"TaskTemplate": {"ContainerSpec": {"Privileges": {"CredentialSpec": {"File": "x.json"}}}}},
+            "ServiceSpec.TaskTemplate.ContainerSpec.Privileges.CredentialSpec is not supported by pyswarm",
         ),
         ({"TaskTemplate": {"ContainerSpec": {"Isolation": "hyperv"}}}, "Isolation is not supported"),
         (
@@ -375,7 +375,9 @@ def _fill(msg: Any, depth: int = 0) -> None:
 
 
 # fields the Engine API's shapes never show (credentials: sealed by the control API)
-NOT_SHOWN = {"swarm.api.ContainerSpec.pull_options"}
+NOT_SHOWN = {"swarm.api.ContainerSpec.pull_options",
+             # a custom seccomp profile is refused (test_privileges_...)
+             "swarm.api.Privileges.SeccompOpts.mode", "swarm.api.Privileges.SeccompOpts.profile"}
 
 
 def test_every_service_spec_field_survives_inspect_and_update() -> None:
@@ -407,3 +409,20 @@ def test_generic_resources_in_both_forms() -> None:
     assert [(g.named.kind, g.named.value) for g in res.generic if g.HasField("named")] == [("dev", "d0")]
     with pytest.raises(BadRequest, match="expected one of NamedResourceSpec or DiscreteResourceSpec"):
         service_spec({"TaskTemplate": {"Resources": {"Limits": {"GenericResources": [{"Other": {}}]}}}})
+
+
+def test_privileges_are_kept_as_docker_shows_them_and_custom_seccomp_is_refused() -> None:
+    """docker-py's test_create_service_with_privileges: SELinuxContext (no SELinux here: kept, as
+    dockerd keeps it on a host without it), seccomp default/unconfined, AppArmor, NoNewPrivileges."""
+    priv = {"SELinuxContext": {"Disable": True, "User": "u", "Role": "r", "Type": "t", "Level": "l"},
+            "Seccomp": {"Mode": "unconfined"}, "AppArmor": {"Mode": "disabled"}, "NoNewPrivileges": True}
+    spec = service_spec({"Name": "p", "TaskTemplate": {"ContainerSpec": {"Image": "i", "Privileges": priv}}})
+    p = spec.task.container.privileges
+    assert p.selinux_context.disable and p.seccomp.mode == s.Privileges.SeccompOpts.UNCONFINED
+    assert p.apparmor.mode == s.Privileges.AppArmorOpts.DISABLED and p.no_new_privileges
+    assert service_spec_doc(spec)["TaskTemplate"]["ContainerSpec"]["Privileges"] == priv
+    for bad, msg in (({"Seccomp": {"Mode": "custom"}}, "must be one of 'default', 'unconfined'"),
+                     ({"Seccomp": {"Profile": "{}"}}, "Seccomp.Profile is not supported"),
+                     ({"AppArmor": {"Mode": "strict"}}, "must be one of 'default', 'disabled'")):
+        with pytest.raises(BadRequest, match=msg):
+            service_spec({"TaskTemplate": {"ContainerSpec": {"Privileges": bad}}})

@@ -79,3 +79,15 @@ def test_log_attrs_name_labels_and_env_as_dockers_log_options() -> None:
     t.spec.log_driver.options.update({"labels": "tier,absent", "env": "STAGE,EMPTY",
                                       "labels-regex": "^own", "env-regex": "[("})   # a bad regex is skipped
     assert log_attrs(t) == [("EMPTY", ""), ("STAGE", "prod"), ("owner", "ops"), ("tier", "back")]
+
+
+def test_privileges_seccomp_unconfined_drops_the_filter_the_rest_changes_nothing() -> None:
+    t = make_task("t1")
+    assert container_config(t, IMAGE, "node-a", ("CHOWN",)).seccomp is True      # the default filter
+    p = t.spec.container.privileges
+    p.selinux_context.disable = True
+    p.apparmor.mode = p.apparmor.DISABLED
+    p.no_new_privileges = True
+    assert container_config(t, IMAGE, "node-a", ("CHOWN",)).seccomp is True
+    p.seccomp.mode = p.seccomp.UNCONFINED
+    assert container_config(t, IMAGE, "node-a", ("CHOWN",)).seccomp is False
