@@ -140,26 +140,39 @@ def _value(deps: Dependencies, kind: str, oid: str) -> bytes:
     raise InvalidSpecError(msg)
 
 
-def files(task: Task, deps: Dependencies) -> list[File]:
-    """The task's secrets and configs as files, their values read from ``deps``."""
+def _payload(deps: Dependencies, kind: str, oid: str, name: str, task: Task, node_hostname: str) -> bytes:
+    """The value the container gets: as stored, or rendered for ``task`` when templated."""
+    data = _value(deps, kind, oid)
+    if not deps.templated(kind, oid):
+        return data
+    from node.exec.templates import render_payload
+
+    return render_payload(kind, name, data, task, node_hostname, deps, _value)
+
+
+def files(task: Task, deps: Dependencies, node_hostname: str = "") -> list[File]:
+    """The task's secrets and configs as files, their values read from ``deps`` (templated ones
+    rendered for the task: :mod:`node.exec.templates`)."""
     c = task.spec.container
     out: list[File] = []
     for s in c.secrets:
         name = s.secret_name or s.secret_id
         target, uid, gid, mode = _file_args(f"secret {name}", s.file, name)
-        out.append(secret_file(name, _value(deps, "secret", s.secret_id), target, uid, gid, mode))
+        data = _payload(deps, "secret", s.secret_id, name, task, node_hostname)
+        out.append(secret_file(name, data, target, uid, gid, mode))
     for x in c.configs:
         name = x.config_name or x.config_id
         target, uid, gid, mode = _file_args(f"config {name}", x.file, name)
-        out.append(config_file(name, _value(deps, "config", x.config_id), target, uid, gid, mode))
+        data = _payload(deps, "config", x.config_id, name, task, node_hostname)
+        out.append(config_file(name, data, target, uid, gid, mode))
     return out
 
 
-def user_mounts(task: Task, deps: Dependencies,
-                protected: Sequence[str] = ()) -> tuple[list[Mount], list[File]]:
+def user_mounts(task: Task, deps: Dependencies, protected: Sequence[str] = (),
+                node_hostname: str = "") -> tuple[list[Mount], list[File]]:
     """The task's mounts and files, checked with Docker's rules (``protected``: the node's data
     root, never a bind source); :class:`InvalidSpecError` with Docker's message if not."""
-    ms, fs = mounts(task), files(task, deps)
+    ms, fs = mounts(task), files(task, deps, node_hostname)
     try:
         validate_mounts(ms, fs, protected=protected)
     except InvalidConfigError as e:
@@ -181,7 +194,7 @@ def container_config(task: Task, image: Any, node_hostname: str, default_caps: t
     from node.runtime import ContainerConfig, Limits
     from node.runtime.spec import Ulimit
 
-    ms, fs = user_mounts(task, deps if deps is not None else NoDependencies(), protected)
+    ms, fs = user_mounts(task, deps if deps is not None else NoDependencies(), protected, node_hostname)
     if resolv_conf:
         ms.append(Mount(target="/etc/resolv.conf", source=resolv_conf, type="bind", read_only=True))
     c = task.spec.container

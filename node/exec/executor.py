@@ -70,6 +70,10 @@ class Dependencies(Protocol):
         """A COMPLETE assignment set has arrived (a missing item will not come later)."""
         ...
 
+    def templated(self, kind: str, oid: str) -> bool:
+        """``kind`` ``oid`` is a Go template (``--template-driver golang``), rendered per task."""
+        ...
+
 
 class NoDependencies:
     """An executor's store before the agent gives it one: holds nothing, never will."""
@@ -78,6 +82,9 @@ class NoDependencies:
 
     def get(self, kind: str, oid: str) -> bytes | None:
         return None
+
+    def templated(self, kind: str, oid: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)

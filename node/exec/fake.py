@@ -254,7 +254,7 @@ class FakeController(Controller):
             self.x._tempfails[self.task.id] = failed + 1
             raise RegistryUnavailableError(f"{image}: registry unavailable (fake, attempt {failed + 1})")
         mounts, files = user_mounts(self.task, self.x.dependencies,
-                                    (self.x.data_root,) if self.x.data_root else ())
+                                    (self.x.data_root,) if self.x.data_root else (), self.x.hostname)
         if self._container is None:  # another prepare may have finished while we slept
             cid = f"fake{next(self.x._ids):012d}"
             self.x.containers[self.task.id] = FakeContainer(cid, self.task.id, task_name(self.task), b,

@@ -72,6 +72,7 @@ from node.exec.health import (
     UnhealthyError,
     resolve,
 )
+from node.exec.templates import ARCH
 from node.images import ImageError, ImageStore
 from node.images import RegistryUnavailableError as ImagesUnavailable
 from node.images.credentials import UnreadableAuthError, decode_registry_auth
@@ -93,7 +94,6 @@ from swarm.api.types_pb2 import Platform, Resources
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 USER_EXECS = 16      # `docker exec` processes run at once (more wait their turn)
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 def translate(e: Exception) -> xe.ExecError:
@@ -235,7 +235,7 @@ class RuntimeExecutor(Executor):
         machine = platform.machine()
         return NodeDescription(
             hostname=self.hostname,
-            platform=Platform(os="linux", architecture=_ARCH.get(machine, machine)),
+            platform=Platform(os="linux", architecture=ARCH.get(machine, machine)),
             resources=Resources(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000, memory_bytes=mem),
             engine_version="pyswarm")
 
@@ -543,7 +543,7 @@ class RuntimeController(Controller):
         deps = self.x.dependencies
         # mapped and checked before a sandbox exists: a bad mount or a missing secret rejects
         # the task with nothing to undo (the check is repeated with the sandbox's resolv.conf)
-        await self.x.serial(self.cid, lambda: user_mounts(self.task, deps, self.x.protected))
+        await self.x.serial(self.cid, lambda: user_mounts(self.task, deps, self.x.protected, self.x.hostname))
         sandbox: tuple[str, str] | None = None
         if self.x.network is not None and _needs_sandbox(self.task):
             sandbox = await self.x.net(self.x.network.setup_sandbox(self.cid, self.task))

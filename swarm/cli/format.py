@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from swarm.cli.client import CLIError
-from swarm.cli.gotemplate import Template, TemplateError
+from swarm.gotemplate import Template, TemplateError
 from swarm.shapes.units import human_duration
 
 MIN_WIDTH = 10
@@ -98,7 +98,7 @@ def _execute(tpl: Template, data: Any) -> str:
 
 
 def render_template(fmt: str, rec: Any) -> str:
-    """``--format`` as a Go template (:mod:`swarm.cli.gotemplate`) against Docker's JSON shape;
+    """``--format`` as a Go template (:mod:`swarm.gotemplate`) against Docker's JSON shape;
     ``\\t`` and ``\\n`` typed literally in a shell are the tab and newline, as in Docker."""
     return _execute(_compile(fmt), rec)
 

@@ -2,7 +2,8 @@
 
 Like secrets (:mod:`~swarm.controlapi.secrets`) but not secret: the data is stored as given
 and returned by inspect (Docker shows ``Spec.Data``), up to 1000 KiB. Templating (Docker's
-``--template-driver golang``) is refused for now. Messages are swarmkit's (``config.go``).
+``--template-driver golang``) is stored as given; the node renders it per task
+(``node.exec.templates``); any other driver is refused. Messages are swarmkit's (``config.go``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from swarm.controlapi.payloads import (
     validate_labels,
     validate_name,
     validate_payload,
+    validate_templating,
 )
 from swarm.controlapi.resolve import resolve
 from swarm.store import NameConflictError, typed
@@ -39,8 +41,7 @@ async def create_config(ctx: Context, req: c.CreateConfigRequest) -> c.CreateCon
     spec.CopyFrom(req.spec)
     validate_name(spec.annotations.name)
     validate_labels(spec.annotations.labels)
-    if spec.templating.name:
-        raise InvalidArgumentError(f"config template driver {spec.templating.name!r} is not supported yet")
+    validate_templating("config", spec.templating.name)
     validate_payload("config", spec.data, MAX_CONFIG)
     if any(x.spec.annotations.name == spec.annotations.name for x in ctx.read.list(Config)):
         raise AlreadyExistsError(f"config {spec.annotations.name} already exists")

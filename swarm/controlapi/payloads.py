@@ -51,6 +51,15 @@ def validate_payload(kind: str, data: bytes, limit: int) -> None:
         raise InvalidArgumentError(f"{kind} data must be larger than 0 and less than {limit} bytes")
 
 
+TEMPLATE_DRIVERS = ("golang",)
+
+
+def validate_templating(kind: str, driver: str) -> None:
+    """``--template-driver``: none, or Go's templates (rendered per task on the node)."""
+    if driver and driver not in TEMPLATE_DRIVERS:
+        raise InvalidArgumentError(f"{kind} template driver {driver!r} is not supported: only golang")
+
+
 def filtered(items: Sequence[T], f: Any) -> list[T]:
     """The list filters of ListSecrets/ListConfigs: names, name and id prefixes, labels."""
     out = list(items)

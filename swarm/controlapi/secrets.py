@@ -25,6 +25,7 @@ from swarm.controlapi.payloads import (
     validate_labels,
     validate_name,
     validate_payload,
+    validate_templating,
 )
 from swarm.controlapi.resolve import resolve
 from swarm.store import NameConflictError, typed
@@ -61,8 +62,7 @@ async def create_secret(ctx: Context, req: c.CreateSecretRequest) -> c.CreateSec
     validate_labels(spec.annotations.labels)
     if spec.driver.name:
         raise InvalidArgumentError(f"secret driver {spec.driver.name!r} is not supported: give the value")
-    if spec.templating.name:
-        raise InvalidArgumentError("secret templating is not supported yet")
+    validate_templating("secret", spec.templating.name)
     validate_payload("secret", spec.data, MAX_SECRET)
     key = _key(ctx)
     if any(s.spec.annotations.name == spec.annotations.name for s in ctx.read.list(Secret)):

@@ -193,8 +193,9 @@ def test_configs(swarm: LoopbackCluster) -> None:
         "config data must be larger than 0 and less than 1024000 bytes")
     tpl = ConfigSpec(data=b"{{.Service.Name}}")
     tpl.annotations.name = "tpl"
-    tpl.templating.name = "golang"
-    assert "not supported yet" in refused(m.CreateConfig, c.CreateConfigRequest(spec=tpl)).details()
+    tpl.templating.name = "mustache"
+    assert refused(m.CreateConfig, c.CreateConfigRequest(spec=tpl)).details() == (
+        "config template driver 'mustache' is not supported: only golang")
     worker = info(swarm[4]).node_id
     m.CreateService(c.CreateServiceRequest(spec=service_spec("web", worker, config="nginx.conf")))
     swarm.wait(lambda: cfg.id in info(swarm[4]).held_configs, 60, "config delivered")

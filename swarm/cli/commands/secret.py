@@ -143,12 +143,11 @@ def _group(kind: _Kind) -> click.Group:
         if driver:
             raise CLIError(f"Error response from daemon: {kind.name} driver {driver!r} is not supported: "
                            "only secrets held by the swarm itself are")
-        if template_driver:
-            raise CLIError(f"Error response from daemon: template driver {template_driver!r} is not "
-                           "supported yet")
         data = _read_data(file, kind.name)
         spec_cls = specs_pb2.SecretSpec if kind is SECRET else specs_pb2.ConfigSpec
         spec = spec_cls(data=data)
+        if template_driver:
+            spec.templating.name = template_driver
         spec.annotations.name = name
         spec.annotations.labels.update(_labels(label))
         cl = obj.client

@@ -119,10 +119,12 @@ def _payload(ctx: StackContext, path: str, obj: Mapping[str, Any], limit: int) -
 
 def convert_secret(ctx: StackContext, key: str, obj: Mapping[str, Any]) -> SecretSpec:
     path = f"secrets.{key}"
-    for k in ("driver", "driver_opts", "template_driver"):
+    for k in ("driver", "driver_opts"):
         if obj.get(k):
             raise CLIError(f"{path}.{k}: not supported yet")
     spec = SecretSpec(data=_payload(ctx, path, obj, SECRET_MAX))
+    if obj.get("template_driver"):                   # Docker's Templating: {Name: driver}
+        spec.templating.name = str(obj["template_driver"])
     spec.annotations.name = str(obj.get("name") or ctx.scoped(key))
     spec.annotations.labels.update(_labels(obj, ctx.namespace))
     return spec
@@ -130,9 +132,9 @@ def convert_secret(ctx: StackContext, key: str, obj: Mapping[str, Any]) -> Secre
 
 def convert_config(ctx: StackContext, key: str, obj: Mapping[str, Any]) -> ConfigSpec:
     path = f"configs.{key}"
-    if obj.get("template_driver"):
-        raise CLIError(f"{path}.template_driver: not supported yet")
     spec = ConfigSpec(data=_payload(ctx, path, obj, CONFIG_MAX))
+    if obj.get("template_driver"):                   # Docker's Templating: {Name: driver}
+        spec.templating.name = str(obj["template_driver"])
     spec.annotations.name = str(obj.get("name") or ctx.scoped(key))
     spec.annotations.labels.update(_labels(obj, ctx.namespace))
     return spec

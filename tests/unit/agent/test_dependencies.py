@@ -157,3 +157,21 @@ def test_fake_prints_what_a_task_got_when_asked(tmp_path: Path) -> None:
         await w.stop()
 
     run(main())
+
+
+def test_the_store_knows_which_are_templates_through_complete_update_and_remove() -> None:
+    tpl = cfg("c1", b"{{.Service.Name}}")
+    tpl.assignment.config.spec.templating.name = "golang"
+    store = DependencyStore()
+    store.apply(msg(tpl, sec("s1"), complete=True))
+    assert store.templated("config", "c1") and not store.templated("secret", "s1")
+    plain = cfg("c1", b"plain")                                   # an update that is no template
+    store.apply(msg(plain))
+    assert not store.templated("config", "c1")
+    store.apply(msg(tpl))
+    assert store.templated("config", "c1")
+    store.apply(msg(gone(tpl)))
+    assert not store.templated("config", "c1") and store.get("config", "c1") is None
+    store.apply(msg(tpl))
+    store.apply(msg(sec("s1"), complete=True))                    # a COMPLETE set without it
+    assert not store.templated("config", "c1")

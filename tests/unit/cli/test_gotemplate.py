@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from swarm.cli.format import emit_listing, template_table
-from swarm.cli.gotemplate import TemplateError, render
+from swarm.gotemplate import TemplateError, render
 
 SVC = {
     "ID": "abc123",

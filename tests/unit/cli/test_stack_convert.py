@@ -376,12 +376,15 @@ def test_secret_refusals(tmp_path):
     assert "more than the limit of 500 KiB" in refused(
         {"services": {"w": {"image": "i"}}, "secrets": {"s": {"file": "big"}}}, tmp_path
     )
-    assert (
-        refused(
-            {"services": {"w": {"image": "i"}}, "configs": {"c": {"file": "x", "template_driver": "golang"}}}
-        )
-        == "configs.c.template_driver: not supported yet"
-    )
+
+
+def test_template_driver_becomes_the_templating_as_dockers_stack_deploy(tmp_path):
+    (tmp_path / "x").write_text("{{.Service.Name}}")
+    doc = {"services": {"w": {"image": "i"}}, "configs": {"c": {"file": "x", "template_driver": "golang"}},
+           "secrets": {"s": {"file": "x", "template_driver": "golang"}}}
+    objs = stack(doc, tmp_path)
+    assert [c.templating.name for c in objs.configs] == ["golang"]
+    assert [s.templating.name for s in objs.secrets] == ["golang"]
 
 
 def test_networks_fixture():

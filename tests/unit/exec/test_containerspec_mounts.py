@@ -20,11 +20,15 @@ from tests.unit.agent.helpers import make_task
 
 
 class Deps:
-    def __init__(self, values: dict[tuple[str, str], bytes], complete: bool = True) -> None:
-        self.values, self.complete = values, complete
+    def __init__(self, values: dict[tuple[str, str], bytes], complete: bool = True,
+                 templates: tuple[tuple[str, str], ...] = ()) -> None:
+        self.values, self.complete, self.templates = values, complete, templates
 
     def get(self, kind: str, oid: str) -> bytes | None:
         return self.values.get((kind, oid))
+
+    def templated(self, kind: str, oid: str) -> bool:
+        return (kind, oid) in self.templates
 
 
 DEPS = Deps({("secret", "s1"): b"pw", ("config", "c1"): b"conf"})

@@ -1,4 +1,5 @@
-"""Go ``text/template`` for ``--format``: the language Docker's CLI users write their scripts in.
+"""Go ``text/template``: the language of Docker's ``--format`` (the CLI) and of swarm's templates
+(a templated config or secret, rendered per task on the node: :mod:`node.exec.templates`).
 
 Why here and not a library: ``--format '{{.Spec.Name}}'``, ``'{{json .}}'``, ``'table
 {{.ID}}\\t{{.Name}}'``, ``'{{range .Spec.Labels}}...{{end}}'`` are what scripts that drive Docker
@@ -571,8 +572,9 @@ _LAZY = ("and", "or")
 
 # -------------------------------------------------------------------------------- execution
 class _Exec:
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, funcs: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.root = root
+        self.funcs = {**FUNCS, **(funcs or {})}
         self.scopes: list[dict[str, Any]] = [{"$": root}]
         self.out: list[str] = []
 
@@ -664,7 +666,7 @@ class _Exec:
             name = head.value
             if name in _LAZY:
                 return self._lazy(name, cmd.args[1:], dot, line, piped)
-            fn = FUNCS.get(name)
+            fn = self.funcs.get(name)
             if fn is None:
                 raise TemplateError(f'template: :{line}: function "{name}" not defined')
             args = [self.operand(a, dot, line) for a in cmd.args[1:]] + list(piped or ())
@@ -749,8 +751,10 @@ class Template:
         self.source = source
         self._nodes = _Parser(source).parse()
 
-    def execute(self, data: Any) -> str:
-        ex = _Exec(data)
+    def execute(self, data: Any, funcs: Mapping[str, Callable[..., Any]] | None = None) -> str:
+        """The text for ``data``; ``funcs`` adds functions to Go's and Docker's (swarm's
+        templates have ``env``, ``secret``, ``config``)."""
+        ex = _Exec(data, funcs)
         try:
             ex.run(self._nodes, data)
         except (_Break, _Continue):
@@ -758,5 +762,5 @@ class Template:
         return "".join(ex.out)
 
 
-def render(source: str, data: Any) -> str:
-    return Template(source).execute(data)
+def render(source: str, data: Any, funcs: Mapping[str, Callable[..., Any]] | None = None) -> str:
+    return Template(source).execute(data, funcs)
