@@ -305,7 +305,7 @@ def test_docker_py_reads_a_secret_through_docker_exec(swarm_bed: Any) -> None:
     secret, and exec_create/exec_start in its container on the node read it back."""
     import sys
 
-    sb = swarm_bed
+    sb = swarm_bed(managers=1, workers=2)
     value = "phantasmagoria of flower view"
     cp = sb.tb.exec("mgr1", sys.executable, "-c", MAKE_SERVICE, sb.image("demo/web:1"), value, timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr

@@ -31,8 +31,12 @@ def test_service_runs_real_containers_across_hosts(swarm_bed):
     image = sb.image("demo/web:1")
     ids = sb.ok("image", "ls", "-q", host="wkr1").split()
     assert len(ids) == 1, ids
+    # the CLI pinned the image to its digest and a pull by digest moves no tag (Docker's workers
+    # show such images untagged too): the tag names nothing on the node, the id does
+    r = sb.cli("image", "rm", image, host="wkr1")
+    assert r.returncode == 1 and f"No such image: {image}" in r.stderr, r.stderr
     for flags in ([], ["--force"]):
-        r = sb.cli("image", "rm", *flags, image, host="wkr1")
+        r = sb.cli("image", "rm", *flags, ids[0], host="wkr1")
         assert r.returncode == 1 and "(cannot be forced) - image is being used by running container" in \
             r.stderr, r.stderr
         assert "Traceback" not in r.stderr
@@ -43,7 +47,7 @@ def test_service_runs_real_containers_across_hosts(swarm_bed):
     sb.ok("service", "rm", "web")
     sb.tb.wait_for(lambda: "web" not in sb.ok("service", "ls"), timeout=30, what="service gone")
     # once the node's containers are removed, the image goes
-    sb.tb.wait_for(lambda: sb.cli("image", "rm", image, host="wkr1").returncode == 0, timeout=60,
+    sb.tb.wait_for(lambda: sb.cli("image", "rm", ids[0], host="wkr1").returncode == 0, timeout=60,
                    what="image removable after service rm")
     assert sb.ok("image", "ls", "-q", host="wkr1").split() == []
 

@@ -97,6 +97,12 @@ async def start_exec(request: web.Request) -> web.StreamResponse:
     else:
         resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
     resp.force_close()          # the client reads to EOF: the connection ends with the process
+    # the docker CLI half-closes its side as soon as it has the answer's head (it has no stdin
+    # to send); asyncio closes a connection whose peer sent EOF (aiohttp's eof_received keeps
+    # nothing open), and the output would have nowhere to go. Nothing is read from the client
+    # (no stdin), so reading stops here and the EOF is never seen.
+    if request.transport is not None:
+        request.transport.pause_reading()
     await resp.prepare(request)
     try:
         async for chunk in b.stream(b.daemon.ExecStart, start):

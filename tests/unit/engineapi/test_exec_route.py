@@ -32,12 +32,23 @@ def output(req: daemon_pb2.ExecStartRequest) -> list[daemon_pb2.ExecOutput]:
 
 
 def backend() -> FakeBackend:
-    return FakeBackend({"Daemon.ExecCreate": lambda r: daemon_pb2.ExecCreateResponse(id=EID),
+    return SlowBackend({"Daemon.ExecCreate": lambda r: daemon_pb2.ExecCreateResponse(id=EID),
                         "Daemon.ExecInspect": inspected, "Daemon.ExecStart": output})
 
 
+class SlowBackend(FakeBackend):
+    """The process takes a moment: its output comes after the client has half-closed."""
+
+    async def stream(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        if method == "Daemon.ExecStart":
+            await asyncio.sleep(0.3)
+        async for item in super().stream(method, request, timeout):
+            yield item
+
+
 async def raw(c: TestClient[Any, Any], path: str, body: bytes, upgrade: bool) -> bytes:
-    """One request on its own connection; everything the server sends until it closes."""
+    """One request on its own connection, half-closed once the answer's head is in (as the
+    docker CLI does without stdin); everything the server sends until it closes."""
     reader, writer = await asyncio.open_connection(c.host, c.port)
     head = (f"POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n")
@@ -45,7 +56,9 @@ async def raw(c: TestClient[Any, Any], path: str, body: bytes, upgrade: bool) ->
         head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
     writer.write(head.encode() + b"\r\n" + body)
     await writer.drain()
-    data = await asyncio.wait_for(reader.read(-1), 10)
+    answer_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    writer.write_eof()
+    data = answer_head + await asyncio.wait_for(reader.read(-1), 10)
     writer.close()
     return data
 
