@@ -23,10 +23,10 @@ Design notes:
     there (``None`` in DNSRR mode, or when the manager gave none on that network), the task
     IPs there (routes carry running tasks only), the ingress-published ports, and aliases.
 
-* Aliases are not part of ``ServiceRoute``; they are learnt from local tasks
-  (``NetworkAttachment.aliases`` and the spec's ``NetworkAttachmentConfig.aliases``) through
-  :meth:`NetView.learn_aliases`, so a service is reachable by alias on this node only once a
-  task of it ran here. A manager-side field would lift that limit.
+* Aliases come with the route (``ServiceRoute.aliases``, per network, from the spec's attachment
+  aliases), so every node on the network answers them; those learnt from local tasks
+  (``NetworkAttachment.aliases`` and the spec's ``NetworkAttachmentConfig.aliases``, through
+  :meth:`NetView.learn_aliases`) are added to them.
 * Ingress: entries for every route with ingress-mode published ports; backends are the tasks'
   addresses on the ingress network, cluster-wide (the mesh forwards over the overlay). This
   node's own ingress IP is ``ingress_addr`` of its own NetworkPeer; until it is allocated the
