@@ -65,5 +65,10 @@ class ReplicatedStore(ObjectStore, Protocol):
 
     def leader(self) -> str | None: ...
 
+    async def barrier(self, timeout: float = 5.0) -> int:
+        """Linearizable read barrier: afterwards local reads include every write committed
+        before the call."""
+        ...
+
 
 __all__ = ["ObjectSource", "ObjectStore", "ReplicatedStore"]

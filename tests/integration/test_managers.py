@@ -203,3 +203,35 @@ def test_leave_rm_promote_demote(cluster):
     assert c[0].ok("node", "demote", w).strip() == f"Manager {w} demoted in the swarm."
     c.wait(lambda: statuses(c)[w][1] == "", 60, "demoted node is a worker")
     c.wait(lambda: "not a swarm manager" in c[1].cli("node", "ls").stderr, 60, "demoted node refuses node ls")
+
+
+def test_a_follower_answers_what_the_leader_just_acknowledged(cluster):
+    """Read-after-write across managers, as Docker gives it (its followers proxy to the leader):
+    a follower's control API passes a read barrier first, so an object the leader acknowledged a
+    moment ago is there when a follower is asked at once (without the barrier its replica may
+    apply the commit a moment later: CI saw exactly that)."""
+    import grpc
+
+    from swarm.api import control_pb2, control_pb2_grpc
+    from swarm.api.specs_pb2 import ConfigSpec
+
+    c = cluster(3)
+    c.form(managers=3, workers=0)
+    c.wait(lambda: sorted(s[1] for s in statuses(c).values()) == ["Leader", "Reachable", "Reachable"],
+           60, "a leader and two reachable managers")
+    leader = next(i for i in range(3) if any(n["Self"] and n["ManagerStatus"] == "Leader"
+                                             for n in c.node_ls(i)))
+
+    def stub(i):
+        return control_pb2_grpc.ControlStub(grpc.insecure_channel(f"unix://{c[i].socket}"))
+
+    writer, readers = stub(leader), [stub(i) for i in range(3) if i != leader]
+    for n in range(25):
+        spec = ConfigSpec(data=b"x")
+        spec.annotations.name = f"c{n}"
+        made = writer.CreateConfig(control_pb2.CreateConfigRequest(spec=spec)).config
+        for r in readers:
+            got = r.GetConfig(control_pb2.GetConfigRequest(config_id=made.id)).config
+            assert got.spec.annotations.name == f"c{n}"
+            names = [x.spec.annotations.name for x in r.ListConfigs(control_pb2.ListConfigsRequest()).configs]
+            assert f"c{n}" in names
