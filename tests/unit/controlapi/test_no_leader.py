@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import Any
 
@@ -24,14 +25,24 @@ RPCS = [(m.name, m.input_type.name) for m in c.DESCRIPTOR.services_by_name["Cont
 
 
 class LeaderStore(MemStore):
-    """The in-memory store with the leader query ControlAPI asks (None: no leader)."""
+    """The in-memory store with the leader queries ControlAPI asks (None: no leader); a follower
+    (``is_self=False``) counts the read barriers it was asked for."""
 
-    def __init__(self, leader: str | None) -> None:
+    def __init__(self, leader: str | None, is_self: bool = True) -> None:
         super().__init__()
         self._leader = leader
+        self._is_self = is_self
+        self.barriers = 0
 
     def leader(self) -> str | None:
         return self._leader
+
+    def is_leader(self) -> bool:
+        return self._leader is not None and self._is_self
+
+    async def barrier(self, timeout: float = 5.0) -> int:
+        self.barriers += 1
+        return self.index
 
 
 def method(api: ControlAPI, rpc: str) -> Any:
@@ -56,3 +67,18 @@ def test_calls_reach_the_handlers_with_a_leader(swarm: Swarm) -> None:
     api = ControlAPI(Context(store=store, clock=swarm.clock, raft=swarm.raft))
     resp = asyncio.run(method(api, "ListNetworks")(c.ListNetworksRequest()))
     assert [n.spec.annotations.name for n in resp.networks] == ["ingress"]
+
+
+@pytest.mark.parametrize(("rpc", "request_type"), [r for r in RPCS if r[0] != "Events"],
+                         ids=[r for r, _ in RPCS if r != "Events"])
+def test_a_follower_passes_a_read_barrier_before_every_call_the_leader_none(
+        swarm: Swarm, rpc: str, request_type: str) -> None:
+    """Docker's followers proxy to the leader; ours read their replica once the barrier has
+    passed (``Store.barrier``), so a call sees every write acknowledged before it began."""
+    for is_self, wanted in ((False, 1), (True, 0)):
+        store = LeaderStore("mgr1", is_self=is_self)
+        store.state = swarm.store.state
+        api = ControlAPI(Context(store=store, clock=swarm.clock, raft=swarm.raft))
+        with contextlib.suppress(Exception):            # empty requests are mostly refused: fine
+            asyncio.run(method(api, rpc)(getattr(c, request_type)()))
+        assert store.barriers == wanted, (rpc, is_self)
