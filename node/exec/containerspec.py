@@ -55,15 +55,11 @@ def container_id(task_id: str) -> str:
 
 def expand(text: str, task: Task, node_hostname: str) -> str:
     """Expand Docker's service templates in ``text``."""
-    values = {
-        ("Service", "ID"): task.service_id,
-        ("Service", "Name"): task.service_annotations.name,
-        ("Node", "ID"): task.node_id,
-        ("Node", "Hostname"): node_hostname,
-        ("Task", "ID"): task.id,
-        ("Task", "Name"): task_name(task),
-        ("Task", "Slot"): str(task.slot) if task.slot else task.node_id,
-    }
+    from node.exec.templates import context
+
+    # the scalar fields of the templates' context (.Service.Name, .Task.Slot, ...)
+    values = {(kind, key): v for kind, fields in context(task, node_hostname).items()
+              for key, v in fields.items() if isinstance(v, str)}
 
     def sub(m: re.Match[str]) -> str:
         key = (m.group(1), m.group(2))

@@ -44,7 +44,8 @@ def familiar(image: str) -> str:
     return image
 
 
-def _has_tag(image: str) -> bool:
+def has_tag(image: str) -> bool:
+    """The reference names a tag (``name:tag``, ``host:5000/name:tag@sha256:...``)."""
     return ":" in image.split("@", 1)[0].rsplit("/", 1)[-1]
 
 
@@ -53,7 +54,7 @@ def tagged(image: str) -> str:
     if not image or any(c.isspace() for c in image):
         return image
     image = familiar(image)
-    return image if "@" in image or _has_tag(image) else image + ":latest"
+    return image if "@" in image or has_tag(image) else image + ":latest"
 
 
 def with_digest(image: str, digest: str) -> str:

@@ -32,7 +32,9 @@ def short_image(image: str, no_trunc: bool) -> str:
     ``name:tag@sha256:...`` without its digest; ``name@sha256:...`` (no tag) as it is."""
     if no_trunc:
         return image
-    if "@" in image and ":" in image.split("@", 1)[0].rsplit("/", 1)[-1]:
+    from swarm.cli.imagepin import has_tag
+
+    if "@" in image and has_tag(image):
         return image.split("@", 1)[0]
     return image
 
