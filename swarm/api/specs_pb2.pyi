@@ -289,10 +289,12 @@ class DispatcherConfig(_message.Message):
     def __init__(self, heartbeat_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CAConfig(_message.Message):
-    __slots__ = ("node_cert_expiry",)
+    __slots__ = ("node_cert_expiry", "force_rotate")
     NODE_CERT_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    FORCE_ROTATE_FIELD_NUMBER: _ClassVar[int]
     node_cert_expiry: _duration_pb2.Duration
-    def __init__(self, node_cert_expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    force_rotate: int
+    def __init__(self, node_cert_expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., force_rotate: _Optional[int] = ...) -> None: ...
 
 class RaftConfig(_message.Message):
     __slots__ = ("snapshot_interval", "keep_old_snapshots", "log_entries_for_slow_followers", "heartbeat_tick", "election_tick")

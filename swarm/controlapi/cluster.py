@@ -52,6 +52,11 @@ async def update_cluster(ctx: Context, req: c.UpdateClusterRequest) -> c.UpdateC
         if spec.dispatcher.HasField("heartbeat_period") and \
                 spec.dispatcher.heartbeat_period.ToNanoseconds() <= 0:
             raise InvalidArgumentError("heartbeat period must be positive")
+        if spec.ca_config.force_rotate != cl.spec.ca_config.force_rotate:
+            # swarmkit starts a root CA rotation when the counter changes; pyswarm has none
+            raise FailedPreconditionError(
+                "root CA rotation is not supported by pyswarm (CAConfig.ForceRotate changed from "
+                f"{cl.spec.ca_config.force_rotate} to {spec.ca_config.force_rotate})")
         cl.spec.CopyFrom(spec)
     if req.rotation.worker_join_token:
         cl.root_ca.join_tokens.worker = generate_join_token(cl.root_ca.ca_cert)

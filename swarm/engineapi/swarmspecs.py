@@ -45,8 +45,8 @@ def _task_defaults(v: Any, path: str) -> None:
 
 CA_CONFIG = Table(
     s.CAConfig,
-    {"NodeCertExpiry": F("node_cert_expiry", duration)},
-    unsupported={"ExternalCAs": (), "SigningCACert": (), "SigningCAKey": (), "ForceRotate": ()},
+    {"NodeCertExpiry": F("node_cert_expiry", duration), "ForceRotate": F("force_rotate", unsigned)},
+    unsupported={"ExternalCAs": (), "SigningCACert": (), "SigningCAKey": ()},
 )
 RAFT = Table(
     s.RaftConfig,

@@ -158,7 +158,8 @@ def cluster_info_doc(cl: objects_pb2.Cluster) -> dict[str, Any]:
             "HeartbeatTick": raft.heartbeat_tick,
         },
         "Dispatcher": {"HeartbeatPeriod": spec.dispatcher.heartbeat_period.ToNanoseconds()},
-        "CAConfig": {"NodeCertExpiry": spec.ca_config.node_cert_expiry.ToNanoseconds()},
+        "CAConfig": {"NodeCertExpiry": spec.ca_config.node_cert_expiry.ToNanoseconds(),
+                     **({"ForceRotate": spec.ca_config.force_rotate} if spec.ca_config.force_rotate else {})},
         "TaskDefaults": {},
         "EncryptionConfig": {"AutoLockManagers": False},
     }

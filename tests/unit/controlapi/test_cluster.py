@@ -115,3 +115,32 @@ def test_rotation_without_a_spec_keeps_the_spec(swarm: Swarm) -> None:
     req.rotation.worker_join_token = True
     call(cluster.update_cluster, swarm.ctx, req)
     assert stored(swarm).spec == cl.spec
+
+
+def test_force_rotate_is_kept_and_a_change_refused_without_ca_rotation(swarm: Swarm) -> None:
+    """swarmkit rotates the root CA when CAConfig.ForceRotate changes (`docker swarm ca --rotate`
+    adds one); pyswarm has no root rotation, so a change is refused by name and nothing is
+    stored, while the value given at init passes through every other update."""
+    import asyncio
+
+    from swarm.store import typed
+
+    cl = stored(swarm)
+    cl.spec.ca_config.force_rotate = 6_000_000_000_000          # docker-py's value, given at init
+    asyncio.run(swarm.store.apply([typed.update(cl)]))
+    cl = stored(swarm)
+    same = ClusterSpec()
+    same.CopyFrom(cl.spec)
+    same.orchestration.task_history_retention_limit = 7
+    out = call(cluster.update_cluster, swarm.ctx, update_req(cl, same)).cluster
+    assert out.spec.ca_config.force_rotate == 6_000_000_000_000
+    assert out.spec.orchestration.task_history_retention_limit == 7
+    cl = stored(swarm)
+    for value in (6_000_000_000_001, 0):
+        spec = ClusterSpec()
+        spec.CopyFrom(cl.spec)
+        spec.ca_config.force_rotate = value
+        refused(cluster.update_cluster, swarm.ctx, update_req(cl, spec), "FAILED_PRECONDITION",
+                "root CA rotation is not supported by pyswarm (CAConfig.ForceRotate changed from "
+                f"6000000000000 to {value})")
+    assert stored(swarm).spec == cl.spec and stored(swarm).meta.version == cl.meta.version

@@ -325,6 +325,16 @@ def test_swarm_init_join_and_spec_bodies() -> None:
         init_request({"AutoLockManagers": True})
     with pytest.raises(BadRequest, match="ExternalCAs is not supported"):
         swarm_spec({"CAConfig": {"ExternalCAs": [{"URL": "https://ca"}]}})
+    # docker-py's init with ca_force_rotate: stored as given, and shown back by inspect
+    forced = swarm_spec(
+        {"CAConfig": {"NodeCertExpiry": 7_776_000_000_000_000, "ForceRotate": 6_000_000_000_000}})
+    assert forced.ca_config.force_rotate == 6_000_000_000_000
+    from swarm.api.objects_pb2 import Cluster
+    from swarm.shapes.engine import swarm_doc
+
+    assert swarm_doc(Cluster(spec=forced))["Spec"]["CAConfig"] == {
+        "NodeCertExpiry": 7_776_000_000_000_000, "ForceRotate": 6_000_000_000_000}
+    assert "ForceRotate" not in swarm_doc(Cluster())["Spec"]["CAConfig"]     # omitempty, as Go's
     j = join_request(
         {
             "ListenAddr": "0.0.0.0:2377",
