@@ -95,6 +95,13 @@ def cmd_probe_kvm(a: argparse.Namespace) -> int:
     v = VMSpec("kvmprobe", 0, "10.231.0.250", "none", mac_for("10.231.0.250"))
     vm.make_overlay(v.name, img)
     result: dict[str, object] = {"cpu": vm.CPU_FOR["kvm"], "timeout_s": a.timeout}
+    if Path("/sys/module/kvm_pvm").exists():
+        # /dev/kvm of a machine that is itself a VM without nested VMX: PVM (pagetable-based
+        # virtual machine) runs a PVM-enabled guest kernel; a stock kernel's ring-0 code goes
+        # through its instruction emulator, which stops on cmpxchg16b, xsaves/xrstors, int3 ...
+        result["kvm_module"] = "kvm_pvm"
+        result["note"] = ("KVM here is PVM (kvm_pvm): a stock Debian kernel is not a PVM guest; "
+                          "it needs a kernel built with CONFIG_PVM_GUEST")
     t0 = time.monotonic()
     try:
         vm.console(v.name).write_text("")

@@ -18,6 +18,23 @@ import pytest
 from tests.support.testbed import Testbed, missing_requirements
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the VM testbed, each test's pytest timeout is scaled as its waits are (VMTestbed.slowness)."""
+    if config.getoption("--testbed") != "vm":
+        return
+    from tests.support.vmtestbed import VMTestbed, slowness_for
+
+    try:
+        accel = VMTestbed().vms()[0].get("accel", "tcg")
+    except Exception:   # not up: the fixture skips each test saying why
+        return
+    factor = slowness_for(accel)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if marker is not None and marker.args:
+            item.add_marker(pytest.mark.timeout(float(marker.args[0]) * factor), append=False)
+
+
 @pytest.fixture
 def testbed_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Testbed]]:
     """Like `testbed` but hands back a Testbed that is not up yet (for tests of `up` itself).

@@ -102,13 +102,12 @@ def test_global_service_follows_nodes_and_rm_cleans_everywhere(swarm_bed):
     sb.tb.wait_for(lambda: len(running(sb, "g")) == 2, timeout=60, what="drained node's task shut down")
     sb.ok("node", "update", "--availability", "active", wk)
     sb.tb.wait_for(lambda: len(running(sb, "g")) == 3, timeout=60, what="back on the node")
-    import glob
 
     def running_containers():
-        """Containers the runtime of each host reports running (state dirs under the data roots)."""
-        return [p for h in ("mgr1", "wkr1", "wkr2")
-                for p in glob.glob(f"{sb.tb.lib_dir}/{h}/runtime/containers/*/state.json")
-                if '"running"' in open(p).read()]
+        """Containers the runtime of each host reports running (state files under the data roots)."""
+        return [(h, p) for h in ("mgr1", "wkr1", "wkr2")
+                for p, text in sb.tb.data_files(h, "runtime/containers/*/state.json").items()
+                if json.loads(text).get("status") == "running"]
 
     assert len(running_containers()) >= 3      # the check below can see containers
     sb.ok("service", "rm", "g")

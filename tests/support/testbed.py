@@ -90,6 +90,7 @@ class Testbed:
         self._base = [python, str(script), "--prefix", self.prefix,
                       "--run-dir", str(self.run_dir), "--lib-dir", str(self.lib_dir)]
         self.is_up = False
+        self.slowness = 1.0   # the VM testbed's is larger (its waits scale by it)
 
     def __repr__(self) -> str:
         return f"Testbed({self.prefix!r})"
@@ -211,6 +212,18 @@ class Testbed:
 
     def restart(self, host: str, timeout: float = 60) -> None:
         self.run("restart", host, "--timeout", str(timeout))
+
+    def data_files(self, host: str, pattern: str) -> dict[str, str]:
+        """Files under host's data root matching the glob pattern (relative to the data root):
+        {relative path: text}; a directory maps to "" (the VM testbed reads them in the VM)."""
+        root = self.lib_dir / host
+        out = {}
+        for p in sorted(root.glob(pattern)):
+            try:
+                out[str(p.relative_to(root))] = "" if p.is_dir() else p.read_text()
+            except OSError:   # gone between the listing and the read: a container being removed
+                continue
+        return out
 
     def infra(self, *cmd: str) -> int:
         """Start cmd in the background in the infra netns (address .1); returns its PID."""

@@ -18,6 +18,12 @@ Differences from the netns testbed, each failing loudly rather than quietly:
   raises (a test reading them from this machine's file system must use `exec` to run on VMs);
 - `kill` signals the daemon's main process only (containers survive, as `KillMode=process`);
   a killed daemon stays down until `start` (`Restart=no` in the VMs' drop-in);
+- things take longer under TCG: `slowness` (4 under TCG, 1 under KVM; PYSWARM_VM_SLOWNESS
+  overrides) scales every `wait_for` timeout and the e2e tests' pytest timeouts, and the swarm is
+  formed with a dispatcher heartbeat that many times Docker's 5 s (a daemon restart in a TCG VM,
+  Python start-up included, outlasts the default 15 s grace: on such slow machines Docker's own
+  advice is a longer heartbeat, not a shorter test);
+- `data_files(h, pattern)` reads files under the data root inside the VM (`python3` there);
 - VM-only: `power_off(h)` (the plug pulled, qemu SIGKILLed), `power_on(h)` (a cold boot, the
   data root kept), `cut_link(h)` / `restore_link(h)` (the virtual cable, via QMP `set_link`).
 """
@@ -61,6 +67,13 @@ class NotEnoughVMs(TestbedCommandError):
     __test__ = False
 
 
+def slowness_for(accel: str) -> float:
+    """How many times longer than on the netns testbed a test's waits may take on these VMs."""
+    if os.environ.get("PYSWARM_VM_SLOWNESS"):
+        return float(os.environ["PYSWARM_VM_SLOWNESS"])
+    return 1.0 if accel == "kvm" else 4.0
+
+
 def missing_vm_requirements() -> str | None:
     """Why the VM backend cannot run here (for pytest.skip), or None."""
     if os.geteuid() != 0:
@@ -86,6 +99,7 @@ class VMTestbed:
                             or Path(os.environ.get("PYSWARM_VM_CACHE") or "/var/lib/pyswarm-vm") / "run")
         self.is_up = False
         self._roles: dict[str, dict[str, str]] = {}  # role name -> row of `deploy/vmtestbed ls`
+        self.slowness = 1.0
 
     def __repr__(self) -> str:
         pairs = ", ".join(f"{r}={v['name']}" for r, v in self._roles.items())
@@ -144,6 +158,7 @@ class VMTestbed:
             raise NotEnoughVMs(f"the test needs {len(roles)} hosts, the VM testbed has {len(vms)} "
                                f"(`deploy/vmtestbed down && deploy/vmtestbed up {len(roles)}`)")
         self._roles = dict(zip(roles, vms, strict=False))
+        self.slowness = slowness_for(vms[0].get("accel", "tcg"))
         self.is_up = True
         self.run("reset", *(v["name"] for v in self._roles.values()))
         opts = ["--log-level", log_level]
@@ -159,8 +174,9 @@ class VMTestbed:
                          f"printf 'SWARMD_OPTS=%s\\n' {shlex.quote(shlex.quote(shlex.join(opts)))}"
                          " > /etc/default/swarmd\n"
                          "systemctl start swarmd.service\n")
+        wait = timeout * self.slowness
         for role in self._roles:
-            self._ssh_ok(role, WAIT_DAEMON.format(n=int(timeout * 4)), timeout=timeout * 2 + 30)
+            self._ssh_ok(role, WAIT_DAEMON.format(n=int(wait * 4)), timeout=wait * 2 + 30)
         if form_swarm:
             self._form_swarm(timeout * 2)
         return self
@@ -175,7 +191,8 @@ class VMTestbed:
             return cp.stdout
 
         first = self.managers[0]
-        ok(first, "init", "--advertise-addr", self.address(first))
+        heartbeat = f"{5 * self.slowness:g}s"
+        ok(first, "init", "--advertise-addr", self.address(first), "--dispatcher-heartbeat", heartbeat)
         tokens = {r: ok(first, "join-token", "-q", r).strip() for r in ("manager", "worker")}
         for role, group in (("manager", self.managers[1:]), ("worker", self.workers)):
             for h in group:
@@ -250,6 +267,23 @@ class VMTestbed:
         raise TestbedCommandError(f"data roots are inside the VMs ({DATA_ROOT}), not on this machine: "
                                   "read them with tb.exec(host, ...) to run this test on VMs")
 
+    def data_files(self, host: str, pattern: str) -> dict[str, str]:
+        """Files under host's data root matching the glob pattern (relative to the data root),
+        read inside the VM: {relative path: text}; a directory maps to ""."""
+        script = ("import glob, json, os, sys\n"
+                  "root = sys.argv[1]\nout = {}\n"
+                  "for p in glob.glob(os.path.join(root, sys.argv[2])):\n"
+                  "    try:\n"
+                  "        out[os.path.relpath(p, root)] = '' if os.path.isdir(p) else open(p).read()\n"
+                  "    except OSError:\n"
+                  "        pass\n"
+                  "print(json.dumps(out))\n")
+        cp = self._ssh(host, shlex.join(["python3", "-c", script, DATA_ROOT, pattern]))
+        if cp.returncode != 0:
+            raise TestbedCommandError(f"{host}: reading {pattern} under {DATA_ROOT}: {cp.stderr.strip()}")
+        files: dict[str, str] = json.loads(cp.stdout)
+        return files
+
     def address(self, name: str) -> str:
         if name == INFRA:
             return "10.231.0.1"
@@ -300,9 +334,10 @@ class VMTestbed:
 
     def start(self, host: str, timeout: float = 60) -> None:
         # a killed daemon leaves its socket file: gone first, so the wait sees the new one
+        timeout *= self.slowness
         self._ssh_ok(host, f"systemctl is-active -q swarmd || rm -f {SOCKET}; "
                      "systemctl start swarmd.service; " + WAIT_DAEMON.format(n=int(timeout * 4)),
-                     timeout=timeout + 30)
+                     timeout=timeout * 2 + 30)
 
     def restart(self, host: str, timeout: float = 60) -> None:
         self._ssh_ok(host, "systemctl stop swarmd.service")
@@ -330,9 +365,10 @@ class VMTestbed:
 
     # ---- waiting -------------------------------------------------------------------------------
 
-    @staticmethod
-    def wait_for(fn: Callable[[], T | None], timeout: float = 30, interval: float = 0.2,
+    def wait_for(self, fn: Callable[[], T | None], timeout: float = 30, interval: float = 0.2,
                  what: str = "condition") -> T:
+        """As Testbed.wait_for, the timeout scaled by `slowness`."""
+        timeout *= self.slowness
         deadline = time.monotonic() + timeout
         while True:
             value = fn()
