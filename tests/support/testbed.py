@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "testbed"
@@ -75,7 +75,53 @@ class Host:
     log: str
 
 
-class Testbed:
+def wait_until(fn: Callable[[], T | None], timeout: float = 30, interval: float = 0.2,
+               what: str = "condition") -> T:
+    """Call fn until it returns something truthy; return that, or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Waiting:
+    """The waits both testbeds share, over their own wait_for, cli and ls (the VM testbed's
+    wait_for scales its timeouts)."""
+
+    status_interval = 0.2
+    wait_for: Callable[..., Any]
+    cli: Callable[..., subprocess.CompletedProcess[str]]
+    ls: Callable[..., list[Host]]
+
+    def wait_cli(self, host: str, *args: str, timeout: float = 30,
+                 ok: Callable[[subprocess.CompletedProcess[str]], bool] | None = None,
+                 ) -> subprocess.CompletedProcess[str]:
+        """Repeat `swarm ARGS` in host until ok(result) (default: exit status 0)."""
+        check = ok or (lambda cp: cp.returncode == 0)
+        last: list[subprocess.CompletedProcess[str]] = []
+
+        def attempt() -> subprocess.CompletedProcess[str] | None:
+            cp = self.cli(host, *args)
+            last[:] = [cp]
+            return cp if check(cp) else None
+
+        try:
+            return self.wait_for(attempt, timeout, 0.5, f"`swarm {' '.join(args)}` on {host}")
+        except TimeoutError as e:
+            cp = last[0] if last else None
+            detail = f" (last: rc {cp.returncode}, {cp.stderr.strip() or cp.stdout.strip()})" if cp else ""
+            raise TimeoutError(f"{e}{detail}") from None
+
+    def wait_status(self, host: str, status: str = "running", timeout: float = 30) -> Host:
+        return self.wait_for(lambda: next((h for h in self.ls() if h.name == host and h.status == status),
+                                          None), timeout, self.status_interval, f"{host} to be {status}")
+
+
+class Testbed(Waiting):
     """One testbed, driven through deploy/testbed with its own --prefix."""
 
     __test__ = False
@@ -235,37 +281,7 @@ class Testbed:
     def wait_for(fn: Callable[[], T | None], timeout: float = 30, interval: float = 0.2,
                  what: str = "condition") -> T:
         """Call fn until it returns something truthy; return that, or fail after timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = fn()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(interval)
-
-    def wait_cli(self, host: str, *args: str, timeout: float = 30,
-                 ok: Callable[[subprocess.CompletedProcess[str]], bool] | None = None,
-                 ) -> subprocess.CompletedProcess[str]:
-        """Repeat `swarm ARGS` in host until ok(result) (default: exit status 0)."""
-        check = ok or (lambda cp: cp.returncode == 0)
-        last: list[subprocess.CompletedProcess[str]] = []
-
-        def attempt() -> subprocess.CompletedProcess[str] | None:
-            cp = self.cli(host, *args)
-            last[:] = [cp]
-            return cp if check(cp) else None
-
-        try:
-            return self.wait_for(attempt, timeout, 0.5, f"`swarm {' '.join(args)}` on {host}")
-        except TimeoutError as e:
-            cp = last[0] if last else None
-            detail = f" (last: rc {cp.returncode}, {cp.stderr.strip() or cp.stdout.strip()})" if cp else ""
-            raise TimeoutError(f"{e}{detail}") from None
-
-    def wait_status(self, host: str, status: str = "running", timeout: float = 30) -> Host:
-        return self.wait_for(lambda: next((h for h in self.ls() if h.name == host and h.status == status),
-                                          None), timeout, 0.2, f"{host} to be {status}")
+        return wait_until(fn, timeout, interval, what)
 
 
 # ---- what the machine looks like (for leak checks) ----------------------------------------------

@@ -36,12 +36,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.support.testbed import Host, TestbedCommandError
+from tests.support.testbed import Host, TestbedCommandError, Waiting, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "vmtestbed"
@@ -87,11 +86,12 @@ def missing_vm_requirements() -> str | None:
     return None
 
 
-class VMTestbed:
+class VMTestbed(Waiting):
     """The VMs of `deploy/vmtestbed`, driven with the same methods as the netns Testbed."""
 
     __test__ = False
     prefix = NETNS
+    status_interval = 0.5
 
     def __init__(self, *, python: str = sys.executable, script: Path = SCRIPT) -> None:
         self._base = [python, str(script)]
@@ -368,34 +368,4 @@ class VMTestbed:
     def wait_for(self, fn: Callable[[], T | None], timeout: float = 30, interval: float = 0.2,
                  what: str = "condition") -> T:
         """As Testbed.wait_for, the timeout scaled by `slowness`."""
-        timeout *= self.slowness
-        deadline = time.monotonic() + timeout
-        while True:
-            value = fn()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(interval)
-
-    def wait_cli(self, host: str, *args: str, timeout: float = 30,
-                 ok: Callable[[subprocess.CompletedProcess[str]], bool] | None = None,
-                 ) -> subprocess.CompletedProcess[str]:
-        check = ok or (lambda cp: cp.returncode == 0)
-        last: list[subprocess.CompletedProcess[str]] = []
-
-        def attempt() -> subprocess.CompletedProcess[str] | None:
-            cp = self.cli(host, *args)
-            last[:] = [cp]
-            return cp if check(cp) else None
-
-        try:
-            return self.wait_for(attempt, timeout, 0.5, f"`swarm {' '.join(args)}` on {host}")
-        except TimeoutError as e:
-            cp = last[0] if last else None
-            detail = f" (last: rc {cp.returncode}, {cp.stderr.strip() or cp.stdout.strip()})" if cp else ""
-            raise TimeoutError(f"{e}{detail}") from None
-
-    def wait_status(self, host: str, status: str = "running", timeout: float = 30) -> Host:
-        return self.wait_for(lambda: next((h for h in self.ls() if h.name == host and h.status == status),
-                                          None), timeout, 0.5, f"{host} to be {status}")
+        return wait_until(fn, timeout * self.slowness, interval, what)
