@@ -385,6 +385,36 @@ class ContainerLogLine(_message.Message):
     data: bytes
     def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class ContainerTopRequest(_message.Message):
+    __slots__ = ("id", "ps_args")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PS_ARGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    ps_args: str
+    def __init__(self, id: _Optional[str] = ..., ps_args: _Optional[str] = ...) -> None: ...
+
+class ContainerTopResponse(_message.Message):
+    __slots__ = ("top_json",)
+    TOP_JSON_FIELD_NUMBER: _ClassVar[int]
+    top_json: str
+    def __init__(self, top_json: _Optional[str] = ...) -> None: ...
+
+class ContainerStatsRequest(_message.Message):
+    __slots__ = ("id", "stream", "one_shot")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    ONE_SHOT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    stream: bool
+    one_shot: bool
+    def __init__(self, id: _Optional[str] = ..., stream: _Optional[bool] = ..., one_shot: _Optional[bool] = ...) -> None: ...
+
+class ContainerStatsResponse(_message.Message):
+    __slots__ = ("stats_json",)
+    STATS_JSON_FIELD_NUMBER: _ClassVar[int]
+    stats_json: str
+    def __init__(self, stats_json: _Optional[str] = ...) -> None: ...
+
 class ExecCreateRequest(_message.Message):
     __slots__ = ("container", "cmd", "env", "user", "working_dir", "tty", "attach_stdin", "attach_stdout", "attach_stderr", "privileged", "detach_keys")
     CONTAINER_FIELD_NUMBER: _ClassVar[int]

@@ -124,6 +124,16 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
                 _registered_method=True)
+        self.ContainerTop = channel.unary_unary(
+                '/swarm.api.Daemon/ContainerTop',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerTopRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerTopResponse.FromString,
+                _registered_method=True)
+        self.ContainerStats = channel.unary_stream(
+                '/swarm.api.Daemon/ContainerStats',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.ContainerStatsRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerStatsResponse.FromString,
+                _registered_method=True)
         self.ExecCreate = channel.unary_unary(
                 '/swarm.api.Daemon/ExecCreate',
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ExecCreateRequest.SerializeToString,
@@ -256,6 +266,20 @@ class DaemonServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContainerTop(self, request, context):
+        """`docker top` (ps on the host, the rows of the container's processes) and `docker stats`
+        (its cgroup counters: one sample, or one a second until the caller goes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExecCreate(self, request, context):
         """A second process in a running task container (`docker exec`): an exec instance is made,
         started once (its output streamed back, or run detached) and inspected for its exit code.
@@ -368,6 +392,16 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.ContainerLogs,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerLogLine.SerializeToString,
+            ),
+            'ContainerTop': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerTop,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerTopRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerTopResponse.SerializeToString,
+            ),
+            'ContainerStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContainerStats,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.ContainerStatsRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.ContainerStatsResponse.SerializeToString,
             ),
             'ExecCreate': grpc.unary_unary_rpc_method_handler(
                     servicer.ExecCreate,
@@ -871,6 +905,60 @@ class Daemon:
             '/swarm.api.Daemon/ContainerLogs',
             swarm_dot_api_dot_daemon__pb2.ContainerLogsRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.ContainerLogLine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerTop(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/ContainerTop',
+            swarm_dot_api_dot_daemon__pb2.ContainerTopRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ContainerTopResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarm.api.Daemon/ContainerStats',
+            swarm_dot_api_dot_daemon__pb2.ContainerStatsRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.ContainerStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

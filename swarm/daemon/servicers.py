@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from node.images.pullstream import PullProgress
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
 from swarm.controlapi.api import ControlAPI
-from swarm.daemon import containers, execs, images, volumes
+from swarm.daemon import containers, containerstats, execs, images, volumes
 from swarm.daemon.errors import NotAManagerError
 
 
@@ -95,6 +95,13 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
     async def ContainerLogs(self, request, context):
         async for line in containers.logs(self.d, request):
             yield line
+
+    async def ContainerTop(self, request, context):
+        return await containerstats.top(self.d, request)
+
+    async def ContainerStats(self, request, context):
+        async for sample in containerstats.stats(self.d, request):
+            yield sample
 
     async def ExecCreate(self, request, context):
         return await execs.create(self.d, self.d.execs, request)

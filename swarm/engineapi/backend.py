@@ -8,7 +8,7 @@ a failed call becomes an :class:`~swarm.engineapi.errors.ApiError` here and nowh
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
@@ -52,7 +52,8 @@ class Backend:
         except grpc.RpcError as e:
             raise from_rpc(e) from None
 
-    async def stream(self, method: Any, request: Any, timeout: float | None = None) -> AsyncIterator[Any]:
+    async def stream(self, method: Any, request: Any,
+                     timeout: float | None = None) -> AsyncGenerator[Any, None]:
         """The messages of a server-streaming call; an RPC error becomes an ApiError."""
         call = method(request, timeout=timeout)
         try:

@@ -315,3 +315,99 @@ def test_docker_py_reads_a_secret_through_docker_exec(swarm_bed: Any) -> None:
     assert got == {"secret": value, "code": 0, "run": [4, "to-out\nto-err\n"]}, got
     ok(sb, "service", "rm", "reader")
     ok(sb, "secret", "rm", "favorite")
+
+
+TOP_AND_STATS = """
+import json, sys, docker
+client = docker.from_env()                    # DOCKER_HOST: this host's Engine API (wkr1)
+c = client.containers.get(sys.argv[1])
+top = c.top()
+once = c.stats(stream=False)
+shot = c.stats(stream=False, one_shot=True)
+samples = client.api.stats(c.id, stream=True, decode=True)
+streamed = [next(samples), next(samples)]
+print(json.dumps({"top": top, "once": once, "shot": shot, "streamed": streamed}))
+"""
+
+
+def size(text: str) -> float:
+    """A go-units size as the docker CLI prints it (``1.5MiB``, ``2.8kB``, ``0B``) in bytes."""
+    import re
+
+    m = re.fullmatch(r"([0-9.]+)([kKMGT]?i?B)", text.strip())
+    assert m, text
+    scale = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+    return float(m.group(1)) * scale[m.group(2)]
+
+
+def test_docker_top_and_stats_of_a_task_container(swarm_bed: Any) -> None:
+    """`docker top` and `docker stats --no-stream` on a worker list the task container's own
+    processes (the test image's httpd) and its cgroup counters; docker-py's top() and stats()
+    read the same endpoints."""
+    import sys
+
+    sb = swarm_bed(managers=1, workers=1)
+    ok(sb, "service", "create", "-d", "--name", "web", "-p", "8080:80", "--constraint",
+       "node.hostname==wkr1", sb.image("demo/web:1"))
+
+    def one_running() -> list[list[str]] | None:
+        ps = rows(ok(sb, "ps", "--format", "{{.ID}} {{.Names}} {{.State}}", host="wkr1"))
+        return ps if len(ps) == 1 and ps[0][2] == "running" else None
+
+    cid, name, _ = sb.tb.wait_for(one_running, timeout=120, what="the task's container on wkr1")[0]
+    sb.tb.wait_for(lambda: "demo/web version 1" in sb.http("wkr1", sb.tb.address("wkr1"), 8080),
+                   timeout=60, what="the web task answering through the mesh")
+
+    # docker top: ps -ef on the host, the container's rows only
+    table = ok(sb, "top", name, host="wkr1").splitlines()
+    assert table[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], table
+    cmds = [ln.split(None, 7)[7] for ln in table[1:] if ln.strip()]
+    assert any(c.startswith("httpd -f -v -p 80") for c in cmds), table
+    assert not any("swarmd" in c or c.startswith("ps ") for c in cmds), table    # the host's own: not shown
+    pids = [ln.split()[1] for ln in table[1:] if ln.strip()]
+    inspect_pid = ok(sb, "inspect", name, "--format", "{{.State.Pid}}", host="wkr1").strip()
+    assert inspect_pid in pids, (inspect_pid, table)
+    short = rows(ok(sb, "top", cid, "-o", "pid,comm", host="wkr1"))
+    assert short[0] == ["PID", "COMMAND"] and ["httpd"] in [r[1:] for r in short[1:]], short
+    cp = docker(sb, "top", name, "-o", "user,comm", host="wkr1")
+    assert cp.returncode != 0 and "Couldn't find PID field in ps output" in cp.stderr, cp
+    cp = docker(sb, "top", name, "--no-such-ps-option", host="wkr1")
+    assert cp.returncode != 0 and "Error response from daemon: ps: " in cp.stderr, cp
+    cp = docker(sb, "top", "nosuch", host="wkr1")
+    assert cp.returncode != 0 and "No such container: nosuch" in cp.stderr, cp
+
+    # docker stats --no-stream: one row, from the container's cgroups and network namespace
+    table = ok(sb, "stats", "--no-stream", name, host="wkr1").splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT",
+                                "MEM", "%", "NET", "I/O", "BLOCK", "I/O", "PIDS"], table
+    assert len(table) == 2 and table[1].startswith(cid) and name in table[1], table
+    fmt = "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}"
+    got = ok(sb, "stats", "--no-stream", "--format", fmt, name, host="wkr1").strip().split("|")
+    assert got[0] == name and got[1].endswith("%"), got
+    used, limit = got[2].split(" / ")
+    assert size(used) > 0 and size(limit) > size(used), got
+    rx, tx = got[3].split(" / ")
+    assert size(rx) > 0 and size(tx) > 0, got           # the request through the mesh above
+    assert int(got[5]) >= 2, got                          # the shell and httpd at least
+    cp = docker(sb, "stats", "--no-stream", "nosuch", host="wkr1")
+    assert cp.returncode != 0 and "No such container: nosuch" in cp.stderr, cp
+
+    # docker-py: container.top() and container.stats()
+    cp = sb.tb.exec("wkr1", sys.executable, "-c", TOP_AND_STATS, name, timeout=120)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    got = json.loads(cp.stdout.strip().splitlines()[-1])
+    top = got["top"]
+    assert top["Titles"][1] == "PID" and inspect_pid in [p[1] for p in top["Processes"]], top
+    assert any(p[-1].startswith("httpd") for p in top["Processes"]), top
+    once, shot, streamed = got["once"], got["shot"], got["streamed"]
+    assert once["name"] == "/" + name and once["id"].startswith(cid), once
+    assert once["memory_stats"]["usage"] > 0 and once["pids_stats"]["current"] >= 2, once
+    assert once["cpu_stats"]["online_cpus"] >= 1 and once["cpu_stats"]["system_cpu_usage"] > 0, once
+    assert once["cpu_stats"]["cpu_usage"]["total_usage"] > 0, once
+    # without one-shot the answer carries the sample taken a second before it
+    assert once["preread"] != "0001-01-01T00:00:00Z" and once["preread"][:19] < once["read"][:19], once
+    assert (once["precpu_stats"]["system_cpu_usage"] < once["cpu_stats"]["system_cpu_usage"]), once
+    assert shot["preread"] == "0001-01-01T00:00:00Z" and shot["memory_stats"]["usage"] > 0, shot
+    assert "eth0" in once["networks"] and once["networks"]["eth0"]["rx_bytes"] > 0, once
+    assert streamed[1]["preread"] == streamed[0]["read"], streamed
+    ok(sb, "service", "rm", "web")

@@ -1,11 +1,15 @@
-"""`/containers`: the node's task containers (list, inspect, logs), so `docker ps`, `docker
-inspect` and `docker logs` work on a node as in the course. The daemon renders Docker's JSON
-(``swarm.daemon.containers``); these pass it through. Containers are made by the orchestrator
+"""`/containers`: the node's task containers (list, inspect, logs, top, stats), so `docker ps`,
+`docker inspect`, `docker logs`, `docker top` and `docker stats` work on a node as in the course.
+The daemon renders Docker's JSON (``swarm.daemon.containers``, ``swarm.daemon.containerstats``);
+these pass it through. Stats are answered as dockerd's router does: ``stream`` defaults to true
+(one JSON object a line, a second apart, until the client goes), ``one-shot`` is read from API
+1.41 on; an unknown container is a 404 before the answer begins. Containers are made by the orchestrator
 only: create, start, stop, kill and the rest are not served (501 naming the endpoint); ``exec``
 is (``routes/execs.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -15,7 +19,7 @@ from aiohttp import web
 from swarm.api import daemon_pb2
 from swarm.engineapi.errors import ApiError, BadRequest
 from swarm.engineapi.filters import Filters
-from swarm.engineapi.http import Route, api_version, backend, flag, reply, until_shutdown
+from swarm.engineapi.http import SHUTDOWN, Route, api_version, backend, flag, reply, until_shutdown
 from swarm.engineapi.routes.events import parse_time
 from swarm.engineapi.routes.logs import STDERR, STDOUT, SYSERR, frame, streams_and_tail, timestamp
 
@@ -91,8 +95,56 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def container_top(request: web.Request) -> web.StreamResponse:
+    b = backend(request)
+    req = daemon_pb2.ContainerTopRequest(id=request.match_info["id"],
+                                         ps_args=request.query.get("ps_args", ""))
+    r = await b.call(b.daemon.ContainerTop, req)
+    return reply(json.loads(r.top_json))
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+async def container_stats(request: web.Request) -> web.StreamResponse:
+    stream = flag(request, "stream") if "stream" in request.query else True   # moby: default true
+    v = api_version(request)
+    one_shot = flag(request, "one-shot") if v is None or v >= (1, 41) else False
+    b = backend(request)
+    req = daemon_pb2.ContainerStatsRequest(id=request.match_info["id"], stream=stream, one_shot=one_shot)
+    samples = b.stream(b.daemon.ContainerStats, req)
+    try:
+        first = await anext(samples, None)         # 404 / 409 / 500 before the answer begins
+    except BaseException:
+        await samples.aclose()
+        raise
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    try:
+        await resp.prepare(request)
+        if first is not None:
+            await resp.write(first.stats_json.encode() + b"\n")
+            if stream:
+                async for m in samples:
+                    if request.app[SHUTDOWN].is_set() or _gone(request):
+                        break
+                    await resp.write(m.stats_json.encode() + b"\n")
+        await resp.write_eof()
+    except ConnectionResetError:                   # the client went away: the samples stop
+        pass
+    except ApiError as e:           # the answer has begun: it can only end
+        log.info("engine api: stats of %s ended: %s", request.match_info["id"], e.message)
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+    finally:
+        await samples.aclose()
+    return resp
+
+
 ROUTES: list[Route] = [
     ("GET", "/containers/json", list_containers),
     ("GET", "/containers/{id}/json", inspect_container),
     ("GET", "/containers/{id}/logs", container_logs),
+    ("GET", "/containers/{id}/top", container_top),
+    ("GET", "/containers/{id}/stats", container_stats),
 ]
