@@ -127,6 +127,19 @@ class SwarmBed:
         out = self.ok("service", "ps", svc, "--format", "json", *flags)
         return [json.loads(x) for x in out.splitlines() if x.strip()]
 
+    def docker(self, host: str) -> Any:
+        """docker-py's client of host's Engine API (its socket as seen from this machine)."""
+        import docker
+
+        return docker.DockerClient(base_url=f"unix://{self.tb.engine_socket(host)}", timeout=120)
+
+    def task_container(self, svc: str, slot: int) -> tuple[str, str]:
+        """(node hostname, container name) of svc's running task in slot: the container is named
+        as Docker names it, ``<service>.<slot>.<task id>``."""
+        (t,) = [t for t in self.tasks(svc, "--no-trunc")
+                if t["Name"] == f"{svc}.{slot}" and t["CurrentState"].startswith("Running")]
+        return t["Node"], f"{svc}.{slot}.{t['ID']}"
+
     def http(self, host: str, addr: str, port: int = 80, timeout: float = 5) -> str:
         """GET / from inside host's namespaces (curl in the testbed host)."""
         cp = self.tb.exec(host, "curl", "-s", "--max-time", str(timeout), f"http://{addr}:{port}/",

@@ -1,6 +1,7 @@
 """Issue 17 on the testbed: the stock `docker` CLI (this machine's, no dockerd anywhere) drives a
-real 1 + 2 swarm with real containers through each host's Engine API socket (DOCKER_HOST is set
-by `deploy/testbed exec` to that host's swarmd --api-host)."""
+real 1 + 2 swarm with real containers through each host's Engine API socket (`tb.client` runs the
+CLI and docker-py here with DOCKER_HOST naming that host's swarmd --api-host socket; the VM
+testbed forwards it from the VM)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytestmark = [
 
 
 def docker(sb: Any, *args: str, host: str = "mgr1", timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    cp: subprocess.CompletedProcess[str] = sb.tb.exec(host, "docker", *args, timeout=timeout)
+    cp: subprocess.CompletedProcess[str] = sb.tb.client(host, "docker", *args, timeout=timeout)
     return cp
 
 
@@ -200,7 +201,7 @@ def test_the_docker_cli_drives_the_swarm(swarm_bed: Any) -> None:
         f"services:\n  app:\n    image: {web1}\n    deploy:\n      replicas: 2\n    networks: [back]\n"
         "networks:\n  back: {}\n"
     )
-    cp = sb.tb.exec("mgr1", "docker", "stack", "deploy", "-c", "-", "s", input=compose, timeout=180)
+    cp = sb.tb.client("mgr1", "docker", "stack", "deploy", "-c", "-", "s", input=compose, timeout=180)
     assert cp.returncode == 0 and "Creating service s_app" in cp.stdout, cp.stdout + cp.stderr
     sb.tb.wait_for(
         lambda: (
@@ -238,7 +239,7 @@ def test_docker_service_create_with_registry_auth(
     (cfg / "config.json").write_text(json.dumps({"auths": {"10.231.0.1:5001": {"auth": basic}}}))
 
     def dk(*args: str) -> str:
-        cp = tb.exec("mgr1", "env", f"DOCKER_CONFIG={cfg}", "docker", *args, timeout=180)
+        cp = tb.client("mgr1", "docker", *args, timeout=180, env={"DOCKER_CONFIG": str(cfg)})
         assert cp.returncode == 0, f"docker {' '.join(args)}: {cp.stdout}{cp.stderr}"
         return cp.stdout + cp.stderr
 
@@ -307,9 +308,9 @@ def test_docker_py_reads_a_secret_through_docker_exec(swarm_bed: Any) -> None:
 
     sb = swarm_bed(managers=1, workers=2)
     value = "phantasmagoria of flower view"
-    cp = sb.tb.exec("mgr1", sys.executable, "-c", MAKE_SERVICE, sb.image("demo/web:1"), value, timeout=120)
+    cp = sb.tb.client("mgr1", sys.executable, "-c", MAKE_SERVICE, sb.image("demo/web:1"), value, timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    cp = sb.tb.exec("wkr1", sys.executable, "-c", READ_SECRET, timeout=240)
+    cp = sb.tb.client("wkr1", sys.executable, "-c", READ_SECRET, timeout=240)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     got = json.loads(cp.stdout.strip().splitlines()[-1])
     assert got == {"secret": value, "code": 0, "run": [4, "to-out\nto-err\n"]}, got
@@ -393,7 +394,7 @@ def test_docker_top_and_stats_of_a_task_container(swarm_bed: Any) -> None:
     assert cp.returncode != 0 and "No such container: nosuch" in cp.stderr, cp
 
     # docker-py: container.top() and container.stats()
-    cp = sb.tb.exec("wkr1", sys.executable, "-c", TOP_AND_STATS, name, timeout=120)
+    cp = sb.tb.client("wkr1", sys.executable, "-c", TOP_AND_STATS, name, timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     got = json.loads(cp.stdout.strip().splitlines()[-1])
     top = got["top"]

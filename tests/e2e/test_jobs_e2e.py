@@ -22,8 +22,8 @@ JOB = "sleep 1; exit 0"
 
 def store_tasks(sb: Any, service: str) -> list[Task]:
     """The service's task objects as the control API holds them (timestamps, iterations, exit
-    codes): read over mgr1's socket, which the testbed keeps on the shared filesystem."""
-    cl = Client(f"unix://{sb.tb.host('mgr1').socket}")
+    codes): read over mgr1's control socket as this machine reaches it (the VM testbed forwards it)."""
+    cl = Client(f"unix://{sb.tb.client_socket('mgr1')}")
     svc = cl.call(cl.control.GetService, control_pb2.GetServiceRequest(service_id=service)).service
     f = control_pb2.ListTasksRequest.Filters(service_ids=[svc.id])
     return list(cl.call(cl.control.ListTasks, control_pb2.ListTasksRequest(filters=f)).tasks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
+import sys
 import threading
 import time
 
@@ -83,9 +83,8 @@ def test_service_logs_from_every_node_through_leader_and_follower(swarm_bed):
         return {h: sb.tb.logs(h).count("follow True") for h in ("mgr1", "mgr2", "wkr1", "wkr2")}
 
     before = follows_seen()
-    follow = subprocess.Popen([*sb.tb._base, "exec", "mgr2", "--", "swarm", "service", "logs", "-f",
-                               "--tail", "0", "talk"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    follow = sb.tb.client_popen("mgr2", sys.executable, "-m", "swarm.cli.main", "service", "logs", "-f",
+                                "--tail", "0", "talk")
     chunks: list[str] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(follow.stdout.readline, "")), daemon=True)
     reader.start()

@@ -60,7 +60,7 @@ def test_secrets_and_configs_on_real_containers(swarm_bed) -> None:
     outputs: list[str] = []
 
     def run(*args: str, host: str = "mgr1", input: str | None = None) -> str:
-        cp = tb.exec(host, "swarm", *args, input=input, timeout=120)
+        cp = tb.cli(host, *args, input=input, timeout=120)
         outputs.append(cp.stdout + cp.stderr)
         assert cp.returncode == 0, f"swarm {' '.join(args)}: {cp.stdout}{cp.stderr}"
         return cp.stdout
@@ -136,8 +136,8 @@ def test_a_templated_config_is_rendered_for_each_task(swarm_bed) -> None:
     service, slot, node, environment and a secret of its own (swarmkit's template context)."""
     sb = swarm_bed(managers=1, workers=2)
     tb = sb.tb
-    assert tb.exec("mgr1", "swarm", "secret", "create", "tpw", "-", input="pw-42", timeout=60).returncode == 0
-    cp = tb.exec("mgr1", "swarm", "config", "create", "--template-driver", "golang", "tpl", "-",
+    assert tb.cli("mgr1", "secret", "create", "tpw", "-", input="pw-42", timeout=60).returncode == 0
+    cp = tb.cli("mgr1", "config", "create", "--template-driver", "golang", "tpl", "-",
                  input=TEMPLATE, timeout=60)
     assert cp.returncode == 0, cp.stderr
     doc = json.loads(sb.ok("config", "inspect", "tpl"))[0]
@@ -174,11 +174,11 @@ def test_bad_references_are_refused_before_anything_is_stored(swarm_bed) -> None
     cp = sb.cli("service", "create", "--name", "x", "--mount", "type=volume,source=a,target=/a,colour=red",
                 sb.image("demo/web:1"))
     assert cp.returncode != 0 and "unexpected key 'colour'" in cp.stderr, cp.stderr
-    cp = sb.tb.exec("mgr1", "swarm", "secret", "create", "big", "-", input="x" * 600_000)
+    cp = sb.tb.cli("mgr1", "secret", "create", "big", "-", input="x" * 600_000)
     assert cp.returncode != 0 and "secret data must be larger than 0 and less than 512000 bytes" in cp.stderr
-    cp = sb.tb.exec("mgr1", "swarm", "secret", "create", "bad/name", "-", input="v")
+    cp = sb.tb.cli("mgr1", "secret", "create", "bad/name", "-", input="v")
     assert cp.returncode != 0 and "invalid name, only 64 [a-zA-Z0-9-_.] characters allowed" in cp.stderr
-    cp = sb.tb.exec("mgr1", "swarm", "config", "create", "--template-driver", "mustache", "t", "-", input="v")
+    cp = sb.tb.cli("mgr1", "config", "create", "--template-driver", "mustache", "t", "-", input="v")
     assert cp.returncode != 0, cp.stdout
     assert "config template driver 'mustache' is not supported: only golang" in cp.stderr, cp.stderr
     assert sb.ok("service", "ls", "-q") == "" and sb.ok("secret", "ls", "-q") == ""
@@ -193,9 +193,8 @@ COUNTER = ('n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/
 def test_volumes_binds_and_tmpfs_on_one_node(swarm_bed, tmp_path) -> None:
     sb = swarm_bed(managers=1, workers=1)
     tb = sb.tb
-    host_dir = tmp_path / "bind"
-    host_dir.mkdir()
-    (host_dir / "f").write_text("from-the-host\n")
+    host_dir = tmp_path / "bind"      # on wkr1 (on the VM testbed: in that VM)
+    tb.put_file("wkr1", str(host_dir / "f"), "from-the-host\n")
     assert tb.exec("wkr1", "cat", str(host_dir / "f")).stdout == "from-the-host\n"
 
     sb.ok("service", "create", "--detach", "--name", "counter", "--constraint", "node.hostname==wkr1",
@@ -260,9 +259,9 @@ def test_with_registry_auth_pulls_from_a_private_registry(swarm_bed, test_image_
     tb = sb.tb
     image, password = private_registry(sb, test_image_layout, tmp_path)
     basic = base64.b64encode(f"alice:{password}".encode()).decode()
-    cfg_dir = tmp_path / "dockercfg"
-    cfg_dir.mkdir()
-    (cfg_dir / "config.json").write_text(json.dumps({"auths": {"10.231.0.1:5001": {"auth": basic}}}))
+    cfg_dir = tmp_path / "dockercfg"   # the client's, on mgr1 where the CLI runs
+    tb.put_file("mgr1", str(cfg_dir / "config.json"),
+                json.dumps({"auths": {"10.231.0.1:5001": {"auth": basic}}}), mode=0o600)
 
     def swarm(*args: str) -> str:
         cp = tb.exec("mgr1", "env", f"DOCKER_CONFIG={cfg_dir}", "swarm", *args, timeout=120)
@@ -292,8 +291,8 @@ def test_with_registry_auth_pulls_from_a_private_registry(swarm_bed, test_image_
     tb.wait_for(updated_running, timeout=120, what="the updated task running")
     # a stack deployed with --with-registry-auth pulls the same way
     compose = tmp_path / "stack.yml"
-    compose.write_text(f"services:\n  web:\n    image: {image}\n    deploy:\n      placement:\n"
-                       "        constraints: [node.hostname==wkr1]\n")
+    tb.put_file("mgr1", str(compose), f"services:\n  web:\n    image: {image}\n    deploy:\n"
+                "      placement:\n        constraints: [node.hostname==wkr1]\n")
     outputs.append(swarm("stack", "deploy", "--with-registry-auth", "-c", str(compose), "priv"))
     tb.wait_for(lambda: any(t["CurrentState"].startswith("Running") for t in sb.tasks("priv_web")),
                 timeout=120, what="the stack's task pulled with the client's credentials running")

@@ -12,7 +12,6 @@ updated), and `stack rm` leaves no service, network, secret or config.
 
 from __future__ import annotations
 
-import glob
 import json
 import re
 import shutil
@@ -110,10 +109,13 @@ def visits(sb, client: str, addr: str) -> tuple[int, str] | None:
 
 def in_task(sb, host: str, task_prefix: str, script: str) -> str:
     """Run a busybox shell script in the namespaces of a task's container on host."""
-    for p in glob.glob(f"{sb.tb.lib_dir}/{host}/runtime/containers/*/state.json"):
-        st = json.loads(Path(p).read_text())
-        labels = json.loads(Path(p).with_name("config.json").read_text()).get("labels", {})
-        tid = labels.get("com.docker.swarm.task.id", "")
+    files = sb.tb.data_files(host, "runtime/containers/*/*.json")
+    for p, text in files.items():
+        if not p.endswith("/state.json") or not text:
+            continue
+        st = json.loads(text)
+        config = files.get(p[: -len("state.json")] + "config.json") or "{}"
+        tid = json.loads(config).get("labels", {}).get("com.docker.swarm.task.id", "")
         if st.get("status") == "running" and tid.startswith(task_prefix):
             cp = sb.tb.exec(host, "nsenter", "-t", str(st["pid"]), "-n", "-m", "-u", "-p", "--",
                             "/bin/busybox", "sh", "-c", script, timeout=30)
@@ -209,7 +211,7 @@ def test_course_app_as_a_stack(stack_bed, tmp_path):
                                 "Removing network app_default"], out
     assert sb.ok("service", "ls", "-q").strip() == ""
     for h in ("mgr1", "wkr1", "wkr2"):       # rm waited for the tasks: their containers are gone
-        sb.tb.wait_for(lambda h=h: not glob.glob(f"{sb.tb.lib_dir}/{h}/runtime/containers/*"),
+        sb.tb.wait_for(lambda h=h: not sb.tb.data_files(h, "runtime/containers/*"),
                        timeout=60, what=f"containers removed on {h}")
     assert "app_" not in sb.ok("network", "ls")
     assert "app_" not in sb.ok("secret", "ls")

@@ -121,7 +121,31 @@ class Waiting:
                                           None), timeout, self.status_interval, f"{host} to be {status}")
 
 
-class Testbed(Waiting):
+class Clients:
+    """Client programs run on this machine against a host's daemon sockets (both testbeds): the
+    docker CLI, docker-py and swarm's CLI are clients of a socket only, and the VM testbed
+    forwards its VMs' sockets here (inside a TCG VM a Python client alone takes ~17 s to start)."""
+
+    client_socket: Callable[[str], str]
+    engine_socket: Callable[[str], str]
+
+    def client(self, host: str, *argv: str, timeout: float = 60, input: str | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run argv here with SWARM_HOST and DOCKER_HOST naming host's sockets."""
+        full = {**os.environ, "SWARM_HOST": f"unix://{self.client_socket(host)}",
+                "DOCKER_HOST": f"unix://{self.engine_socket(host)}", **(env or {})}
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              input=input, env=full)
+
+    def client_popen(self, host: str, *argv: str, **kw: Any) -> subprocess.Popen[str]:
+        """As client, started in the background (stdout and stderr piped, text)."""
+        env = {**os.environ, "SWARM_HOST": f"unix://{self.client_socket(host)}",
+               "DOCKER_HOST": f"unix://{self.engine_socket(host)}"}
+        return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, **kw)
+
+
+class Testbed(Waiting, Clients):
     """One testbed, driven through deploy/testbed with its own --prefix."""
 
     __test__ = False
@@ -245,10 +269,10 @@ class Testbed(Waiting):
             raise TestbedCommandError(f"{host}: {' '.join(cmd)} -> {cp.returncode}: {cp.stderr.strip()}")
         return cp
 
-    def cli(self, host: str, *args: str, check: bool = False,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(self, host: str, *args: str, check: bool = False, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `swarm ARGS` inside host against its own daemon."""
-        return self.exec(host, "swarm", *args, check=check, timeout=timeout)
+        return self.exec(host, "swarm", *args, check=check, timeout=timeout, input=input)
 
     def kill(self, host: str, signal: str = "TERM", wait: bool = True) -> None:
         self.run("kill", host, "--signal", signal, *([] if wait else ["--no-wait"]))
@@ -270,6 +294,22 @@ class Testbed(Waiting):
             except OSError:   # gone between the listing and the read: a container being removed
                 continue
         return out
+
+    def put_file(self, host: str, path: str, text: str, mode: int = 0o644) -> None:
+        """Write text to path as host sees it (its parent directories made): the hosts share
+        this machine's file system, so here it is written directly (the VM testbed copies it in)."""
+        f = Path(path)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+        f.chmod(mode)
+
+    def client_socket(self, host: str) -> str:
+        """A path on this machine where host's daemon answers the control API (swarm.cli.client)."""
+        return self.host(host).socket
+
+    def engine_socket(self, host: str) -> str:
+        """A path on this machine where host's Docker Engine API answers (DOCKER_HOST)."""
+        return str(self.run_dir / f"{host}.docker.sock")
 
     def infra(self, *cmd: str) -> int:
         """Start cmd in the background in the infra netns (address .1); returns its PID."""

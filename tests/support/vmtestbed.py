@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.support.testbed import Host, TestbedCommandError, Waiting, wait_until
+from tests.support.testbed import Clients, Host, TestbedCommandError, Waiting, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "vmtestbed"
@@ -86,7 +86,7 @@ def missing_vm_requirements() -> str | None:
     return None
 
 
-class VMTestbed(Waiting):
+class VMTestbed(Waiting, Clients):
     """The VMs of `deploy/vmtestbed`, driven with the same methods as the netns Testbed."""
 
     __test__ = False
@@ -312,16 +312,36 @@ class VMTestbed(Waiting):
             raise TestbedCommandError(f"{host}: {' '.join(cmd)} -> {cp.returncode}: {cp.stderr.strip()}")
         return cp
 
-    def cli(self, host: str, *args: str, check: bool = False,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def put_file(self, host: str, path: str, text: str, mode: int = 0o644) -> None:
+        """Write text to path inside the VM (its parent directories made), as root."""
+        script = (f"set -e; mkdir -p {shlex.quote(os.path.dirname(path) or '/')}; "
+                  f"cat > {shlex.quote(path)}; chmod {mode:o} {shlex.quote(path)}")
+        cp = self._ssh(host, script, input=text)
+        if cp.returncode != 0:
+            raise TestbedCommandError(f"{host}: writing {path}: {cp.stderr.strip()}")
+
+    def _forwarded(self, host: str, key: str) -> str:
+        sock = self._vm(host)[key]
+        if not Path(sock).exists():  # no master (after a power cycle): start one
+            self.run("ssh", self._vm(host)["name"], "--", "true", check=False, timeout=60)
+        return sock
+
+    def client_socket(self, host: str) -> str:
+        """The VM's swarmd socket, forwarded to this machine by its ssh master."""
+        return self._forwarded(host, "swarmd_socket")
+
+    def engine_socket(self, host: str) -> str:
+        """The VM's Docker Engine API socket, forwarded to this machine by its ssh master."""
+        return self._forwarded(host, "docker_socket")
+
+    def cli(self, host: str, *args: str, check: bool = False, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         """`swarm ARGS` against host's daemon: the client runs here, on the VM's socket forwarded by
         its ssh master (inside a TCG VM the CLI alone takes ~17 s to start; `exec(host, "swarm",
         ...)` still runs it there)."""
-        sock = self._vm(host)["swarmd_socket"]
-        if not Path(sock).exists():  # no master (after a power cycle): start one
-            self.run("ssh", self._vm(host)["name"], "--", "true", check=False, timeout=60)
+        sock = self.client_socket(host)
         cp = subprocess.run([SWARM_CLI, "-H", f"unix://{sock}", *args], capture_output=True, text=True,
-                            timeout=timeout)
+                            timeout=timeout, input=input)
         if check and cp.returncode != 0:
             raise TestbedCommandError(
                 f"{host}: swarm {' '.join(args)} -> {cp.returncode}: {cp.stderr.strip()}")
