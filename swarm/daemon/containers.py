@@ -129,7 +129,7 @@ def _mounts(v: Any) -> list[dict[str, Any]]:
     return [_mount(m) for m in v.config.get("mounts") or []]
 
 
-def _name(v: Any) -> str:
+def container_name(v: Any) -> str:
     """Docker's container name, ``svc.slot.taskID``: unique, unlike the task's own name (``web.2``,
     which an old task of the same slot shares)."""
     name = v.state.name or v.state.id
@@ -139,7 +139,7 @@ def _name(v: Any) -> str:
 
 def _dns_names(v: Any) -> list[str]:
     """moby's ``buildEndpointDNSNames``: the name, (aliases: none), the short id, the hostname."""
-    names = [_name(v), v.state.id[:12], str(_process(v).get("hostname") or "")]
+    names = [container_name(v), v.state.id[:12], str(_process(v).get("hostname") or "")]
     return list(dict.fromkeys(n for n in names if n))
 
 
@@ -194,7 +194,7 @@ def summary(v: Any, now: float | None = None) -> dict[str, Any]:
     argv = _argv(v)
     return {
         "Id": st.id,
-        "Names": ["/" + _name(v)],
+        "Names": ["/" + container_name(v)],
         "Image": v.config.get("image") or v.config.get("image_id") or "",
         "ImageID": v.config.get("image_id") or "",
         "Command": " ".join(argv),
@@ -233,7 +233,7 @@ def inspect_doc(v: Any) -> dict[str, Any]:
         "Image": cfg.get("image_id") or "",
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
         "LogPath": str(rootfs.rsplit("/", 1)[0] + "/container.log") if rootfs else "",
-        "Name": "/" + _name(v),
+        "Name": "/" + container_name(v),
         "RestartCount": 0,
         "Driver": "overlay2",
         "Platform": "linux",
@@ -307,7 +307,7 @@ def _matches(v: Any, f: dict[str, list[str]]) -> bool:
     st = v.state
     if "id" in f and not any(st.id.startswith(x) for x in f["id"]):
         return False
-    if "name" in f and not any(x.lstrip("/") in _name(v) for x in f["name"]):
+    if "name" in f and not any(x.lstrip("/") in container_name(v) for x in f["name"]):
         return False
     for want in f.get("label", []):
         k, sep, val = want.partition("=")
@@ -338,7 +338,7 @@ def find(views: list[Any], ref: str) -> Any:
         if v.state.id == ref:
             return v
     for v in views:
-        if _name(v) == ref.lstrip("/"):
+        if container_name(v) == ref.lstrip("/"):
             return v
     hits = [v for v in views if v.state.id.startswith(ref)]
     if len(hits) > 1:

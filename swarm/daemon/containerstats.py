@@ -469,7 +469,7 @@ def render(v: Any, parts: dict[str, Any], read: str,
     """Docker's StatsResponse, in its field order; ``previous`` is an earlier sample's (read,
     cpu_stats) for ``preread`` and ``precpu_stats``."""
     doc: dict[str, Any] = {
-        "name": "/" + containers._name(v),
+        "name": "/" + containers.container_name(v),
         "id": v.state.id,
         "read": read,
         "preread": previous[0] if previous else ZERO_TIME,

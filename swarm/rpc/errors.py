@@ -34,9 +34,6 @@ Defaults for the store follow the house list: not found → ``NOT_FOUND``, exist
 of sequence") → ``ABORTED`` (the canonical code for "re-read and retry the read-modify-write"),
 refused membership or not-the-leader → ``FAILED_PRECONDITION``, no leader / unknown outcome /
 queue full → ``UNAVAILABLE`` (the message for no leader is the §1.1 text the store puts in it).
-
-:func:`format_rpc_error` renders a client-side ``grpc.RpcError`` the way Docker shows gRPC
-errors: ``rpc error: code = InvalidArgument desc = <message>``.
 """
 
 from __future__ import annotations
@@ -137,14 +134,3 @@ class ErrorInterceptor(aio.ServerInterceptor):
 
         return wrap_handler(await continuation(handler_call_details), on_error=on_error)
 
-
-def go_code_name(code: grpc.StatusCode) -> str:
-    """``INVALID_ARGUMENT`` → ``InvalidArgument`` (the spelling Go's status package prints)."""
-    return "".join(part.capitalize() for part in code.name.split("_")).replace("Ok", "OK")
-
-
-def format_rpc_error(err: grpc.RpcError) -> str:
-    """``rpc error: code = <Name> desc = <details>`` for a failed call."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = err.details() if hasattr(err, "details") else str(err)
-    return f"rpc error: code = {go_code_name(code)} desc = {details}"

@@ -84,18 +84,3 @@ def test_controlapi_and_daemon_errors_use_the_code_attribute() -> None:
             if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == name:
                 assert errors.code_name_for(obj.__new__(obj)) is not None, obj
 
-
-def test_go_style_formatting() -> None:
-    assert errors.go_code_name(grpc.StatusCode.INVALID_ARGUMENT) == "InvalidArgument"
-    assert errors.go_code_name(grpc.StatusCode.DEADLINE_EXCEEDED) == "DeadlineExceeded"
-
-    class Err(grpc.RpcError):
-        def code(self) -> grpc.StatusCode:
-            return grpc.StatusCode.INVALID_ARGUMENT
-
-        def details(self) -> str:
-            return "A valid join token is necessary to join this cluster"
-
-    assert errors.format_rpc_error(Err()) == (
-        "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"
-    )
