@@ -31,4 +31,4 @@ echo "== types"
 echo "== tests"
 # tests/chaos: the checker's own tests and a short fault campaign (10 faults, a few minutes);
 # the full one is `python -m tests.chaos.run --faults 50` (README)
-"$venv/pytest" -q -rs -p no:cacheprovider tests/unit tests/integration tests/e2e tests/chaos "$@"
+"$venv/pytest" -q -rs -p no:cacheprovider --durations=25 tests/unit tests/integration tests/e2e tests/chaos "$@"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from swtb.errors import TestbedError, UsageError
 
-from vmtb import image, net, ssh, vm
+from vmtb import clock, image, net, ssh, vm
 from vmtb.config import (
     MEMORY_MB,
     NETNS,
@@ -185,7 +185,10 @@ def cmd_reset(a: argparse.Namespace) -> int:
         vm.hmp(v.name, "loadvm clean")
         vm.set_link(v.name, True)
         seed = secrets.token_hex(64)
-        _ssh_ok(state, v, f"date -s @{time.time():.3f} >/dev/null; echo {seed} > /dev/urandom")
+        _ssh_ok(state, v, f"echo {seed} > /dev/urandom")
+        offset, rtt = clock.sync(_key(state), v.name, v.address)
+        print(f"vmtestbed: {v.name}: clock set, {offset * 1000:+.1f} ms from this machine's "
+              f"(round trip {rtt * 1000:.1f} ms)", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,53 @@ def test_plan_names_addresses_and_qemu_line(vmtb: Any) -> None:
     assert "ip=10.231.0.11:::255.255.255.0::eth0:off" in argv[argv.index("-append") + 1]
     kvm = vm.qemu_argv(v, Path("/img"), "kvm", vm.CPU_FOR["kvm"], 512)
     assert kvm[kvm.index("-cpu") + 1] == "host,-arch-capabilities"
+
+
+
+# stands in for the guest's clock loop (vmtb.clock.GUEST): its clock is 2.2 s behind and each
+# answer waits 3 ms before reading it, as a guest answering late would; a shift moves only its
+# own offset, never this machine's clock
+SKEWED_GUEST = (
+    "import sys, time\n"
+    "off = -2.2\n"
+    "print('ready', flush=True)\n"
+    "for line in sys.stdin:\n"
+    "    if line.startswith('shift '):\n"
+    "        off += float(line[6:])\n"
+    "    time.sleep(0.003)\n"
+    "    print(repr(time.time() + off), flush=True)\n"
+)
+
+
+def test_clock_settle_brings_a_skewed_guest_within_a_few_ms(vmtb: Any) -> None:
+    import vmtb.clock
+
+    p = subprocess.Popen([sys.executable, "-u", "-c", SKEWED_GUEST], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        offset, rtt = vmtb.clock.settle(p, "fake")
+        assert abs(offset) < 0.05 and rtt < 1, (offset, rtt)   # 1-3 ms on a quiet machine
+        assert p.stdin is not None and p.stdout is not None
+        t1 = time.time()
+        p.stdin.write("now\n")
+        p.stdin.flush()
+        guest = float(p.stdout.readline())
+        assert abs(guest - t1) < 0.5, guest - t1   # was 2.2 s behind
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_clock_settle_names_a_guest_whose_helper_did_not_start(vmtb: Any) -> None:
+    import vmtb.clock
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        with pytest.raises(RuntimeError, match="vm7: the clock helper did not start"):
+            vmtb.clock.settle(p, "vm7")
+    finally:
+        p.wait()
 
 
 def _vm(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -295,6 +295,15 @@ class Testbed(Waiting, Clients):
                 continue
         return out
 
+    def cut_link(self, host: str) -> None:
+        """The host's network goes, as a cut cable would (the VM testbed cuts the VM's virtual
+        cable): here its veth is set down inside it, so nothing it sends leaves and no reset
+        comes back to its peers."""
+        self.exec(host, "ip", "link", "set", "eth0", "down", check=True)
+
+    def restore_link(self, host: str) -> None:
+        self.exec(host, "ip", "link", "set", "eth0", "up", check=True)
+
     def put_file(self, host: str, path: str, text: str, mode: int = 0o644) -> None:
         """Write text to path as host sees it (its parent directories made): the hosts share
         this machine's file system, so here it is written directly (the VM testbed copies it in)."""

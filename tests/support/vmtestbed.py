@@ -30,10 +30,12 @@ Differences from the netns testbed, each failing loudly rather than quietly:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -99,6 +101,7 @@ class VMTestbed(Waiting, Clients):
                             or Path(os.environ.get("PYSWARM_VM_CACHE") or "/var/lib/pyswarm-vm") / "run")
         self.is_up = False
         self._roles: dict[str, dict[str, str]] = {}  # role name -> row of `deploy/vmtestbed ls`
+        self._infra: list[int] = []  # PIDs of what infra() started for this test
         self.slowness = 1.0
 
     def __repr__(self) -> str:
@@ -215,6 +218,7 @@ class VMTestbed(Waiting, Clients):
                                  "systemctl stop swarmd.service; true")
             if cp.returncode != 0:
                 errors.append(f"{role}: {cp.stderr.strip()}")
+        errors += self._stop_infra()
         self.is_up = False
         cp = subprocess.CompletedProcess(["down"], 1 if errors else 0, "", "; ".join(errors))
         if check and errors:
@@ -364,8 +368,36 @@ class VMTestbed(Waiting, Clients):
         self.start(host, timeout)
 
     def infra(self, *cmd: str) -> int:
-        """Start cmd in the background in the testbed's netns (10.231.0.1); returns its PID."""
-        return int(self.run("infra", "--", *cmd).stdout.split()[-1])
+        """Start cmd in the background in the testbed's netns (10.231.0.1); returns its PID. It
+        ends at down(), as the netns testbed's infra commands end with it: the netns outlives
+        the test here, and a registry left over would answer the next test's address."""
+        pid = int(self.run("infra", "--", *cmd).stdout.split()[-1])
+        self._infra.append(pid)
+        return pid
+
+    def _stop_infra(self) -> list[str]:
+        """TERM each infra command's process group (it leads one), then wait for it to be gone."""
+        for pid in self._infra:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+
+        def gone(pid: int) -> bool:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:
+                return True
+            return stat.rsplit(") ", 1)[-1].startswith("Z")  # a zombie: init reaps it
+
+        left = []
+        for pid in self._infra:
+            try:
+                wait_until(lambda pid=pid: gone(pid), 10, 0.1, f"infra process {pid} to end")
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                left.append(f"infra process {pid} ignored TERM (killed)")
+        self._infra = []
+        return left
 
     # ---- VM only ----------------------------------------------------------------------------
 
