@@ -129,20 +129,21 @@ class Clients:
     client_socket: Callable[[str], str]
     engine_socket: Callable[[str], str]
 
+    def client_env(self, host: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """This process's environment with SWARM_HOST and DOCKER_HOST naming host's sockets."""
+        return {**os.environ, "SWARM_HOST": f"unix://{self.client_socket(host)}",
+                "DOCKER_HOST": f"unix://{self.engine_socket(host)}", **(extra or {})}
+
     def client(self, host: str, *argv: str, timeout: float = 60, input: str | None = None,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run argv here with SWARM_HOST and DOCKER_HOST naming host's sockets."""
-        full = {**os.environ, "SWARM_HOST": f"unix://{self.client_socket(host)}",
-                "DOCKER_HOST": f"unix://{self.engine_socket(host)}", **(env or {})}
+        """Run argv here against host's daemon (client_env, plus env)."""
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              input=input, env=full)
+                              input=input, env=self.client_env(host, env))
 
     def client_popen(self, host: str, *argv: str, **kw: Any) -> subprocess.Popen[str]:
         """As client, started in the background (stdout and stderr piped, text)."""
-        env = {**os.environ, "SWARM_HOST": f"unix://{self.client_socket(host)}",
-               "DOCKER_HOST": f"unix://{self.engine_socket(host)}"}
         return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env, **kw)
+                                text=True, env=self.client_env(host), **kw)
 
 
 class Testbed(Waiting, Clients):

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.support.testbed import Clients, Host, TestbedCommandError, Waiting, wait_until
+from tests.support.testbed import Clients, Host, TestbedCommandError, Waiting, pid_alive, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "vmtestbed"
@@ -343,9 +343,7 @@ class VMTestbed(Waiting, Clients):
         """`swarm ARGS` against host's daemon: the client runs here, on the VM's socket forwarded by
         its ssh master (inside a TCG VM the CLI alone takes ~17 s to start; `exec(host, "swarm",
         ...)` still runs it there)."""
-        sock = self.client_socket(host)
-        cp = subprocess.run([SWARM_CLI, "-H", f"unix://{sock}", *args], capture_output=True, text=True,
-                            timeout=timeout, input=input)
+        cp = self.client(host, SWARM_CLI, *args, timeout=timeout, input=input)
         if check and cp.returncode != 0:
             raise TestbedCommandError(
                 f"{host}: swarm {' '.join(args)} -> {cp.returncode}: {cp.stderr.strip()}")
@@ -381,17 +379,10 @@ class VMTestbed(Waiting, Clients):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
 
-        def gone(pid: int) -> bool:
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except FileNotFoundError:
-                return True
-            return stat.rsplit(") ", 1)[-1].startswith("Z")  # a zombie: init reaps it
-
         left = []
         for pid in self._infra:
             try:
-                wait_until(lambda pid=pid: gone(pid), 10, 0.1, f"infra process {pid} to end")
+                wait_until(lambda pid=pid: not pid_alive(pid), 10, 0.1, f"infra process {pid} to end")
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
