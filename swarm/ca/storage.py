@@ -10,9 +10,15 @@ Layout (swarmkit ``ca/config.go``)::
 
 Each file is replaced atomically: written to a temporary file in the same directory with its
 final mode, fsynced, then ``os.replace``d over the old one, and the directory is fsynced. A crash
-leaves either the old or the new file, never a torn one. Renewal writes the key before the
-certificate; a reader that finds a certificate not matching the key (crash in between) treats the
-pair as unusable and renews again rather than serving a broken identity.
+leaves either the old or the new file, never a torn one.
+
+The key and the certificate are two files, so replacing both is not one atomic step. A save
+first writes the new pair, together, to ``swarm-node.pending`` (0600), then the key, then the
+certificate, then removes the pending file. A reader that finds a certificate not belonging to
+the key (a crash between the two replaces, or a read while a renewal is being written) takes the
+pending pair when it is whole and matching, and otherwise reads again: a node that crashed mid
+renewal restarts with its new identity instead of refusing to start, and a reader never sees a
+mixed pair.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ CERT_DIR = "certificates"
 ROOT_CA_FILE = "swarm-root-ca.crt"
 NODE_CERT_FILE = "swarm-node.crt"
 NODE_KEY_FILE = "swarm-node.key"
+PENDING_FILE = "swarm-node.pending"
+_READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,26 @@ def save_root_ca(state_dir: str | os.PathLike[str], root_ca_pem: bytes) -> None:
 
 
 def save_node_tls(state_dir: str | os.PathLike[str], tls: NodeTLS) -> None:
-    """Write root CA, key (0600) and certificate, in that order."""
+    """Write root CA, the pending pair (0600), key (0600) and certificate, in that order, then
+    remove the pending pair (see the module notes)."""
     d = cert_dir(state_dir)
     save_root_ca(state_dir, tls.root_ca_pem)
+    atomic_write(d / PENDING_FILE, tls.cert_pem + tls.key_pem, 0o600)
     atomic_write(d / NODE_KEY_FILE, tls.key_pem, 0o600)
     atomic_write(d / NODE_CERT_FILE, tls.cert_pem, 0o644)
+    _unlink(d / PENDING_FILE)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def load_root_ca(state_dir: str | os.PathLike[str]) -> bytes:
@@ -96,24 +119,48 @@ def load_root_ca(state_dir: str | os.PathLike[str]) -> bytes:
 
 def load_node_tls(state_dir: str | os.PathLike[str]) -> NodeTLS:
     """Read the three files; raises :class:`CertificateStoreError` if any is missing or the
-    certificate does not belong to the key."""
+    certificate does not belong to the key (and no whole pending pair stands in for them)."""
     d = cert_dir(state_dir)
-    try:
-        root = (d / ROOT_CA_FILE).read_bytes()
-        cert = (d / NODE_CERT_FILE).read_bytes()
-        key = (d / NODE_KEY_FILE).read_bytes()
-    except OSError as exc:
-        raise CertificateStoreError(f"cannot read node certificates in {d}: {exc}") from exc
+    for _ in range(_READ_ATTEMPTS):
+        try:
+            root = (d / ROOT_CA_FILE).read_bytes()
+            cert = (d / NODE_CERT_FILE).read_bytes()
+            key = (d / NODE_KEY_FILE).read_bytes()
+        except OSError as exc:
+            raise CertificateStoreError(f"cannot read node certificates in {d}: {exc}") from exc
+        if _belongs(cert, key, d):
+            return NodeTLS(root, cert, key)
+        pending = _pending_pair(d)
+        if pending is not None:
+            return NodeTLS(root, *pending)
+    raise CertificateStoreError(f"node certificate in {d} does not match its key")
+
+
+def _belongs(cert: bytes, key: bytes, d: Path) -> bool:
     try:
         private = serialization.load_pem_private_key(key, password=None)
         spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         cert_key = load_certificate(cert).public_key().public_bytes(*spki)
-        matches = private.public_key().public_bytes(*spki) == cert_key
+        return private.public_key().public_bytes(*spki) == cert_key
     except (ValueError, TypeError) as exc:
         raise CertificateStoreError(f"cannot parse node key in {d}: {exc}") from exc
-    if not matches:
-        raise CertificateStoreError(f"node certificate in {d} does not match its key")
-    return NodeTLS(root, cert, key)
+
+
+def _pending_pair(d: Path) -> tuple[bytes, bytes] | None:
+    """The pending (certificate, key) when the file is there, whole and matching."""
+    try:
+        blob = (d / PENDING_FILE).read_bytes()
+    except OSError:
+        return None
+    marker = b"-----END CERTIFICATE-----\n"
+    cut = blob.rfind(marker)  # after the last certificate of a chain: the key follows
+    if cut < 0:
+        return None
+    cert, key = blob[: cut + len(marker)], blob[cut + len(marker) :]
+    try:
+        return (cert, key) if _belongs(cert, key, d) else None
+    except CertificateStoreError:
+        return None
 
 
 def has_node_tls(state_dir: str | os.PathLike[str]) -> bool:
@@ -124,7 +171,7 @@ def has_node_tls(state_dir: str | os.PathLike[str]) -> bool:
 def remove_node_tls(state_dir: str | os.PathLike[str]) -> None:
     """Delete the node's certificate files (``swarm leave``)."""
     d = cert_dir(state_dir)
-    for name in (NODE_CERT_FILE, NODE_KEY_FILE, ROOT_CA_FILE):
+    for name in (NODE_CERT_FILE, NODE_KEY_FILE, ROOT_CA_FILE, PENDING_FILE):
         try:
             (d / name).unlink()
         except FileNotFoundError:

@@ -63,3 +63,95 @@ def test_remove(tmp_path: Path, root: RootCA) -> None:
     remove_node_tls(tmp_path)
     assert not has_node_tls(tmp_path)
     remove_node_tls(tmp_path)  # idempotent
+
+
+def test_a_crash_between_key_and_certificate_restarts_with_the_new_pair(
+    tmp_path: Path, root: RootCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swarm.ca import storage
+
+    old, new = node_tls(root), node_tls(root)
+    save_node_tls(tmp_path, old)
+    real = storage.atomic_write
+
+    def crash_on_certificate(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path.name == storage.NODE_CERT_FILE:
+            raise OSError("power lost")
+        real(path, data, mode)
+
+    monkeypatch.setattr(storage, "atomic_write", crash_on_certificate)
+    with pytest.raises(OSError, match="power lost"):
+        save_node_tls(tmp_path, new)
+    monkeypatch.undo()
+    d = tmp_path / "certificates"
+    # on disk: the new key beside the old certificate, and the pending pair
+    assert (d / "swarm-node.key").read_bytes() == new.key_pem
+    assert (d / "swarm-node.crt").read_bytes() == old.cert_pem
+    assert load_node_tls(tmp_path) == new
+    save_node_tls(tmp_path, new)  # the next save completes and drops the pending pair
+    assert sorted(p.name for p in d.iterdir()) == ["swarm-node.crt", "swarm-node.key", "swarm-root-ca.crt"]
+    assert load_node_tls(tmp_path) == new
+
+
+def test_a_crash_before_the_key_keeps_the_old_pair(
+    tmp_path: Path, root: RootCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swarm.ca import storage
+
+    old, new = node_tls(root), node_tls(root)
+    save_node_tls(tmp_path, old)
+    real = storage.atomic_write
+
+    def crash_on_key(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path.name == storage.NODE_KEY_FILE:
+            raise OSError("power lost")
+        real(path, data, mode)
+
+    monkeypatch.setattr(storage, "atomic_write", crash_on_key)
+    with pytest.raises(OSError):
+        save_node_tls(tmp_path, new)
+    monkeypatch.undo()
+    assert load_node_tls(tmp_path) == old
+
+
+def test_a_torn_pending_pair_does_not_stand_in(tmp_path: Path, root: RootCA) -> None:
+    a, b = node_tls(root), node_tls(root)
+    save_node_tls(tmp_path, a)
+    d = tmp_path / "certificates"
+    (d / "swarm-node.key").write_bytes(b.key_pem)
+    (d / "swarm-node.pending").write_bytes(b.cert_pem + b.key_pem[:40])
+    with pytest.raises(CertificateStoreError, match="does not match"):
+        load_node_tls(tmp_path)
+    (d / "swarm-node.pending").write_bytes(a.cert_pem + b.key_pem)  # whole but not a pair
+    with pytest.raises(CertificateStoreError, match="does not match"):
+        load_node_tls(tmp_path)
+
+
+def test_a_reader_never_sees_a_mixed_pair_while_renewals_are_written(
+    tmp_path: Path, root: RootCA
+) -> None:
+    import threading
+
+    pairs = [node_tls(root) for _ in range(4)]
+    save_node_tls(tmp_path, pairs[0])
+    stop = threading.Event()
+    errors: list[Exception] = []
+
+    def renew() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            save_node_tls(tmp_path, pairs[i % len(pairs)])
+
+    writer = threading.Thread(target=renew)
+    writer.start()
+    try:
+        for _ in range(300):
+            try:
+                assert load_node_tls(tmp_path) in pairs
+            except CertificateStoreError as exc:
+                errors.append(exc)
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
