@@ -75,7 +75,11 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(d: Path) -> None:
+    dir_fd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -102,11 +106,7 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_dir(path.parent)
 
 
 def load_root_ca(state_dir: str | os.PathLike[str]) -> bytes:

@@ -65,24 +65,29 @@ def test_remove(tmp_path: Path, root: RootCA) -> None:
     remove_node_tls(tmp_path)  # idempotent
 
 
-def test_a_crash_between_key_and_certificate_restarts_with_the_new_pair(
-    tmp_path: Path, root: RootCA, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def save_crashing_at(monkeypatch: pytest.MonkeyPatch, state_dir: Path, tls: NodeTLS, name: str) -> None:
+    """``save_node_tls`` with the power lost when it comes to replace the file ``name``."""
     from swarm.ca import storage
 
-    old, new = node_tls(root), node_tls(root)
-    save_node_tls(tmp_path, old)
     real = storage.atomic_write
 
-    def crash_on_certificate(path: Path, data: bytes, mode: int = 0o644) -> None:
-        if path.name == storage.NODE_CERT_FILE:
+    def crashing(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path.name == name:
             raise OSError("power lost")
         real(path, data, mode)
 
-    monkeypatch.setattr(storage, "atomic_write", crash_on_certificate)
-    with pytest.raises(OSError, match="power lost"):
-        save_node_tls(tmp_path, new)
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(storage, "atomic_write", crashing)
+        with pytest.raises(OSError, match="power lost"):
+            save_node_tls(state_dir, tls)
+
+
+def test_a_crash_between_key_and_certificate_restarts_with_the_new_pair(
+    tmp_path: Path, root: RootCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = node_tls(root), node_tls(root)
+    save_node_tls(tmp_path, old)
+    save_crashing_at(monkeypatch, tmp_path, new, "swarm-node.crt")
     d = tmp_path / "certificates"
     # on disk: the new key beside the old certificate, and the pending pair
     assert (d / "swarm-node.key").read_bytes() == new.key_pem
@@ -96,21 +101,9 @@ def test_a_crash_between_key_and_certificate_restarts_with_the_new_pair(
 def test_a_crash_before_the_key_keeps_the_old_pair(
     tmp_path: Path, root: RootCA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from swarm.ca import storage
-
     old, new = node_tls(root), node_tls(root)
     save_node_tls(tmp_path, old)
-    real = storage.atomic_write
-
-    def crash_on_key(path: Path, data: bytes, mode: int = 0o644) -> None:
-        if path.name == storage.NODE_KEY_FILE:
-            raise OSError("power lost")
-        real(path, data, mode)
-
-    monkeypatch.setattr(storage, "atomic_write", crash_on_key)
-    with pytest.raises(OSError):
-        save_node_tls(tmp_path, new)
-    monkeypatch.undo()
+    save_crashing_at(monkeypatch, tmp_path, new, "swarm-node.key")
     assert load_node_tls(tmp_path) == old
 
 
