@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemons import Swarmd, free_port
+from tests.support.daemons import Swarmd, free_port, manager_port
 from tests.support.registry import registry_fixture
 
 docker = pytest.importorskip("docker")
@@ -42,7 +42,7 @@ def manager(tmp_path: Path) -> Iterator[Swarmd]:
         if sock.exists():
             break
         time.sleep(0.1)
-    d.ok("init", "--advertise-addr", f"127.0.0.1:{free_port()}")
+    d.ok("init", "--advertise-addr", f"127.0.0.1:{manager_port()}")
     yield d
     d.stop()
 

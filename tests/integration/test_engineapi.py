@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemons import Swarmd, free_port
+from tests.support.daemons import Swarmd, manager_port
 
 docker = pytest.importorskip("docker")
 
@@ -73,7 +73,7 @@ def manager(tmp_path: Path) -> Iterator[tuple[Swarmd, Path]]:
     d = Swarmd(tmp_path, extra_args=["--executor", "fake"]).start()
     sock = d.socket.parent / "docker.sock"  # the default: next to the control socket
     wait(lambda: answers(sock), 15, "the Engine API socket")
-    d.ok("init", "--advertise-addr", f"127.0.0.1:{free_port()}")
+    d.ok("init", "--advertise-addr", f"127.0.0.1:{manager_port()}")
     yield d, sock
     d.stop()
 

@@ -26,6 +26,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def manager_port(host: str = "127.0.0.1") -> int:
+    """A free port whose next one is free too: a manager binds its advertise port and the Raft
+    port after it (a free port alone once found its Raft port taken: BindError in CI)."""
+    for _ in range(100):
+        port = free_port(host)
+        if port >= 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no two consecutive free ports on {host}")
+
+
 @dataclass
 class Swarmd:
     root: Path
