@@ -27,7 +27,9 @@ Measures, for both systems:
 ``--link`` picks the Raft transport of the store: ``plain`` (pysyncobj's own, password only - the
 default and what the earlier results are), ``tls`` (swarm/store/raftlink.py: mutual TLS 1.3 +
 frame caps, on top of the same password), or both, reported side by side (``store``,
-``store_tls``).
+``store_tls``). Every member seals its Raft entries and snapshots (swarm/store/atrest.py), as
+the managers do; for ``cpu`` a link name ending in ``-unsealed`` (``tls-unsealed``) runs the
+same rounds with the Raft files in clear, to price that.
 
 Store load loops run *inside* the leader member (``tests.support.store_member_proc``), the way a manager's
 handlers call their own store; the etcd driver is this Python process speaking raw gRPC (no stubs),
@@ -217,7 +219,9 @@ def store_cpu(R: dict, rounds: int, links: list[str]) -> None:
     for rnd in range(rounds):
         for link in links:
             with tempfile.TemporaryDirectory(prefix="storebench-") as td:
-                c = Cluster(Path(td) / "cpu", tls=link == "tls")
+                # "-unsealed": Raft files in clear (no data key), to price swarm.store.atrest
+                c = Cluster(Path(td) / "cpu", tls=link.startswith("tls"),
+                            data_key=None if link.endswith("-unsealed") else b"")
                 c.start()
                 try:
                     L = c.leader()
@@ -550,12 +554,14 @@ def main() -> None:
     ap.add_argument("--no-etcd", action="store_true")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "store.json"))
-    ap.add_argument("--link", default="plain", help="plain, tls or plain,tls")
+    ap.add_argument("--link", default="plain",
+                    help="plain, tls or plain,tls (with --only cpu also plain-unsealed, tls-unsealed)")
     a = ap.parse_args()
     only = set(a.only.split(","))
     links = a.link.split(",")
-    if not set(links) <= {"plain", "tls"}:
-        ap.error("--link takes plain, tls or plain,tls")
+    unsealed = {"plain-unsealed", "tls-unsealed"}
+    if not set(links) <= {"plain", "tls"} | (unsealed if only == {"cpu"} else set()):
+        ap.error("--link takes plain, tls or plain,tls (and the -unsealed ones with --only cpu)")
     trials = 3 if a.quick else a.trials
     ver = subprocess.run([ETCD, "--version"], capture_output=True, text=True).stdout.splitlines()
     R: dict[str, Any] = {"meta": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
@@ -563,7 +569,7 @@ def main() -> None:
                                   "when": time.strftime("%Y-%m-%d %H:%M:%S"),
                                   "loadavg_start": os.getloadavg(), "links": links},
                          "store": {}, "store_tls": {}, "etcd": {}}
-    for link in links:
+    for link in (x for x in links if x not in unsealed):
         LINK["tls"] = link == "tls"
         S = R["store_tls" if LINK["tls"] else "store"]
         if "seq" in only:

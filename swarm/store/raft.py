@@ -59,6 +59,7 @@ from cryptography.fernet import Fernet, MultiFernet
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.encryptor import getEncryptor
 
+from .atrest import DataKey, SealedDataError
 from .errors import NoLeaderError, QueueFullError, StoreError, UnknownOutcomeError
 from .raftlink import FrameLimits, RaftLinkTransport, RaftTLS, frame_limits, link_transport
 from .snapshot import SnapshotWriter
@@ -81,12 +82,23 @@ SNAPSHOT_MODES = ("thread", "fork", "sync")
 class _Fsm(SyncObjConsumer):  # type: ignore[misc]  # pysyncobj is untyped
     """The replicated state machine: one entry point, snapshot hooks. Runs on the tick thread."""
 
-    def __init__(self, state: StoreState) -> None:
+    def __init__(self, state: StoreState, key: DataKey | None = None) -> None:
         self._state = state          # set before SyncObjConsumer.__init__: not auto-serialized
+        self._key = key
         super().__init__()
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_batch(self, proposal_id: object, actions: object) -> ApplyResult:
+        if isinstance(actions, bytes):         # sealed (atrest.py); a list: plain, from before
+            if self._key is None:
+                log.critical("a sealed raft entry reached a store without a data key: not applied")
+                return ("error", "sealed", "this manager has no key to open a sealed raft entry",
+                        None, None, None)
+            try:
+                actions = self._key.open_entry(actions)
+            except SealedDataError as e:
+                log.critical("raft entry not applied: %s", e)
+                return ("error", "sealed", str(e), None, None, None)
         return self._state.apply_batch(proposal_id, actions)
 
     def _serialize(self) -> dict[str, Any]:
@@ -104,8 +116,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]  # pysyncobj is untyped
     it, and its tick thread is already running by then."""
 
     def __init__(self, self_addr: str, others: list[str], conf: SyncObjConf, state: StoreState,
-                 tls: RaftTLS | None = None) -> None:
-        self.fsm = _Fsm(state)
+                 tls: RaftTLS | None = None, key: DataKey | None = None) -> None:
+        self.fsm = _Fsm(state, key)
         self._swaps = _EncryptorSwaps()
         self._links: list[RaftLinkTransport] = []
         extra: dict[str, Any] = {}

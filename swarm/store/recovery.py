@@ -38,6 +38,7 @@ import struct
 import time
 from pathlib import Path
 
+from .atrest import DataKey
 from .errors import StoreError
 from .snapshot import read_snapshot
 
@@ -110,7 +111,8 @@ def _reset_commit_index(meta: Path) -> None:
     os.replace(tmp, meta)
 
 
-def prepare(data_dir: Path, voters: int, journal_name: str, dump_name: str) -> list[str]:
+def prepare(data_dir: Path, voters: int, journal_name: str, dump_name: str,
+            key: DataKey | None = None) -> list[str]:
     """Repair or set aside damaged Raft files in data_dir; what was done, one line each."""
     journal, dump = data_dir / journal_name, data_dir / dump_name
     meta = journal.with_name(journal.name + ".meta")
@@ -118,7 +120,7 @@ def prepare(data_dir: Path, voters: int, journal_name: str, dump_name: str) -> l
     bad: str | None = None
     if dump.exists():
         try:
-            read_snapshot(dump)
+            read_snapshot(dump, key)
         except Exception as e:  # gzip, pickle, framing: any of them means the file is unusable
             bad = f"snapshot {dump} is corrupt ({type(e).__name__}: {e})"
     if bad is None and journal.exists():

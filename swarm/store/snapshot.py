@@ -29,7 +29,9 @@ So we use pysyncobj's custom-serializer hooks asynchronously:
   come from that one file, so they agree, and the leader simply streams the newer snapshot again.
 
 File format: a gzip stream of pickles - a header dict, then ``("rows", table, [(id, row), ...])``
-chunks, then ``("end",)``. Rows are primitives only (see ``state.py``).
+chunks, then ``("end",)``. Rows are primitives only (see ``state.py``). With a data key (every
+manager's store) the gzip stream is sealed in records (``atrest.py``); a plain file from before
+is still read.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
 
+from .atrest import DataKey, open_snapshot
 from .state import SNAPSHOT_FORMAT, StoreState
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,9 @@ CHUNK_ROWS = 2000
 
 
 class SnapshotWriter:
-    def __init__(self, state: StoreState, dump_path: Path) -> None:
+    def __init__(self, state: StoreState, dump_path: Path, key: DataKey | None = None) -> None:
         self._state = state
+        self._key = key
         self._dump = Path(dump_path)
         self._lock = threading.Lock()
         self._status = SERIALIZER_STATE.NOT_SERIALIZING
@@ -86,7 +90,7 @@ class SnapshotWriter:
     def deserialize(self, dump_name: str) -> tuple[Any, ...]:
         with self._lock:
             self._generation += 1          # a snapshot being written now is older: discard it
-        raft_data, data = read_snapshot(Path(dump_name))
+        raft_data, data = read_snapshot(Path(dump_name), self._key)
         self._state.restore(data)
         return raft_data
 
@@ -96,9 +100,10 @@ class SnapshotWriter:
         tmp = self._dump.with_name(self._dump.name + ".swarm.tmp")
         ok = False
         try:
-            # 0600: the snapshot holds the cluster's CA key and Raft secret
+            # 0600: the snapshot holds the cluster's CA key and Raft secret (sealed with a key)
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as raw:
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as g:
+                sink = raw if self._key is None else self._key.writer(raw)
+                with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=1) as g:
                     header = {"magic": MAGIC, "format": SNAPSHOT_FORMAT, "index": index,
                               "recent": recent, "raft": raft_data}
                     pickle.dump(header, g, protocol=pickle.HIGHEST_PROTOCOL)
@@ -108,6 +113,8 @@ class SnapshotWriter:
                             pickle.dump(("rows", name, rows[i:i + CHUNK_ROWS]), g,
                                         protocol=pickle.HIGHEST_PROTOCOL)
                     pickle.dump(("end",), g)
+                if sink is not raw:
+                    sink.close()             # the last sealed record
                 raw.flush()
                 os.fsync(raw.fileno())
             if self.before_rename is not None:
@@ -139,9 +146,9 @@ class SnapshotWriter:
             t.join(timeout)
 
 
-def read_snapshot(path: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def read_snapshot(path: Path, key: DataKey | None = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Return (pysyncobj's raft tuple, data for ``StoreState.restore``)."""
-    with gzip.open(path, "rb") as g:
+    with open(path, "rb") as f, gzip.GzipFile(fileobj=open_snapshot(f, key), mode="rb") as g:
         header = pickle.load(g)
         if not isinstance(header, dict) or header.get("magic") != MAGIC:
             raise ValueError(f"{path} is not a store snapshot")

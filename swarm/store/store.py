@@ -46,6 +46,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON
 
 from . import raft, recovery
+from .atrest import DataKey
 from .bridge import Bridges, resolve, wait_for
 from .errors import (
     InvalidArgumentError,
@@ -72,7 +73,8 @@ class Store(MembershipMixin):
                  connection_retry_time: float = 1.0, compaction_min_entries: int = 50_000,
                  compaction_min_time: float = 300.0, snapshot_mode: str = "thread",
                  event_ring_size: int = DEFAULT_CAPACITY,
-                 max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES, tls: RaftTLS | None = None) -> None:
+                 max_proposal_bytes: int = raft.MAX_PROPOSAL_BYTES, tls: RaftTLS | None = None,
+                 data_key: bytes | None = None) -> None:
         if not password:
             raise ValueError("refusing to start the raft store without a password: the raft port "
                              "would accept unauthenticated pickle (remote code execution)")
@@ -86,6 +88,8 @@ class Store(MembershipMixin):
         self._fernets: dict[str, Any] = {}
         self._secrets_lock = threading.Lock()
         self._tls = tls
+        #: seals every entry and snapshot this store writes (atrest.py); None: plain (unit tests)
+        self._data_key = None if data_key is None else DataKey(data_key)
         self._bind_addr = bind_addr or self_addr
         self._opts = dict(leader_fallback_timeout=leader_fallback_timeout,
                           connection_retry_time=connection_retry_time,
@@ -116,15 +120,15 @@ class Store(MembershipMixin):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # a torn journal tail or a corrupt snapshot: repaired, or set aside to recover from peers
         self.recovered = recovery.prepare(self.data_dir, len(self._initial_members), raft.JOURNAL_FILE,
-                                          raft.DUMP_FILE)
-        self._snapshots = SnapshotWriter(self._state, self.data_dir / raft.DUMP_FILE)
+                                          raft.DUMP_FILE, self._data_key)
+        self._snapshots = SnapshotWriter(self._state, self.data_dir / raft.DUMP_FILE, self._data_key)
         conf = raft.make_conf(data_dir=self.data_dir, password=self._password, bind_addr=self._bind_addr,
                               on_state_changed=self._on_state_changed, on_ready=lambda: None,
                               writer=self._snapshots, **self._opts)  # type: ignore[arg-type]
         conf.maxBindRetries = 10
         conf.bindRetryTime = 0.3
         others = [m for m in self._initial_members if m != self.self_addr]
-        node = raft.RaftNode(self.self_addr, others, conf, self._state, tls=self._tls)
+        node = raft.RaftNode(self.self_addr, others, conf, self._state, tls=self._tls, key=self._data_key)
         # pysyncobj stops its tick thread when the thread that built it exits; tie it to the
         # process's main thread instead, so start() may be called from an executor thread.
         node._SyncObj__mainThread = threading.main_thread()
@@ -226,7 +230,15 @@ class Store(MembershipMixin):
             group = self._barriers[loop] = _BarrierGroup()
         return await group.run(lambda: self._propose([], timeout))
 
-    def _prepare(self, actions: Sequence[Action], *, internal: bool = False) -> builtins.list[WireAction]:
+    def _prepare(self, actions: Sequence[Action], *,
+                 internal: bool = False) -> builtins.list[WireAction] | bytes:
+        """The proposal for ``actions``: their wire form, sealed when the store has a data key."""
+        wire = self._wire(actions, internal=internal)
+        if self._data_key is None or not wire:
+            return wire
+        return self._data_key.seal_entry(wire)
+
+    def _wire(self, actions: Sequence[Action], *, internal: bool = False) -> builtins.list[WireAction]:
         wire, size = [], 0
         for a in actions:
             if not isinstance(a, Action):
@@ -247,7 +259,7 @@ class Store(MembershipMixin):
             return error_from_result(res)
         return raft.failure(err)
 
-    async def _propose(self, wire: builtins.list[WireAction], timeout: float) -> int:
+    async def _propose(self, wire: builtins.list[WireAction] | bytes, timeout: float) -> int:
         node = self._require_node()
         loop = asyncio.get_running_loop()
         bridge = self._bridges.get(loop)
@@ -273,7 +285,7 @@ class Store(MembershipMixin):
             attempt += 1
             await asyncio.sleep(delay)
 
-    def _propose_sync(self, wire: builtins.list[WireAction], timeout: float) -> int:
+    def _propose_sync(self, wire: builtins.list[WireAction] | bytes, timeout: float) -> int:
         node = self._require_node()
         pid, deadline, attempt = uuid.uuid4().hex, time.monotonic() + timeout, 0
         uncertain = False   # an earlier attempt may have applied: never report "not applied" then

@@ -170,6 +170,12 @@ def test_f1_compaction_snapshot_install_and_full_restart(cluster: Cluster) -> No
     c.leader(timeout=30)
     got = converge(c, [0, 1, 2], expect["index"])
     assert got == expect and got["objects"] == 750
+    # the journal, the snapshot and the received snapshot hold no plain object (swarm.store.atrest)
+    for m in c.members:
+        for name in ("raft.journal", "raft.dump"):
+            raw = (m.data_dir / name).read_bytes()
+            assert b"c599" not in raw and b"k99" not in raw and b"d49" not in raw, (m.data_dir, name)
+    assert (c.members[K].data_dir / "raft.dump").read_bytes().startswith(b"PYSWARM-SEALED-SNAPSHOT-1\n")
 
 
 def test_no_quorum_fails_fast_with_no_leader(cluster: Cluster) -> None:

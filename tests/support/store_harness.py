@@ -40,8 +40,9 @@ class Member:
 
     def __init__(self, addr: str, members: list[str], data_dir: Path, password: str = "test-secret",
                  extra: list[str] | None = None, log_path: Path | None = None,
-                 tls_dir: Path | None = None) -> None:
+                 tls_dir: Path | None = None, data_key: bytes | None = None) -> None:
         self.addr, self.members, self.data_dir = addr, list(members), Path(data_dir)
+        self.data_key = data_key
         self.password, self.extra = password, list(extra or [])
         self.tls_dir = tls_dir
         if tls_dir is not None:
@@ -55,7 +56,8 @@ class Member:
     def start(self) -> Member:
         self.ctrl = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, STORE_PASSWORD=self.password, STORE_CTRL_KEY=self.key)
+        env = dict(os.environ, STORE_PASSWORD=self.password, STORE_CTRL_KEY=self.key,
+                   STORE_DATA_KEY=self.data_key.hex() if self.data_key else "")
         cmd = [sys.executable, "-m", "tests.support.store_member_proc", "--self", self.addr,
                "--members", ",".join(self.members), "--data-dir", str(self.data_dir),
                "--ctrl", str(self.ctrl), *self.extra]
@@ -115,15 +117,20 @@ class Member:
 class Cluster:
     """N members on 127.0.0.1 with fresh ports under ``root``; kill/restart by index."""
 
-    def __init__(self, root: Path, n: int = 3, extra: list[str] | None = None, tls: bool = False) -> None:
+    def __init__(self, root: Path, n: int = 3, extra: list[str] | None = None, tls: bool = False,
+                 data_key: bytes | None = b"") -> None:
+        """``data_key``: the Raft data key every member seals with (``swarm.store.atrest``), as
+        the managers do; by default a new one, None for plain Raft files."""
         self.root = Path(root)
+        self.data_key = os.urandom(32) if data_key == b"" else data_key
         self.tls = tls
         self.ca: Any = None
         if tls:
             from swarm.ca import RootCA
             self.ca = RootCA.create()
         addrs = [f"127.0.0.1:{free_port()}" for _ in range(n)]
-        self.members = [Member(a, addrs, self.root / f"m{i}", extra=extra, tls_dir=self._tls_dir(i))
+        self.members = [Member(a, addrs, self.root / f"m{i}", extra=extra, tls_dir=self._tls_dir(i),
+                               data_key=self.data_key)
                         for i, a in enumerate(addrs)]
 
     def issue(self, node_id: str, role: str = "swarm-manager", ca: Any = None) -> Any:
@@ -172,7 +179,7 @@ class Cluster:
         addr = f"127.0.0.1:{free_port()}"
         members = [*self.addrs, addr]
         m = Member(addr, members, self.root / f"m{len(self.members)}", extra=extra,
-                   tls_dir=self._tls_dir(len(self.members)))
+                   tls_dir=self._tls_dir(len(self.members)), data_key=self.data_key)
         self.members.append(m)
         return m
 

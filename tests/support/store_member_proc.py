@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.set_event_loop(loop)
     store = Store(a.self, a.members.split(","), Path(a.data_dir), os.environ.get("STORE_PASSWORD", ""),
                   compaction_min_entries=a.compaction_min_entries,
-                  tls=_tls(Path(a.tls_dir), a.link_timeout) if a.tls_dir else None)
+                  tls=_tls(Path(a.tls_dir), a.link_timeout) if a.tls_dir else None,
+                  data_key=bytes.fromhex(os.environ["STORE_DATA_KEY"]) if os.environ.get("STORE_DATA_KEY")
+                  else None)
     store.start()
     server = _Server(store, loop)
     lst = Listener(("127.0.0.1", a.ctrl), authkey=os.environ["STORE_CTRL_KEY"].encode())
