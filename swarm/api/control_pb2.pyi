@@ -302,12 +302,14 @@ class ListClustersResponse(_message.Message):
     def __init__(self, clusters: _Optional[_Iterable[_Union[_objects_pb2.Cluster, _Mapping]]] = ...) -> None: ...
 
 class KeyRotation(_message.Message):
-    __slots__ = ("worker_join_token", "manager_join_token")
+    __slots__ = ("worker_join_token", "manager_join_token", "manager_unlock_key")
     WORKER_JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MANAGER_JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_UNLOCK_KEY_FIELD_NUMBER: _ClassVar[int]
     worker_join_token: bool
     manager_join_token: bool
-    def __init__(self, worker_join_token: _Optional[bool] = ..., manager_join_token: _Optional[bool] = ...) -> None: ...
+    manager_unlock_key: bool
+    def __init__(self, worker_join_token: _Optional[bool] = ..., manager_join_token: _Optional[bool] = ..., manager_unlock_key: _Optional[bool] = ...) -> None: ...
 
 class UpdateClusterRequest(_message.Message):
     __slots__ = ("cluster_id", "cluster_version", "spec", "rotation")
@@ -326,6 +328,18 @@ class UpdateClusterResponse(_message.Message):
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     cluster: _objects_pb2.Cluster
     def __init__(self, cluster: _Optional[_Union[_objects_pb2.Cluster, _Mapping]] = ...) -> None: ...
+
+class GetUnlockKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetUnlockKeyResponse(_message.Message):
+    __slots__ = ("unlock_key", "version")
+    UNLOCK_KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    unlock_key: str
+    version: _types_pb2.Version
+    def __init__(self, unlock_key: _Optional[str] = ..., version: _Optional[_Union[_types_pb2.Version, _Mapping]] = ...) -> None: ...
 
 class GetSecretRequest(_message.Message):
     __slots__ = ("secret_id",)

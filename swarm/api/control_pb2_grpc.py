@@ -124,6 +124,11 @@ class ControlStub:
                 request_serializer=swarm_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_control__pb2.UpdateClusterResponse.FromString,
                 _registered_method=True)
+        self.GetUnlockKey = channel.unary_unary(
+                '/swarm.api.Control/GetUnlockKey',
+                request_serializer=swarm_dot_api_dot_control__pb2.GetUnlockKeyRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_control__pb2.GetUnlockKeyResponse.FromString,
+                _registered_method=True)
         self.GetSecret = channel.unary_unary(
                 '/swarm.api.Control/GetSecret',
                 request_serializer=swarm_dot_api_dot_control__pb2.GetSecretRequest.SerializeToString,
@@ -292,6 +297,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUnlockKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSecret(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -452,6 +463,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.UpdateCluster,
                     request_deserializer=swarm_dot_api_dot_control__pb2.UpdateClusterRequest.FromString,
                     response_serializer=swarm_dot_api_dot_control__pb2.UpdateClusterResponse.SerializeToString,
+            ),
+            'GetUnlockKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUnlockKey,
+                    request_deserializer=swarm_dot_api_dot_control__pb2.GetUnlockKeyRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_control__pb2.GetUnlockKeyResponse.SerializeToString,
             ),
             'GetSecret': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSecret,
@@ -995,6 +1011,33 @@ class Control:
             '/swarm.api.Control/UpdateCluster',
             swarm_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
             swarm_dot_api_dot_control__pb2.UpdateClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUnlockKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Control/GetUnlockKey',
+            swarm_dot_api_dot_control__pb2.GetUnlockKeyRequest.SerializeToString,
+            swarm_dot_api_dot_control__pb2.GetUnlockKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

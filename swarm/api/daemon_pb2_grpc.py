@@ -59,6 +59,11 @@ class DaemonStub:
                 request_serializer=swarm_dot_api_dot_daemon__pb2.LeaveRequest.SerializeToString,
                 response_deserializer=swarm_dot_api_dot_daemon__pb2.LeaveResponse.FromString,
                 _registered_method=True)
+        self.Unlock = channel.unary_unary(
+                '/swarm.api.Daemon/Unlock',
+                request_serializer=swarm_dot_api_dot_daemon__pb2.UnlockRequest.SerializeToString,
+                response_deserializer=swarm_dot_api_dot_daemon__pb2.UnlockResponse.FromString,
+                _registered_method=True)
         self.ImagePull = channel.unary_stream(
                 '/swarm.api.Daemon/ImagePull',
                 request_serializer=swarm_dot_api_dot_daemon__pb2.ImagePullRequest.SerializeToString,
@@ -180,6 +185,13 @@ class DaemonServicer:
 
     def Leave(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unlock(self, request, context):
+        """A locked manager (autolock, after a restart) given its unlock key starts its roles.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -327,6 +339,11 @@ def add_DaemonServicer_to_server(servicer, server):
                     servicer.Leave,
                     request_deserializer=swarm_dot_api_dot_daemon__pb2.LeaveRequest.FromString,
                     response_serializer=swarm_dot_api_dot_daemon__pb2.LeaveResponse.SerializeToString,
+            ),
+            'Unlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unlock,
+                    request_deserializer=swarm_dot_api_dot_daemon__pb2.UnlockRequest.FromString,
+                    response_serializer=swarm_dot_api_dot_daemon__pb2.UnlockResponse.SerializeToString,
             ),
             'ImagePull': grpc.unary_stream_rpc_method_handler(
                     servicer.ImagePull,
@@ -554,6 +571,33 @@ class Daemon:
             '/swarm.api.Daemon/Leave',
             swarm_dot_api_dot_daemon__pb2.LeaveRequest.SerializeToString,
             swarm_dot_api_dot_daemon__pb2.LeaveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.api.Daemon/Unlock',
+            swarm_dot_api_dot_daemon__pb2.UnlockRequest.SerializeToString,
+            swarm_dot_api_dot_daemon__pb2.UnlockResponse.FromString,
             options,
             channel_credentials,
             insecure,

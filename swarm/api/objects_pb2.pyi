@@ -254,7 +254,7 @@ class Network(_message.Message):
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.NetworkSpec, _Mapping]] = ..., driver_state: _Optional[_Union[_types_pb2.Driver, _Mapping]] = ..., ipam: _Optional[_Union[_types_pb2.IPAMOptions, _Mapping]] = ..., pending_delete: _Optional[bool] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "meta", "spec", "root_ca", "default_address_pool", "subnet_size", "vxlan_udp_port", "raft_secret", "members", "removed_nodes", "revoked_certificates", "raft_secret_generation", "raft_secret_next")
+    __slots__ = ("id", "meta", "spec", "root_ca", "default_address_pool", "subnet_size", "vxlan_udp_port", "raft_secret", "members", "removed_nodes", "revoked_certificates", "raft_secret_generation", "raft_secret_next", "manager_unlock_key")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,7 @@ class Cluster(_message.Message):
     REVOKED_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     RAFT_SECRET_GENERATION_FIELD_NUMBER: _ClassVar[int]
     RAFT_SECRET_NEXT_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_UNLOCK_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     spec: _specs_pb2.ClusterSpec
@@ -281,7 +282,8 @@ class Cluster(_message.Message):
     revoked_certificates: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
     raft_secret_generation: int
     raft_secret_next: bytes
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., root_ca: _Optional[_Union[_types_pb2.RootCA, _Mapping]] = ..., default_address_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ..., vxlan_udp_port: _Optional[int] = ..., raft_secret: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[str]] = ..., revoked_certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ..., raft_secret_generation: _Optional[int] = ..., raft_secret_next: _Optional[bytes] = ...) -> None: ...
+    manager_unlock_key: bytes
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_specs_pb2.ClusterSpec, _Mapping]] = ..., root_ca: _Optional[_Union[_types_pb2.RootCA, _Mapping]] = ..., default_address_pool: _Optional[_Iterable[str]] = ..., subnet_size: _Optional[int] = ..., vxlan_udp_port: _Optional[int] = ..., raft_secret: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[_types_pb2.RaftMember, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[str]] = ..., revoked_certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ..., raft_secret_generation: _Optional[int] = ..., raft_secret_next: _Optional[bytes] = ..., manager_unlock_key: _Optional[bytes] = ...) -> None: ...
 
 class Secret(_message.Message):
     __slots__ = ("id", "meta", "spec", "sealed", "internal")

@@ -310,19 +310,27 @@ class RaftConfig(_message.Message):
     election_tick: int
     def __init__(self, snapshot_interval: _Optional[int] = ..., keep_old_snapshots: _Optional[int] = ..., log_entries_for_slow_followers: _Optional[int] = ..., heartbeat_tick: _Optional[int] = ..., election_tick: _Optional[int] = ...) -> None: ...
 
+class EncryptionConfig(_message.Message):
+    __slots__ = ("auto_lock_managers",)
+    AUTO_LOCK_MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    auto_lock_managers: bool
+    def __init__(self, auto_lock_managers: _Optional[bool] = ...) -> None: ...
+
 class ClusterSpec(_message.Message):
-    __slots__ = ("annotations", "orchestration", "raft", "dispatcher", "ca_config")
+    __slots__ = ("annotations", "orchestration", "raft", "dispatcher", "ca_config", "encryption_config")
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     ORCHESTRATION_FIELD_NUMBER: _ClassVar[int]
     RAFT_FIELD_NUMBER: _ClassVar[int]
     DISPATCHER_FIELD_NUMBER: _ClassVar[int]
     CA_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_CONFIG_FIELD_NUMBER: _ClassVar[int]
     annotations: _types_pb2.Annotations
     orchestration: OrchestrationConfig
     raft: RaftConfig
     dispatcher: DispatcherConfig
     ca_config: CAConfig
-    def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., orchestration: _Optional[_Union[OrchestrationConfig, _Mapping]] = ..., raft: _Optional[_Union[RaftConfig, _Mapping]] = ..., dispatcher: _Optional[_Union[DispatcherConfig, _Mapping]] = ..., ca_config: _Optional[_Union[CAConfig, _Mapping]] = ...) -> None: ...
+    encryption_config: EncryptionConfig
+    def __init__(self, annotations: _Optional[_Union[_types_pb2.Annotations, _Mapping]] = ..., orchestration: _Optional[_Union[OrchestrationConfig, _Mapping]] = ..., raft: _Optional[_Union[RaftConfig, _Mapping]] = ..., dispatcher: _Optional[_Union[DispatcherConfig, _Mapping]] = ..., ca_config: _Optional[_Union[CAConfig, _Mapping]] = ..., encryption_config: _Optional[_Union[EncryptionConfig, _Mapping]] = ...) -> None: ...
 
 class SecretSpec(_message.Message):
     __slots__ = ("annotations", "data", "driver", "templating")

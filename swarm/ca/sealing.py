@@ -41,6 +41,15 @@ class SecretsKey:
     def generate(cls) -> SecretsKey:
         return cls(AESGCM.generate_key(bit_length=KEY_BYTES * 8))
 
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another use (HKDF-SHA256 over this one, ``purpose`` as info): the
+        Raft data key (``swarm.store.atrest``) is one, so that no ciphertext of one use can be
+        passed off as the other's."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(self.raw)
+
     def seal(self, object_id: str, data: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
         return _VERSION + nonce + self._aead.encrypt(nonce, data, object_id.encode())
@@ -61,24 +70,24 @@ def key_path(data_root: Path) -> Path:
     return data_root / "secrets.key"
 
 
-def save_key(data_root: Path, key: SecretsKey) -> None:
-    """Write the key (0600, atomically: a torn write never leaves half a key)."""
+def save_key(data_root: Path, key: SecretsKey, kek: bytes | None = None) -> None:
+    """Write the key (0600, atomically: a torn write never leaves half a key), sealed with the
+    unlock key ``kek`` when given (autolock, ``swarm.ca.unlockkey``)."""
+    from swarm.ca.storage import atomic_write
+    from swarm.ca.unlockkey import wrap
+
     p = key_path(data_root)
-    tmp = p.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, key.raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, p)
+    atomic_write(p, wrap(kek, p.name, key.raw), 0o600)
 
 
-def load_key(data_root: Path) -> SecretsKey | None:
-    """The manager's key; None if it has none (a manager from before secrets existed)."""
+def load_key(data_root: Path, kek: bytes | None = None) -> SecretsKey | None:
+    """The manager's key; None if it has none (a manager from before secrets existed). A sealed
+    file needs ``kek`` (``SwarmLockedError`` / ``WrongUnlockKeyError`` otherwise)."""
+    from swarm.ca.unlockkey import unseal
+
     p = key_path(data_root)
     try:
-        raw = p.read_bytes()
+        raw = unseal(kek, p.name, p.read_bytes())
     except FileNotFoundError:
         return None
     try:

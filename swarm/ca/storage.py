@@ -19,6 +19,10 @@ the key (a crash between the two replaces, or a read while a renewal is being wr
 pending pair when it is whole and matching, and otherwise reads again: a node that crashed mid
 renewal restarts with its new identity instead of refusing to start, and a reader never sees a
 mixed pair.
+
+With autolock (``swarm.ca.unlockkey``) a manager's key file -- and the key in the pending pair --
+is sealed with the unlock key: ``save_node_tls(..., kek=)`` seals, ``load_node_tls(..., kek=)``
+opens, and without the key a sealed file raises ``SwarmLockedError``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from swarm.ca.certs import Identity, load_certificate, parse_identity
-from swarm.ca.errors import CertificateStoreError
+from swarm.ca.errors import CAError, CertificateStoreError
+from swarm.ca.unlockkey import is_sealed, unseal, wrap
 
 CERT_DIR = "certificates"
 ROOT_CA_FILE = "swarm-root-ca.crt"
@@ -90,13 +95,14 @@ def save_root_ca(state_dir: str | os.PathLike[str], root_ca_pem: bytes) -> None:
     atomic_write(cert_dir(state_dir) / ROOT_CA_FILE, root_ca_pem, 0o644)
 
 
-def save_node_tls(state_dir: str | os.PathLike[str], tls: NodeTLS) -> None:
-    """Write root CA, the pending pair (0600), key (0600) and certificate, in that order, then
-    remove the pending pair (see the module notes)."""
+def save_node_tls(state_dir: str | os.PathLike[str], tls: NodeTLS, kek: bytes | None = None) -> None:
+    """Write root CA, the pending pair (0600), key (0600, sealed with ``kek`` if given) and
+    certificate, in that order, then remove the pending pair (see the module notes)."""
     d = cert_dir(state_dir)
     save_root_ca(state_dir, tls.root_ca_pem)
-    atomic_write(d / PENDING_FILE, tls.cert_pem + tls.key_pem, 0o600)
-    atomic_write(d / NODE_KEY_FILE, tls.key_pem, 0o600)
+    key_file = wrap(kek, NODE_KEY_FILE, tls.key_pem)
+    atomic_write(d / PENDING_FILE, tls.cert_pem + key_file, 0o600)
+    atomic_write(d / NODE_KEY_FILE, key_file, 0o600)
     atomic_write(d / NODE_CERT_FILE, tls.cert_pem, 0o644)
     _unlink(d / PENDING_FILE)
 
@@ -117,20 +123,22 @@ def load_root_ca(state_dir: str | os.PathLike[str]) -> bytes:
         raise CertificateStoreError(f"cannot read {path}: {exc}") from exc
 
 
-def load_node_tls(state_dir: str | os.PathLike[str]) -> NodeTLS:
+def load_node_tls(state_dir: str | os.PathLike[str], kek: bytes | None = None) -> NodeTLS:
     """Read the three files; raises :class:`CertificateStoreError` if any is missing or the
-    certificate does not belong to the key (and no whole pending pair stands in for them)."""
+    certificate does not belong to the key (and no whole pending pair stands in for them), and
+    ``SwarmLockedError`` / ``WrongUnlockKeyError`` when the key is sealed and ``kek`` is not
+    given / not the one."""
     d = cert_dir(state_dir)
     for _ in range(_READ_ATTEMPTS):
         try:
             root = (d / ROOT_CA_FILE).read_bytes()
             cert = (d / NODE_CERT_FILE).read_bytes()
-            key = (d / NODE_KEY_FILE).read_bytes()
+            key = unseal(kek, NODE_KEY_FILE, (d / NODE_KEY_FILE).read_bytes())
         except OSError as exc:
             raise CertificateStoreError(f"cannot read node certificates in {d}: {exc}") from exc
         if _belongs(cert, key, d):
             return NodeTLS(root, cert, key)
-        pending = _pending_pair(d)
+        pending = _pending_pair(d, kek)
         if pending is not None:
             return NodeTLS(root, *pending)
     raise CertificateStoreError(f"node certificate in {d} does not match its key")
@@ -146,7 +154,7 @@ def _belongs(cert: bytes, key: bytes, d: Path) -> bool:
         raise CertificateStoreError(f"cannot parse node key in {d}: {exc}") from exc
 
 
-def _pending_pair(d: Path) -> tuple[bytes, bytes] | None:
+def _pending_pair(d: Path, kek: bytes | None) -> tuple[bytes, bytes] | None:
     """The pending (certificate, key) when the file is there, whole and matching."""
     try:
         blob = (d / PENDING_FILE).read_bytes()
@@ -156,11 +164,20 @@ def _pending_pair(d: Path) -> tuple[bytes, bytes] | None:
     cut = blob.rfind(marker)  # after the last certificate of a chain: the key follows
     if cut < 0:
         return None
-    cert, key = blob[: cut + len(marker)], blob[cut + len(marker) :]
+    cert, key_file = blob[: cut + len(marker)], blob[cut + len(marker) :]
     try:
+        key = unseal(kek, NODE_KEY_FILE, key_file)
         return (cert, key) if _belongs(cert, key, d) else None
-    except CertificateStoreError:
+    except CAError:
         return None
+
+
+def node_key_sealed(state_dir: str | os.PathLike[str]) -> bool:
+    """Whether the node's key file is sealed with an unlock key (autolock)."""
+    try:
+        return is_sealed((cert_dir(state_dir) / NODE_KEY_FILE).read_bytes())
+    except OSError:
+        return False
 
 
 def has_node_tls(state_dir: str | os.PathLike[str]) -> bool:

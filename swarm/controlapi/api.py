@@ -110,6 +110,9 @@ class ControlAPI:
     async def update_cluster(self, req: c.UpdateClusterRequest) -> c.UpdateClusterResponse:
         return await cluster.update_cluster(await self._fresh(), req)
 
+    async def get_unlock_key(self, req: c.GetUnlockKeyRequest) -> c.GetUnlockKeyResponse:
+        return cluster.get_unlock_key(await self._fresh(), req)
+
     # ---- secrets and configs -----------------------------------------------------------------
 
     async def get_secret(self, req: c.GetSecretRequest) -> c.GetSecretResponse:

@@ -23,6 +23,8 @@ def redacted(cl: Cluster) -> Cluster:
     out.CopyFrom(cl)
     out.root_ca.ca_key = b""
     out.raft_secret = b""
+    out.raft_secret_next = b""
+    out.manager_unlock_key = b""
     return out
 
 
@@ -58,6 +60,7 @@ async def update_cluster(ctx: Context, req: c.UpdateClusterRequest) -> c.UpdateC
                 "root CA rotation is not supported by pyswarm (CAConfig.ForceRotate changed from "
                 f"{cl.spec.ca_config.force_rotate} to {spec.ca_config.force_rotate})")
         cl.spec.CopyFrom(spec)
+    _unlock_key(cl, req.rotation.manager_unlock_key)
     if req.rotation.worker_join_token:
         cl.root_ca.join_tokens.worker = generate_join_token(cl.root_ca.ca_cert)
     if req.rotation.manager_join_token:
@@ -65,3 +68,25 @@ async def update_cluster(ctx: Context, req: c.UpdateClusterRequest) -> c.UpdateC
     cl.meta.updated_at.CopyFrom(ctx.now())
     await ctx.apply([typed.update(cl)])
     return c.UpdateClusterResponse(cluster=redacted(the_cluster(ctx)))
+
+
+def _unlock_key(cl: Cluster, rotate: bool) -> None:
+    """Autolock on: a key (a new one when asked to rotate); off: none (swarmkit's UpdateCluster;
+    a rotation with autolock off is ignored, as there)."""
+    from swarm.ca.unlockkey import generate
+
+    if not cl.spec.encryption_config.auto_lock_managers:
+        cl.manager_unlock_key = b""
+    elif rotate or not cl.manager_unlock_key:
+        cl.manager_unlock_key = generate()
+
+
+def get_unlock_key(ctx: Context, req: c.GetUnlockKeyRequest) -> c.GetUnlockKeyResponse:
+    from swarm.ca.unlockkey import format_key
+
+    cl = the_cluster(ctx)
+    out = c.GetUnlockKeyResponse()
+    out.version.CopyFrom(cl.meta.version)
+    if cl.manager_unlock_key:
+        out.unlock_key = format_key(bytes(cl.manager_unlock_key))
+    return out

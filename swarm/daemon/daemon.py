@@ -19,11 +19,12 @@ from typing import Any
 from grpc import aio
 
 from swarm.api import control_pb2_grpc, daemon_pb2, daemon_pb2_grpc
-from swarm.ca.storage import NodeTLS, load_node_tls, save_node_tls
+from swarm.ca.storage import NodeTLS
 from swarm.daemon import sysinfo
 from swarm.daemon.config import ConfigError, DaemonConfig
 from swarm.daemon.errors import AlreadyInSwarmError, DaemonError, NotInSwarmError
 from swarm.daemon.execs import ExecStore
+from swarm.daemon.keyfiles import KeyFiles
 from swarm.daemon.state import NodeState, StateFile
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class SwarmDaemon:
         self.state_file = StateFile(cfg.data_root)
         self.state: NodeState | None = None
         self.tls: NodeTLS | None = None
+        self.keys = KeyFiles(cfg.data_root)   # the key files, and the unlock key sealing them
+        #: a manager restarted under autolock, waiting for `swarm unlock` (no role runs)
+        self.locked = False
         self.manager: Any = None          # swarm.daemon.manager.ManagerRole when a manager
         self.agent: Any = None            # swarm.daemon.agent_role.AgentRole once in a swarm
         self._server: aio.Server | None = None
@@ -62,7 +66,12 @@ class SwarmDaemon:
         self.state = self.state_file.load()
         await self._start_local_server()
         if self.state is not None:
-            self.tls = load_node_tls(self.cfg.data_root)
+            if self.keys.sealed():
+                self.locked = True
+                log.warning("this manager's keys are sealed (autolock): it stays locked until "
+                            "`swarm unlock`")
+                return
+            self.tls = self.keys.load_tls()
             self._restart = asyncio.create_task(self._restart_roles())
 
     async def _restart_roles(self) -> None:
@@ -75,10 +84,10 @@ class SwarmDaemon:
                 return
             st = self.state
             if st is not None and st.role == "manager" and self.tls is not None:
-                from swarm.daemon.raftsecret import refresh_from_leader, secret_saver
+                from swarm.daemon.raftsecret import refresh_from_leader
 
                 await refresh_from_leader(st.remote_managers, st.advertise_addr, self.tls,
-                                          secret_saver(self.cfg.data_root))
+                                          self.keys.save_raft_secret)
             try:
                 await self._start_roles()
             except asyncio.CancelledError:
@@ -109,7 +118,8 @@ class SwarmDaemon:
         # alone, then opened to the --group, so there is no moment when anyone else may connect
         old = os.umask(0o177)
         try:
-            server = local_server(str(path), is_manager=lambda: self.manager is not None)
+            server = local_server(str(path), is_manager=lambda: self.manager is not None,
+                                  is_locked=lambda: self.locked)
         finally:
             os.umask(old)
         daemon_pb2_grpc.add_DaemonServicer_to_server(DaemonServicer(self), server)
@@ -128,10 +138,10 @@ class SwarmDaemon:
         st = self.state
         assert st is not None and self.tls is not None
         if st.role == "manager":
-            from swarm.daemon.manager import ManagerRole, load_raft_secret
+            from swarm.daemon.manager import ManagerRole
 
-            self.manager = ManagerRole(self.cfg.data_root, st, load_raft_secret(self.cfg.data_root),
-                                       tls=self._current_tls)
+            self.manager = ManagerRole(self.cfg.data_root, st, self.keys.load_raft_secret(),
+                                       tls=self._current_tls, keys=self.keys)
             self.manager.raft_gate = self._raft_gate
             await self.manager.start(wait_ready=None if bootstrap is None else 60.0)
             if bootstrap is not None:
@@ -179,7 +189,7 @@ class SwarmDaemon:
             want = Role.MANAGER if st.role == "manager" else Role.WORKER
             if parse_identity(new.cert_pem).role is not want:
                 return False
-            save_node_tls(self.cfg.data_root, new)
+            self.keys.save_tls(new)
             self.tls = new
             return True
 
@@ -227,6 +237,13 @@ class SwarmDaemon:
         )
         if st is None:
             return resp
+        if self.locked:             # dockerd: state "locked", its error, and little else
+            from swarm.ca.unlockkey import LOCKED_MESSAGE
+
+            resp.local_node_state = "locked"
+            resp.node_addr = st.advertise_addr.rsplit(":", 1)[0]
+            resp.error = LOCKED_MESSAGE
+            return resp
         resp.node_id = st.node_id
         resp.cluster_id = st.cluster_id
         resp.node_addr = st.advertise_addr.rsplit(":", 1)[0]
@@ -259,18 +276,43 @@ class SwarmDaemon:
             raise NotInSwarmError()
         return self.state
 
+    def require_unlocked(self) -> NodeState:
+        """In a swarm and not locked: what every cluster call needs (dockerd's errNoManager)."""
+        st = self.require_swarm()
+        if self.locked:
+            from swarm.ca.unlockkey import SwarmLockedError
+
+            raise SwarmLockedError()
+        return st
+
+    async def unlock(self, key_text: str) -> None:
+        """`swarm unlock`: open the key files with the unlock key, then start the roles."""
+        from swarm.ca.unlockkey import parse_key
+        from swarm.daemon.errors import NotLockedError
+
+        async with self._busy:
+            self.require_swarm()
+            if not self.locked:
+                raise NotLockedError()
+            kek = parse_key(key_text)
+            self.tls = await asyncio.to_thread(self.keys.unlock, kek)
+            self.locked = False
+        log.info("unlocked: starting this node's swarm roles")
+        await self._restart_roles()
+
     async def init(self, req: daemon_pb2.InitRequest) -> daemon_pb2.InitResponse:
         from swarm.ca.sealing import SecretsKey
-        from swarm.daemon.manager import save_raft_secret, save_secrets_key
         from swarm.daemon.membership import plan_init
 
         async with self._busy:
             if self.state is not None:
                 raise AlreadyInSwarmError()
             state, tls, secret, bootstrap = plan_init(req)
-            save_node_tls(self.cfg.data_root, tls)
-            save_raft_secret(self.cfg.data_root, secret)
-            save_secrets_key(self.cfg.data_root, SecretsKey.generate().raw)
+            # with --autolock the files are sealed from the first write on
+            self.keys.kek = bytes(bootstrap.cluster.manager_unlock_key) or None
+            self.keys.save_tls(tls)
+            self.keys.save_raft_secret(secret)
+            self.keys.save_secrets_key(SecretsKey.generate().raw)
             self.state, self.tls = state, tls
             try:
                 await self._start_roles(bootstrap)
@@ -321,6 +363,10 @@ class SwarmDaemon:
     async def leave(self, force: bool) -> None:
         async with self._busy:
             self.require_swarm()
+            if self.locked and not force:
+                from swarm.daemon.errors import LockedLeaveError
+
+                raise LockedLeaveError()
             if self.manager is not None and not force:
                 from swarm.daemon.leaving import check_manager_leave
 
@@ -354,7 +400,6 @@ class SwarmDaemon:
 
     async def _switch_role(self, role: str) -> None:
         from swarm.daemon.joining import raft_join, renew_certificate
-        from swarm.daemon.manager import save_raft_secret, save_secrets_key
 
         async with self._busy:
             st = self.state
@@ -365,13 +410,13 @@ class SwarmDaemon:
             tls = await renew_certificate(st, self.tls)
             await self._stop_roles()
             self.tls = tls
-            from swarm.ca.storage import save_node_tls
-
-            save_node_tls(self.cfg.data_root, tls)
+            # a worker's key is never sealed; a new manager's is once its follower has the key
+            self.keys.forget()
+            self.keys.save_tls(tls)
             if role == "manager":
                 members, secret, secrets_key = await raft_join(st.remote_managers[0], tls, st.advertise_addr)
-                save_raft_secret(self.cfg.data_root, secret)
-                save_secrets_key(self.cfg.data_root, secrets_key)
+                self.keys.save_raft_secret(secret)
+                self.keys.save_secrets_key(secrets_key)
                 st.raft_members = members
             else:
                 shutil.rmtree(self.cfg.data_root / "raft", ignore_errors=True)
@@ -386,6 +431,8 @@ class SwarmDaemon:
     def _wipe(self) -> None:
         self.state = None
         self.tls = None
+        self.locked = False
+        self.keys.forget()
         self.start_error = ""       # a failed or refused start is about the swarm just left
         self.state_file.remove()
         for sub in ("raft", "certificates", "worker"):

@@ -4,7 +4,9 @@
     ├── NotInSwarmError          "This node is not part of a swarm"
     ├── AlreadyInSwarmError      "This node is already part of a swarm. ..."
     ├── NotAManagerError         "This node is not a swarm manager. ..."
-    └── InvalidRequestError      bad input from the CLI
+    ├── InvalidRequestError      bad input from the CLI
+    ├── NotLockedError           "swarm is not locked" (`swarm unlock` on a node that is not)
+    └── LockedLeaveError         "Swarm is encrypted and locked. ..." (leave without --force)
 
 `code` names the gRPC status the edge maps the error to; the daemon's domain code never
 imports grpc for that.
@@ -47,3 +49,18 @@ class NotAManagerError(DaemonError):
 
 class InvalidRequestError(DaemonError):
     code = "INVALID_ARGUMENT"
+
+
+class NotLockedError(DaemonError):
+    code = "ALREADY_EXISTS"       # dockerd's notLockedError is a Conflict (409)
+
+    def __init__(self) -> None:
+        super().__init__("swarm is not locked")
+
+
+class LockedLeaveError(DaemonError):
+    code = "UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("Swarm is encrypted and locked. Please unlock it first or use `--force` "
+                         "to ignore this message.")

@@ -26,6 +26,7 @@ from swarm.daemon.trust import StoreTrust
 from swarm.dispatcher.dispatcher import Dispatcher
 from swarm.reconciler.supervisor import Component, Supervisor
 from swarm.store import RaftTLS, Store
+from swarm.store.atrest import RAFT_DATA_PURPOSE
 from swarm.store.raftlink import raft_tls_contexts
 from swarm.store.typed import Reader
 
@@ -53,25 +54,29 @@ def raft_secret_path(data_root: Path) -> Path:
     return data_root / "raft" / "secret"
 
 
-def save_raft_secret(data_root: Path, secret: bytes) -> None:
+def save_raft_secret(data_root: Path, secret: bytes, kek: bytes | None = None) -> None:
+    """The Raft password (0600, atomically), sealed with the unlock key ``kek`` when given."""
+    from swarm.ca.storage import atomic_write
+    from swarm.ca.unlockkey import wrap
+
     p = raft_secret_path(data_root)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secret)
+    atomic_write(p, wrap(kek, p.name, secret), 0o600)
 
 
-def save_secrets_key(data_root: Path, key: bytes) -> None:
+def save_secrets_key(data_root: Path, key: bytes, kek: bytes | None = None) -> None:
     """The managers' secrets key (swarm.ca.sealing), kept beside the Raft data: a demoted or
     departed manager's raft directory goes, and the key with it. Nothing saved when the
     leader had none to give (an old manager)."""
     if key:
         (data_root / "raft").mkdir(parents=True, exist_ok=True)
-        save_key(data_root / "raft", SecretsKey(key))
+        save_key(data_root / "raft", SecretsKey(key), kek)
 
 
-def load_raft_secret(data_root: Path) -> bytes:
-    return raft_secret_path(data_root).read_bytes()
+def load_raft_secret(data_root: Path, kek: bytes | None = None) -> bytes:
+    from swarm.ca.unlockkey import unseal
+
+    p = raft_secret_path(data_root)
+    return unseal(kek, p.name, p.read_bytes())
 
 
 #: test-only: compact the Raft log (write a snapshot) after this many seconds instead of 300, so a
@@ -118,20 +123,25 @@ async def end_term(term: asyncio.Task[Any], grace: float = TERM_GRACE) -> None:
 
 class ManagerRole:
     def __init__(self, data_root: Path, state: NodeState, raft_secret: bytes,
-                 tls: Callable[[], NodeTLS] | None = None) -> None:
+                 tls: Callable[[], NodeTLS] | None = None, keys: Any = None) -> None:
+        """``keys``: the daemon's ``swarm.daemon.keyfiles.KeyFiles`` (the key files and the unlock
+        key sealing them); None in tests that run a bare manager (files in clear)."""
         self.data_root = data_root
         self.state = state
+        self.keys = keys
         members = Store.saved_members(data_root / "raft") or state.raft_members or [state.raft_addr]
         if state.raft_addr not in members:
             members = [*members, state.raft_addr]
+        self.secrets_key = keys.load_secrets_key() if keys is not None else load_key(data_root / "raft")
+        if self.secrets_key is None:
+            log.warning("this manager has no secrets key: it cannot create or deliver secrets, and "
+                        "its Raft data is not encrypted at rest")
         self.store = Store(
             state.raft_addr, members, data_root / "raft", raft_secret.decode(),
             bind_addr=state.raft_addr, tls=None if tls is None else self._raft_tls(tls),
             compaction_min_time=compaction_min_time_from_env(),
+            data_key=None if self.secrets_key is None else self.secrets_key.derive(RAFT_DATA_PURPOSE),
         )
-        self.secrets_key = load_key(data_root / "raft")
-        if self.secrets_key is None:
-            log.warning("this manager has no secrets key: it cannot create or deliver secrets")
         self.events = EventHistory(self.store)
         self.ctx = Context(self.store, raft=_RaftReachability(self), secrets_key=self.secrets_key,
                            events=self.events)
@@ -184,9 +194,14 @@ class ManagerRole:
         _restrict(raft_dir)
         from swarm.daemon.raftsecret import SecretFollower, secret_saver
 
-        self.security = SecretFollower(self.store, self._raft_secret, secret_saver(self.data_root),
+        saver = secret_saver(self.data_root) if self.keys is None else self.keys.save_raft_secret
+        self.security = SecretFollower(self.store, self._raft_secret, saver,
                                        gate=self.raft_gate, initial_members=tuple(self.state.raft_members))
         self.background(self.security.run())
+        if self.keys is not None:
+            from swarm.daemon.keyfiles import UnlockKeyFollower
+
+            self.background(UnlockKeyFollower(self.store, self.keys).run())
         self.background(self.events.run())
         if wait_ready is not None:
             await self.store.wait_ready(wait_ready)

@@ -104,6 +104,10 @@ def plan_init(req: daemon_pb2.InitRequest) -> tuple[NodeState, NodeTLS, bytes, B
     cl.root_ca.ca_cert_hash = root.digest
     cl.root_ca.join_tokens.worker = generate_join_token(root.cert_pem)
     cl.root_ca.join_tokens.manager = generate_join_token(root.cert_pem)
+    if spec.encryption_config.auto_lock_managers:
+        from swarm.ca.unlockkey import generate
+
+        cl.manager_unlock_key = generate()
     ip = advertise.rsplit(":", 1)[0]
     data_path = req.data_path_addr or ip
     if req.data_path_addr:

@@ -38,6 +38,10 @@ class DaemonServicer(daemon_pb2_grpc.DaemonServicer):
         await self.d.leave(request.force)
         return daemon_pb2.LeaveResponse()
 
+    async def Unlock(self, request, context):
+        await self.d.unlock(request.unlock_key)
+        return daemon_pb2.UnlockResponse()
+
     async def ImagePull(self, request, context):
         async for ev in self.d.images.pull_progress(request.reference):
             if isinstance(ev, PullProgress):
@@ -135,7 +139,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         self.d = daemon
 
     def _api(self) -> ControlAPI:
-        self.d.require_swarm()
+        self.d.require_unlocked()
         manager = self.d.manager
         if manager is None:
             raise NotAManagerError()
@@ -195,6 +199,9 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def UpdateCluster(self, request, context):
         return await self._api().update_cluster(request)
+
+    async def GetUnlockKey(self, request, context):
+        return await self._api().get_unlock_key(request)
 
     async def GetSecret(self, request, context):
         return await self._api().get_secret(request)

@@ -4,7 +4,9 @@ SwarmSpec, SwarmInitRequest, SwarmJoinRequest).
 The docker CLI always sends its ``--listen-addr`` flag's default, ``0.0.0.0:2377``: it cannot say
 whether the user typed it. pyswarm's managers listen on their advertise address unless told
 otherwise (README, deviations), so that exact value reads as "not given"; any other address is
-honoured. Autolock and external CAs do not exist here: asking for them is a 400 naming them.
+honoured. External CAs do not exist here: asking for them is a 400 naming them. Autolock is
+``EncryptionConfig.AutoLockManagers`` in a spec, or ``AutoLockManagers`` at init (which the
+docker CLI sends both ways).
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from swarm.engineapi.tables import (
 CLI_DEFAULT_LISTEN = "0.0.0.0:2377"
 
 
-def _autolock(v: Any, path: str) -> None:
-    if isinstance(v, dict) and v.get("AutoLockManagers"):
-        raise BadRequest(f"{path}.AutoLockManagers is not supported by pyswarm (no autolock)")
+def _init_autolock(msg: Any, v: Any) -> None:
+    if v:
+        msg.spec.encryption_config.auto_lock_managers = True
 
 
 def _task_defaults(v: Any, path: str) -> None:
@@ -79,7 +81,10 @@ SWARM = Table(
             message(Table(s.DispatcherConfig, {"HeartbeatPeriod": F("heartbeat_period", duration)})),
         ),
         "CAConfig": F("ca_config", message(CA_CONFIG)),
-        "EncryptionConfig": F("", _autolock, setter=ignore),
+        "EncryptionConfig": F(
+            "encryption_config",
+            message(Table(s.EncryptionConfig, {"AutoLockManagers": F("auto_lock_managers", boolean)})),
+        ),
         "TaskDefaults": F("", _task_defaults, setter=ignore),
     },
 )
@@ -104,9 +109,7 @@ INIT = Table(
         "ForceNewCluster": F("force_new_cluster", boolean),
         "Availability": F("availability", _AVAILABILITY),
         "Spec": F("spec", message(SWARM)),
-        "AutoLockManagers": F(
-            "", lambda v, p: _autolock({"AutoLockManagers": v}, "SwarmInitRequest"), setter=ignore
-        ),
+        "AutoLockManagers": F("", boolean, setter=_init_autolock),
     },
 )
 

@@ -338,18 +338,25 @@ class LocalAuthorizer(Authorizer):
     """The unix socket: the caller is the local administrator.
 
     ``is_manager()`` (optional) says whether this node is currently a manager; manager-only
-    calls are refused with the §1.1 message (``FAILED_PRECONDITION``) when it returns False.
+    calls are refused with the §1.1 message (``FAILED_PRECONDITION``) when it returns False,
+    and with dockerd's locked message (``UNAVAILABLE``) when ``is_locked()`` returns True.
     """
 
     def __init__(self, *, is_manager: Callable[[], bool] | None = None,
+                 is_locked: Callable[[], bool] | None = None,
                  table: Mapping[str, Rule] | None = None) -> None:
         self._is_manager = is_manager
+        self._is_locked = is_locked
         self._table = RPC_ACCESS if table is None else table
 
     def authorize(self, method: str, context: aio.ServicerContext) -> Peer:
         rule = _lookup(self._table, method)
         if not rule.local:
             raise Denied(grpc.StatusCode.PERMISSION_DENIED, f"{method} is not served on the local socket")
+        if rule.manager_only and self._is_locked is not None and self._is_locked():
+            from swarm.ca.unlockkey import LOCKED_MESSAGE  # a manager restarted under autolock
+
+            raise Denied(grpc.StatusCode.UNAVAILABLE, LOCKED_MESSAGE)
         if rule.manager_only and self._is_manager is not None and not self._is_manager():
             raise Denied(grpc.StatusCode.FAILED_PRECONDITION, NOT_A_MANAGER_MESSAGE)
         return LOCAL_ADMIN

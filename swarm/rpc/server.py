@@ -49,13 +49,14 @@ def local_server(
     socket_path: str,
     *,
     is_manager: Callable[[], bool] | None = None,
+    is_locked: Callable[[], bool] | None = None,
     interceptors: Sequence[aio.ServerInterceptor] = (),
     options: Sequence[tuple[str, object]] = (),
 ) -> aio.Server:
     """The daemon's unix-socket server (no TLS; protect the socket with its file mode)."""
     server = aio.server(
-        interceptors=[AuthInterceptor(LocalAuthorizer(is_manager=is_manager)), ErrorInterceptor(),
-                      *interceptors],
+        interceptors=[AuthInterceptor(LocalAuthorizer(is_manager=is_manager, is_locked=is_locked)),
+                      ErrorInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), *options],
     )
     target = socket_path if socket_path.startswith("unix:") else f"unix://{socket_path}"

@@ -161,7 +161,7 @@ def cluster_info_doc(cl: objects_pb2.Cluster) -> dict[str, Any]:
         "CAConfig": {"NodeCertExpiry": spec.ca_config.node_cert_expiry.ToNanoseconds(),
                      **({"ForceRotate": spec.ca_config.force_rotate} if spec.ca_config.force_rotate else {})},
         "TaskDefaults": {},
-        "EncryptionConfig": {"AutoLockManagers": False},
+        "EncryptionConfig": {"AutoLockManagers": spec.encryption_config.auto_lock_managers},
     }
     out["TLSInfo"] = {"TrustRoot": cl.root_ca.ca_cert.decode(errors="replace")}
     out["RootRotationInProgress"] = False

@@ -23,13 +23,15 @@ pytestmark = [
 ]
 
 
-def docker(d: Swarmd, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def docker(d: Swarmd, *args: str, cwd: Path | None = None, input: str | None = None
+           ) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
         DOCKER_HOST=f"unix://{d.socket.parent / 'docker.sock'}",
         DOCKER_CONFIG=str(d.root / "docker-config"),
     )
-    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd,
+                          input=input)
 
 
 def ok(d: Swarmd, *args: str, cwd: Path | None = None) -> str:
@@ -143,6 +145,46 @@ def test_docker_swarm_init_join_update_rotate_leave(two: LoopbackCluster) -> Non
     assert cp.returncode == 1 and "no unlock key is set" in cp.stderr, cp.stderr  # no autolock
     cp = docker(m, "swarm", "unlock")  # the CLI reads /info first: never locked here
     assert cp.returncode == 1 and "swarm is not locked" in cp.stderr, cp.stderr
+
+
+AUTOLOCK = "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}"
+
+
+def test_docker_swarm_autolock_unlock_rotate_and_off(tmp_path: Path) -> None:
+    import re
+
+    c = LoopbackCluster(tmp_path, 1).start()
+    m = c[0]
+    sock = m.socket.parent / "docker.sock"
+    try:
+        wait(sock.exists, 15, "the Engine API socket")
+        out = ok(m, "swarm", "init", "--autolock", "--advertise-addr", c.addr(0))
+        assert "To unlock a swarm manager after it restarts, run the `docker swarm unlock`" in out, out
+        key = re.search(r"^    (SWMKEY-1-\S{43})$", out, re.M).group(1)  # type: ignore[union-attr]
+        assert ok(m, "swarm", "unlock-key", "-q").strip() == key
+        assert ok(m, "info", "--format", AUTOLOCK).strip() == "true"
+        m.stop()
+        m.start()
+        wait(sock.exists, 15, "the Engine API socket again")
+        assert ok(m, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "locked"
+        cp = docker(m, "node", "ls")
+        assert cp.returncode == 1 and cp.stderr.strip() == (
+            'Error response from daemon: Swarm is encrypted and needs to be unlocked before it can be used. '
+            'Please use "docker swarm unlock" to unlock it.'), cp.stderr
+        cp = docker(m, "swarm", "unlock", input="SWMKEY-1-" + "B" * 43 + "\n")
+        assert cp.returncode == 1 and "could not be unlocked: invalid key provided" in cp.stderr, cp.stderr
+        cp = docker(m, "swarm", "unlock", input=key + "\n")
+        assert cp.returncode == 0, cp.stderr
+        wait(lambda: docker(m, "node", "ls").returncode == 0, 30, "the unlocked manager")
+        out = ok(m, "swarm", "unlock-key", "--rotate")
+        assert out.startswith("Successfully rotated manager unlock key.\nTo unlock a swarm manager"), out
+        assert key not in out and ok(m, "swarm", "unlock-key", "-q").strip() in out
+        assert ok(m, "swarm", "update", "--autolock=false").strip() == "Swarm updated."
+        cp = docker(m, "swarm", "unlock-key")
+        assert cp.returncode == 1 and "no unlock key is set" in cp.stderr, cp.stderr
+        assert ok(m, "info", "--format", AUTOLOCK).strip() == "false"
+    finally:
+        c.stop()
 
 
 COMPOSE = """\

@@ -202,16 +202,31 @@ def test_a_node_whose_certificate_expired_while_down_says_so(cluster, monkeypatc
            "rejoined")
 
 
-def test_secrets_on_disk_and_the_socket_are_owner_only(cluster, tmp_path):
+def test_secrets_on_disk_and_the_socket_are_owner_only(cluster, tmp_path, monkeypatch):
     import stat
 
     from tests.support.daemons import Swarmd
 
+    monkeypatch.setenv("PYSWARM_TEST_COMPACTION_MIN_TIME", "1")     # a snapshot soon
     c = cluster(1)
     c.init()
     c.wait(lambda: healthy(c), 30, "one manager")
     d = c[0]
-    d.ok("service", "create", "--name", "s", "busybox")   # a write after start: journal grows
+    d.ok("service", "create", "--name", "svc-name-in-clear", "busybox")   # journal grows
+    value = tmp_path / "config-value"
+    value.write_text("config-value-in-clear")
+    d.ok("config", "create", "cfg-name-in-clear", str(value))
+    # the Raft data is sealed at rest (swarm.store.atrest): no object, nor the CA key, in clear in
+    # the journal or the snapshot
+    raft = d.data_root / "raft"
+    c.wait(lambda: (raft / "raft.dump").exists(), 60, "a snapshot")
+    d.ok("service", "scale", "svc-name-in-clear=2")                 # and entries after it
+    for name in ("raft.journal", "raft.dump"):
+        raw = (raft / name).read_bytes()
+        for clear in (b"svc-name-in-clear", b"cfg-name-in-clear", b"config-value-in-clear",
+                      b"PRIVATE KEY", b"SWMTKN-1-"):
+            assert clear not in raw, (name, clear)
+    assert (raft / "raft.dump").read_bytes().startswith(b"PYSWARM-SEALED-SNAPSHOT-1\n")
     # the journal, snapshots and the raft secret hold the CA key / raft secret (the journal's
     # .meta, rewritten by pysyncobj, holds only term, vote and commit index; the dir is 0700)
     secret_files = [p for p in (d.data_root / "raft").iterdir() if p.is_file() and (

@@ -1,4 +1,5 @@
-"""`/swarm`: inspect, init, join, leave, update (spec and join-token rotation)."""
+"""`/swarm`: inspect, init, join, leave, update (spec, join-token and unlock-key rotation), the
+unlock key and unlock (autolock)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ NOT_A_MANAGER = (
 async def inspect(request: web.Request) -> web.StreamResponse:
     b = backend(request)
     info = await b.call(b.daemon.Info, daemon_pb2.InfoRequest())
+    if info.local_node_state == "locked":
+        raise ApiError(503, info.error)
     if info.local_node_state != "active":
         raise ApiError(503, NOT_A_MANAGER)
     cl = (await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())).cluster
@@ -47,14 +50,13 @@ async def leave(request: web.Request) -> web.StreamResponse:
 
 async def update(request: web.Request) -> web.StreamResponse:
     version = version_param(request)
-    if flag(request, "rotateManagerUnlockKey"):
-        raise BadRequest("rotateManagerUnlockKey is not supported by pyswarm (no autolock)")
     spec = swarm_spec(await body(request, "SwarmSpec"))
     b = backend(request)
     cl = (await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())).cluster
     rotation = control_pb2.KeyRotation(
         worker_join_token=flag(request, "rotateWorkerToken"),
         manager_join_token=flag(request, "rotateManagerToken"),
+        manager_unlock_key=flag(request, "rotateManagerUnlockKey"),
     )
     await b.call(
         b.control.UpdateCluster,
@@ -66,11 +68,21 @@ async def update(request: web.Request) -> web.StreamResponse:
 
 
 async def unlock_key(request: web.Request) -> web.StreamResponse:
-    """No autolock here, so there is never a key: dockerd's answer then (the CLI prints ``no
-    unlock key is set``). Manager only, as the key would be."""
+    """The key in swarmkit's text (``SWMKEY-1-...``), empty without autolock (the CLI then prints
+    ``no unlock key is set``). Manager only."""
     b = backend(request)
-    await b.call(b.control.GetCluster, control_pb2.GetClusterRequest())
-    return reply({"UnlockKey": ""})
+    r = await b.call(b.control.GetUnlockKey, control_pb2.GetUnlockKeyRequest())
+    return reply({"UnlockKey": r.unlock_key})
+
+
+async def unlock(request: web.Request) -> web.StreamResponse:
+    doc = await body(request, "SwarmUnlockRequest")
+    key = doc.get("UnlockKey") if isinstance(doc, dict) else None
+    if not isinstance(key, str):
+        raise BadRequest("SwarmUnlockRequest.UnlockKey must be a string")
+    b = backend(request)
+    await b.call(b.daemon.Unlock, daemon_pb2.UnlockRequest(unlock_key=key), timeout=120)
+    return empty()
 
 
 ROUTES: list[Route] = [
@@ -79,5 +91,6 @@ ROUTES: list[Route] = [
     ("POST", "/swarm/init", init),
     ("POST", "/swarm/join", join),
     ("POST", "/swarm/leave", leave),
+    ("POST", "/swarm/unlock", unlock),
     ("POST", "/swarm/update", update),
 ]

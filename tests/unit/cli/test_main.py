@@ -6,8 +6,9 @@ from swarm.cli.main import COMMAND_MODULES, cli
 
 
 def test_every_command_is_registered():
-    assert set(cli.commands) == {"info", "version", "init", "join", "join-token", "leave",
-                                 "node", "service", "image", "network", "secret", "config", "volume", "stack"}
+    assert set(cli.commands) == {"info", "version", "init", "join", "join-token", "leave", "update",
+                                 "unlock", "unlock-key", "node", "service", "image", "network", "secret",
+                                 "config", "volume", "stack"}
 
 
 def test_every_command_module_registers_commands():

@@ -144,3 +144,42 @@ def test_force_rotate_is_kept_and_a_change_refused_without_ca_rotation(swarm: Sw
                 "root CA rotation is not supported by pyswarm (CAConfig.ForceRotate changed from "
                 f"6000000000000 to {value})")
     assert stored(swarm).spec == cl.spec and stored(swarm).meta.version == cl.meta.version
+
+
+def test_autolock_makes_rotates_and_drops_the_unlock_key_and_never_shows_it(swarm: Swarm) -> None:
+    from swarm.ca.unlockkey import parse_key
+
+    def unlock_key() -> str:
+        return call(cluster.get_unlock_key, swarm.ctx, c.GetUnlockKeyRequest()).unlock_key
+
+    cl = stored(swarm)
+    assert unlock_key() == "" and not cl.manager_unlock_key
+    req = update_req(cl, spec=None, manager=False)
+    req.rotation.manager_unlock_key = True                      # autolock off: ignored
+    call(cluster.update_cluster, swarm.ctx, req)
+    assert unlock_key() == ""
+    cl = stored(swarm)
+    spec = ClusterSpec()
+    spec.CopyFrom(cl.spec)
+    spec.encryption_config.auto_lock_managers = True
+    out = call(cluster.update_cluster, swarm.ctx, update_req(cl, spec)).cluster
+    assert out.manager_unlock_key == b"" and out.spec.encryption_config.auto_lock_managers
+    first = unlock_key()
+    assert parse_key(first) == stored(swarm).manager_unlock_key
+    got = call(cluster.get_cluster, swarm.ctx, c.GetClusterRequest()).cluster
+    (listed,) = call(cluster.list_clusters, swarm.ctx, c.ListClustersRequest()).clusters
+    assert got.manager_unlock_key == b"" and listed.manager_unlock_key == b""
+    cl = stored(swarm)
+    call(cluster.update_cluster, swarm.ctx, update_req(cl))      # another change keeps the key
+    assert unlock_key() == first
+    cl = stored(swarm)
+    req = update_req(cl)
+    req.rotation.manager_unlock_key = True
+    call(cluster.update_cluster, swarm.ctx, req)
+    second = unlock_key()
+    assert second and second != first
+    cl = stored(swarm)
+    spec.CopyFrom(cl.spec)
+    spec.encryption_config.auto_lock_managers = False
+    call(cluster.update_cluster, swarm.ctx, update_req(cl, spec))
+    assert unlock_key() == "" and not stored(swarm).manager_unlock_key

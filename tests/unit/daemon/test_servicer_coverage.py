@@ -70,13 +70,21 @@ class RecordingAPI:
 
 
 class FakeDaemon:
-    def __init__(self, in_swarm: bool = True, manager: Any = None) -> None:
+    def __init__(self, in_swarm: bool = True, manager: Any = None, locked: bool = False) -> None:
         self.in_swarm = in_swarm
         self.manager = manager
+        self.locked = locked
 
     def require_swarm(self) -> None:
         if not self.in_swarm:
             raise NotInSwarmError()
+
+    def require_unlocked(self) -> None:
+        from swarm.ca.unlockkey import SwarmLockedError
+
+        self.require_swarm()
+        if self.locked:
+            raise SwarmLockedError()
 
 
 def test_each_control_rpc_calls_the_control_api_method_of_its_name() -> None:
@@ -98,6 +106,10 @@ def test_control_is_refused_outside_a_swarm_and_on_workers() -> None:
         asyncio.run(servicers.ControlServicer(FakeDaemon(in_swarm=False)).ListNodes(None, None))
     with pytest.raises(NotAManagerError):
         asyncio.run(servicers.ControlServicer(FakeDaemon()).ListNodes(None, None))
+    from swarm.ca.unlockkey import SwarmLockedError
+
+    with pytest.raises(SwarmLockedError, match="docker swarm unlock"):
+        asyncio.run(servicers.ControlServicer(FakeDaemon(locked=True)).ListNodes(None, None))
 
 
 def test_every_control_api_method_fails_fast_without_a_leader() -> None:

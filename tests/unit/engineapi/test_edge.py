@@ -121,7 +121,7 @@ def test_what_is_not_served_is_a_501_naming_the_endpoint() -> None:
         for method, path in (
             ("POST", "/v1.50/containers/create"),
             ("POST", "/v1.50/containers/web/stop"),
-            ("POST", "/v1.50/swarm/unlock"),
+            ("GET", "/v1.50/plugins"),
             ("PUT", "/v1.50/services/x"),
             ("GET", "/system/df"),
         ):

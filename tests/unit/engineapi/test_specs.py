@@ -321,8 +321,14 @@ def test_swarm_init_join_and_spec_bodies() -> None:
     assert req.spec.orchestration.task_history_retention_limit == 5
     assert req.spec.dispatcher.heartbeat_period.seconds == 5 and req.spec.raft.election_tick == 10
     assert init_request({"ListenAddr": "10.0.0.1:4000"}).listen_addr == "10.0.0.1:4000"
-    with pytest.raises(BadRequest, match="AutoLockManagers is not supported"):
-        init_request({"AutoLockManagers": True})
+    assert not req.spec.encryption_config.auto_lock_managers
+    # `docker swarm init --autolock` sends it both at the top and in the spec; either turns it on
+    assert init_request({"AutoLockManagers": True}).spec.encryption_config.auto_lock_managers
+    assert init_request({"Spec": {"EncryptionConfig": {"AutoLockManagers": True}}}).spec \
+        .encryption_config.auto_lock_managers
+    assert swarm_spec({"EncryptionConfig": {"AutoLockManagers": True}}).encryption_config.auto_lock_managers
+    with pytest.raises(BadRequest, match="AutoLockManagers"):
+        swarm_spec({"EncryptionConfig": {"AutoLockManagers": "yes"}})
     with pytest.raises(BadRequest, match="ExternalCAs is not supported"):
         swarm_spec({"CAConfig": {"ExternalCAs": [{"URL": "https://ca"}]}})
     # docker-py's init with ca_force_rotate: stored as given, and shown back by inspect

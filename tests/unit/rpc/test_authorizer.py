@@ -190,3 +190,13 @@ def test_local_authorizer() -> None:
     assert deny(auth, DISPATCH, Ctx(None)).code == grpc.StatusCode.PERMISSION_DENIED
     assert deny(auth, JOIN, Ctx(None)).code == grpc.StatusCode.PERMISSION_DENIED
     assert LocalAuthorizer().authorize(CONTROL, Ctx(None)) is LOCAL_ADMIN
+
+
+def test_local_authorizer_on_a_locked_manager() -> None:
+    locked = {"v": True}
+    auth = LocalAuthorizer(is_manager=lambda: False, is_locked=lambda: locked["v"])
+    d = deny(auth, CONTROL, Ctx(None))
+    assert d.code == grpc.StatusCode.UNAVAILABLE and d.message.startswith("Swarm is encrypted and needs")
+    assert auth.authorize(DAEMON, Ctx(None)) is LOCAL_ADMIN       # info, unlock, leave still answer
+    locked["v"] = False
+    assert deny(auth, CONTROL, Ctx(None)).code == grpc.StatusCode.FAILED_PRECONDITION
