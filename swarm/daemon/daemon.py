@@ -83,13 +83,14 @@ class SwarmDaemon:
                 self.start_error = EXPIRED_MESSAGE
                 return
             st = self.state
-            if st is not None and st.role == "manager" and self.tls is not None:
-                from swarm.daemon.raftsecret import refresh_from_leader
-
-                await refresh_from_leader(st.remote_managers, st.advertise_addr, self.tls,
-                                          self.keys.save_raft_secret)
             try:
-                await self._start_roles()
+                secret = None
+                if st is not None and st.role == "manager" and self.tls is not None:
+                    from swarm.daemon.raftsecret import refresh_from_leader
+
+                    secret = await refresh_from_leader(st.remote_managers, st.advertise_addr, self.tls,
+                                                       self.keys.save_raft_secret)
+                await self._start_roles(raft_secret=secret)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -134,14 +135,15 @@ class SwarmDaemon:
             os.chmod(path, 0o660)
         self._server = server
 
-    async def _start_roles(self, bootstrap: Any = None) -> None:
+    async def _start_roles(self, bootstrap: Any = None, raft_secret: bytes | None = None) -> None:
+        """``raft_secret``: the one just fetched from the leader (else the one on disk)."""
         st = self.state
         assert st is not None and self.tls is not None
         if st.role == "manager":
             from swarm.daemon.manager import ManagerRole
 
-            self.manager = ManagerRole(self.cfg.data_root, st, self.keys.load_raft_secret(),
-                                       tls=self._current_tls, keys=self.keys)
+            secret = raft_secret or self.keys.load_raft_secret()
+            self.manager = ManagerRole(self.cfg.data_root, st, secret, tls=self._current_tls, keys=self.keys)
             self.manager.raft_gate = self._raft_gate
             await self.manager.start(wait_ready=None if bootstrap is None else 60.0)
             if bootstrap is not None:

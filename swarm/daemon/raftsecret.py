@@ -177,9 +177,10 @@ class SecretFollower:
 
 
 async def refresh_from_leader(remote_managers: list[str], own_addr: str, tls: Any,
-                              save: Callable[[bytes], None], timeout: float = 3.0) -> bool:
+                              save: Callable[[bytes], None], timeout: float = 3.0) -> bytes | None:
     """At a manager's restart: fetch the current secret from the leader, asking every other
-    known manager at once (True when one answered and the secret was saved)."""
+    known manager at once; the secret when one answered (None otherwise), saved if the disk
+    takes it: a full disk (tests/chaos enospc) must not keep the manager from starting with it."""
     from swarm.daemon.joining import raft_join
 
     asks = [asyncio.create_task(raft_join(a, tls, own_addr)) for a in remote_managers if a != own_addr]
@@ -193,9 +194,13 @@ async def refresh_from_leader(remote_managers: list[str], own_addr: str, tls: An
             done, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 if t.exception() is None and t.result()[1]:
-                    save(t.result()[1])
-                    return True
-        return False
+                    secret: bytes = t.result()[1]
+                    try:
+                        save(secret)
+                    except OSError as e:
+                        log.warning("could not save the current raft secret (%s): using it from memory", e)
+                    return secret
+        return None
     finally:
         for t in asks:
             t.cancel()
