@@ -175,22 +175,28 @@ class UnlockKeyFollower:
     def __init__(self, store: Any, keys: KeyFiles) -> None:
         self.store, self.keys = store, keys
 
-    def wanted(self) -> bytes | None:
+    def wanted(self) -> bytes | bool | None:
+        """The cluster's unlock key (None: autolock off); False while there is no cluster object
+        yet (a new swarm before its bootstrap write): no decision then."""
         from swarm.store.typed import Reader
 
         cl = Reader(self.store).cluster()
-        if cl is None or not cl.spec.encryption_config.auto_lock_managers or not cl.manager_unlock_key:
+        if cl is None:
+            return False
+        if not cl.spec.encryption_config.auto_lock_managers or not cl.manager_unlock_key:
             return None
         return bytes(cl.manager_unlock_key)
 
     async def step(self) -> bool:
         """One comparison; True when the files were rewritten."""
-        if self.wanted() == self.keys.kek:
+        want = self.wanted()
+        if want is False or want == self.keys.kek:
             return False
         await self.store.barrier()
         want = self.wanted()
-        if want == self.keys.kek:
+        if want is False or want == self.keys.kek:
             return False
+        assert not isinstance(want, bool)
         await asyncio.to_thread(self.keys.rekey, want)
         return True
 
