@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from swarm.ca.certs import Identity, load_certificate, parse_identity
 from swarm.ca.errors import CAError, CertificateStoreError
-from swarm.ca.unlockkey import is_sealed, unseal, wrap
+from swarm.ca.unlockkey import unseal, wrap
 
 CERT_DIR = "certificates"
 ROOT_CA_FILE = "swarm-root-ca.crt"
@@ -170,14 +170,6 @@ def _pending_pair(d: Path, kek: bytes | None) -> tuple[bytes, bytes] | None:
         return (cert, key) if _belongs(cert, key, d) else None
     except CAError:
         return None
-
-
-def node_key_sealed(state_dir: str | os.PathLike[str]) -> bool:
-    """Whether the node's key file is sealed with an unlock key (autolock)."""
-    try:
-        return is_sealed((cert_dir(state_dir) / NODE_KEY_FILE).read_bytes())
-    except OSError:
-        return False
 
 
 def has_node_tls(state_dir: str | os.PathLike[str]) -> bool:

@@ -124,10 +124,12 @@ class KeyFiles:
         return [p for p in paths if p.exists()]
 
     def _write_all(self, opened: dict[str, bytes]) -> None:
-        if "secrets.key" in opened:
-            self.save_secrets_key(opened["secrets.key"])
-        if raft_secret_path(self.data_root).name in opened:
-            self.save_raft_secret(opened[raft_secret_path(self.data_root).name])
+        secrets_name = key_path(self.data_root / "raft").name
+        raft_name = raft_secret_path(self.data_root).name
+        if secrets_name in opened:
+            self.save_secrets_key(opened[secrets_name])
+        if raft_name in opened:
+            self.save_raft_secret(opened[raft_name])
         if NODE_KEY_FILE in opened:          # the same key: the certificate still matches
             path = cert_dir(self.data_root) / NODE_KEY_FILE
             atomic_write(path, wrap(self.kek, NODE_KEY_FILE, opened[NODE_KEY_FILE]), 0o600)
